@@ -1,0 +1,221 @@
+"""`deepdives`: list systems, hunt for bugs, replay and shrink counterexamples, run z3 proofs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from checker import registry, report
+from checker.hunt import STRATEGIES, Budget, HuntOutcome, Shard, hunt, write_counterexample
+from checker.replayfile import Counterexample, ReplayFileError, load
+from checker.run import RunResult, execute
+from checker.shrink import shrink
+from checker.strategies import Replay
+from checker.system import System
+
+EXIT_BAD_INPUT = 2
+
+
+class BadInput(click.ClickException):
+    """One line, exit code 2, no traceback."""
+
+    exit_code = EXIT_BAD_INPUT
+
+    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
+        click.echo(f"deepdives: error: {self.message}", err=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Executable deep dives into classic distributed systems.
+
+    Every run is deterministic: (system, variant, config, seed, choices) replays exactly.
+    """
+
+
+@cli.command("list")
+def list_systems() -> None:
+    """Systems, their variants (correct and seeded bugs), invariants and configs."""
+    for system in registry.systems().values():
+        click.echo(f"{system.name} — {system.summary}")
+        click.echo(f"  paper: {system.paper}")
+        click.echo(f"  configs: {', '.join(system.configs)}")
+        click.echo("  invariants: " + ", ".join(inv.name for inv in system.invariants))
+        for variant in system.variants.values():
+            what = f": breaks {variant.breaks} (caught by {variant.caught_by})" \
+                if variant.seeded else ""
+            click.echo(f"  - {variant.name}{what}")
+
+
+@cli.command("hunt")
+@click.argument("targets", nargs=-1)
+@click.option("--runs", type=click.IntRange(min=1), default=200, show_default=True,
+              help="Most runs per variant.")
+@click.option("--time", "seconds", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Most seconds per variant (with --runs, whichever ends first).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First seed; runs use seed, seed+n, seed+2n, ... for shard i/n.")
+@click.option("--shard", default="0/1", show_default=True,
+              help="Run only shard i of n (seeds congruent to seed+i mod n).")
+@click.option("--config", "config_name", default="default", show_default=True)
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True)
+@click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("reports"), show_default=True)
+@click.option("--no-shrink", is_flag=True, help="Report the first violation as found.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, seed: int,
+                 shard: str, config_name: str, strategy: str, report_dir: Path,
+                 no_shrink: bool, quiet: bool) -> None:
+    """Explore SYSTEM[:VARIANT] targets (default: everything) within a budget.
+
+    Exits 0 only when every correct variant stays clean and every seeded bug is found.
+    """
+    plan = _plan(targets, config_name)
+    try:
+        shard_ = Shard.parse(shard)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    budget = Budget(runs=runs, seconds=seconds)
+    outcomes = [_hunt_one(system, variant, config_name, budget, seed, shard_, strategy,
+                          report_dir, not no_shrink, quiet)
+                for system, variant in plan]
+    click.echo(_table(outcomes))
+    failed = [o for o in outcomes if not o.passed]
+    if failed:
+        names = ", ".join(f"{o.system}:{o.variant} ({o.verdict})" for o in failed)
+        click.echo(f"FAILED: {names}", err=True)
+        sys.exit(1)
+
+
+def _plan(targets: tuple[str, ...], config_name: str) -> list[tuple[System, str]]:
+    try:
+        parsed = [registry.parse_target(t) for t in targets] or [
+            (s, list(s.variants)) for s in registry.systems().values()]
+        for system, _ in parsed:
+            system.config(config_name)
+    except LookupError as exc:
+        raise BadInput(exc.args[0]) from None
+    return [(system, variant) for system, variants in parsed for variant in variants]
+
+
+def _hunt_one(system: System, variant: str, config_name: str, budget: Budget, seed: int,
+              shard: Shard, strategy: str, report_dir: Path, shrink_found: bool,
+              quiet: bool) -> HuntOutcome:
+    label = f"{system.name}:{variant}"
+    with click.progressbar(length=budget.runs, label=f"{label:<32}", file=sys.stderr,
+                           hidden=quiet, show_pos=True) as bar:
+        done = [0]
+
+        def progress(runs: int) -> None:
+            bar.update(runs - done[0])
+            done[0] = runs
+
+        return hunt(system, variant, system.config(config_name), budget=budget, seed=seed,
+                    shard=shard, strategy=strategy, report_dir=report_dir,
+                    shrink_found=shrink_found, progress=progress)
+
+
+def _table(outcomes: list[HuntOutcome]) -> str:
+    header = ("system", "variant", "verdict", "runs", "first violation", "trace", "report")
+    rows = [header] + [
+        (o.system, o.variant, o.verdict, str(o.runs),
+         "-" if o.time_to_first is None else f"{o.time_to_first:.2f}s",
+         "-" if o.before is None else f"{o.before} -> {o.after}",
+         o.report_path or "-")
+        for o in outcomes]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+                     for row in rows)
+
+
+def _load(path: str) -> tuple[Counterexample, System]:
+    try:
+        example = load(path)
+        system = registry.lookup(example.system)
+        system.variant(example.variant)
+    except ReplayFileError as exc:
+        raise BadInput(str(exc)) from None
+    except LookupError as exc:
+        raise BadInput(f"{path}: {exc.args[0]}") from None
+    return example, system
+
+
+def _replay(example: Counterexample, system: System) -> RunResult:
+    return execute(system, example.variant, example.config, example.seed,
+                   Replay(example.choices))
+
+
+@cli.command("replay")
+@click.argument("file", type=click.Path(dir_okay=False))
+def replay_command(file: str) -> None:
+    """Replay a counterexample deterministically and print its trace.
+
+    Exits 0 when the recorded violation is reproduced, 1 when it is not.
+    """
+    example, system = _load(file)
+    result = _replay(example, system)
+    for line in report.trace_lines(result):
+        click.echo(line)
+    verdict = result.verdict
+    click.echo(f"\n{verdict.invariant}: {verdict.status}")
+    if verdict.explanation:
+        click.echo(verdict.explanation)
+    if verdict.invariant != example.invariant or verdict.status != example.verdict:
+        click.echo(f"NOT REPRODUCED: the file records {example.invariant}: {example.verdict}",
+                   err=True)
+        sys.exit(1)
+    click.echo("reproduced")
+
+
+@cli.command("shrink")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Where to write the shrunk replay and report "
+                                 "(default: beside FILE).")
+def shrink_command(file: str, output_dir: Path | None) -> None:
+    """Minimize a counterexample; writes a new replay file and report, never overwriting."""
+    example, system = _load(file)
+    if example.verdict != "violated":
+        raise BadInput(f"{file}: records no violation ({example.verdict}), nothing to shrink")
+    try:
+        shrunk = shrink(system, example.variant, example.config, example.seed,
+                        example.choices, example.invariant)
+    except ValueError as exc:
+        raise BadInput(f"{file}: {exc}") from None
+    target = output_dir or Path(file).parent / "shrunk"
+    replay_path, report_path = write_counterexample(system, shrunk.result, target, shrunk.before)
+    click.echo(f"{shrunk.before} -> {shrunk.after} events in {shrunk.replays} replays")
+    click.echo(f"replay: {replay_path}\nreport: {report_path}")
+
+
+@cli.command("prove")
+@click.argument("system_name", required=False)
+@click.option("--config", "config_name", default="default", show_default=True)
+def prove_command(system_name: str | None, config_name: str) -> None:
+    """Run the static z3 proofs of each system's variants (quorum intersection, ...).
+
+    Exits 1 when a correct variant's proof fails.
+    """
+    try:
+        systems = [registry.lookup(system_name)] if system_name else \
+            list(registry.systems().values())
+        configs = [s.config(config_name) for s in systems]
+    except LookupError as exc:
+        raise BadInput(exc.args[0]) from None
+    failed = False
+    for system, config in zip(systems, configs):
+        if system.proofs is None:
+            click.echo(f"{system.name}: no static proofs")
+            continue
+        for variant in system.variants.values():
+            for verdict in system.proofs(config, variant.impl):
+                click.echo(f"{system.name}:{variant.name}  {verdict.invariant}: "
+                           f"{verdict.status} — {verdict.explanation}")
+                failed |= not variant.seeded and not verdict.ok
+    sys.exit(1 if failed else 0)
+
+
+def main() -> None:
+    cli(prog_name="deepdives")

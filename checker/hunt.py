@@ -1,0 +1,140 @@
+"""A hunt: run one (system, variant) over many seeds within a budget, shrink what it finds,
+write the counterexample. A seeded bug passes when it is found; `correct` when nothing is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import attrs
+
+from checker import report
+from checker.replayfile import Counterexample
+from checker.run import RunResult, execute
+from checker.shrink import shrink
+from checker.strategies import RandomWalk
+from checker.system import Config, System
+from invariants.verdict import UNKNOWN
+
+STRATEGIES = ("random", "hypothesis")
+
+
+@attrs.frozen
+class Budget:
+    runs: int | None = 200
+    seconds: float | None = None
+
+    def spent(self, runs: int, elapsed: float) -> bool:
+        return (self.runs is not None and runs >= self.runs) or \
+            (self.seconds is not None and elapsed >= self.seconds)
+
+
+@attrs.frozen
+class Shard:
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """`i/n`, with 0 <= i < n."""
+        try:
+            index, count = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise ValueError(f"shard must look like i/n, got {text!r}") from None
+        if not 0 <= index < count:
+            raise ValueError(f"shard {text!r}: need 0 <= i < n")
+        return cls(index, count)
+
+    def seeds(self, base: int) -> itertools.count:
+        return itertools.count(base + self.index, self.count)
+
+
+@attrs.frozen
+class HuntOutcome:
+    system: str
+    variant: str
+    seeded: bool
+    runs: int
+    events: int
+    elapsed: float
+    unknowns: int = 0
+    violation: RunResult | None = None
+    time_to_first: float | None = None
+    before: int | None = None
+    after: int | None = None
+    report_path: str | None = None
+    replay_path: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return (self.violation is not None) == self.seeded
+
+    @property
+    def verdict(self) -> str:
+        if self.seeded:
+            return "found" if self.violation else "MISSED"
+        return "VIOLATED" if self.violation else "clean"
+
+
+def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: int = 0,
+         shard: Shard = Shard(), strategy: str = "random", report_dir: Path | None = None,
+         shrink_found: bool = True, progress: Callable[[int], None] = lambda runs: None
+         ) -> HuntOutcome:
+    started = time.perf_counter()
+    runs = events = unknowns = 0
+    found: RunResult | None = None
+    if strategy == "hypothesis":
+        from checker.hypothesis_adapter import hypothesis_hunt
+        found, runs = hypothesis_hunt(system, variant, config, seed, budget.runs or 200)
+        progress(runs)
+    else:
+        for run_seed in shard.seeds(seed):
+            if budget.spent(runs, time.perf_counter() - started):
+                break
+            result = execute(system, variant, config, run_seed,
+                             RandomWalk(run_seed, max_pause=config.max_pause))
+            runs += 1
+            events += len(result.sim.trace)
+            unknowns += result.verdict.status == UNKNOWN
+            progress(runs)
+            if result.violated:
+                found = result
+                break
+    elapsed = time.perf_counter() - started
+    outcome = HuntOutcome(system.name, variant, system.variant(variant).seeded, runs, events,
+                          elapsed, unknowns)
+    if found is None:
+        return outcome
+    return _record(system, found, outcome, report_dir, shrink_found)
+
+
+def _record(system: System, found: RunResult, outcome: HuntOutcome,
+            report_dir: Path | None, shrink_found: bool) -> HuntOutcome:
+    before = len(found.choices)
+    final = found
+    if shrink_found:
+        final = shrink(system, found.variant, found.config, found.seed, found.choices,
+                       found.verdict.invariant).result
+    outcome = attrs.evolve(outcome, violation=final, time_to_first=outcome.elapsed,
+                           before=before, after=len(final.choices))
+    if report_dir is None:
+        return outcome
+    replay_path, report_path = write_counterexample(system, final, report_dir, before)
+    return attrs.evolve(outcome, replay_path=str(replay_path), report_path=str(report_path))
+
+
+def write_counterexample(system: System, result: RunResult, report_dir: Path,
+                         shrunk_from: int | None = None) -> tuple[Path, Path]:
+    stem = f"{result.system}.{result.variant}.seed{result.seed}"
+    replay_path = report_dir / f"{stem}.json"
+    report_path = report_dir / f"{stem}.md"
+    Counterexample(result.system, result.variant, result.config, result.seed, result.choices,
+                   result.verdict.invariant, result.verdict.status,
+                   result.verdict.explanation).save(replay_path)
+    text = report.markdown(result, system, str(replay_path),
+                           shrunk_from if shrunk_from != len(result.choices) else None)
+    report.write_markdown(report_path, text)
+    return replay_path, report_path

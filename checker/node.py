@@ -1,0 +1,121 @@
+"""What a simulated process sees of the world: the `Node` base class and its `Context`.
+
+A node never reads the wall clock, `random`, threads, the OS or the network; everything comes
+through its context, which the simulation owns. Volatile state is the node object itself: a
+crash throws it away, and a restart builds a fresh node that recovers from `ctx.storage`.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from checker.sim import Simulation
+
+
+class Node:
+    """A simulated process. Subclasses override the handlers they need."""
+
+    def __init__(self, node_id: str) -> None:
+        self.id = node_id
+
+    def on_start(self, ctx: Context) -> None:
+        """First boot."""
+
+    def on_recover(self, ctx: Context) -> None:
+        """Boot after a crash: rebuild volatile state from `ctx.storage`."""
+        self.on_start(ctx)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        """A message from `src` arrived."""
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        """The timer `name` set with `ctx.set_timer` is due."""
+
+    def state(self) -> dict[str, Any]:
+        """What reports and fingerprints show of this node: its public attributes."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+
+class Storage:
+    """Durable key-value storage of one node: survives crashes.
+
+    `put(..., synced=False)` models a write still in the page cache: it is visible at once but
+    lost if the node crashes before `sync()`.
+    """
+
+    def __init__(self) -> None:
+        self._durable: dict[str, Any] = {}
+        self._unsynced: dict[str, Any] = {}
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in self._unsynced:
+            return self._unsynced[key]
+        return self._durable.get(key, default)
+
+    def put(self, key: str, value: Any, synced: bool = True) -> None:
+        if synced:
+            self._unsynced.pop(key, None)
+            self._durable[key] = value
+        else:
+            self._unsynced[key] = value
+
+    def sync(self) -> None:
+        self._durable.update(self._unsynced)
+        self._unsynced.clear()
+
+    def lose_unsynced(self) -> int:
+        lost = len(self._unsynced)
+        self._unsynced.clear()
+        return lost
+
+    def items(self) -> dict[str, Any]:
+        return {**self._durable, **self._unsynced}
+
+
+class Context:
+    """The world as one node sees it. One context per node, kept across its restarts."""
+
+    def __init__(self, sim: Simulation, node_id: str, seed: int) -> None:
+        self.id = node_id
+        self.storage = Storage()
+        self.offset = 0  # this node's clock minus true time; |offset| <= epsilon
+        self.random = random.Random(seed)
+        self._sim = sim
+
+    @property
+    def epsilon(self) -> int:
+        return self._sim.epsilon
+
+    def now(self) -> int:
+        """This node's own clock: true time plus its offset."""
+        return self._sim.time + self.offset
+
+    def truetime(self) -> tuple[int, int]:
+        """An interval (earliest, latest) guaranteed to contain true time."""
+        now = self.now()
+        return now - self._sim.epsilon, now + self._sim.epsilon
+
+    def send(self, dst: str, msg: Any) -> None:
+        self._sim.network.send(self.id, dst, msg)
+
+    def broadcast(self, dsts: list[str], msg: Any) -> None:
+        for dst in dsts:
+            if dst != self.id:
+                self.send(dst, msg)
+
+    def set_timer(self, name: str, delay: int) -> None:
+        """Fire `on_timer(name)` after `delay` ticks; replaces a pending timer of that name."""
+        self._sim.timers.set(self.id, name, self._sim.time + max(1, delay))
+
+    def cancel_timer(self, name: str) -> None:
+        self._sim.timers.cancel(self.id, name)
+
+    def note(self, kind: str, **data: Any) -> None:
+        """Record a fact for the invariants (a ghost variable): never read by the protocol."""
+        self._sim.ghost.append((kind, self._sim.time, self.id, data))
+
+    def record(self, type_: str, f: str, value: Any) -> None:
+        """Append a client history event (used by `checker.client.Client`)."""
+        self._sim.record(self.id, type_, f, value)

@@ -1,0 +1,69 @@
+"""The pytest plugin: hunt budgets on the command line, hypothesis profiles, `assert_hunt`.
+
+    pytest -n auto                              # the suite, hunts spread over cores
+    pytest -n auto --deepdives-runs 5000 -k sso  # a longer hunt of one system
+    pytest --hypothesis-profile deepdives-hunt   # long hypothesis searches
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from checker import registry
+from checker.hunt import Budget, HuntOutcome, hunt
+
+settings.register_profile("deepdives-ci", derandomize=True, deadline=None, database=None,
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("deepdives-hunt", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("deepdives")
+    group.addoption("--deepdives-runs", type=int, default=None,
+                    help="runs per correct-variant hunt (default: each test's own)")
+    group.addoption("--deepdives-seed", type=int, default=0, help="first seed of every hunt")
+    group.addoption("--deepdives-report-dir", default="reports",
+                    help="where hunts write counterexamples (default: reports/)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not config.getoption("hypothesis_profile", None):
+        settings.load_profile("deepdives-ci")
+
+
+class Hunter:
+    """Runs a hunt for a test and fails it with the replay command when it misses."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.runs = config.getoption("deepdives_runs")
+        self.seed = config.getoption("deepdives_seed")
+        self.report_dir = Path(config.getoption("deepdives_report_dir"))
+
+    def __call__(self, system_name: str, variant: str, runs: int,
+                 config_name: str = "default") -> HuntOutcome:
+        system = registry.lookup(system_name)
+        budget = Budget(runs=self.runs if self.runs and not system.variant(variant).seeded
+                        else runs)
+        outcome = hunt(system, variant, system.config(config_name), budget=budget,
+                       seed=self.seed, report_dir=self.report_dir)
+        if not outcome.passed:
+            pytest.fail(_explain(outcome), pytrace=False)
+        return outcome
+
+
+def _explain(outcome: HuntOutcome) -> str:
+    name = f"{outcome.system}:{outcome.variant}"
+    if outcome.seeded:
+        return f"seeded bug {name} was not found in {outcome.runs} runs"
+    verdict = outcome.violation.verdict
+    return (f"correct variant {name} violated {verdict.invariant}: {verdict.explanation}\n"
+            f"  report: {outcome.report_path}\n  replay: deepdives replay {outcome.replay_path}")
+
+
+@pytest.fixture
+def assert_hunt(pytestconfig: pytest.Config) -> Hunter:
+    return Hunter(pytestconfig)

@@ -1,0 +1,160 @@
+"""Counterexample reports: numbered trace, sequence diagram, sub-history, the checker's words.
+
+Everything shown from a trace is escaped: messages and values come from the simulated system
+and may contain any character.
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from checker.run import RunResult
+from checker.sim import Step
+from checker.system import System
+from invariants.history import Operation
+
+
+def describe_step(step: Step) -> str:
+    """One trace step in words (plain text: callers escape for their medium)."""
+    kind, *args = step.event
+    match kind:
+        case "deliver":
+            return f"{args[0]} → {args[1]}: {step.detail!r}"
+        case "drop":
+            return f"drop {args[0]} → {args[1]}: {step.detail!r}"
+        case "duplicate":
+            return f"duplicate {args[0]} → {args[1]}: {step.detail!r}"
+        case "fire":
+            return f"{args[0]}: timer {args[1]!r} fires"
+        case "invoke":
+            f, op_args = step.detail
+            return f"{args[0]} invokes {f}{_call_args(op_args)}"
+        case "crash":
+            lost = f" (lost {step.detail} unsynced writes)" if step.detail else ""
+            return f"crash {args[0]}{lost}"
+        case "restart":
+            return f"restart {args[0]} (recovers from storage)"
+        case "partition":
+            return f"partition: {{{', '.join(args[0])}}} cut off from the rest"
+        case "heal":
+            return "heal the partition"
+        case "pause":
+            return f"pause {args[0]} for {args[1]} ticks"
+        case "skew":
+            return f"skew {args[0]}'s clock to offset {args[1]:+d}"
+    return repr(step.event)
+
+
+def trace_lines(result: RunResult) -> list[str]:
+    return [f"{i:3}. t={s.time:<5} {'(ending) ' if s.phase == 'quiesce' else ''}"
+            f"{describe_step(s)}" for i, s in enumerate(result.sim.trace, 1)]
+
+
+def violating_ops(result: RunResult) -> list[Operation]:
+    """The operations the witness names, or the whole history when it names none."""
+    ops = result.sim.operations()
+    witness = result.verdict.witness
+    named = _witness_op_ids(witness)
+    chosen = [op for op in ops if op.id in named] if named else ops
+    return chosen or ops
+
+
+def _witness_op_ids(witness: Any) -> set[int]:
+    if isinstance(witness, dict):
+        ids: set[int] = set()
+        for key in ("linearized", "stuck"):
+            ids.update(i for i in witness.get(key, []) if isinstance(i, int))
+        for op in witness.get("ops", []):
+            if isinstance(op, dict) and isinstance(op.get("id"), int):
+                ids.add(op["id"])
+        for part in witness.get("partitions", []):
+            ids |= _witness_op_ids(part)
+        return ids
+    if isinstance(witness, list):
+        return {op["id"] for op in witness if isinstance(op, dict) and "id" in op}
+    return set()
+
+
+def markdown(result: RunResult, system: System, replay_path: str,
+             shrunk_from: int | None = None) -> str:
+    variant = system.variant(result.variant)
+    verdict = result.verdict
+    cause = variant.breaks or f"the {variant.name} variant"
+    lines = [
+        f"# {system.name}:{result.variant} — `{_code(verdict.invariant)}` {verdict.status}",
+        "",
+        f"**What broke.** {_md(cause)}: {_md(verdict.explanation)}",
+        "",
+    ]
+    if variant.teaches:
+        lines += [f"**Teaches.** {_md(variant.teaches)}", ""]
+    size = len(result.choices)
+    lines += [f"Seed {result.seed}, config `{result.config.name}`; {size} chosen events"
+              + (f" (shrunk from {shrunk_from})" if shrunk_from is not None else "") + ".", ""]
+    lines += ["## Trace", ""] + _trace_section(result) + [""]
+    lines += ["## Sequence diagram", "", "```mermaid", *mermaid(result), "```", ""]
+    lines += ["## The violating history", ""]
+    lines += [f"- `{_code(op.describe())}`" for op in violating_ops(result)] or ["(empty)"]
+    lines += ["", "## Replay", "", "```", f"deepdives replay {replay_path}", "```", ""]
+    return "\n".join(lines)
+
+
+def _trace_section(result: RunResult) -> list[str]:
+    run = [line for line, s in zip(trace_lines(result), result.sim.trace) if s.phase == "run"]
+    ending = [line for line, s in zip(trace_lines(result), result.sim.trace)
+              if s.phase == "quiesce"]
+    section = ["```", *run, "```"]
+    if ending:
+        section += ["", f"<details><summary>The ending: {len(ending)} deterministic steps "
+                    "(heal, restart, deliver everything, final reads)</summary>", "",
+                    "```", *ending, "```", "", "</details>"]
+    return section
+
+
+def mermaid(result: RunResult) -> list[str]:
+    sim = result.sim
+    lines = ["sequenceDiagram"]
+    lines += [f"    participant {node}" for node in sim.clients + sim.servers]
+    for step in sim.trace:
+        lines += _mermaid_step(step)
+    return lines
+
+
+def _mermaid_step(step: Step) -> list[str]:
+    kind, *args = step.event
+    text = _mermaid_text(describe_step(step))
+    match kind:
+        case "deliver":
+            return [f"    {args[0]}->>{args[1]}: {_mermaid_text(repr(step.detail))}"]
+        case "drop":
+            return [f"    {args[0]}-x{args[1]}: dropped {_mermaid_text(repr(step.detail))}"]
+        case "fire" | "crash" | "restart" | "pause" | "skew" | "invoke":
+            return [f"    Note over {args[0]}: {text}"]
+    return []  # partition, heal, duplicate: in the numbered trace
+
+
+def _mermaid_text(text: str) -> str:
+    """Mermaid message text: no line breaks, and its own entity codes for ; and #."""
+    codes = {"#": "#35;", ";": "#59;", "<": "#60;", ">": "#62;", "&": "#38;", "\n": " "}
+    return "".join(codes.get(ch, ch) for ch in text[:160])
+
+
+def _md(text: str) -> str:
+    return html.escape(text, quote=False)
+
+
+def _code(text: str) -> str:
+    return text.replace("`", "'")
+
+
+def _call_args(args: Any) -> str:
+    if isinstance(args, tuple):
+        return "(" + ", ".join(repr(a) for a in args) + ")"
+    return f"({args!r})"
+
+
+def write_markdown(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)

@@ -1,0 +1,85 @@
+"""Minimize a failing run: delta debugging over its choice list, with deterministic replay.
+
+A candidate is kept when replaying it violates the same invariant. Replay skips events that
+are no longer enabled, so any subsequence of choices is a valid program; after each success
+the candidate is normalized to the events that actually ran.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from checker.run import RunResult, execute
+from checker.strategies import Replay
+from checker.system import Config, System
+
+
+@attrs.frozen
+class Shrunk:
+    result: RunResult
+    before: int
+    after: int
+    replays: int
+
+
+def shrink(system: System, variant: str, config: Config, seed: int, choices: list[tuple],
+           invariant: str, max_replays: int = 3000) -> Shrunk:
+    replays = [0]
+    best: list[RunResult] = []
+
+    def still_fails(candidate: list[tuple]) -> list[tuple] | None:
+        if replays[0] >= max_replays:
+            return None
+        replays[0] += 1
+        result = execute(system, variant, config, seed, Replay(candidate))
+        if result.violated and result.verdict.invariant == invariant:
+            best.append(result)
+            return result.choices
+        return None
+
+    original = still_fails(list(choices))
+    if original is None:
+        raise ValueError("the run does not reproduce its violation, so it cannot be shrunk")
+    minimal = ddmin(original, still_fails)
+    final = execute(system, variant, config, seed, Replay(minimal))
+    return Shrunk(final, len(choices), len(final.choices), replays[0])
+
+
+def ddmin(items: list, fails: Callable[[list], list | None]) -> list:
+    """Zeller's delta debugging, complements first, then single-event removal to 1-minimality.
+
+    `fails(candidate)` returns the normalized failing candidate, or None if it passes.
+    """
+    granularity = 2
+    while len(items) >= 2:
+        reduced = _try_complements(items, granularity, fails)
+        if reduced is not None:
+            items, granularity = reduced, max(granularity - 1, 2)
+        elif granularity >= len(items):
+            break
+        else:
+            granularity = min(len(items), granularity * 2)
+    return _one_minimal(items, fails)
+
+
+def _try_complements(items: list, granularity: int, fails: Callable) -> list | None:
+    size = -(-len(items) // granularity)
+    for start in range(0, len(items), size):
+        candidate = fails(items[:start] + items[start + size:])
+        if candidate is not None:
+            return candidate
+    return None
+
+
+def _one_minimal(items: list, fails: Callable) -> list:
+    index = len(items) - 1
+    while index >= 0:
+        candidate = fails(items[:index] + items[index + 1:])
+        if candidate is not None:
+            items = candidate
+            index = min(index, len(items)) - 1
+        else:
+            index -= 1
+    return items

@@ -1,0 +1,299 @@
+"""The simulation: nodes, network, timers and faults, advanced one chosen event at a time.
+
+Every source of nondeterminism is an event the scheduler picks. An event is a small tuple (its
+descriptor) that names what happens in words stable enough to replay and to shrink:
+
+    ("deliver", src, dst, seq)    ("drop", src, dst, seq)     ("duplicate", src, dst, seq)
+    ("fire", node, timer)         ("invoke", client)
+    ("crash", node)               ("restart", node)
+    ("partition", (island...))    ("heal",)
+    ("pause", node, ticks)        ("skew", node, offset)
+
+`enabled(kind)` lists the events of one kind that may happen now; `execute(event)` does one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from checker.client import Client
+from checker.network import Network
+from checker.node import Context, Node
+from checker.timers import Timers
+from invariants.history import Event, Operation, pair
+
+DELIVERY_KINDS = ("deliver", "fire", "invoke")
+FAULT_KINDS = ("drop", "duplicate", "crash", "restart", "partition", "heal", "pause", "skew")
+KINDS = DELIVERY_KINDS + FAULT_KINDS
+BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew")
+
+
+@attrs.frozen
+class Step:
+    """One executed event. `detail` is the message for deliveries, drops and duplicates."""
+
+    event: tuple
+    time: int
+    detail: Any = None
+    phase: str = "run"  # run: chosen by the scheduler; quiesce: the deterministic ending
+
+
+@attrs.define
+class Cluster:
+    """What a system's `build` returns: how to make each node, and each client's operations."""
+
+    servers: dict[str, Callable[[str], Node]]
+    clients: dict[str, Callable[[str], Client]]
+    workload: dict[str, list[tuple[str, Any]]]
+    final_ops: list[tuple[str, str, Any]] = attrs.Factory(list)  # (client, f, args)
+
+
+class Simulation:
+    def __init__(self, cluster: Cluster, seed: int, epsilon: int,
+                 budget: dict[str, int]) -> None:
+        self.time = 0
+        self.epsilon = epsilon
+        self.network = Network()
+        self.timers = Timers()
+        self.history: list[Event] = []
+        self.ghost: list[tuple[str, int, str, dict]] = []
+        self.trace: list[Step] = []
+        self.budget = {kind: budget.get(kind, 0) for kind in BUDGETED}
+        self.phase = "run"
+        self.servers = list(cluster.servers)
+        self.clients = list(cluster.clients)
+        self._factories = {**cluster.servers, **cluster.clients}
+        self.workload = cluster.workload
+        self.final_ops = cluster.final_ops
+        self._next_op = {client: 0 for client in self.clients}
+        self.paused_until: dict[str, int] = {}
+        self.contexts = {node_id: Context(self, node_id, _mix(seed, i))
+                         for i, node_id in enumerate(self._factories)}
+        self.nodes: dict[str, Node | None] = {
+            node_id: factory(node_id) for node_id, factory in self._factories.items()}
+
+    def start(self) -> None:
+        for node_id, node in self.nodes.items():
+            node.on_start(self.contexts[node_id])
+
+    # --- what may happen next -------------------------------------------------------------
+
+    def up(self, node_id: str) -> bool:
+        return self.nodes[node_id] is not None
+
+    def paused(self, node_id: str) -> bool:
+        return self.paused_until.get(node_id, -1) > self.time
+
+    def can_receive(self, node_id: str) -> bool:
+        return self.nodes[node_id] is not None and not self.paused(node_id)
+
+    def deliverable(self) -> list[tuple]:
+        cut = self.network.cut
+        ready = self.can_receive
+        return [("deliver", e.src, e.dst, e.seq) for e in self.network
+                if ready(e.dst) and not cut(e.src, e.dst)]
+
+    def enabled(self, kind: str) -> list[tuple]:
+        return getattr(self, "_enabled_" + kind)()
+
+    def _enabled_deliver(self) -> list[tuple]:
+        return self.deliverable()
+
+    def _enabled_fire(self) -> list[tuple]:
+        live = {n for n, node in self.nodes.items() if node is not None}
+        return [("fire", node, name) for node, name in self.timers.earliest(live)]
+
+    def _enabled_invoke(self) -> list[tuple]:
+        return [("invoke", c) for c in self.clients
+                if self.nodes[c].idle and self._next_op[c] < len(self.workload.get(c, ()))]
+
+    def _in_flight(self, kind: str) -> list[tuple]:
+        if self.budget[kind] <= 0:
+            return []
+        return [(kind, *e.key) for e in self.network]
+
+    def _enabled_drop(self) -> list[tuple]:
+        return self._in_flight("drop")
+
+    def _enabled_duplicate(self) -> list[tuple]:
+        return self._in_flight("duplicate")
+
+    def _enabled_crash(self) -> list[tuple]:
+        if self.budget["crash"] <= 0:
+            return []
+        return [("crash", n) for n in self.servers if self.up(n)]
+
+    def _enabled_restart(self) -> list[tuple]:
+        return [("restart", n) for n in self.servers if not self.up(n)]
+
+    def _enabled_partition(self) -> list[tuple]:
+        if self.budget["partition"] <= 0 or self.network.partitioned:
+            return []
+        return [("partition", ())]  # the island is drawn by the strategy
+
+    def _enabled_heal(self) -> list[tuple]:
+        return [("heal",)] if self.network.partitioned else []
+
+    def _enabled_pause(self) -> list[tuple]:
+        if self.budget["pause"] <= 0:
+            return []
+        return [("pause", n, 0) for n in self.servers if self.up(n) and not self.paused(n)]
+
+    def _enabled_skew(self) -> list[tuple]:
+        if self.budget["skew"] <= 0 or self.epsilon == 0:
+            return []
+        return [("skew", n, 0) for n in self.servers if self.up(n)]
+
+    def is_enabled(self, event: tuple) -> bool:
+        """Whether a concrete event (as replayed from a trace) can happen now."""
+        kind = event[0]
+        if kind in ("deliver", "drop", "duplicate"):
+            key = tuple(event[1:])
+            if key not in self.network.in_flight:
+                return False
+            if kind == "deliver":
+                return self.can_receive(key[1]) and not self.network.cut(key[0], key[1])
+            return self.budget[kind] > 0
+        if kind == "partition":
+            return bool(self._enabled_partition())
+        if kind in ("pause", "skew"):
+            return any(e[1] == event[1] for e in self.enabled(kind))
+        return event in self.enabled(kind)
+
+    # --- doing it -------------------------------------------------------------------------
+
+    def execute(self, event: tuple) -> None:
+        kind = event[0]
+        if kind in self.budget:
+            self.budget[kind] -= 1
+        detail = getattr(self, "_do_" + kind)(*event[1:])
+        self.trace.append(Step(event, self.time, detail, self.phase))
+
+    def _do_deliver(self, src: str, dst: str, seq: int) -> Any:
+        msg = self.network.take((src, dst, seq)).msg
+        self.nodes[dst].on_message(self.contexts[dst], src, msg)
+        return msg
+
+    def _do_drop(self, src: str, dst: str, seq: int) -> Any:
+        return self.network.take((src, dst, seq)).msg
+
+    def _do_duplicate(self, src: str, dst: str, seq: int) -> Any:
+        return self.network.duplicate((src, dst, seq)).msg
+
+    def _do_fire(self, node_id: str, name: str) -> None:
+        self.time = max(self.time, self.timers.due.pop((node_id, name)))
+        self.nodes[node_id].on_timer(self.contexts[node_id], name)
+
+    def _do_invoke(self, client: str) -> tuple:
+        f, args = self.workload[client][self._next_op[client]]
+        self._next_op[client] += 1
+        self.nodes[client].invoke(self.contexts[client], f, args)
+        return (f, args)
+
+    def _do_crash(self, node_id: str) -> int:
+        self.nodes[node_id] = None
+        self.timers.clear_node(node_id)
+        self.paused_until.pop(node_id, None)
+        return self.contexts[node_id].storage.lose_unsynced()
+
+    def _do_restart(self, node_id: str) -> None:
+        self.nodes[node_id] = node = self._factories[node_id](node_id)
+        node.on_recover(self.contexts[node_id])
+
+    def _do_partition(self, island: tuple) -> None:
+        self.network.partition(list(island))
+
+    def _do_heal(self) -> None:
+        self.network.heal()
+
+    def _do_pause(self, node_id: str, ticks: int) -> None:
+        self.paused_until[node_id] = self.time + ticks
+        self.timers.postpone_node(node_id, self.time + ticks)
+
+    def _do_skew(self, node_id: str, offset: int) -> None:
+        self.contexts[node_id].offset = max(-self.epsilon, min(self.epsilon, offset))
+
+    # --- clients and histories ------------------------------------------------------------
+
+    def record(self, process: str, type_: str, f: str, value: Any) -> None:
+        self.history.append(Event(process, type_, f, value, self.time))
+
+    def operations(self) -> list[Operation]:
+        return pair(self.history)
+
+    def clients_idle(self) -> bool:
+        return all(self.nodes[c].idle for c in self.clients)
+
+    # --- the ending -----------------------------------------------------------------------
+
+    def quiesce(self, horizon: int, max_steps: int,
+                after_step: Callable[[], bool] = lambda: False) -> None:
+        """Heal, restart, stop faulting; deliver everything; let timers settle; final reads.
+
+        Deterministic: deliveries in send order, timers in due order. `after_step` is called
+        after every step and returns True to stop early (an invariant was violated).
+        """
+        self.phase = "quiesce"
+        self.budget = dict.fromkeys(self.budget, 0)
+        for event in self._healing_events():
+            self.execute(event)
+        deadline = self.time + horizon
+        steps = [max_steps]
+        if self._settle(deadline, steps, after_step):
+            return
+        for client, f, args in self.final_ops:
+            if not self.nodes[client].idle:
+                continue
+            # the final read is the client's next operation; unissued workload is abandoned
+            self.workload[client] = [*self.workload.get(client, [])[:self._next_op[client]],
+                                     (f, args)]
+            self.execute(("invoke", client))
+            if after_step() or self._settle(deadline + horizon, steps, after_step):
+                return
+
+    def _healing_events(self) -> list[tuple]:
+        events: list[tuple] = [("heal",)] if self.network.partitioned else []
+        return events + [("restart", n) for n in self.servers if not self.up(n)]
+
+    def _settle(self, deadline: int, steps: list[int],
+                after_step: Callable[[], bool]) -> bool:
+        self.paused_until.clear()
+        while steps[0] > 0:
+            steps[0] -= 1
+            ready = self.deliverable()
+            if ready:
+                self.execute(ready[0])
+            elif self.clients_idle():
+                return False
+            else:
+                timers = self._enabled_fire()
+                if not timers or self.timers.due[timers[0][1:]] > deadline:
+                    return False
+                self.execute(timers[0])
+            if after_step():
+                return True
+        return False
+
+    # --- identity -------------------------------------------------------------------------
+
+    def fingerprint(self) -> str:
+        """A hash of everything that happened, stable across processes and PYTHONHASHSEED."""
+        h = hashlib.blake2b(digest_size=12)
+        for step in self.trace:
+            h.update(repr((step.event, step.time, step.detail, step.phase)).encode())
+        for event in self.history:
+            h.update(repr(event).encode())
+        return h.hexdigest()
+
+    def choices(self) -> list[tuple]:
+        return [step.event for step in self.trace if step.phase == "run"]
+
+
+def _mix(seed: int, index: int) -> int:
+    """A per-node seed derived from the run's seed, independent of hashing."""
+    return int.from_bytes(hashlib.blake2b(f"{seed}/{index}".encode(), digest_size=8).digest(),
+                          "big")

@@ -1,0 +1,529 @@
+"""Google SSO: a key-value store replicated by Multi-Paxos, with a master that holds a lease.
+
+The replicas run the Multi-Paxos core (`paxos_core`): writes go through the log and are
+acknowledged once chosen by a majority and applied. Reads are served by the master from its
+own state, without a round of messages, which is safe only while no other replica can be
+master: the master holds a lease granted by a majority, and a replica that granted it supports
+no other master until the lease has run out. Both sides measure the lease with the TrueTime
+interval, so clocks that drift within +-epsilon cannot make two leases overlap (Chandra,
+Griesemer, Redstone, "Paxos Made Live", PODC'07, on master leases).
+
+The lease, in true time t. The master asks at t0 and records start = earliest(t0) <= t0; it
+trusts its lease while latest(t) < start + LEASE, so only while t < t0 + LEASE. A replica
+that grants at t1 >= t0 records until = latest(t1) + LEASE >= t1 + LEASE, and supports
+nobody else while earliest(t) <= until, so not before t > t0 + LEASE. No two leases overlap.
+"""
+
+from __future__ import annotations
+
+import functools
+import weakref
+from typing import Any
+
+import attrs
+
+from checker.client import Client
+from checker.node import Context
+from checker.sim import Cluster, Simulation
+from checker.system import Config, System, Variant, history_invariant, state_invariant
+from implementations.paxos_core import MASTER, NOOP, Ballot, MultiPaxos, Prepare, Rejected
+from invariants.linearizability import check_linearizable
+from invariants.quorum import majority, prove_intersection
+from invariants.verdict import Verdict
+from models.kv import KV
+
+LEASE = 100  # ticks a master lease lasts, counted from when the master asked for it
+RENEW = 2  # the master renews its lease this often; the renewal is also its heartbeat
+RESEND = 30  # the master repeats a request (lease or Accept) unanswered for this long
+BACKOFF = 20  # a replica stands for election after a random backoff of up to this many ticks
+CANDIDACY = 50  # how long a candidate, or a replica that promised one, waits for it to win
+CLIENT_TIMEOUT = 60  # a client tries another replica after this long without an answer
+CLIENT_BACKOFF = 20  # a client told that no master is known asks again after this long
+CLIENT_ATTEMPTS = 6  # requests a client sends for one operation before giving up
+NEVER = float("-inf")  # the expiry of a lease that was never granted
+
+# --- messages --------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Write:
+    """A client's write; it is also the command the log carries, named by (client, req) so
+    that the state machine applies a retried write once."""
+
+    client: str
+    req: int
+    key: str
+    value: Any
+
+
+@attrs.frozen
+class Read:
+    req: int
+    key: str
+
+
+@attrs.frozen
+class WriteOk:
+    req: int
+
+
+@attrs.frozen
+class ReadOk:
+    req: int
+    value: Any
+
+
+@attrs.frozen
+class NotMaster:
+    """Try `hint` (None: no idea; the replica asked itself: I am master, not ready yet)."""
+
+    req: int
+    hint: str | None
+
+
+@attrs.frozen
+class LeaseRequest:
+    """The master's lease renewal, and its heartbeat. `start` is the earliest reading of the
+    master's clock when asking; `applied` lets a lagging replica catch up."""
+
+    ballot: Ballot
+    start: int
+    applied: int
+
+
+@attrs.frozen
+class LeaseGrant:
+    ballot: Ballot
+    start: int
+
+
+# --- the replicated state machine -------------------------------------------------------------
+
+
+@attrs.define
+class KVStore:
+    """The map, and the last write applied for each client: a write is applied at most once
+    even when a retry puts it in the log twice."""
+
+    data: dict[str, Any] = attrs.Factory(dict)
+    last_req: dict[str, int] = attrs.Factory(dict)
+
+    def apply(self, write: Write) -> None:
+        if self.last_req.get(write.client, 0) >= write.req:
+            return  # a retry of a write already applied, or overtaken by a later one
+        self.data[write.key] = write.value
+        self.last_req[write.client] = write.req
+
+
+# --- the replica ------------------------------------------------------------------------------
+
+
+class MasterLease:
+    """Master leases. As grantor, a replica remembers whom it supports (`lease_owner`) and
+    until when (`lease_until`, by the latest reading of its clock). As master, it remembers
+    for each grantor the `start` of the latest request granted (the earliest reading of its
+    clock when asking): a majority supports it until the oldest of the majority's most
+    recent starts, plus LEASE.
+
+    A request is outstanding at most once per grantor, and asked again after RESEND: however
+    slow the network, the renewals do not pile up in it."""
+
+    def reset_lease(self) -> None:
+        self.lease_owner: str | None = None
+        self.lease_until: float = NEVER
+        self.lease_expiry: float = NEVER
+        self.lease_grants: dict[str, int] = {}  # grantor -> start of its latest grant
+        self.lease_asked: dict[str, int] = {}  # grantor -> start of the outstanding request
+
+    def clock(self, ctx: Context) -> tuple[int, int]:
+        """An interval (earliest, latest) that surely contains true time."""
+        return ctx.truetime()
+
+    def lease_valid(self, ctx: Context) -> bool:
+        return self.clock(ctx)[1] < self.lease_expiry
+
+    def supports_other(self, ctx: Context, candidate: str) -> bool:
+        """Whether a lease I granted to another replica may still be running."""
+        return self.lease_owner != candidate and self.clock(ctx)[0] <= self.lease_until
+
+    def renew_lease(self, ctx: Context) -> None:
+        start = self.clock(ctx)[0]
+        for replica in self.replicas:
+            asked = self.lease_asked.get(replica)
+            if asked is None or asked + RESEND <= start:
+                self.lease_asked[replica] = start
+                self.send(ctx, replica, LeaseRequest(self.ballot, start, self.applied))
+
+    def on_lease_request(self, ctx: Context, src: str, msg: LeaseRequest) -> None:
+        if msg.ballot < self.promised:
+            self.send(ctx, src, Rejected(msg.ballot, self.promised))
+            return
+        if self.supports_other(ctx, src):
+            return
+        if msg.ballot > self.promised:  # a lease for a ballot is also a promise of it
+            self.remember_promise(ctx, msg.ballot)
+        self.lease_owner, self.lease_until = src, self.clock(ctx)[1] + LEASE
+        self.send(ctx, src, LeaseGrant(msg.ballot, msg.start))
+        self.heard_from_master(ctx, src, msg.applied)
+
+    def on_lease_grant(self, ctx: Context, src: str, msg: LeaseGrant) -> None:
+        if self.role != MASTER or msg.ballot != self.ballot:
+            return
+        if self.lease_asked.get(src) == msg.start:
+            del self.lease_asked[src]
+        self.lease_grants[src] = max(self.lease_grants.get(src, msg.start), msg.start)
+        if len(self.lease_grants) >= self.quorum:
+            oldest_of_majority = sorted(self.lease_grants.values())[-self.quorum]
+            self.lease_expiry = oldest_of_majority + LEASE
+
+
+class Replica(MasterLease, MultiPaxos):
+    """An SSO replica: the Multi-Paxos core, master leases, and the key-value store."""
+
+    def on_start(self, ctx: Context) -> None:
+        self.kv = KVStore()
+        self.master_hint: str | None = None
+        self.candidacies = 0  # since a master was last heard from
+        self.reset_lease()
+        self.boot(ctx)
+        self.arm_election(ctx)
+
+    def on_recover(self, ctx: Context) -> None:
+        """I may have granted a lease before crashing, and to whom is lost: support no new
+        master (myself included) until a whole lease has run out."""
+        self.on_start(ctx)
+        self.lease_until = self.clock(ctx)[1] + LEASE
+        self.arm_election(ctx)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        match msg:
+            case Write():
+                self.on_write(ctx, src, msg)
+            case Read():
+                self.on_read(ctx, src, msg)
+            case LeaseRequest():
+                self.on_lease_request(ctx, src, msg)
+            case LeaseGrant():
+                self.on_lease_grant(ctx, src, msg)
+            case _:
+                super().on_message(ctx, src, msg)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name == "renew" and self.role == MASTER:
+            self.renew_lease(ctx)
+            ctx.set_timer("renew", RENEW)
+        elif name == "resend" and self.role == MASTER:
+            self.resend_proposals(ctx)
+            ctx.set_timer("resend", RESEND)
+        elif name == "election" and self.role != MASTER:
+            if self.supports_other(ctx, self.id):
+                self.arm_election(ctx)  # my clock moved: the lease I granted still runs
+            else:
+                self.candidacies += 1
+                self.stand(ctx)
+                self.arm_election(ctx, self.patience())  # stand again if this candidacy fails
+
+    # --- elections --------------------------------------------------------------------------
+
+    def arm_election(self, ctx: Context, patience: int = 0) -> None:
+        """Stand once the lease I granted has surely run out, after a random backoff so that
+        replicas seldom stand together."""
+        wait = 0 if self.lease_owner == self.id else self.lease_until - self.clock(ctx)[0]
+        ctx.set_timer("election", max(0, wait) + patience + ctx.random.randint(1, BACKOFF))
+
+    def patience(self) -> int:
+        """How long to give a candidate: doubled by each candidacy since a master was last
+        heard from, so that duelling candidates back off however slow the network is."""
+        return CANDIDACY << min(self.candidacies, 6)
+
+    def heard_from_master(self, ctx: Context, master: str, applied: int) -> None:
+        self.master_hint = master
+        self.candidacies = 0
+        if master != self.id:
+            self.arm_election(ctx)
+            self.catch_up(ctx, master, applied)
+
+    def may_promise(self, ctx: Context, candidate: str, msg: Prepare) -> bool:
+        return super().may_promise(ctx, candidate, msg) and not self.supports_other(ctx, candidate)
+
+    def on_prepare(self, ctx: Context, src: str, msg: Prepare) -> None:
+        super().on_prepare(ctx, src, msg)
+        if src != self.id and self.promised == msg.ballot:
+            self.arm_election(ctx, self.patience())  # give the candidate I promised time to win
+
+    def on_elected(self, ctx: Context) -> None:
+        ctx.cancel_timer("election")
+        self.master_hint, self.candidacies = self.id, 0
+        self.lease_expiry, self.lease_grants, self.lease_asked = NEVER, {}, {}
+        self.renew_lease(ctx)
+        ctx.set_timer("renew", RENEW)
+        ctx.set_timer("resend", RESEND)
+
+    def on_deposed(self, ctx: Context) -> None:
+        ctx.cancel_timer("renew")
+        ctx.cancel_timer("resend")
+        self.lease_expiry = NEVER
+        self.arm_election(ctx, self.patience())
+
+    # --- clients ----------------------------------------------------------------------------
+
+    def on_write(self, ctx: Context, src: str, msg: Write) -> None:
+        if self.role == MASTER:
+            self.propose(ctx, msg)  # answered in `apply`, once chosen
+        else:
+            ctx.send(src, NotMaster(msg.req, self.master_hint))
+
+    def on_read(self, ctx: Context, src: str, msg: Read) -> None:
+        """From local state, without asking anyone: only a master whose lease holds and whose
+        log holds everything earlier masters may have chosen."""
+        if self.up_to_date() and self.lease_valid(ctx):
+            ctx.send(src, ReadOk(msg.req, self.kv.data.get(msg.key)))
+        else:
+            ctx.send(src, NotMaster(msg.req, self.master_hint))
+
+    def apply(self, ctx: Context, slot: int, value: Any) -> None:
+        if value is NOOP:
+            return
+        self.kv.apply(value)
+        if self.role == MASTER:
+            ctx.send(value.client, WriteOk(value.req))
+
+
+# --- seeded bugs ------------------------------------------------------------------------------
+
+
+class LeaseIgnoresDrift(Replica):
+    """Seeded bug: reads its own clock as if it were exact, on both sides of the lease.
+
+    Breaks: with clocks skewed within epsilon, a replica stops supporting the old master while
+    the old master still trusts its lease: two masters, and the old one serves a stale read.
+    Caught by: one-lease-holder (and linearizable). Teaches: Paxos Made Live on master leases,
+    which must allow for clock drift on the master's and on the grantors' side.
+    """
+
+    def clock(self, ctx: Context) -> tuple[int, int]:
+        now = ctx.now()
+        return now, now
+
+
+class AckBeforeMajority(Replica):
+    """Seeded bug: the master counts a write as chosen once it is in its own log.
+
+    Breaks: the master applies and acknowledges a write no majority has accepted; if the master
+    is cut off or crashes, the next master never sees it and fills the slot with something else.
+    Caught by: linearizable (the acknowledged write is lost) or one-value-per-slot.
+    Teaches: Paxos Made Simple: a value is chosen only when a majority of acceptors accepted it.
+    """
+
+    def is_chosen(self, acceptors: set[str]) -> bool:
+        return self.id in acceptors
+
+
+class ForgetsPromise(Replica):
+    """Seeded bug: the acceptor keeps its promise in memory only.
+
+    Breaks: after a crash and restart the acceptor votes in a ballot lower than one it promised,
+    so a deposed master's value and the new master's value are both chosen for one slot.
+    Caught by: one-value-per-slot. Teaches: Paxos Made Simple, section 2.2: an acceptor must
+    remember its promise even if it fails and restarts (Paxos Made Live, on disk corruption).
+    """
+
+    def remember_promise(self, ctx: Context, ballot: Ballot) -> None:
+        self.promised = ballot
+
+
+class MinorityQuorum(Replica):
+    """Seeded bug: a quorum of n // 2 replicas instead of a majority.
+
+    Breaks: two disjoint halves each elect a master, grant it a lease and choose values.
+    Caught by: quorum-intersection (z3, statically) and one-lease-holder in a run.
+    Teaches: Paxos Made Simple: any two quorums must intersect.
+    """
+
+    @staticmethod
+    def quorum_size(replicas: int) -> int:
+        return replicas // 2
+
+
+# --- the client -------------------------------------------------------------------------------
+
+
+class SSOClient(Client):
+    """Sends each operation to the replica it believes is master, follows redirects, tries the
+    next replica on a timeout, and gives up after CLIENT_ATTEMPTS requests: a write then has an
+    unknown outcome (`info`), a read simply failed (`fail`)."""
+
+    def __init__(self, node_id: str, replicas: tuple[str, ...]) -> None:
+        super().__init__(node_id)
+        self.replicas = replicas
+
+    def on_start(self, ctx: Context) -> None:
+        self.target = ctx.random.choice(self.replicas)
+        self.req = 0
+        self.attempts = 0
+        self.request: Write | Read | None = None
+
+    def start(self, ctx: Context, f: str, args: Any) -> None:
+        self.req += 1
+        self.attempts = 0
+        self.request = Write(self.id, self.req, *args) if f == "write" else Read(self.req, *args)
+        self.send_request(ctx)
+
+    def send_request(self, ctx: Context) -> None:
+        if self.attempts == CLIENT_ATTEMPTS:
+            self.finish(ctx, "info" if isinstance(self.request, Write) else "fail")
+            return
+        self.attempts += 1
+        ctx.send(self.target, self.request)
+        ctx.set_timer("timeout", CLIENT_TIMEOUT << (self.attempts - 1))  # backing off
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        if self.op is None or msg.req != self.req:
+            return  # an answer to an earlier attempt or operation
+        match msg:
+            case WriteOk():
+                self.finish(ctx, "ok", None)
+            case ReadOk(_, value):
+                self.finish(ctx, "ok", value)
+            case NotMaster(_, hint) if hint is not None and hint != src:
+                self.target = hint
+                self.send_request(ctx)
+            case NotMaster(_, hint):  # nobody knows a master yet: wait before asking again
+                ctx.cancel_timer("timeout")
+                self.target = hint or self.next_replica(src)
+                ctx.set_timer("backoff", CLIENT_BACKOFF)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if self.op is None:
+            return
+        if name == "timeout":
+            self.target = self.next_replica(self.target)
+        self.send_request(ctx)
+
+    def next_replica(self, replica: str) -> str:
+        return self.replicas[(self.replicas.index(replica) + 1) % len(self.replicas)]
+
+    def finish(self, ctx: Context, status: str, result: Any = None) -> None:
+        ctx.cancel_timer("timeout")
+        ctx.cancel_timer("backoff")
+        self.complete(ctx, status, result)
+
+
+# --- the cell, its workload and its invariants ------------------------------------------------
+
+
+def replica_ids(config: Config) -> tuple[str, ...]:
+    return tuple(f"n{i + 1}" for i in range(config.servers))
+
+
+def build(config: Config, impl: type[Replica], rng: Any) -> Cluster:
+    """A cell of replicas running `impl`; each client mixes reads and writes of unique values
+    over a few keys, and the ending reads every key."""
+    replicas = replica_ids(config)
+    clients = [f"c{i + 1}" for i in range(config.clients)]
+    keys = config.params.get("keys", ("x", "y"))
+    values = iter(range(1, 1 + config.clients * config.ops_per_client))
+    workload = {c: [("read", (rng.choice(keys),)) if rng.random() < 0.4
+                    else ("write", (rng.choice(keys), next(values)))
+                    for _ in range(config.ops_per_client)] for c in clients}
+    return Cluster(
+        servers={r: functools.partial(impl, replicas=replicas) for r in replicas},
+        clients={c: functools.partial(SSOClient, replicas=replicas) for c in clients},
+        workload=workload,
+        final_ops=[(clients[i % len(clients)], "read", (key,)) for i, key in enumerate(keys)],
+    )
+
+
+@state_invariant("one-lease-holder")
+def one_lease_holder(sim: Simulation) -> str | None:
+    """At most one replica trusts its master lease at any true time."""
+    holders = [n for n in sim.servers
+               if (node := sim.nodes[n]) is not None and node.lease_valid(sim.contexts[n])]
+    if len(holders) > 1:
+        return f"{' and '.join(holders)} each trust a master lease at t={sim.time}"
+    return None
+
+
+class _FirstLearned:
+    """Per simulation: the first value learned for each slot, read from the ghost record."""
+
+    def __init__(self) -> None:
+        self.read = 0  # ghost entries already looked at
+        self.slots: dict[int, tuple[str, Any]] = {}  # slot -> (replica, value)
+
+
+_first_learned: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@state_invariant("one-value-per-slot")
+def one_value_per_slot(sim: Simulation) -> str | None:
+    """No two replicas learn different values for one log slot."""
+    seen = _first_learned.setdefault(sim, _FirstLearned())
+    while seen.read < len(sim.ghost):
+        kind, time, replica, fact = sim.ghost[seen.read]
+        seen.read += 1
+        if kind != "chosen":
+            continue
+        first, value = seen.slots.setdefault(fact["slot"], (replica, fact["value"]))
+        if value != fact["value"]:
+            return (f"slot {fact['slot']} holds {value!r} at {first} but {fact['value']!r} "
+                    f"at {replica} (t={time})")
+    return None
+
+
+@history_invariant("linearizable")
+def linearizable_kv(sim: Simulation) -> Verdict:
+    """The clients' history is linearizable against a key-value map."""
+    return check_linearizable(sim.operations(), KV())
+
+
+def proofs(config: Config, impl: type[Replica]) -> list[Verdict]:
+    """Any two quorums of the replicas intersect (z3)."""
+    replicas = replica_ids(config)
+    return [prove_intersection(majority(replicas, threshold=impl.quorum_size(len(replicas))))]
+
+
+FAULTS = {"drop": 4, "duplicate": 4, "crash": 2, "partition": 2, "pause": 2, "skew": 4}
+
+SYSTEM = System(
+    name="sso",
+    paper="Chandra, Griesemer, Redstone: Paxos Made Live - An Engineering Perspective "
+          "(PODC 2007); Lamport: Paxos Made Simple (2001)",
+    summary="a key-value store replicated by Multi-Paxos; the master serves reads under a "
+            "lease that allows for clock drift",
+    build=build,
+    invariants=(one_lease_holder, one_value_per_slot, linearizable_kv),
+    configs={
+        "default": Config("default", servers=5, clients=3, ops_per_client=6, max_steps=600,
+                          epsilon=10, max_pause=80, faults=FAULTS),
+        "small": Config("small", servers=3, clients=2, ops_per_client=4, max_steps=400,
+                        epsilon=10, max_pause=80, faults=FAULTS),
+    },
+    variants={
+        "correct": Variant("correct", Replica),
+        "lease-ignores-drift": Variant(
+            "lease-ignores-drift", LeaseIgnoresDrift,
+            breaks="one master at a time: skew lets a new master in while the old trusts its "
+                   "lease, which then serves a stale read",
+            caught_by="one-lease-holder",
+            teaches="Paxos Made Live (PODC'07), master leases and clock drift"),
+        "ack-before-majority": Variant(
+            "ack-before-majority", AckBeforeMajority,
+            breaks="acknowledged writes survive master changes: a crash or partition of the "
+                   "master loses a write it acknowledged alone",
+            caught_by="linearizable",
+            teaches="Paxos Made Simple: chosen means accepted by a majority"),
+        "forgets-promise": Variant(
+            "forgets-promise", ForgetsPromise,
+            breaks="one value per slot: after a restart the acceptor votes in a ballot it "
+                   "promised to ignore",
+            caught_by="one-value-per-slot",
+            teaches="Paxos Made Simple, section 2.2: promises are durable"),
+        "minority-quorum": Variant(
+            "minority-quorum", MinorityQuorum,
+            breaks="quorum intersection: two disjoint halves each elect a master",
+            caught_by="one-lease-holder",
+            teaches="Paxos Made Simple: any two quorums intersect"),
+    },
+    proofs=proofs,
+)

@@ -1,0 +1,156 @@
+"""The engine on toy systems: delivery, partitions, crashes, timers, clocks, quiescence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from checker.client import Client
+from checker.node import Context, Node
+from checker.sim import Cluster, Simulation
+
+
+class Recorder(Node):
+    """Keeps what it receives; durable counter; a periodic timer."""
+
+    def on_start(self, ctx: Context) -> None:
+        self.got: list = []
+        self.boots = ctx.storage.get("boots", 0) + 1
+        ctx.storage.put("boots", self.boots)
+        ctx.set_timer("tick", 10)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        self.got.append((src, msg))
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        self.got.append(("timer", name, ctx.now()))
+        ctx.set_timer(name, 10)
+
+
+class Ping(Client):
+    def start(self, ctx: Context, f: str, args: Any) -> None:
+        ctx.send("a", ("ping", args))
+        self.complete(ctx, "ok", args)
+
+
+def make(budget: dict | None = None, epsilon: int = 5) -> Simulation:
+    cluster = Cluster(servers={"a": Recorder, "b": Recorder}, clients={"c": Ping},
+                      workload={"c": [("ping", 1), ("ping", 2)]},
+                      final_ops=[("c", "ping", 99)])
+    sim = Simulation(cluster, seed=1, epsilon=epsilon,
+                     budget=budget or dict.fromkeys(("drop", "duplicate", "crash", "partition",
+                                                     "pause", "skew"), 5))
+    sim.start()
+    return sim
+
+
+def test_messages_reorder_freely() -> None:
+    sim = make()
+    sim.contexts["b"].send("a", "first")
+    sim.contexts["b"].send("a", "second")
+    assert sim.enabled("deliver") == [("deliver", "b", "a", 0), ("deliver", "b", "a", 1)]
+    sim.execute(("deliver", "b", "a", 1))
+    sim.execute(("deliver", "b", "a", 0))
+    assert sim.nodes["a"].got == [("b", "second"), ("b", "first")]
+
+
+def test_drop_and_duplicate() -> None:
+    sim = make()
+    sim.contexts["b"].send("a", "m")
+    sim.execute(("duplicate", "b", "a", 0))
+    sim.execute(("drop", "b", "a", 0))
+    assert sim.enabled("deliver") == [("deliver", "b", "a", 1)]
+    assert sim.budget["drop"] == 4 and sim.budget["duplicate"] == 4
+
+
+def test_partition_cuts_both_ways_until_healed() -> None:
+    sim = make()
+    sim.contexts["b"].send("a", "x")
+    sim.contexts["a"].send("b", "y")
+    sim.execute(("partition", ("a",)))
+    assert sim.enabled("deliver") == []
+    assert sim.enabled("partition") == []  # one partition at a time
+    sim.execute(("heal",))
+    assert len(sim.enabled("deliver")) == 2
+
+
+def test_crash_loses_volatile_state_and_unsynced_writes_but_keeps_durable() -> None:
+    sim = make()
+    sim.contexts["b"].send("a", "x")
+    sim.execute(("deliver", "b", "a", 0))
+    sim.contexts["a"].storage.put("scratch", 1, synced=False)
+    sim.execute(("crash", "a"))
+    assert not sim.up("a")
+    assert all(node != "a" for node, _ in sim.timers.due)
+    assert sim.trace[-1].detail == 1  # one unsynced write lost
+    sim.contexts["b"].send("a", "while down")
+    assert ("deliver", "b", "a", 1) not in sim.enabled("deliver")
+    sim.execute(("restart", "a"))
+    assert sim.nodes["a"].got == [] and sim.nodes["a"].boots == 2
+    assert sim.contexts["a"].storage.get("scratch") is None
+    assert ("deliver", "b", "a", 1) in sim.enabled("deliver")  # delayed, not lost
+
+
+def test_only_the_earliest_timers_fire_and_time_advances_to_them() -> None:
+    sim = make()
+    sim.contexts["a"].set_timer("late", 50)
+    assert sorted(sim.enabled("fire")) == [("fire", "a", "tick"), ("fire", "b", "tick")]
+    sim.execute(("fire", "a", "tick"))
+    assert sim.time == 10
+    sim.contexts["a"].cancel_timer("late")
+    assert ("a", "late") not in sim.timers.due
+
+
+def test_clock_offset_is_bounded_and_truetime_contains_true_time() -> None:
+    sim = make(epsilon=5)
+    sim.execute(("skew", "a", 40))
+    ctx = sim.contexts["a"]
+    assert ctx.offset == 5
+    earliest, latest = ctx.truetime()
+    assert earliest <= sim.time <= latest
+    assert ctx.now() == sim.time + 5
+
+
+def test_pause_delays_receipt_and_postpones_timers() -> None:
+    sim = make()
+    sim.execute(("pause", "a", 30))
+    sim.contexts["b"].send("a", "x")
+    assert sim.enabled("deliver") == []
+    assert sim.timers.due[("a", "tick")] == 30
+    sim.execute(("fire", "b", "tick"))
+    sim.execute(("fire", "b", "tick"))
+    sim.execute(("fire", "b", "tick"))
+    assert sim.time == 30 and sim.enabled("deliver") == [("deliver", "b", "a", 0)]
+
+
+def test_budgets_disable_faults() -> None:
+    sim = make(budget={"crash": 1})
+    sim.execute(("crash", "a"))
+    assert sim.enabled("crash") == [] and sim.enabled("drop") == []
+    assert sim.enabled("restart") == [("restart", "a")]
+
+
+def test_clients_record_a_history() -> None:
+    sim = make()
+    sim.execute(("invoke", "c"))
+    ops = sim.operations()
+    assert [(op.f, op.args, op.status) for op in ops] == [("ping", 1, "ok")]
+
+
+def test_quiescence_heals_restarts_delivers_and_runs_final_ops() -> None:
+    sim = make()
+    sim.execute(("invoke", "c"))
+    sim.execute(("partition", ("a",)))
+    sim.execute(("crash", "b"))
+    sim.quiesce(horizon=50, max_steps=1000)
+    assert sim.up("b") and not sim.network.partitioned
+    assert not list(sim.network)
+    assert [op.args for op in sim.operations()] == [1, 99]  # the unissued op 2 is abandoned
+    assert ("c", ("ping", 99)) in sim.nodes["a"].got
+    assert {s.phase for s in sim.trace[3:]} == {"quiesce"}
+
+
+@pytest.mark.parametrize("event", [("deliver", "b", "a", 7), ("restart", "a"), ("heal",)])
+def test_is_enabled_rejects_what_cannot_happen(event: tuple) -> None:
+    assert not make().is_enabled(event)

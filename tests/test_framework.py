@@ -1,0 +1,156 @@
+"""Search, replay, shrinking, replay files and reports, tested on the toy counter system."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from checker import report
+from checker.hunt import Budget, hunt, write_counterexample
+from checker.hypothesis_adapter import hypothesis_hunt
+from checker.replayfile import Counterexample, ReplayFileError, load, parse
+from checker.run import execute
+from checker.shrink import ddmin, shrink
+from checker.strategies import RandomWalk, Replay
+from tests.toys import COUNTER
+
+CONFIG = COUNTER.configs["default"]
+
+
+def first_violation(variant: str = "forgetful", seeds: range = range(200)):
+    for seed in seeds:
+        result = execute(COUNTER, variant, CONFIG, seed, RandomWalk(seed))
+        if result.violated:
+            return result
+    raise AssertionError("no violation found")
+
+
+def test_random_walk_finds_the_seeded_bug_and_not_in_the_correct_variant() -> None:
+    assert first_violation().verdict.invariant == "acked-puts-durable"
+    for seed in range(200):
+        assert not execute(COUNTER, "correct", CONFIG, seed, RandomWalk(seed)).violated
+
+
+def test_same_seed_same_trace() -> None:
+    a = execute(COUNTER, "forgetful", CONFIG, 11, RandomWalk(11))
+    b = execute(COUNTER, "forgetful", CONFIG, 11, RandomWalk(11))
+    assert a.sim.fingerprint() == b.sim.fingerprint()
+    assert a.sim.fingerprint() != execute(COUNTER, "forgetful", CONFIG, 12,
+                                          RandomWalk(12)).sim.fingerprint()
+
+
+def test_replaying_the_choices_reproduces_the_run_exactly() -> None:
+    found = first_violation()
+    again = execute(COUNTER, "forgetful", CONFIG, found.seed, Replay(found.choices))
+    assert again.verdict == found.verdict
+    assert again.sim.fingerprint() == found.sim.fingerprint()
+
+
+def test_ddmin_finds_a_one_minimal_subsequence() -> None:
+    def fails(candidate: list) -> list | None:
+        return candidate if {3, 7, 12} <= set(candidate) else None
+    assert ddmin(list(range(40)), fails) == [3, 7, 12]
+
+
+def test_shrinking_keeps_the_violation_and_is_one_minimal() -> None:
+    found = first_violation()
+    shrunk = shrink(COUNTER, "forgetful", CONFIG, found.seed, found.choices,
+                    found.verdict.invariant)
+    assert shrunk.after <= shrunk.before and shrunk.result.violated
+    assert shrunk.result.verdict.invariant == "acked-puts-durable"
+    choices = shrunk.result.choices
+    for i in range(len(choices)):  # removing any single event loses the violation
+        fewer = choices[:i] + choices[i + 1:]
+        assert not execute(COUNTER, "forgetful", CONFIG, found.seed, Replay(fewer)).violated
+
+
+def test_the_hypothesis_strategy_finds_and_replays_the_bug() -> None:
+    result, examples = hypothesis_hunt(COUNTER, "forgetful", CONFIG, seed=3, max_examples=300)
+    assert result is not None and result.violated and examples <= 300
+    assert hypothesis_hunt(COUNTER, "correct", CONFIG, seed=3, max_examples=20)[0] is None
+
+
+def test_hunt_writes_a_replay_file_that_loads_and_reproduces(tmp_path: Path) -> None:
+    outcome = hunt(COUNTER, "forgetful", CONFIG, budget=Budget(runs=200), report_dir=tmp_path)
+    assert outcome.passed and outcome.verdict == "found"
+    example = load(outcome.replay_path)
+    again = execute(COUNTER, example.variant, example.config, example.seed,
+                    Replay(example.choices))
+    assert (again.verdict.invariant, again.verdict.status) == (example.invariant, "violated")
+    text = Path(outcome.report_path).read_text()
+    assert "```mermaid" in text and "deepdives replay" in text
+    assert f"{outcome.after} chosen events (shrunk from {outcome.before})" in text
+
+
+def test_correct_variant_hunt_passes_when_clean() -> None:
+    outcome = hunt(COUNTER, "correct", CONFIG, budget=Budget(runs=50))
+    assert outcome.passed and outcome.verdict == "clean" and outcome.runs == 50
+
+
+def _valid_file() -> dict:
+    found = first_violation()
+    return Counterexample("counter", "forgetful", CONFIG, found.seed, found.choices,
+                          "acked-puts-durable", "violated").to_json()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.update(version=99), "version 99 is not supported"),
+    (lambda d: d.update(format="x"), "not a deepdives replay file"),
+    (lambda d: d.update(seed="7"), "field 'seed' must be a int"),
+    (lambda d: d["choices"].append(["teleport", "n1"]), "expected [kind, ...]"),
+    (lambda d: d["choices"].append(["deliver", "a", "b"]), "deliver takes (str, str, int)"),
+    (lambda d: d["config"].update(colour=1), "unknown config field 'colour'"),
+])
+def test_bad_replay_files_say_what_is_wrong(edit, message: str) -> None:
+    data = _valid_file()
+    edit(data)
+    with pytest.raises(ReplayFileError, match=None) as info:
+        parse(data)
+    assert message in str(info.value)
+
+
+def test_truncated_replay_file_names_the_place(tmp_path: Path) -> None:
+    path = tmp_path / "cut.json"
+    path.write_text(json.dumps(_valid_file())[:80])
+    with pytest.raises(ReplayFileError) as info:
+        load(path)
+    assert str(path) in str(info.value) and "line 1" in str(info.value)
+
+
+def test_reports_escape_what_the_system_says(tmp_path: Path) -> None:
+    found = first_violation()
+    line = report._mermaid_text("Put(value='<script>;#')")
+    assert "<" not in line and ";#" not in line.replace("#59;", "").replace("#35;", "")
+    replay, md = write_counterexample(COUNTER, found, tmp_path)
+    assert md.read_text().count("sequenceDiagram") == 1 and replay.exists()
+
+
+DETERMINISM = """
+import sys
+from checker.run import execute
+from checker.strategies import RandomWalk
+from tests.toys import COUNTER
+from checker import registry
+systems = {"counter": COUNTER, **registry.systems()}
+for name, variant, config in [("counter", "forgetful", "default"), *[
+        (s.name, v, "default") for s in registry.systems().values() for v in s.variants]]:
+    system = systems[name]
+    for seed in range(3):
+        r = execute(system, variant, system.config(config), seed, RandomWalk(seed))
+        print(name, variant, seed, r.sim.fingerprint(), r.verdict.status)
+"""
+
+
+def test_fingerprints_do_not_depend_on_the_process_or_its_hash_seed() -> None:
+    outputs = []
+    for hash_seed in ("0", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-c", DETERMINISM], capture_output=True,
+                              text=True, env=env, cwd=Path(__file__).parent.parent, check=True)
+        outputs.append(done.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") >= 3
