@@ -98,7 +98,7 @@ class Context:
         return now - self._sim.epsilon, now + self._sim.epsilon
 
     def send(self, dst: str, msg: Any) -> None:
-        self._sim.network.send(self.id, dst, msg)
+        self._sim.send(self.id, dst, msg)
 
     def broadcast(self, dsts: list[str], msg: Any) -> None:
         for dst in dsts:

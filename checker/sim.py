@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from checker.client import Client
-from checker.network import Network
+from checker.network import Envelope, Network
 from checker.node import Context, Node
 from checker.timers import Timers
 from invariants.history import Event, Operation, pair
@@ -30,6 +30,7 @@ DELIVERY_KINDS = ("deliver", "fire", "invoke")
 FAULT_KINDS = ("drop", "duplicate", "crash", "restart", "partition", "heal", "pause", "skew")
 KINDS = DELIVERY_KINDS + FAULT_KINDS
 BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew")
+_CHANGES_REACHABILITY = frozenset(("crash", "restart", "partition", "heal", "pause"))
 
 
 @attrs.frozen
@@ -71,6 +72,10 @@ class Simulation:
         self.final_ops = cluster.final_ops
         self._next_op = {client: 0 for client in self.clients}
         self.paused_until: dict[str, int] = {}
+        # deliverable messages as ("deliver", src, dst, seq) events, kept up to date on send
+        # and receipt; rebuilt only after what changes reachability (faults, pause ends)
+        self._ready: dict[tuple, None] = {}
+        self._ready_stale = False
         self.contexts = {node_id: Context(self, node_id, _mix(seed, i))
                          for i, node_id in enumerate(self._factories)}
         self.nodes: dict[str, Node | None] = {
@@ -92,10 +97,20 @@ class Simulation:
         return self.nodes[node_id] is not None and not self.paused(node_id)
 
     def deliverable(self) -> list[tuple]:
-        cut = self.network.cut
-        ready = self.can_receive
-        return [("deliver", e.src, e.dst, e.seq) for e in self.network
-                if ready(e.dst) and not cut(e.src, e.dst)]
+        if self._ready_stale:
+            self._ready_stale = False
+            self._ready = {}
+            for envelope in self.network:
+                self._admit(envelope)
+        return list(self._ready)
+
+    def _admit(self, envelope: Envelope) -> None:
+        if not self._ready_stale and self.can_receive(envelope.dst) \
+                and not self.network.cut(envelope.src, envelope.dst):
+            self._ready[("deliver", envelope.src, envelope.dst, envelope.seq)] = None
+
+    def send(self, src: str, dst: str, msg: Any) -> None:
+        self._admit(self.network.send(src, dst, msg))
 
     def enabled(self, kind: str) -> list[tuple]:
         return getattr(self, "_enabled_" + kind)()
@@ -170,22 +185,32 @@ class Simulation:
         kind = event[0]
         if kind in self.budget:
             self.budget[kind] -= 1
+        if kind in _CHANGES_REACHABILITY:
+            self._ready_stale = True
         detail = getattr(self, "_do_" + kind)(*event[1:])
         self.trace.append(Step(event, self.time, detail, self.phase))
 
     def _do_deliver(self, src: str, dst: str, seq: int) -> Any:
+        self._ready.pop(("deliver", src, dst, seq), None)
         msg = self.network.take((src, dst, seq)).msg
         self.nodes[dst].on_message(self.contexts[dst], src, msg)
         return msg
 
     def _do_drop(self, src: str, dst: str, seq: int) -> Any:
+        self._ready.pop(("deliver", src, dst, seq), None)
         return self.network.take((src, dst, seq)).msg
 
     def _do_duplicate(self, src: str, dst: str, seq: int) -> Any:
-        return self.network.duplicate((src, dst, seq)).msg
+        copy = self.network.duplicate((src, dst, seq))
+        self._admit(copy)
+        return copy.msg
 
     def _do_fire(self, node_id: str, name: str) -> None:
         self.time = max(self.time, self.timers.due.pop((node_id, name)))
+        ended = [n for n, until in self.paused_until.items() if until <= self.time]
+        for node in ended:  # its node receives again
+            del self.paused_until[node]
+            self._ready_stale = True
         self.nodes[node_id].on_timer(self.contexts[node_id], name)
 
     def _do_invoke(self, client: str) -> tuple:
@@ -262,6 +287,7 @@ class Simulation:
     def _settle(self, deadline: int, steps: list[int],
                 after_step: Callable[[], bool]) -> bool:
         self.paused_until.clear()
+        self._ready_stale = True
         while steps[0] > 0:
             steps[0] -= 1
             ready = self.deliverable()

@@ -23,6 +23,7 @@ import attrs
 from checker.node import Context, Node
 
 NOOP = None  # the value a master proposes to fill a slot that has nothing to carry
+RESEND = 50  # ticks after which a master repeats the Accepts still unanswered
 
 
 @attrs.frozen(order=True, repr=False)
@@ -199,6 +200,8 @@ class Proposer:
     def propose_at(self, ctx: Context, slot: int, value: Any) -> None:
         self.proposals[slot] = value
         self.acks[slot] = set()
+        if len(self.proposals) == 1:
+            ctx.set_timer("resend", RESEND)
         self.broadcast(ctx, Accept(self.ballot, slot, value))
 
     def on_accepted(self, ctx: Context, src: str, msg: Accepted) -> None:
@@ -217,8 +220,10 @@ class Proposer:
         """Phase 2a again for slots not chosen yet: an Accept or its reply may have been lost."""
         for slot, value in self.proposals.items():
             for acceptor in self.replicas:
-                if acceptor not in self.acks[slot]:
-                    self.send(ctx, acceptor, Accept(self.ballot, slot, value))
+                if acceptor not in self.acks[slot]:  # never myself: I accepted at once
+                    ctx.send(acceptor, Accept(self.ballot, slot, value))
+        if self.proposals:
+            ctx.set_timer("resend", RESEND)
 
     def on_rejected(self, ctx: Context, src: str, msg: Rejected) -> None:
         self.highest_round = max(self.highest_round, msg.promised.round)
@@ -301,6 +306,10 @@ class MultiPaxos(Acceptor, Proposer, Learner, Node):
                 self.learn(ctx, slot, value)
             case CatchUp():
                 self.on_catch_up(ctx, src, msg)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name == "resend" and self.role == MASTER:
+            self.resend_proposals(ctx)
 
     def send(self, ctx: Context, dst: str, msg: Any) -> None:
         if dst == self.id:

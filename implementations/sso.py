@@ -33,8 +33,8 @@ from invariants.verdict import Verdict
 from models.kv import KV
 
 LEASE = 100  # ticks a master lease lasts, counted from when the master asked for it
-RENEW = 2  # the master renews its lease this often; the renewal is also its heartbeat
-RESEND = 30  # the master repeats a request (lease or Accept) unanswered for this long
+RENEW = 10  # the master asks a replica to renew this long after its grant (its heartbeat)
+RETRY = 50  # the master asks again after this long without an answer
 BACKOFF = 20  # a replica stands for election after a random backoff of up to this many ticks
 CANDIDACY = 50  # how long a candidate, or a replica that promised one, waits for it to win
 CLIENT_TIMEOUT = 60  # a client tries another replica after this long without an answer
@@ -121,19 +121,18 @@ class KVStore:
 class MasterLease:
     """Master leases. As grantor, a replica remembers whom it supports (`lease_owner`) and
     until when (`lease_until`, by the latest reading of its clock). As master, it remembers
-    for each grantor the `start` of the latest request granted (the earliest reading of its
-    clock when asking): a majority supports it until the oldest of the majority's most
-    recent starts, plus LEASE.
+    for each grantor the `start` of the latest request it granted (the earliest reading of
+    the master's clock when asking): a majority supports it until the oldest of the
+    majority's latest starts, plus LEASE.
 
-    A request is outstanding at most once per grantor, and asked again after RESEND: however
-    slow the network, the renewals do not pile up in it."""
+    The master asks each replica again RENEW after its grant, or RETRY after an unanswered
+    request: one request at a time per replica, so renewals never pile up in the network."""
 
     def reset_lease(self) -> None:
         self.lease_owner: str | None = None
         self.lease_until: float = NEVER
         self.lease_expiry: float = NEVER
         self.lease_grants: dict[str, int] = {}  # grantor -> start of its latest grant
-        self.lease_asked: dict[str, int] = {}  # grantor -> start of the outstanding request
 
     def clock(self, ctx: Context) -> tuple[int, int]:
         """An interval (earliest, latest) that surely contains true time."""
@@ -146,13 +145,11 @@ class MasterLease:
         """Whether a lease I granted to another replica may still be running."""
         return self.lease_owner != candidate and self.clock(ctx)[0] <= self.lease_until
 
-    def renew_lease(self, ctx: Context) -> None:
-        start = self.clock(ctx)[0]
-        for replica in self.replicas:
-            asked = self.lease_asked.get(replica)
-            if asked is None or asked + RESEND <= start:
-                self.lease_asked[replica] = start
-                self.send(ctx, replica, LeaseRequest(self.ballot, start, self.applied))
+    def ask_for_lease(self, ctx: Context, replica: str) -> None:
+        request = LeaseRequest(self.ballot, self.clock(ctx)[0], self.applied)
+        self.send(ctx, self.id, request)  # my own grant, renewed along with each request
+        self.send(ctx, replica, request)
+        ctx.set_timer(f"renew:{replica}", RETRY)  # unless it answers first
 
     def on_lease_request(self, ctx: Context, src: str, msg: LeaseRequest) -> None:
         if msg.ballot < self.promised:
@@ -169,12 +166,12 @@ class MasterLease:
     def on_lease_grant(self, ctx: Context, src: str, msg: LeaseGrant) -> None:
         if self.role != MASTER or msg.ballot != self.ballot:
             return
-        if self.lease_asked.get(src) == msg.start:
-            del self.lease_asked[src]
         self.lease_grants[src] = max(self.lease_grants.get(src, msg.start), msg.start)
         if len(self.lease_grants) >= self.quorum:
             oldest_of_majority = sorted(self.lease_grants.values())[-self.quorum]
             self.lease_expiry = oldest_of_majority + LEASE
+        if src != self.id:
+            ctx.set_timer(f"renew:{src}", RENEW)
 
 
 class Replica(MasterLease, MultiPaxos):
@@ -209,12 +206,8 @@ class Replica(MasterLease, MultiPaxos):
                 super().on_message(ctx, src, msg)
 
     def on_timer(self, ctx: Context, name: str) -> None:
-        if name == "renew" and self.role == MASTER:
-            self.renew_lease(ctx)
-            ctx.set_timer("renew", RENEW)
-        elif name == "resend" and self.role == MASTER:
-            self.resend_proposals(ctx)
-            ctx.set_timer("resend", RESEND)
+        if name.startswith("renew:") and self.role == MASTER:
+            self.ask_for_lease(ctx, name.removeprefix("renew:"))
         elif name == "election" and self.role != MASTER:
             if self.supports_other(ctx, self.id):
                 self.arm_election(ctx)  # my clock moved: the lease I granted still runs
@@ -222,6 +215,8 @@ class Replica(MasterLease, MultiPaxos):
                 self.candidacies += 1
                 self.stand(ctx)
                 self.arm_election(ctx, self.patience())  # stand again if this candidacy fails
+        else:
+            super().on_timer(ctx, name)
 
     # --- elections --------------------------------------------------------------------------
 
@@ -254,14 +249,14 @@ class Replica(MasterLease, MultiPaxos):
     def on_elected(self, ctx: Context) -> None:
         ctx.cancel_timer("election")
         self.master_hint, self.candidacies = self.id, 0
-        self.lease_expiry, self.lease_grants, self.lease_asked = NEVER, {}, {}
-        self.renew_lease(ctx)
-        ctx.set_timer("renew", RENEW)
-        ctx.set_timer("resend", RESEND)
+        self.lease_expiry, self.lease_grants = NEVER, {}
+        for replica in self.replicas:
+            if replica != self.id:
+                self.ask_for_lease(ctx, replica)
 
     def on_deposed(self, ctx: Context) -> None:
-        ctx.cancel_timer("renew")
-        ctx.cancel_timer("resend")
+        for replica in self.replicas:
+            ctx.cancel_timer(f"renew:{replica}")
         self.lease_expiry = NEVER
         self.arm_election(ctx, self.patience())
 
@@ -495,9 +490,9 @@ SYSTEM = System(
     invariants=(one_lease_holder, one_value_per_slot, linearizable_kv),
     configs={
         "default": Config("default", servers=5, clients=3, ops_per_client=6, max_steps=600,
-                          epsilon=10, max_pause=80, faults=FAULTS),
+                          epsilon=20, max_pause=250, faults=FAULTS),
         "small": Config("small", servers=3, clients=2, ops_per_client=4, max_steps=400,
-                        epsilon=10, max_pause=80, faults=FAULTS),
+                        epsilon=20, max_pause=250, faults=FAULTS),
     },
     variants={
         "correct": Variant("correct", Replica),

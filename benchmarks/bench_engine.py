@@ -1,0 +1,52 @@
+"""Engine event rate on one core: `python benchmarks/bench_engine.py [--seconds S]`.
+
+Random walks of each registered system's correct variant (default config) and of the toy
+counter (a one-server echo: the engine's own overhead), counting every executed event.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.results import markdown_table, write_section
+from checker import registry
+from checker.run import execute
+from checker.strategies import RandomWalk
+from checker.system import System
+from tests.toys import COUNTER
+
+
+def event_rate(system: System, variant: str, seconds: float) -> tuple[int, int, float]:
+    config = system.config("default")
+    runs = events = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        result = execute(system, variant, config, runs, RandomWalk(runs, config.max_pause))
+        runs += 1
+        events += len(result.sim.trace)
+    return runs, events, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    rows = []
+    for system in [COUNTER, *registry.systems().values()]:
+        runs, events, elapsed = event_rate(system, "correct", args.seconds)
+        config = system.config("default")
+        rows.append([system.name, f"{config.servers} servers, {config.clients} clients",
+                     str(runs), str(events), f"{events / elapsed:,.0f}"])
+        print(*rows[-1], sep="\t")
+    table = markdown_table(["system", "config", "runs", "events", "events/s"], rows)
+    write_section("Engine event rate", f"python benchmarks/bench_engine.py --seconds "
+                  f"{args.seconds:g}", table)
+
+
+if __name__ == "__main__":
+    main()
