@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from checker import registry, report
+from checker import lesson, registry, report
 from checker.hunt import STRATEGIES, Budget, HuntOutcome, Shard, hunt, write_counterexample
 from checker.replayfile import Counterexample, ReplayFileError, load
 from checker.run import RunResult, execute
@@ -156,7 +156,7 @@ def replay_command(file: str) -> None:
     """
     example, system = _load(file)
     result = _replay(example, system)
-    for line in report.trace_lines(result):
+    for line in report.trace_lines(result.sim.trace):
         click.echo(line)
     verdict = result.verdict
     click.echo(f"\n{verdict.invariant}: {verdict.status}")
@@ -215,6 +215,26 @@ def prove_command(system_name: str | None, config_name: str) -> None:
                            f"{verdict.status} — {verdict.explanation}")
                 failed |= not variant.seeded and not verdict.ok
     sys.exit(1 if failed else 0)
+
+
+@cli.command("lesson")
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--check", is_flag=True, help="Only check that the lessons are up to date.")
+def lesson_command(files: tuple[Path, ...], check: bool) -> None:
+    """Regenerate the traces in lesson files (blocks marked <!-- trace SYSTEM:VARIANT -->)."""
+    stale = []
+    for path in files:
+        try:
+            fresh = lesson.update(path, check)
+        except LookupError as exc:
+            raise BadInput(f"{path}: {exc.args[0]}") from None
+        if not fresh:
+            stale.append(str(path))
+    if stale:
+        click.echo(f"out of date (run deepdives lesson {' '.join(stale)}): "
+                   f"{', '.join(stale)}", err=True)
+        sys.exit(1)
 
 
 def main() -> None:

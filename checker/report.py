@@ -47,9 +47,9 @@ def describe_step(step: Step) -> str:
     return repr(step.event)
 
 
-def trace_lines(result: RunResult) -> list[str]:
+def trace_lines(steps: list[Step]) -> list[str]:
     return [f"{i:3}. t={s.time:<5} {'(ending) ' if s.phase == 'quiesce' else ''}"
-            f"{describe_step(s)}" for i, s in enumerate(result.sim.trace, 1)]
+            f"{describe_step(s)}" for i, s in enumerate(steps, 1)]
 
 
 def violating_ops(result: RunResult) -> list[Operation]:
@@ -102,9 +102,9 @@ def markdown(result: RunResult, system: System, replay_path: str,
 
 
 def _trace_section(result: RunResult) -> list[str]:
-    run = [line for line, s in zip(trace_lines(result), result.sim.trace) if s.phase == "run"]
-    ending = [line for line, s in zip(trace_lines(result), result.sim.trace)
-              if s.phase == "quiesce"]
+    lines = trace_lines(result.sim.trace)
+    run = [line for line, s in zip(lines, result.sim.trace) if s.phase == "run"]
+    ending = [line for line, s in zip(lines, result.sim.trace) if s.phase == "quiesce"]
     section = ["```", *run, "```"]
     if ending:
         section += ["", f"<details><summary>The ending: {len(ending)} deterministic steps "
@@ -113,11 +113,19 @@ def _trace_section(result: RunResult) -> list[str]:
     return section
 
 
+def key_steps(result: RunResult) -> list[Step]:
+    """The chosen steps, plus the steps of the ending that a client takes part in."""
+    clients = set(result.sim.clients)
+    return [s for s in result.sim.trace
+            if s.phase == "run" or clients.intersection(a for a in s.event[1:3]
+                                                          if isinstance(a, str))]
+
+
 def mermaid(result: RunResult) -> list[str]:
     sim = result.sim
     lines = ["sequenceDiagram"]
     lines += [f"    participant {node}" for node in sim.clients + sim.servers]
-    for step in sim.trace:
+    for step in key_steps(result):
         lines += _mermaid_step(step)
     return lines
 
