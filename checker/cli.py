@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from checker import lesson, registry, report
+from checker.check_cmd import check_command
 from checker.hunt import STRATEGIES, Budget, HuntOutcome, Shard, hunt, write_counterexample
 from checker.replayfile import Counterexample, ReplayFileError, load
 from checker.run import RunResult, execute
@@ -235,6 +236,9 @@ def lesson_command(files: tuple[Path, ...], check: bool) -> None:
         click.echo(f"out of date (run deepdives lesson {' '.join(stale)}): "
                    f"{', '.join(stale)}", err=True)
         sys.exit(1)
+
+
+cli.add_command(check_command)
 
 
 def main() -> None:

@@ -1,0 +1,249 @@
+"""`deepdives check FILE`: check a history recorded outside deepdives.
+
+`--model M` checks linearizability against a named sequential model; `--consistency LEVEL`
+checks a transactional (Elle-style) history against an isolation level. Exit codes: 0 ok,
+1 violated, 2 bad input, 3 unknown (a budget ran out).
+
+Histories written by other tools follow their own conventions, so each model comes with the
+rules that read recorded ops as its calls (docs/history-format.md lists them): an `ok`
+completion that just repeats its invocation's value, as Jepsen records writes, means "it took
+effect" and stands for the model's success result; a set read compares as a set; Jepsen's
+independent-key tuples are unpacked for `kv`; a lock op without a value is by its process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import click
+
+from checker.historyio import FORMATS, HistoryFileError, hashable, load_history
+from invariants.history import OK, Event, Operation, pair
+from invariants.linearizability import check_linearizable
+from invariants.transactions import LEVELS, TXN, check_transactions
+from invariants.verdict import OK as PASSED
+from invariants.verdict import VIOLATED, Verdict
+from models.collections import Counter, Lock, Log, Queue, Set
+from models.kv import KV
+from models.sequential import Register, SequentialModel
+
+EXIT_CODES = {PASSED: 0, VIOLATED: 1}
+EXIT_UNKNOWN = 3
+_SHOWN_OPS = 12  # ops listed in the witness summary
+
+
+@attrs.frozen
+class ModelSpec:
+    """A named model, and how ops recorded by other tools read as its calls.
+
+    `echoes`: for these f, an ok completion whose value repeats the invocation's value means
+    the model's result given here. `adapt`: any further rewriting of an op for this model.
+    """
+
+    make: Callable[[], SequentialModel]
+    echoes: Mapping[str, Any] = attrs.field(factory=dict)
+    adapt: Callable[[Operation], Operation] | None = None
+
+
+def _read_as_set(op: Operation) -> Operation:
+    """A set read's result is a set, whatever collection recorded it."""
+    if op.f == "read" and isinstance(op.result, (tuple, frozenset)):
+        return attrs.evolve(op, result=frozenset(op.result))
+    return op
+
+
+def _unpack_independent(op: Operation) -> Operation:
+    """Jepsen's independent keys: read [k, nil] -> [k, v] and cas [k, [old, new]] for kv.
+
+    The kv model's own calls are read [k] -> v and cas [k, old, new]; writes [k, v] agree.
+    """
+    args = op.args
+    if op.f == "read" and isinstance(args, tuple) and len(args) == 2:
+        result = op.result
+        if isinstance(result, tuple) and len(result) == 2 and result[0] == args[0]:
+            result = result[1]
+        return attrs.evolve(op, args=args[:1], result=result)
+    if op.f == "cas" and isinstance(args, tuple) and len(args) == 2 \
+            and isinstance(args[1], tuple) and len(args[1]) == 2:
+        return attrs.evolve(op, args=(args[0], *args[1]))
+    return op
+
+
+def _lock_by_process(op: Operation) -> Operation:
+    """Jepsen lock ops carry no value: the client is the process."""
+    return attrs.evolve(op, args=op.process) if op.args is None else op
+
+
+MODELS: dict[str, ModelSpec] = {
+    "register": ModelSpec(Register, {"write": None, "cas": True}),
+    "kv": ModelSpec(KV, {"write": None, "cas": True}, _unpack_independent),
+    "set": ModelSpec(Set, {"add": None}, _read_as_set),
+    "log": ModelSpec(Log, {"append": None}),
+    "queue": ModelSpec(Queue, {"enqueue": None}),
+    "lock": ModelSpec(Lock, {"acquire": True, "release": True}, _lock_by_process),
+    "counter": ModelSpec(Counter, {"add": None}),
+}
+
+
+def as_model_calls(ops: list[Operation], spec: ModelSpec) -> list[Operation]:
+    """The recorded ops rewritten as the model's calls (values made hashable first)."""
+    calls = []
+    for op in ops:
+        op = attrs.evolve(op, args=hashable(op.args), result=hashable(op.result))
+        if op.status == OK and op.f in spec.echoes and op.result == op.args:
+            op = attrs.evolve(op, result=spec.echoes[op.f])
+        calls.append(spec.adapt(op) if spec.adapt else op)
+    return calls
+
+
+@click.command("check")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--model", type=click.Choice(sorted(MODELS)),
+              help="Check linearizability against this sequential model.")
+@click.option("--consistency", "level", type=click.Choice(list(LEVELS)),
+              help="Check transactions (f = txn) against this isolation level.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS),
+              help="History format (default: from the extension: .jsonl/.json/.ndjson, .edn).")
+@click.option("--budget-seconds", type=click.FloatRange(min=0, min_open=True), default=60.0,
+              show_default=True, help="Give up with 'unknown' (exit 3) after this long.")
+@click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the verdict and its witness as Markdown to this file.")
+def check_command(file: Path, model: str | None, level: str | None, fmt: str | None,
+                  budget_seconds: float, markdown_out: Path | None) -> None:
+    """Check the history in FILE: linearizability (--model) or isolation (--consistency).
+
+    Exits 0 ok, 1 violated, 2 bad input, 3 unknown (budget spent).
+    """
+    if (model is None) == (level is None):
+        raise _bad_input("give exactly one of --model or --consistency")
+    events, ops = _load_ops(file, fmt, level)
+    if model is not None:
+        spec = MODELS[model]
+        calls, sequential = as_model_calls(ops, spec), spec.make()
+        _check_shapes(calls, sequential)
+        verdict = check_linearizable(calls, sequential, max_seconds=budget_seconds)
+        subject = f"against the `{model}` model"
+    else:
+        verdict = check_transactions(ops, level, max_seconds=budget_seconds)
+        subject = f"at `{level}`"
+    summary = witness_summary(verdict, ops)
+    click.echo(f"{verdict.invariant}: {verdict.status}")
+    click.echo(verdict.explanation)
+    for line in summary:
+        click.echo(line)
+    if markdown_out is not None:
+        heading = f"{file} ({len(events)} events, {len(ops)} operations) {subject}"
+        _write(markdown_out, markdown(verdict, heading, summary))
+    sys.exit(EXIT_CODES.get(verdict.status, EXIT_UNKNOWN))
+
+
+def _load_ops(file: Path, fmt: str | None, level: str | None) -> tuple[list[Event],
+                                                                      list[Operation]]:
+    """The file's events and operations; a history with nothing to check is bad input."""
+    try:
+        events = load_history(file, fmt)
+    except HistoryFileError as exc:
+        raise _bad_input(str(exc)) from None
+    ops = pair(events)
+    if level is not None and not any(op.f == TXN for op in ops):
+        raise _bad_input(f"{file}: no {TXN} operations to check at {level}")
+    if not ops:
+        raise _bad_input(f"{file}: no operations to check ({len(events)} events, none of "
+                         f"them an invocation)")
+    return events, ops
+
+
+def _check_shapes(calls: list[Operation], model: SequentialModel) -> None:
+    """Every call's arguments have a shape the model can take (`kv` needs [key, ...], ...).
+
+    Models unpack their arguments whatever the state, so trying each call once on the initial
+    state finds a misfit before the search would trip over it.
+    """
+    for call in calls:
+        try:
+            model.apply(model.initial(), call.f, call.args)
+        except (TypeError, ValueError, IndexError) as exc:
+            raise _bad_input(f"operation #{call.id} ({call.describe()}) does not fit the "
+                             f"{model.name} model: {exc}") from None
+
+
+def _bad_input(message: str) -> click.ClickException:
+    """checker.cli's one-line, exit-2 error (imported late: checker.cli imports this module)."""
+    from checker.cli import BadInput
+
+    return BadInput(message)
+
+
+def witness_summary(verdict: Verdict, ops: list[Operation]) -> list[str]:
+    """The ops the witness names, described one per line (the words are in the explanation)."""
+    by_id = {op.id: op for op in ops}
+    named = [i for i in dict.fromkeys(_named_op_ids(verdict.witness)) if i in by_id]
+    if not named:
+        return []
+    lines = [f"witness: {len(named)} operation(s)"]
+    lines += [f"  #{i} {by_id[i].describe()}" for i in named[:_SHOWN_OPS]]
+    if len(named) > _SHOWN_OPS:
+        lines.append(f"  ... and {len(named) - _SHOWN_OPS} more (see --markdown)")
+    return lines
+
+
+def _named_op_ids(witness: Any) -> list[int]:
+    """Op ids a witness names, in order.
+
+    A linearizability failure names its stuck ops and the last few it linearized before them;
+    a transactional anomaly its transactions (`ops` or `txns`).
+    """
+    if isinstance(witness, list):
+        return [i for item in witness for i in _named_op_ids(item)]
+    if not isinstance(witness, dict):
+        return []
+    if "stuck" in witness:
+        return [*witness.get("linearized", [])[-3:], *witness["stuck"]]
+    if "ops" in witness:
+        return [op["id"] for op in witness["ops"] if isinstance(op, dict) and "id" in op]
+    return [i for i in witness.get("txns", []) if isinstance(i, int)]
+
+
+def markdown(verdict: Verdict, heading: str, summary: list[str]) -> str:
+    """The verdict, its explanation, the ops it names and the full witness as JSON."""
+    lines = [f"# `{verdict.invariant}`: {verdict.status}", "", f"Checked {heading}.", "",
+             "## Explanation", "", *_fenced(verdict.explanation, "text"), ""]
+    if summary:
+        lines += ["## Operations named by the witness", "", *_fenced("\n".join(summary), "text"),
+                  ""]
+    if verdict.witness is not None:
+        lines += ["## Witness", "", *_fenced(_json_by_entry(verdict.witness), "json"), ""]
+    return "\n".join(lines)
+
+
+def _json_by_entry(witness: Any) -> str:
+    """JSON with each top-level entry on a line of its own: tall enough to scan, no taller."""
+    def dump(value: Any) -> str:
+        return json.dumps(value, default=repr)
+
+    if isinstance(witness, list) and witness:
+        return "[\n " + ",\n ".join(dump(item) for item in witness) + "\n]"
+    if isinstance(witness, dict) and witness:
+        return "{\n " + ",\n ".join(f"{dump(str(k))}: {dump(v)}"
+                                     for k, v in witness.items()) + "\n}"
+    return dump(witness)
+
+
+def _fenced(text: str, language: str) -> list[str]:
+    """A code block whose fence is longer than any run of backticks inside it."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [f"{fence}{language}", text, fence]
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _bad_input(f"cannot write {path}: {exc}") from None

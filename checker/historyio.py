@@ -1,0 +1,296 @@
+"""Load histories recorded outside deepdives: JSON lines, or the EDN that Jepsen writes.
+
+Both formats carry the same events (see docs/history-format.md): maps with `process`, `type`
+(invoke | ok | fail | info), `f`, `value` and an optional integer `time`. EDN keywords become
+strings (`:read` -> "read"), vectors and lists become lists, sets frozensets. Anything that
+cannot be used raises `HistoryFileError`, whose message names the file, the line, and what was
+expected there.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from invariants.history import FAIL, INFO, INVOKE, OK, Event
+
+FORMATS = ("jsonl", "edn")
+EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".edn": "edn"}
+TYPES = (INVOKE, OK, FAIL, INFO)
+
+
+class HistoryFileError(ValueError):
+    """A history file that cannot be used; the message says where and what was expected."""
+
+
+def format_of(path: str | Path) -> str | None:
+    """The format its extension implies, or None."""
+    return EXTENSIONS.get(Path(path).suffix.lower())
+
+
+def load_history(path: str | Path, fmt: str | None = None) -> list[Event]:
+    """The events of a history file; `fmt` ("jsonl" or "edn") defaults to the extension's."""
+    fmt = fmt or format_of(path)
+    if fmt not in FORMATS:
+        raise HistoryFileError(f"{path}: cannot tell the format from the extension; expected "
+                               f"{', '.join(EXTENSIONS)} or an explicit format (jsonl or edn)")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise HistoryFileError(f"{path}: cannot read: {exc}") from None
+    parse = parse_jsonl if fmt == "jsonl" else parse_edn_history
+    return parse(text, str(path))
+
+
+def parse_jsonl(text: str, source: str = "<history>") -> list[Event]:
+    """One JSON object per line; blank lines are skipped."""
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise HistoryFileError(f"{source}, line {number}: expected one JSON object per line "
+                                   f"({exc.msg} at column {exc.colno})") from None
+        records.append((number, record))
+    return _events(records, source)
+
+
+def parse_edn_history(text: str, source: str = "<history>") -> list[Event]:
+    """Event maps, one after another or inside one top-level vector (or list)."""
+    reader = EdnReader(text, source)
+    records = []
+    while reader.more():
+        if reader.peek() in "[(":
+            opened, closing = reader.pos, "]" if reader.peek() == "[" else ")"
+            reader.advance()
+            while not reader.at(closing, opened):
+                records.append((reader.line(), reader.read()))
+            reader.advance()
+        else:
+            records.append((reader.line(), reader.read()))
+    return _events(records, source)
+
+
+# -- from records to events --------------------------------------------------------------
+
+def _events(records: list[tuple[int, Any]], source: str) -> list[Event]:
+    if not records:
+        raise HistoryFileError(f"{source}: expected at least one event, found none")
+    timed = [isinstance(record, Mapping) and "time" in record for _, record in records]
+    if any(timed) and not all(timed):
+        untimed = records[timed.index(False)][0]
+        raise HistoryFileError(f"{source}, line {untimed}: expected a time, as other events "
+                               f"have one (give every event a time, or none)")
+    events = []
+    for position, (number, record) in enumerate(records):
+        event = _event(record, position, f"{source}, line {number}")
+        if events and event.time < events[-1].time:
+            raise HistoryFileError(f"{source}, line {number}: expected events in time order, "
+                                   f"found time {event.time} after {events[-1].time}")
+        events.append(event)
+    return events
+
+
+def _event(record: Any, position: int, where: str) -> Event:
+    """One event; `position` is its time when the history gives none."""
+    if not isinstance(record, Mapping):
+        raise HistoryFileError(f"{where}: expected an event map, found {_kind(record)}")
+    missing = [key for key in ("process", "type", "f") if key not in record]
+    if missing:
+        raise HistoryFileError(f"{where}: expected the event to have "
+                               f"{', '.join(missing)} (it has {', '.join(map(str, record))})")
+    process, type_, f = record["process"], record["type"], record["f"]
+    if type_ not in TYPES:
+        raise HistoryFileError(f"{where}: expected type to be one of {', '.join(TYPES)}, "
+                               f"found {type_!r}")
+    if not isinstance(process, (str, int)) or isinstance(process, bool):
+        raise HistoryFileError(f"{where}: expected process to be a name or number, "
+                               f"found {_kind(process)}")
+    if not isinstance(f, str):
+        raise HistoryFileError(f"{where}: expected f to be a name, found {_kind(f)}")
+    time = record.get("time", position)
+    if not isinstance(time, int) or isinstance(time, bool):
+        raise HistoryFileError(f"{where}: expected time to be an integer, found {time!r}")
+    return Event(str(process), type_, f, record.get("value"), time)
+
+
+def _kind(value: Any) -> str:
+    names = {dict: "a map", list: "a list", frozenset: "a set", str: "a string",
+             type(None): "nil/null", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+# -- EDN ---------------------------------------------------------------------------------
+
+_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?([eE][+-]?\d+)?[NM]?")
+_SYMBOL = re.compile(r"[^\s,;()\[\]{}\"\\]+")
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t", "r": "\r", "b": "\b", "f": "\f",
+            "/": "/"}
+_CLOSERS = {"(": ")", "[": "]", "{": "}"}
+_CONSTANTS = {"nil": None, "true": True, "false": False}
+
+
+class EdnReader:
+    """Reads the EDN subset Jepsen histories use, one form at a time.
+
+    Maps, vectors, lists, sets, keywords (as strings), strings, integers, floats, nil,
+    true/false, comments and `#_` discards. A tagged value (`#inst "..."`,
+    `#jepsen.history.Op{...}`) reads as the value itself. Collections are frozen where they
+    must be hashable (map keys and set elements); elsewhere vectors and lists are lists.
+    """
+
+    def __init__(self, text: str, source: str = "<edn>") -> None:
+        self.text, self.source, self.pos = text, source, 0
+        self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
+
+    def more(self) -> bool:
+        """Whether another form follows (skips whitespace, commas and comments)."""
+        self._skip_blank()
+        return self.pos < len(self.text)
+
+    def peek(self) -> str:
+        self._skip_blank()
+        return self.text[self.pos:self.pos + 1]
+
+    def at(self, closing: str, opened: int) -> bool:
+        """Whether `closing` comes next; the end of the text is an error.
+
+        `opened` is where the collection began, for the error message.
+        """
+        if not self.more():
+            self._fail(f"{closing!r} to close the collection opened on line "
+                       f"{self._line_of(opened)}", "the end of the file")
+        return self.peek() == closing
+
+    def advance(self) -> None:
+        self.pos += 1
+
+    def line(self) -> int:
+        """The line (from 1) of the next form."""
+        self._skip_blank()
+        return self._line_of(self.pos)
+
+    def read(self) -> Any:
+        """The next form."""
+        if not self.more():
+            self._fail("a value", "the end of the file")
+        char, start = self.text[self.pos], self.pos
+        if char in _CLOSERS:
+            self.advance()
+            items = list(self._until(_CLOSERS[char], start))
+            if char != "{":
+                return items
+            if len(items) % 2:
+                self.pos = start
+                self._fail("a value for every key in the map", "an odd number of forms")
+            return {hashable(key): value for key, value in zip(items[::2], items[1::2])}
+        if char == "#":
+            return self._dispatch()
+        if char == '"':
+            return self._string()
+        if char == ":":
+            return self._keyword()
+        return self._atom()
+
+    def _until(self, closing: str, opened: int) -> Iterator[Any]:
+        while not self.at(closing, opened):
+            yield self.read()
+        self.advance()
+
+    def _dispatch(self) -> Any:
+        follower = self.text[self.pos + 1:self.pos + 2]
+        if follower == "{":
+            self.pos += 2
+            return frozenset(hashable(item) for item in self._until("}", self.pos - 2))
+        if follower == "_":
+            self.pos += 2
+            self.read()
+            return self.read()
+        tag = _SYMBOL.match(self.text, self.pos + 1)
+        if tag is None:
+            self._fail("a set #{...}, a discard #_ or a tag after '#'",
+                       repr(self._next_token()))
+        self.pos = tag.end()
+        return self.read()
+
+    def _string(self) -> str:
+        chars, i = [], self.pos + 1
+        while i < len(self.text) and self.text[i] != '"':
+            if self.text[i] == "\\":
+                chars.append(self._escape(i))
+                i += 6 if self.text[i + 1:i + 2] == "u" else 2
+            else:
+                chars.append(self.text[i])
+                i += 1
+        if i >= len(self.text):
+            self._fail('a closing " for the string', "the end of the file")
+        self.pos = i + 1
+        return "".join(chars)
+
+    def _escape(self, i: int) -> str:
+        code = self.text[i + 1:i + 2]
+        if code == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", self.text[i + 2:i + 6]):
+            return chr(int(self.text[i + 2:i + 6], 16))
+        if code in _ESCAPES:
+            return _ESCAPES[code]
+        self.pos = i
+        return self._fail("a string escape (\\\" \\\\ \\n \\t \\r \\uXXXX)", f"\\{code}")
+
+    def _keyword(self) -> str:
+        name = _SYMBOL.match(self.text, self.pos + 1)
+        if name is None:
+            self._fail("a keyword name after ':'", repr(self._next_token()))
+        self.pos = name.end()
+        return name.group()
+
+    def _atom(self) -> Any:
+        token = self._next_token()
+        number = _NUMBER.fullmatch(token)
+        if number:
+            self.pos += len(token)
+            digits = token.rstrip("NM")
+            is_float = token.endswith("M") or number.group(1) or number.group(2)
+            return float(digits) if is_float else int(digits)
+        if token in _CONSTANTS:
+            self.pos += len(token)
+            return _CONSTANTS[token]
+        return self._fail("a value (map, vector, list, set, keyword, string, number, nil, "
+                          "true or false)", repr(token))
+
+    def _next_token(self) -> str:
+        symbol = _SYMBOL.match(self.text, self.pos)
+        return symbol.group() if symbol else self.text[self.pos:self.pos + 1]
+
+    def _skip_blank(self) -> None:
+        text, pos = self.text, self.pos
+        while pos < len(text):
+            if text[pos] in " \t\r\n,":
+                pos += 1
+            elif text[pos] == ";":
+                end = text.find("\n", pos)
+                pos = len(text) if end < 0 else end
+            else:
+                break
+        self.pos = pos
+
+    def _line_of(self, pos: int) -> int:
+        return bisect.bisect_right(self.line_starts, pos)
+
+    def _fail(self, expected: str, found: str) -> Any:
+        raise HistoryFileError(f"{self.source}, line {self._line_of(self.pos)}: expected "
+                               f"{expected}, found {found}")
+
+
+def hashable(value: Any) -> Any:
+    """A hashable copy of a loaded value: lists become tuples, maps frozensets of items."""
+    if isinstance(value, (list, tuple)):
+        return tuple(hashable(v) for v in value)
+    if isinstance(value, dict):
+        return frozenset((k, hashable(v)) for k, v in value.items())
+    return value
