@@ -20,6 +20,7 @@ import attrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.results import markdown_table, write_section
 from invariants.history import INFO, OK, Operation
 from invariants.linearizability import check_linearizable
 from models.kv import KV
@@ -105,7 +106,7 @@ def corrupt_one_read(ops: list[Operation], rng: random.Random) -> list[Operation
             if op is victim else op for op in ops]
 
 
-def bench(name: str, ops: list[Operation], model: SequentialModel) -> None:
+def bench(name: str, ops: list[Operation], model: SequentialModel) -> list[str]:
     start = time.perf_counter()
     verdict = check_linearizable(ops, model)
     elapsed = time.perf_counter() - start
@@ -113,6 +114,7 @@ def bench(name: str, ops: list[Operation], model: SequentialModel) -> None:
     summary = verdict.explanation.splitlines()[-1]
     print(f"{name:<34} {len(ops):>6} ops ({info:>3} info)  {elapsed * 1000:8.1f} ms  "
           f"{verdict.status:<8}  {summary[:110]}")
+    return [name, str(len(ops)), str(info), f"{elapsed * 1000:.0f} ms", verdict.status]
 
 
 def main() -> None:
@@ -122,10 +124,13 @@ def main() -> None:
         ("kv 100 keys, 10 clients", KV(), kv_invocation(100), 10_000, 10),
         ("register, 10 clients", Register(), register_invocation, 1_000, 10),
     ]
+    rows = []
     for name, model, invoke, n_ops, processes in cases:
         ops = simulate(model, invoke, n_ops, processes, info_rate=0.01, rng=rng)
-        bench(name, ops, model)
-        bench(name + ", corrupted", corrupt_one_read(ops, rng), model)
+        rows.append(bench(name, ops, model))
+        rows.append(bench(name + ", corrupted", corrupt_one_read(ops, rng), model))
+    write_section("Linearizability checker", "python benchmarks/bench_linearizability.py",
+                  markdown_table(["history", "ops", "info", "time", "verdict"], rows))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ import attrs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.results import markdown_table, write_section
 from invariants.external import TimedTxn, check_external_consistency
 from invariants.history import FAIL, INFO, OK, Operation
 from invariants.transactions import check_transactions
@@ -151,12 +152,13 @@ def _stale_read_index(op: Operation) -> int | None:
     return None
 
 
-def bench(name: str, check, subject) -> None:
+def bench(name: str, check, subject) -> list[str]:
     start = time.perf_counter()
     verdict = check(subject)
     elapsed = time.perf_counter() - start
     summary = verdict.explanation.splitlines()[0]
     print(f"{name:<44} {elapsed * 1000:9.1f} ms  {verdict.status:<8}  {summary[:90]}")
+    return [name, f"{elapsed * 1000:.0f} ms", verdict.status]
 
 
 def main() -> None:
@@ -165,18 +167,23 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(7)
     sizes = [(1_000, 10), (10_000, 10), (10_000, 100)] + ([(100_000, 100)] if args.large else [])
+    rows = []
     for n_txns, keys in sizes:
         ops = serializable_history(n_txns, keys=keys, seed=n_txns + keys)
         planted, victim = plant_g_single(ops, rng)
         for level in ("serializable", "strict-serializable"):
-            bench(f"{n_txns} txns, {keys} keys, {level}",
-                  lambda ops, level=level: check_transactions(ops, level), ops)
-        bench(f"{n_txns} txns, {keys} keys, planted (T{victim})", check_transactions, planted)
+            rows.append(bench(f"{n_txns} txns, {keys} keys, {level}",
+                              lambda ops, level=level: check_transactions(ops, level), ops))
+        rows.append(bench(f"{n_txns} txns, {keys} keys, planted G-single (T{victim})",
+                          check_transactions, planted))
     for n_txns in (50, 200):
         txns = timed_history(n_txns, seed=n_txns)
-        bench(f"external, {n_txns} txns", check_external_consistency, txns)
-        bench(f"external, {n_txns} txns, stale read", check_external_consistency,
-              make_stale(txns))
+        rows.append(bench(f"external, {n_txns} txns", check_external_consistency, txns))
+        rows.append(bench(f"external, {n_txns} txns, stale read", check_external_consistency,
+                          make_stale(txns)))
+    command = "python benchmarks/bench_transactions.py" + (" --large" if args.large else "")
+    write_section("Transactional checkers", command,
+                  markdown_table(["history", "time", "verdict"], rows))
 
 
 if __name__ == "__main__":
