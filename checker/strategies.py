@@ -79,10 +79,17 @@ class RandomWalk:
             size = self.rng.randint(1, len(nodes) - 1)
             return ("partition", tuple(sorted(self.rng.sample(nodes, size))))
         if kind == "pause":
-            return ("pause", event[1], self.rng.randint(1, max(1, self.max_pause)))
+            return ("pause", event[1], self._boundary_biased(1, max(1, self.max_pause)))
         if kind == "skew":
-            return ("skew", event[1], self.rng.randint(-sim.epsilon, sim.epsilon))
+            return ("skew", event[1], self._boundary_biased(-sim.epsilon, sim.epsilon))
         return event
+
+    def _boundary_biased(self, low: int, high: int) -> int:
+        """Mostly an extreme of the range: timing bugs live at the bounds (a clock exactly
+        epsilon off, a stall as long as allowed); sometimes anything in between."""
+        if self.rng.random() < 0.7:
+            return self.rng.choice((low, high))
+        return self.rng.randint(low, high)
 
 
 class Replay:
