@@ -12,6 +12,7 @@ the lesson shows what the code does today; `--check` fails when a lesson is out 
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def _block(lesson: Path, target: str, save_replays: bool) -> str:
         Counterexample(system.name, variant, config, result.seed, result.choices,
                        result.verdict.invariant, result.verdict.status,
                        result.verdict.explanation).save(replay)
-    replay_name = replay.as_posix()
+    replay_name = Path(os.path.relpath(replay)).as_posix()  # as typed from where you stand
     steps = report.trace_lines(report.key_steps(result))
     ops = [f"- `{report._code(op.describe())}`" for op in report.violating_ops(result)]
     return "\n".join([

@@ -16,20 +16,20 @@ system built on it (SSO, Chubby, Spanner, ...):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 
 from checker.node import Context, Node
 
 NOOP = None  # the value a master proposes to fill a slot that has nothing to carry
-RESEND = 50  # ticks after which a master repeats the Accepts still unanswered
+RESEND = 400  # ticks after which a master repeats the Accepts still unanswered
 
 
-@attrs.frozen(order=True, repr=False)
-class Ballot:
+class Ballot(NamedTuple):
     """A proposal number: a round, with the proposer's id to break ties, so that no two
-    proposers ever use the same ballot. Shown as `round.node`."""
+    proposers ever use the same ballot. Shown as `round.node`. (A tuple, so that the many
+    comparisons of ballots are cheap.)"""
 
     round: int
     node: str
@@ -121,6 +121,8 @@ class Acceptor:
             votes = tuple((slot, ballot, value) for slot, (ballot, value)
                           in sorted(self.votes.items()) if slot >= msg.first)
             self.send(ctx, src, Promise(msg.ballot, votes))
+            if self.role != FOLLOWER and msg.ballot > self.ballot:
+                self.step_down(ctx)  # my own acceptor has moved on to a higher ballot
 
     def may_promise(self, ctx: Context, candidate: str, msg: Prepare) -> bool:
         """Elections prefer the most up-to-date log: no promise to a candidate that knows fewer
@@ -248,6 +250,8 @@ class Learner:
 
     def learn(self, ctx: Context, slot: int, value: Any) -> None:
         if slot in self.chosen:
+            if self.chosen[slot] != value:  # a second value chosen for one slot: safety is lost
+                ctx.note("chosen", slot=slot, value=value)
             return
         self.chosen[slot] = value
         ctx.storage.put(f"chosen/{slot}", value)

@@ -36,6 +36,9 @@ class PaxosState(NamedTuple):
     messages: frozenset[Message]
 
 
+_new = tuple.__new__  # makes a named tuple without its keyword-handling constructor: hot path
+
+
 class PaxosModel:
     """Paxos with `acceptors` acceptors and `proposers` proposers, ballots 1..`max_ballot`.
 
@@ -62,8 +65,9 @@ class PaxosModel:
 
     def successors(self, state: PaxosState) -> list[tuple[str, PaxosState]]:
         """Every enabled action, in a fixed order: 1a, 1b, 2a, 2b, each by ballot/acceptor."""
-        return [*self._phase1a(state), *self._phase1b(state),
-                *self._phase2a(state), *self._phase2b(state)]
+        sent = _Sent.of(state.messages)
+        return [*self._phase1a(state, sent), *self._phase1b(state, sent),
+                *self._phase2a(state, sent), *self._phase2b(state, sent)]
 
     def chosen(self, state: PaxosState) -> set[int]:
         """Values voted for by a quorum of acceptors in one ballot."""
@@ -90,35 +94,35 @@ class PaxosModel:
         """The value the owner of `ballot` proposes when no acceptor reports a vote."""
         return (ballot - 1) % self.proposers + 1
 
-    def _phase1a(self, state: PaxosState) -> list[tuple[str, PaxosState]]:
+    def _phase1a(self, state: PaxosState, sent: _Sent) -> list[tuple[str, PaxosState]]:
         """The ballot's owner asks every acceptor to promise it."""
         return [(f"1a(b{b})", _send(state, (PHASE_1A, b)))
-                for b in self.ballots if (PHASE_1A, b) not in state.messages]
+                for b in self.ballots if b not in sent.requested]
 
-    def _phase1b(self, state: PaxosState) -> list[tuple[str, PaxosState]]:
+    def _phase1b(self, state: PaxosState, sent: _Sent) -> list[tuple[str, PaxosState]]:
         """An acceptor promises a higher ballot and reports its latest vote."""
-        requested = sorted(m[1] for m in state.messages if m[0] == PHASE_1A)
+        requested = sorted(sent.requested)
         steps = []
         for a, acceptor in enumerate(state.acceptors):
             for b in requested:
                 if b > acceptor.promised:
-                    promised = _update(state, a, Acceptor(b, acceptor.accepted))
+                    promised = _new(Acceptor, (b, acceptor.accepted))
                     reply = (PHASE_1B, a, b, *acceptor.accepted)
-                    steps.append((f"1b(a{a + 1}, b{b})", _send(promised, reply)))
+                    steps.append((f"1b(a{a + 1}, b{b})", _act(state, a, promised, reply)))
         return steps
 
-    def _phase2a(self, state: PaxosState) -> list[tuple[str, PaxosState]]:
+    def _phase2a(self, state: PaxosState, sent: _Sent) -> list[tuple[str, PaxosState]]:
         """With promises from a quorum, the owner proposes the value of the highest vote
         reported, or its own value if none; once per ballot."""
-        proposed = {m[1] for m in state.messages if m[0] == PHASE_2A}
+        proposed = {b for b, _ in sent.proposals}
         return [(f"2a(b{b}, v{v})", _send(state, (PHASE_2A, b, v)))
                 for b in self.ballots if b not in proposed
-                for v in sorted(self._safe_values(state, b))]
+                for v in sorted(self._safe_values(sent.reports.get(b, ()), b))]
 
-    def _safe_values(self, state: PaxosState, ballot: int) -> set[int]:
-        """Values a proposer may pick for `ballot`: one per quorum of promises it could wait
-        for (different quorums may report different highest votes)."""
-        reports = [m[3:] for m in state.messages if m[0] == PHASE_1B and m[2] == ballot]
+    def _safe_values(self, reports: list[tuple[int, int]], ballot: int) -> set[int]:
+        """Values a proposer may pick for `ballot`, given the votes its promises report: one
+        per quorum of promises it could wait for (different quorums may report different
+        highest votes)."""
         safe = set()
         for size in range(self.quorum, len(reports) + 1):
             for quorum in combinations(reports, size):
@@ -126,9 +130,9 @@ class PaxosModel:
                 safe.add(highest_value if highest_ballot else self.proposer_value(ballot))
         return safe
 
-    def _phase2b(self, state: PaxosState) -> list[tuple[str, PaxosState]]:
+    def _phase2b(self, state: PaxosState, sent: _Sent) -> list[tuple[str, PaxosState]]:
         """An acceptor votes for a proposal unless it promised a higher ballot."""
-        proposals = sorted(m[1:] for m in state.messages if m[0] == PHASE_2A)
+        proposals = sorted(sent.proposals)
         steps = []
         for a, acceptor in enumerate(state.acceptors):
             for b, v in proposals:
@@ -136,19 +140,43 @@ class PaxosModel:
                     continue  # voting again would change nothing
                 if b < acceptor.promised and not self.forget_promise:
                     continue
-                voted = Acceptor(max(acceptor.promised, b), (b, v))
+                voted = _new(Acceptor, (max(acceptor.promised, b), (b, v)))
                 steps.append((f"2b(a{a + 1}, b{b}, v{v})",
-                              _send(_update(state, a, voted), (PHASE_2B, a, b, v))))
+                              _act(state, a, voted, (PHASE_2B, a, b, v))))
         return steps
 
 
+class _Sent(NamedTuple):
+    """The messages of a state by kind, sorted out in one pass."""
+
+    requested: set[int]  # ballots of 1a messages
+    reports: dict[int, list[tuple[int, int]]]  # ballot -> votes reported by its 1b messages
+    proposals: list[tuple[int, int]]  # (ballot, value) of 2a messages
+
+    @classmethod
+    def of(cls, messages: frozenset[Message]) -> _Sent:
+        requested: set[int] = set()
+        reports: dict[int, list[tuple[int, int]]] = {}
+        proposals: list[tuple[int, int]] = []
+        for m in messages:
+            kind = m[0]
+            if kind == PHASE_1A:
+                requested.add(m[1])
+            elif kind == PHASE_1B:
+                reports.setdefault(m[2], []).append(m[3:])
+            elif kind == PHASE_2A:
+                proposals.append(m[1:])
+        return cls(requested, reports, proposals)
+
+
 def _send(state: PaxosState, message: Message) -> PaxosState:
-    return PaxosState(state.acceptors, state.messages | {message})
+    return _new(PaxosState, (state.acceptors, state.messages | {message}))
 
 
-def _update(state: PaxosState, index: int, acceptor: Acceptor) -> PaxosState:
+def _act(state: PaxosState, index: int, acceptor: Acceptor, message: Message) -> PaxosState:
+    """Acceptor `index` takes a new state and sends `message`."""
     acceptors = state.acceptors[:index] + (acceptor,) + state.acceptors[index + 1:]
-    return PaxosState(acceptors, state.messages)
+    return _new(PaxosState, (acceptors, state.messages | {message}))
 
 
 def _voters(state: PaxosState) -> dict[tuple[int, int], list[int]]:

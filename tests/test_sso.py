@@ -1,0 +1,307 @@
+"""Google SSO: the correct cell survives the hunt, every seeded bug is found by the random walk
+and by a short scripted schedule that shows its mechanism, found runs replay exactly, and the
+pieces (leases, the state machine, the quorum proof) behave on hand-made inputs."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import attrs
+import pytest
+
+import implementations
+from checker.node import Storage
+from checker.run import execute, new_simulation
+from checker.strategies import RandomWalk, Replay
+from checker.system import Config
+from implementations import sso
+from implementations.paxos_core import MASTER, Ballot
+from implementations.sso import (
+    LEASE,
+    SYSTEM,
+    KVStore,
+    LeaseGrant,
+    LeaseIgnoresDrift,
+    LeaseRequest,
+    Replica,
+    Write,
+)
+
+DEFAULT, SMALL = SYSTEM.config("default"), SYSTEM.config("small")
+
+# seeded bug -> (config, seeds the random walk searches, invariants that may catch it).
+# forgets-promise needs a partition that outlasts a fail-over and a crash inside it: the walk
+# finds it rarely (once in 6,000 runs of the small cell), so it is not registered for hunts
+# yet; this range holds that one run, and a scripted schedule below shows the mechanism.
+HUNTS = {
+    "minority-quorum": (DEFAULT, range(0, 60), {"one-lease-holder", "one-value-per-slot"}),
+    "ack-before-majority": (SMALL, range(0, 60), {"one-value-per-slot", "linearizable"}),
+    "lease-ignores-drift": (SMALL, range(0, 300), {"one-lease-holder", "linearizable"}),
+    "forgets-promise": (SMALL, range(4700, 4720), {"one-value-per-slot", "linearizable"}),
+}
+WITH_UNREGISTERED = attrs.evolve(
+    SYSTEM, variants={**SYSTEM.variants, "forgets-promise": sso.FORGETS_PROMISE})
+
+
+def walk(variant: str, seed: int, config: Config) -> Any:
+    return execute(WITH_UNREGISTERED, variant, config, seed,
+                   RandomWalk(seed, config.max_pause))
+
+
+# --- the hunt --------------------------------------------------------------------------------
+
+
+def test_registered() -> None:
+    assert SYSTEM in implementations.registered()
+
+
+@pytest.mark.parametrize("config", [DEFAULT, SMALL], ids=["default", "small"])
+def test_correct_variant_survives_the_hunt(config: Config) -> None:
+    for seed in range(120):
+        result = walk("correct", seed, config)
+        assert not result.verdict.violated, (seed, result.verdict)  # unknown: budget spent
+
+
+@pytest.mark.parametrize("variant", sorted(HUNTS))
+def test_seeded_bug_is_found_and_replays(variant: str) -> None:
+    config, seeds, expected = HUNTS[variant]
+    found = next((r for r in (walk(variant, seed, config) for seed in seeds)
+                  if not r.verdict.ok), None)
+    assert found is not None, f"{variant} not found in seeds {seeds}"
+    assert found.verdict.violated and found.verdict.invariant in expected, found.verdict
+    again = execute(WITH_UNREGISTERED, variant, config, found.seed, Replay(found.choices))
+    assert again.verdict == found.verdict
+    assert again.sim.fingerprint() == found.sim.fingerprint()
+
+
+# --- scripted schedules: a fast network, and faults at chosen times --------------------------
+
+
+class Script:
+    """Fire timers in due order and deliver every message at once (preferring those `prefer`
+    accepts), inject `plan` events (true time, event) as their time comes, stop after
+    `until`."""
+
+    def __init__(self, plan: list[tuple[int, tuple]], until: int,
+                 prefer: Any = lambda event: False) -> None:
+        self.plan = sorted(plan)
+        self.until = until
+        self.prefer = prefer
+
+    def next(self, sim: Any) -> tuple | None:
+        if self.plan and sim.time >= self.plan[0][0]:
+            return self.plan.pop(0)[1]
+        ready = sim.enabled("deliver")
+        if ready:
+            return next((event for event in ready if self.prefer(event)), ready[0])
+        timers = sim.enabled("fire")
+        if not timers or sim.time > self.until:
+            return None
+        return timers[0]
+
+
+def master_at(variant: str, config: Config, time: int) -> str:
+    """Who is master at `time` in a fault-free, fast run."""
+    result = execute(WITH_UNREGISTERED, variant, config, 0, Script([], time))
+    (master,) = [n for n in result.sim.servers if result.sim.nodes[n].role == MASTER]
+    return master
+
+
+def first_writer(config: Config) -> str:
+    sim = new_simulation(SYSTEM, "correct", config, 0)
+    return next(c for c in sim.clients if sim.workload[c][0][0] == "write")
+
+
+def stalled_master_with_slow_clock(variant: str) -> Any:
+    """The master stalls for two leases while its clock falls epsilon behind."""
+    master = master_at(variant, DEFAULT, 100)
+    faults = [(100, ("pause", master, 2 * LEASE)), (101, ("skew", master, -DEFAULT.epsilon))]
+    return execute(WITH_UNREGISTERED, variant, DEFAULT, 0, Script(faults, 100 + 3 * LEASE))
+
+
+def master_cut_off_with_a_writer(variant: str) -> Any:
+    """The master and a writing client are cut off for two leases: the rest elect a master."""
+    master, writer = master_at(variant, SMALL, 100), first_writer(SMALL)
+    plan = [(100, ("partition", (master, writer))), (100, ("invoke", writer)),
+            (100 + 2 * LEASE, ("heal",))]
+    return execute(WITH_UNREGISTERED, variant, SMALL, 0, Script(plan, 100 + 4 * LEASE))
+
+
+def acceptor_restarts_before_the_old_masters_accept_arrives(variant: str) -> Any:
+    """As above, and a replica of the new master's majority restarts just before the heal;
+    the old master's Accept for the client's write reaches it first."""
+    master, writer = master_at(variant, SMALL, 100), first_writer(SMALL)
+    restarted = [n for n in sso.replica_ids(SMALL) if n != master][-1]
+    plan = [(100, ("partition", (master, writer))), (100, ("invoke", writer)),
+            (100 + 2 * LEASE, ("crash", restarted)), (100 + 2 * LEASE, ("restart", restarted)),
+            (100 + 2 * LEASE, ("heal",))]
+    between_them = {(master, restarted), (restarted, master)}
+    return execute(WITH_UNREGISTERED, variant, SMALL, 0,
+                   Script(plan, 100 + 4 * LEASE, lambda event: event[1:3] in between_them))
+
+
+SCENARIOS = [
+    (stalled_master_with_slow_clock, "lease-ignores-drift", "one-lease-holder"),
+    (master_cut_off_with_a_writer, "ack-before-majority", "one-value-per-slot"),
+    (acceptor_restarts_before_the_old_masters_accept_arrives, "forgets-promise",
+     "one-value-per-slot"),
+]
+
+
+@pytest.mark.parametrize("scenario, variant, invariant", SCENARIOS,
+                         ids=[variant for _, variant, _ in SCENARIOS])
+def test_scripted_schedule_breaks_the_seeded_bug(scenario: Any, variant: str,
+                                                 invariant: str) -> None:
+    assert scenario(variant).verdict.invariant == invariant
+
+
+@pytest.mark.parametrize("scenario", [s for s, _, _ in SCENARIOS],
+                         ids=[variant for _, variant, _ in SCENARIOS])
+def test_scripted_schedule_is_survived_by_the_correct_cell(scenario: Any) -> None:
+    result = scenario("correct")
+    assert result.verdict.ok, result.verdict
+    assert sum(result.sim.nodes[n].role == MASTER for n in result.sim.servers) >= 1
+
+
+# --- the lease, on hand-made clock readings --------------------------------------------------
+
+
+class Clock:
+    """A context with a hand-set true time and clock offset; it records what is sent."""
+
+    def __init__(self, node: str, epsilon: int) -> None:
+        self.id = node
+        self.epsilon = epsilon
+        self.time = 0
+        self.offset = 0
+        self.storage = Storage()
+        self.random = random.Random(0)
+        self.sent: list[tuple[str, Any]] = []
+
+    def now(self) -> int:
+        return self.time + self.offset
+
+    def truetime(self) -> tuple[int, int]:
+        return self.now() - self.epsilon, self.now() + self.epsilon
+
+    def send(self, dst: str, msg: Any) -> None:
+        self.sent.append((dst, msg))
+
+    def set_timer(self, name: str, delay: int) -> None:
+        pass
+
+    def cancel_timer(self, name: str) -> None:
+        pass
+
+    def note(self, kind: str, **data: Any) -> None:
+        pass
+
+
+REPLICAS = ("n1", "n2", "n3")
+
+
+def leased_pair(impl: type[Replica], epsilon: int, master_offset: int,
+                grantor_offset: int) -> tuple[Replica, Clock, Replica, Clock]:
+    """n1 is master at ballot 1.n1 and asks n2 for the lease at true time 0; both grant."""
+    master, grantor = impl("n1", REPLICAS), impl("n2", REPLICAS)
+    mctx, gctx = Clock("n1", epsilon), Clock("n2", epsilon)
+    master.on_start(mctx)
+    grantor.on_start(gctx)
+    master.role, master.ballot = MASTER, Ballot(1, "n1")
+    mctx.offset, gctx.offset = master_offset, grantor_offset
+    request = LeaseRequest(master.ballot, master.clock(mctx)[0], 0)
+    master.on_lease_request(mctx, "n1", request)  # grants itself, at once
+    grantor.on_lease_request(gctx, "n1", request)
+    (grant,) = [msg for dst, msg in gctx.sent if dst == "n1" and isinstance(msg, LeaseGrant)]
+    master.on_lease_grant(mctx, "n2", grant)
+    return master, mctx, grantor, gctx
+
+
+def test_lease_is_valid_until_the_latest_reading_reaches_start_plus_lease() -> None:
+    master, mctx, _, _ = leased_pair(Replica, epsilon=5, master_offset=0, grantor_offset=0)
+    assert master.lease_expiry == -5 + LEASE  # asked when the earliest reading was -5
+    mctx.time = LEASE - 11  # latest reading LEASE - 6: still before the expiry
+    assert master.lease_valid(mctx)
+    mctx.time = LEASE - 10  # latest reading LEASE - 5: the expiry
+    assert not master.lease_valid(mctx)
+
+
+def test_grantor_supports_no_other_master_until_its_earliest_reading_passes() -> None:
+    _, _, grantor, gctx = leased_pair(Replica, epsilon=5, master_offset=0, grantor_offset=0)
+    assert grantor.lease_until == 5 + LEASE  # granted when the latest reading was 5
+    gctx.time = LEASE + 10  # earliest reading LEASE + 5: may still run
+    assert grantor.supports_other(gctx, "n3")
+    assert not grantor.supports_other(gctx, "n1")  # the owner itself may stand again
+    gctx.time = LEASE + 11
+    assert not grantor.supports_other(gctx, "n3")
+
+
+def overlaps(impl: type[Replica], epsilon: int) -> list[tuple]:
+    """(true time, offsets) at which the master trusts its lease while the grantor would
+    already promise another master; clocks start and end anywhere within +-epsilon."""
+    found = []
+    offsets = (-epsilon, 0, epsilon)
+    for m0 in offsets:
+        for g0 in offsets:
+            master, mctx, grantor, gctx = leased_pair(impl, epsilon, m0, g0)
+            for m1 in offsets:
+                for g1 in offsets:
+                    mctx.offset, gctx.offset = m1, g1
+                    for t in range(LEASE - 4 * epsilon, LEASE + 4 * epsilon + 1):
+                        mctx.time = gctx.time = t
+                        if master.lease_valid(mctx) and not grantor.supports_other(gctx, "n3"):
+                            found.append((t, m0, g0, m1, g1))
+    return found
+
+
+def test_leases_never_overlap_when_both_sides_allow_for_drift() -> None:
+    assert overlaps(Replica, epsilon=5) == []
+
+
+def test_leases_overlap_when_clocks_are_trusted() -> None:
+    overlap = overlaps(LeaseIgnoresDrift, epsilon=5)
+    assert overlap
+    assert max(m0 - m1 + g1 - g0 for _, m0, g0, m1, g1 in overlap) == 4 * 5
+
+
+def test_a_restarted_grantor_supports_nobody_for_a_lease() -> None:
+    grantor, gctx = Replica("n2", REPLICAS), Clock("n2", 5)
+    gctx.time = 100
+    grantor.on_recover(gctx)
+    assert grantor.supports_other(gctx, "n1") and grantor.supports_other(gctx, "n3")
+    gctx.time = 100 + LEASE + 11
+    assert not grantor.supports_other(gctx, "n1")
+
+
+# --- the state machine and the proof ---------------------------------------------------------
+
+
+def test_a_retried_write_is_applied_once() -> None:
+    kv = KVStore()
+    kv.apply(Write("c1", 1, "x", 10))
+    kv.apply(Write("c2", 1, "x", 20))
+    kv.apply(Write("c1", 1, "x", 10))  # c1's retry, chosen again in a later slot
+    assert kv.data == {"x": 20}
+
+
+@pytest.mark.parametrize("config", ["default", "small"])
+def test_majority_quorums_intersect(config: str) -> None:
+    (verdict,) = SYSTEM.proofs(SYSTEM.config(config), Replica)
+    assert verdict.ok, verdict
+
+
+@pytest.mark.parametrize("config", ["default", "small"])
+def test_minority_quorums_are_disjoint(config: str) -> None:
+    impl = SYSTEM.variant("minority-quorum").impl
+    (verdict,) = SYSTEM.proofs(SYSTEM.config(config), impl)
+    assert verdict.violated
+    assert not set(verdict.witness["quorum_a"]) & set(verdict.witness["quorum_b"])
+
+
+def test_configs_allow_for_drift_and_stalls() -> None:
+    for config in (DEFAULT, SMALL):
+        assert config.epsilon > 0 and config.max_pause > LEASE + 2 * config.epsilon
+        assert set(config.faults) == {"drop", "duplicate", "crash", "partition", "pause", "skew"}
+    assert sso.replica_ids(DEFAULT) == ("n1", "n2", "n3", "n4", "n5")
+    assert sso.replica_ids(SMALL) == ("n1", "n2", "n3")
