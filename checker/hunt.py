@@ -81,8 +81,8 @@ class HuntOutcome:
 
 def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: int = 0,
          shard: Shard = Shard(), strategy: str = "random", report_dir: Path | None = None,
-         shrink_found: bool = True, progress: Callable[[int], None] = lambda runs: None
-         ) -> HuntOutcome:
+         shrink_found: bool = True, shrink_seconds: float = 60.0,
+         progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
     started = time.perf_counter()
     runs = events = unknowns = 0
     found: RunResult | None = None
@@ -108,16 +108,16 @@ def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: 
                           elapsed, unknowns)
     if found is None:
         return outcome
-    return _record(system, found, outcome, report_dir, shrink_found)
+    return _record(system, found, outcome, report_dir, shrink_found, shrink_seconds)
 
 
 def _record(system: System, found: RunResult, outcome: HuntOutcome,
-            report_dir: Path | None, shrink_found: bool) -> HuntOutcome:
+            report_dir: Path | None, shrink_found: bool, shrink_seconds: float) -> HuntOutcome:
     before = len(found.choices)
     final = found
     if shrink_found:
         final = shrink(system, found.variant, found.config, found.seed, found.choices,
-                       found.verdict.invariant).result
+                       found.verdict.invariant, max_seconds=shrink_seconds).result
     outcome = attrs.evolve(outcome, violation=final, time_to_first=outcome.elapsed,
                            before=before, after=len(final.choices))
     if report_dir is None:

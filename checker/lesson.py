@@ -6,8 +6,9 @@ A lesson is prose around blocks the tool fills in:
     (generated: the shrunk trace, its diagram, the violated invariant, the replay command)
     <!-- /trace -->
 
-Each block is produced by hunting that variant from seed 0 and shrinking what is found, so
-the lesson shows what the code does today; `--check` fails when a lesson is out of date.
+Each block is produced by hunting that variant from seed 0 and shrinking what is found; the
+replay file is saved under `traces/` beside the lesson. `--check` replays those files and
+fails when the rendering differs, so the lesson shows what the code does today.
 """
 
 from __future__ import annotations
@@ -18,38 +19,52 @@ from pathlib import Path
 
 from checker import registry, report
 from checker.hunt import Budget, hunt
-from checker.replayfile import Counterexample
+from checker.replayfile import Counterexample, load
+from checker.run import RunResult, execute
+from checker.strategies import Replay
 
 BLOCK = re.compile(r"(<!-- trace (?P<target>[\w.-]+:[\w.-]+) -->\n)(?P<body>.*?)"
                    r"(<!-- /trace -->)", re.DOTALL)
 HUNT_RUNS = 5000
 
 
-def render(path: Path, save_replays: bool = True) -> str:
+def render(path: Path, check: bool = False) -> str:
     text = path.read_text()
-    return BLOCK.sub(lambda m: m.group(1) + _block(path, m.group("target"), save_replays)
+    return BLOCK.sub(lambda m: m.group(1) + _block(path, m.group("target"), check)
                      + m.group(4), text)
 
 
-def _block(lesson: Path, target: str, save_replays: bool) -> str:
+def _block(lesson: Path, target: str, check: bool) -> str:
+    """Hunt and save the replay file; with `check`, replay the saved file instead (fast, and
+    still fails when the code no longer behaves as the lesson shows)."""
     system, variants = registry.parse_target(target)
     variant = variants[0]
-    config = system.config("default")
-    outcome = hunt(system, variant, config, budget=Budget(runs=HUNT_RUNS))
-    if outcome.violation is None:
-        return f"*No violation found in {outcome.runs} runs.*\n"
-    result = outcome.violation
     replay = lesson.parent / "traces" / f"{system.name}.{variant}.json"
-    if save_replays:
-        Counterexample(system.name, variant, config, result.seed, result.choices,
+    if check:
+        if not replay.exists():
+            return f"*{replay} is missing.*\n"
+        example = load(replay)
+        result = execute(system, variant, example.config, example.seed,
+                         Replay(example.choices))
+    else:
+        # no time limit on shrinking: the lesson must come out the same on any machine
+        outcome = hunt(system, variant, system.config("default"),
+                       budget=Budget(runs=HUNT_RUNS), shrink_seconds=float("inf"))
+        if outcome.violation is None:
+            return f"*No violation found in {outcome.runs} runs.*\n"
+        result = outcome.violation
+        Counterexample(system.name, variant, result.config, result.seed, result.choices,
                        result.verdict.invariant, result.verdict.status,
                        result.verdict.explanation).save(replay)
-    replay_name = Path(os.path.relpath(replay)).as_posix()  # as typed from where you stand
+    return _describe(result, target, Path(os.path.relpath(replay)).as_posix())
+
+
+def _describe(result: RunResult, target: str, replay_name: str) -> str:
     steps = report.trace_lines(report.key_steps(result))
     ops = [f"- `{report._code(op.describe())}`" for op in report.violating_ops(result)]
     return "\n".join([
-        f"Found by `deepdives hunt {target}` in run {outcome.runs} (seed {result.seed}); "
-        f"shrunk from {outcome.before} to {outcome.after} chosen events.",
+        f"Found by `deepdives hunt {target}` (seed {result.seed}) and shrunk to "
+        f"{len(result.choices)} chosen events.",
         "",
         f"**Violated:** `{result.verdict.invariant}` — {report._md(result.verdict.explanation)}",
         "",
@@ -61,7 +76,7 @@ def _block(lesson: Path, target: str, save_replays: bool) -> str:
 
 def update(path: Path, check: bool) -> bool:
     """Regenerate the lesson; with `check`, only say whether it is up to date."""
-    fresh = render(path, save_replays=not check)
+    fresh = render(path, check)
     if check:
         return fresh == path.read_text()
     path.write_text(fresh)

@@ -7,6 +7,7 @@ the candidate is normalized to the events that actually ran.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import attrs
@@ -25,12 +26,15 @@ class Shrunk:
 
 
 def shrink(system: System, variant: str, config: Config, seed: int, choices: list[tuple],
-           invariant: str, max_replays: int = 3000) -> Shrunk:
+           invariant: str, max_replays: int = 3000, max_seconds: float = 60.0) -> Shrunk:
+    """Minimize within a budget of replays and seconds; on budget, the smallest found so far.
+    (Only the budget reads the wall clock: the result of each replay does not depend on it.)"""
     replays = [0]
     best: list[RunResult] = []
+    deadline = time.monotonic() + max_seconds
 
     def still_fails(candidate: list[tuple]) -> list[tuple] | None:
-        if replays[0] >= max_replays:
+        if replays[0] >= max_replays or (replays[0] and time.monotonic() > deadline):
             return None
         replays[0] += 1
         result = execute(system, variant, config, seed, Replay(candidate))

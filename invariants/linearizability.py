@@ -6,7 +6,11 @@ their call, with any result, or never. The search is Wing & Gong's, with Lowe's 
 (as in Porcupine): a configuration is (set of ops already taken effect, model state), and a
 configuration seen before is never explored again. Nor is one that differs from a seen one only
 by having taken more `info` ops: those are optional and block nobody, so the configuration with
-fewer of them can do everything this one can. The model's `partition` splits the history into
+fewer of them can do everything this one can. At each configuration the required (`ok`)
+candidates are tried before the optional `info` ones: which candidates are tried is unchanged,
+only their order, so the verdict is the same, but a history where the `info` ops never need to
+take effect (say many unacknowledged writes and a read of the initial value) is settled at once
+instead of after trying every subset of them. The model's `partition` splits the history into
 independent parts (e.g. one per key), each searched on its own.
 """
 
@@ -81,12 +85,14 @@ class _Outcome:
 class _Search:
     """Depth-first search over one partition; single use (`run` consumes the event list).
 
-    The ops' call and return events sit in one doubly linked list ordered by time. Walking it
-    from the head, each call met before the first return belongs to an op that may take effect
-    next; the op owning that first return must take effect before anything called after it.
-    Linearizing an op unlinks its events; backtracking relinks them (dancing links), so every
-    step costs O(1) list work whatever the history length. `info` ops have no return event:
-    they block nobody and are never required.
+    The `ok` ops' call and return events sit in one doubly linked list ordered by time. Walking
+    it from the head, each call met before the first return belongs to an op that may take
+    effect next; the op owning that first return must take effect before anything called after
+    it. `info` ops have no return event: they block nobody and are never required. Their call
+    events sit in a second list, ordered by time, which the walk takes up once it reaches that
+    first return: the `info` ops called by then are the remaining candidates, tried after every
+    `ok` one. Linearizing an op unlinks its events; backtracking relinks them (dancing links),
+    so every step costs O(1) list work whatever the history length.
     """
 
     def __init__(self, ops: list[Operation], model: SequentialModel) -> None:
@@ -94,15 +100,18 @@ class _Search:
         self.model = model
         self.is_ok = [op.status == OK for op in self.ops]
         n = len(self.ops)
-        self.head = 2 * n  # sentinel; op i's call event is i, its return event n + i
-        events = [(op.call, 0, i) for i, op in enumerate(self.ops)]
+        # sentinels; op i's call event is i, its return event (ok ops only) n + i
+        self.head, self.info_head = 2 * n, 2 * n + 1
+        events = [(op.call, 0, i) for i, op in enumerate(self.ops) if self.is_ok[i]]
         events += [(op.ret, 1, n + i) for i, op in enumerate(self.ops) if self.is_ok[i]]
         order = [self.head] + [event for _, _, event in sorted(events)]
-        self.next = [-1] * (2 * n + 1)
-        self.prev = [-1] * (2 * n + 1)
-        for before, after in itertools.pairwise(order):
-            self.next[before] = after
-            self.prev[after] = before
+        info_order = [self.info_head] + [i for i in range(n) if not self.is_ok[i]]  # by call
+        self.next = [-1] * (2 * n + 2)
+        self.prev = [-1] * (2 * n + 2)
+        for chain in (order, info_order):
+            for before, after in itertools.pairwise(chain):
+                self.next[before] = after
+                self.prev[after] = before
         self.bit = [1 << i for i in range(n)]
         self.not_info = ~sum(bit for bit, ok in zip(self.bit, self.is_ok, strict=True) if not ok)
         self.seen: set[tuple[int, Hashable]] = set()
@@ -110,23 +119,30 @@ class _Search:
 
     def run(self, step_limit: int, deadline: float | None) -> _Outcome:
         n, head, nxt, is_ok, bit = len(self.ops), self.head, self.next, self.is_ok, self.bit
+        calls, info_head = [op.call for op in self.ops], self.info_head
         state, done, pending_ok = self.model.initial(), 0, sum(is_ok)
         self.seen.add((done, state))
-        stack: list[tuple[int, Hashable, list[Hashable], int]] = []  # (op, state before, alts, k)
+        # (op, state before, alts, k, limit): `limit` is the time of the first pending return
+        # when the op was chosen, the latest call of an `info` candidate at that point
+        stack: list[tuple[int, Hashable, list[Hashable], int, int]] = []
         best = _Outcome(VIOLATED, 0, (), state, 0)
-        entry, steps = nxt[head], 0
+        entry, limit, steps = nxt[head], 0, 0
         while pending_ok:
             if steps >= step_limit or (deadline is not None and not steps % _CLOCK_EVERY
                                        and time.monotonic() > deadline):
                 return attrs.evolve(_deeper(best, stack, state, done), status=UNKNOWN, steps=steps)
             steps += 1
-            if 0 <= entry < n:  # a call: try to let its op take effect now
+            if entry >= n:  # the first pending return: next, the info ops called by then
+                limit = self.ops[entry - n].ret
+                entry = nxt[info_head]
+            if 0 <= entry < n and (is_ok[entry] or calls[entry] <= limit):
+                # a candidate's call: try to let its op take effect now
                 i, alts, start = entry, self.next_states(entry, state), 0
-            else:  # a return: its op had to take effect by now, so undo the last choice
+            else:  # no candidate left: the pending return's op had to take effect, so undo
                 best = _deeper(best, stack, state, done)
                 if not stack:
                     return attrs.evolve(best, steps=steps)
-                i, state, alts, k = stack.pop()
+                i, state, alts, k, limit = stack.pop()
                 self._relink(i)
                 done ^= bit[i]
                 pending_ok += is_ok[i]
@@ -135,7 +151,7 @@ class _Search:
             if k < 0:
                 entry = nxt[i]
                 continue
-            stack.append((i, state, alts, k))
+            stack.append((i, state, alts, k, limit))
             self._unlink(i)
             state, done, pending_ok = alts[k], done | bit[i], pending_ok - is_ok[i]
             entry = nxt[head]
