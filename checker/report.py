@@ -114,7 +114,11 @@ def _trace_section(result: RunResult) -> list[str]:
 
 
 def key_steps(result: RunResult) -> list[Step]:
-    """The chosen steps, plus the steps of the ending that a client takes part in."""
+    """The steps a reader needs: when a state invariant broke, every step up to that point;
+    otherwise the chosen steps plus the steps of the ending that a client takes part in."""
+    witness = result.verdict.witness
+    if isinstance(witness, dict) and isinstance(witness.get("step"), int):
+        return result.sim.trace[:witness["step"]]
     clients = set(result.sim.clients)
     return [s for s in result.sim.trace
             if s.phase == "run" or clients.intersection(a for a in s.event[1:3]
