@@ -1,0 +1,856 @@
+"""Exhaustive search over the real implementations, for small configurations.
+
+Breadth-first order (`order="bfs"`) finds a shortest counterexample; depth-first (`"dfs"`)
+reaches deep states sooner. The search runs the simulation's own events -- deliveries, timers,
+client invocations -- and faults within bounds. A fault that takes a parameter takes a few
+values: a pause of `max_pause`, a skew to -epsilon or +epsilon, a partition that cuts off any
+set of at most half of the nodes (or one of the `islands` given).
+
+A state is named by a canonical fingerprint, the same in every process: node states
+(`Node.state()`, or a node's `canonical_state()` if it has one), storage, random generators,
+clock offsets, messages in flight as a multiset (sequence numbers left out), timers and pauses
+relative to now, the partition, the fault budget left, the clients' history and the ghost
+record. State invariants are checked in every state.
+Every state (or only those where the workload is done or that lie at the depth bound) is also
+run to its end on a copy -- quiescence, then the history invariants -- exactly as a replayed
+run would end there.
+
+Reductions, each optional:
+- sleep sets (Godefroid, 1996): two events commute when they touch disjoint parts of the state
+  (see `_footprint`): deliveries to different nodes, a timer on one node and a drop of a
+  message to another, a partition and a delivery it does not cut, ...; a timer that advances
+  time depends on everything. Having explored `a` then `b`, the search does not explore `b`
+  then `a`. Every state is still reached -- sleep sets save transitions, not states -- so the
+  verdict is that of the full search.
+- symmetry: nodes a configuration declares interchangeable (`params["symmetric"]`: groups of
+  node ids) are renamed to the smallest equivalent state. The nodes of a group must behave the
+  same under renaming: same code and workload, no draws from `ctx.random` (their seeds differ),
+  and their ids must appear in the state only as whole words.
+A system whose nodes keep no absolute times declares `params["time_invariant"]`: the
+fingerprint then leaves out absolute time, so that a periodic timer does not make every state
+new.
+
+Each state the search keeps is the one it reached first, and every path it records runs from
+such a state: a counterexample is a choice list that `checker.strategies.Replay` replays with
+the same seed to the same violation.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import io
+import itertools
+import pickle
+import random
+import re
+import time
+import types
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import attrs
+
+from checker.run import HANDLER_EXCEPTION, check_history, new_simulation
+from checker.sim import KINDS, Simulation
+from checker.system import Config, System
+from invariants.verdict import UNKNOWN, Verdict, passed, unknown, violated
+
+Key = tuple  # an event named without sequence numbers: the same in every copy of a state
+Rename = Callable[[str], str] | None  # node ids to interchangeable ones; None: as they are
+
+_KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
+
+# --- copies of a simulation -------------------------------------------------------------------
+
+
+class _ForkedRandom(random.Random):
+    """A node's generator restored from a snapshot. It shares the snapshot's state and loads
+    it only when the node draws: restoring 625 words on every fork costs more than the rest of
+    the copy, and most events draw nothing."""
+
+    def __init__(self, state: tuple) -> None:  # no seeding: the state is loaded on first draw
+        self._state: tuple | None = state
+        self._loaded = False
+        self.gauss_next = state[2]
+
+    def _load(self) -> None:
+        if not self._loaded:
+            super().setstate(self._state)
+            self._loaded = True
+        self._state = None
+
+    def random(self) -> float:
+        self._load()
+        return super().random()
+
+    def getrandbits(self, k: int) -> int:
+        self._load()
+        return super().getrandbits(k)
+
+    def gauss(self, *args: float) -> float:
+        self._load()
+        return super().gauss(*args)
+
+    def seed(self, *args: Any, **kwargs: Any) -> None:
+        super().seed(*args, **kwargs)
+        self._loaded, self._state = True, None
+
+    def getstate(self) -> tuple:
+        if self._state is None:
+            self._state = super().getstate()
+        return self._state
+
+    def setstate(self, state: tuple) -> None:
+        super().setstate(state)
+        self._loaded, self._state = True, None
+
+
+def _generator_aside(index: int) -> None:
+    """Stands in a pickle for a generator kept aside (see _Unpickler.find_class)."""
+
+
+def _reference_aside(index: int) -> None:
+    """Stands in a pickle for an object kept aside (see _Unpickler.find_class)."""
+
+
+@functools.cache
+def _aside(cls: type) -> Callable | None:
+    """How a snapshot keeps objects of `cls` out of its pickle, if it does: generators by
+    their state (see _ForkedRandom); code (a lambda cannot be pickled) and immutable values --
+    messages, envelopes, events: frozen, hence hashable, attrs classes -- by reference, shared
+    by every copy, which also saves rebuilding them on every fork."""
+    if issubclass(cls, random.Random):
+        return _generator_aside
+    if issubclass(cls, types.FunctionType | functools.partial | type) or \
+            (attrs.has(cls) and cls.__hash__ not in (None, object.__hash__)):
+        return _reference_aside
+    return None
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, aside: list) -> None:
+        super().__init__(file, pickle.HIGHEST_PROTOCOL)
+        self.aside = aside
+
+    def reducer_override(self, obj: Any) -> Any:
+        stand_in = _aside(type(obj))
+        if stand_in is None or obj is _generator_aside or obj is _reference_aside:
+            return NotImplemented
+        self.aside.append(obj.getstate() if stand_in is _generator_aside else obj)
+        return stand_in, (len(self.aside) - 1,)
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, aside: tuple) -> None:
+        super().__init__(file)
+        self.aside = aside
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == __name__ and name == _generator_aside.__name__:
+            return lambda index: _ForkedRandom(self.aside[index])
+        if module == __name__ and name == _reference_aside.__name__:
+            return self.aside.__getitem__
+        return super().find_class(module, name)
+
+
+@attrs.frozen
+class _Snapshot:
+    """A frozen copy of a simulation: `fork()` makes as many live ones as needed. The copies
+    keep no trace: the search records its own paths."""
+
+    data: bytes
+    aside: tuple
+
+    @classmethod
+    def of(cls, sim: Simulation) -> _Snapshot:
+        sim.trace = []
+        buffer, aside = io.BytesIO(), []
+        _Pickler(buffer, aside).dump(sim)
+        return cls(buffer.getvalue(), tuple(aside))
+
+    def fork(self) -> Simulation:
+        return _Unpickler(io.BytesIO(self.data), self.aside).load()
+
+
+# --- canonical text of a state ----------------------------------------------------------------
+
+
+def canonical(value: Any) -> str:
+    """Text naming `value` whatever order its dicts and sets were filled in, the same in every
+    process: containers sorted, objects by their fields, atoms by repr."""
+    encode = _ENCODERS.get(type(value))
+    return encode(value) if encode is not None else _encode_other(value)
+
+
+def _encode_items(items: Iterable[tuple[Any, Any]]) -> str:
+    return "{" + ",".join(sorted(canonical(k) + ":" + canonical(v) for k, v in items)) + "}"
+
+
+def _encode_sequence(open_: str, values: Iterable, close: str) -> str:
+    return open_ + ",".join(map(canonical, values)) + close
+
+
+def _encode_set(values: Iterable) -> str:
+    return "{{" + ",".join(sorted(map(canonical, values))) + "}}"
+
+
+_ENCODERS: dict[type, Callable[[Any], str]] = {
+    **dict.fromkeys((int, str, float, bool, bytes, type(None)), repr),
+    tuple: lambda v: _encode_sequence("(", v, ")"),
+    list: lambda v: _encode_sequence("[", v, "]"),
+    dict: lambda v: _encode_items(v.items()),
+    set: _encode_set,
+    frozenset: _encode_set,
+}
+
+
+def _encode_other(value: Any) -> str:
+    cls = type(value)
+    fields = getattr(cls, "__attrs_attrs__", None)
+    if fields is not None:
+        return cls.__qualname__ + _encode_sequence(
+            "(", (getattr(value, f.name) for f in fields), ")")
+    if isinstance(value, enum.Enum | int | str | float):
+        return repr(value)
+    if isinstance(value, tuple | list):
+        return cls.__qualname__ + _encode_sequence("(", value, ")")
+    if isinstance(value, dict):
+        return cls.__qualname__ + _encode_items(value.items())
+    if isinstance(value, set | frozenset):
+        return cls.__qualname__ + _encode_set(value)
+    if isinstance(value, type | types.FunctionType | functools.partial):
+        return getattr(value, "__qualname__", repr(value))
+    if hasattr(value, "__dict__"):
+        return cls.__qualname__ + _encode_items(vars(value).items())
+    slots = [s for c in cls.__mro__ for s in getattr(c, "__slots__", ())]
+    return cls.__qualname__ + _encode_items((s, getattr(value, s, None)) for s in slots)
+
+
+@attrs.frozen
+class _Canon:
+    """The canonical texts of one state's parts, carried from a state to its successors:
+    an event acts on one node, so only that node's text (and new messages) are made anew."""
+
+    nodes: dict[str, str]  # node -> its state, storage, generator and clock offset
+    messages: dict[tuple[str, str, int], str]  # in flight: (src, dst, seq) -> message text
+    history: tuple[tuple[int, str], ...]  # (time, event text)
+    ghost: tuple[tuple[int, str], ...]
+
+    @classmethod
+    def of(cls, sim: Simulation, fresh: dict[str, str]) -> _Canon:
+        return cls({n: _node_text(sim, n, fresh[n]) for n in sim.nodes},
+                   {key: canonical(e.msg) for key, e in sim.network.in_flight.items()},
+                   _history_texts(sim, 0), _ghost_texts(sim, 0))
+
+    def after(self, sim: Simulation, actor: str | None, fresh: dict[str, str]) -> _Canon:
+        """The texts of `sim`, which is this state after one event on `actor` (None: on no
+        node)."""
+        nodes = self.nodes
+        if actor is not None:
+            nodes = {**nodes, actor: _node_text(sim, actor, fresh[actor])}
+        known = self.messages
+        messages = {key: known.get(key) or canonical(e.msg)
+                    for key, e in sim.network.in_flight.items()}
+        return _Canon(nodes, messages, self.history + _history_texts(sim, len(self.history)),
+                      self.ghost + _ghost_texts(sim, len(self.ghost)))
+
+
+def _node_text(sim: Simulation, node_id: str, fresh_generator: str) -> str:
+    ctx, node = sim.contexts[node_id], sim.nodes[node_id]
+    state = "down" if node is None else canonical(getattr(node, "canonical_state", node.state)())
+    return f"{state}|{canonical(vars(ctx.storage))}|" \
+           f"{_generator_text(ctx.random, fresh_generator)}|{ctx.offset}"
+
+
+def _generator_token(generator: random.Random) -> str:
+    """Names a generator's state: a hash of its words (ints hash the same in every process;
+    `None`, which a state may hold, does not before Python 3.12, so it is kept out)."""
+    _, words, gauss_next = generator.getstate()
+    return f"{hash(words) & 0xFFFF_FFFF_FFFF_FFFF:x}/{gauss_next!r}"
+
+
+def _generator_text(generator: random.Random, fresh: str) -> str:
+    """"-" for a generator nothing was drawn from yet, so that unused generators (seeded
+    differently on every node) do not tell interchangeable nodes apart."""
+    token = _generator_token(generator)
+    return "-" if token == fresh else token
+
+
+def _history_texts(sim: Simulation, start: int) -> tuple[tuple[int, str], ...]:
+    return tuple((e.time, canonical((e.process, e.type, e.f, e.value)))
+                 for e in sim.history[start:])
+
+
+def _ghost_texts(sim: Simulation, start: int) -> tuple[tuple[int, str], ...]:
+    return tuple((t, canonical((kind, node, data))) for kind, t, node, data in sim.ghost[start:])
+
+
+class _Namer:
+    """Fingerprints states, up to the renamings of interchangeable nodes."""
+
+    def __init__(self, groups: list[list[str]], time_invariant: bool) -> None:
+        self.time_invariant = time_invariant
+        self.renames: list[Rename] = [None]
+        ids = [node for group in groups for node in group]
+        if ids:
+            pattern = re.compile(r"(?<!\w)(" + "|".join(map(re.escape, ids)) + r")(?!\w)")
+            self.renames = [_renaming(pattern, dict(zip(ids, perm)))
+                            for perm in _group_permutations(groups)]
+
+    def fingerprint(self, canon: _Canon, sim: Simulation) -> tuple[bytes, tuple[Rename, ...]]:
+        """The state's fingerprint and the renamings that give its smallest text."""
+        texts = [(_state_text(canon, sim, rename, self.time_invariant), rename)
+                 for rename in self.renames]
+        smallest = min(text for text, _ in texts)
+        digest = hashlib.blake2b(smallest.encode(), digest_size=16).digest()
+        return digest, tuple(rename for text, rename in texts if text == smallest)
+
+
+def _group_permutations(groups: list[list[str]]) -> Iterable[tuple[str, ...]]:
+    for parts in itertools.product(*(itertools.permutations(g) for g in groups)):
+        yield tuple(node for part in parts for node in part)
+
+
+def _renaming(pattern: re.Pattern, mapping: dict[str, str]) -> Rename:
+    if all(k == v for k, v in mapping.items()):
+        return None
+    return functools.partial(pattern.sub, lambda match: mapping[match.group(0)])
+
+
+def _state_text(canon: _Canon, sim: Simulation, rename: Rename, time_invariant: bool) -> str:
+    now = sim.time
+    base = now if time_invariant else 0
+    unordered = (
+        [f"{n}={text}" for n, text in canon.nodes.items()],
+        [f"{s}>{d}:{text}" for (s, d, _), text in canon.messages.items()],
+        [f"{n}.{name}@{due - now}" for (n, name), due in sim.timers.due.items()],
+        [f"{n}@{until - now}" for n, until in sim.paused_until.items() if until > now],
+        [f"{t - base}:{text}" for t, text in canon.ghost],
+    )
+    history = [f"{t - base}:{text}" for t, text in canon.history]
+    if rename is not None:
+        unordered = tuple([rename(entry) for entry in part] for part in unordered)
+        history = [rename(entry) for entry in history]
+    cut = _cut_text(sim.network.island(), list(sim.nodes), rename)
+    budget = ",".join(f"{kind}:{left}" for kind, left in sim.budget.items())
+    clock = "" if time_invariant else str(now)
+    return "\n".join(["\x1f".join(sorted(part)) for part in unordered]
+                     + ["\x1f".join(history), cut, budget, clock])
+
+
+def _cut_text(island: list[str], nodes: list[str], rename: Rename) -> str:
+    """A partition as its two sides, in a canonical order: cutting off a set of nodes is
+    cutting off the others."""
+    if not island:
+        return ""
+    named = rename or (lambda node: node)
+    sides = (sorted(map(named, island)), sorted(named(n) for n in nodes if n not in island))
+    return "|".join(sorted(",".join(side) for side in sides))
+
+
+def _rename_key(key: Key, rename: Rename) -> Key:
+    if rename is None:
+        return key
+    if key[0] == "partition":
+        sides = [side.split(",") for side in key[1].split("|")]
+        return ("partition", _cut_text(sides[0], sides[0] + sides[1], rename))
+    return tuple(rename(x) if isinstance(x, str) else x for x in key)
+
+
+def _to_canonical(keys: Iterable[Key], renames: tuple[Rename, ...]) -> frozenset:
+    """A set of a state's events in the names of its canonical form. A state with several
+    smallest renamings (a symmetric one) keeps only what all agree on: a smaller sleep set
+    only makes the search explore more."""
+    keys = list(keys)
+    named = [frozenset(_rename_key(k, r) for k in keys) for r in renames]
+    return frozenset.intersection(*named)
+
+
+def _in_canonical(key: Key, keys: frozenset, renames: tuple[Rename, ...], every: bool) -> bool:
+    hits = (_rename_key(key, r) in keys for r in renames)
+    return all(hits) if every else any(hits)
+
+
+# --- results ------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Progress:
+    states: int
+    transitions: int
+    depth: int
+    frontier: int
+    elapsed: float
+
+    @property
+    def states_per_second(self) -> float:
+        return self.states / self.elapsed if self.elapsed > 0 else 0.0
+
+    def describe(self) -> str:
+        return (f"{self.states} states ({self.states_per_second:,.0f}/s), "
+                f"{self.transitions} transitions, depth {self.depth}, frontier {self.frontier}")
+
+
+@attrs.frozen
+class ExploreResult:
+    """`complete` is True only when every reachable state was explored and checked: a bound,
+    `max_states` or `seconds` cut the search short otherwise (`stopped_by` says which), and the
+    verdict is then `unknown` unless a violation was found. `choices` replays the violation
+    with `Replay` and the same seed."""
+
+    verdict: Verdict
+    states: int
+    transitions: int
+    complete: bool
+    choices: list[tuple]
+    depth: int  # the deepest level reached
+    frontier: int  # states waiting to be expanded when the search stopped
+    elapsed: float
+    ended: int  # states run to their end (quiescence, history invariants)
+    slept: int  # transitions the sleep sets saved
+    stopped_by: str | None = None  # "depth", "max_states" or "seconds"
+
+    @property
+    def violated(self) -> bool:
+        return self.verdict.violated
+
+    def describe(self) -> str:
+        extent = "complete" if self.complete else f"incomplete ({self.stopped_by})"
+        return (f"{self.verdict.status} {self.verdict.invariant}: {self.states} states, "
+                f"{self.transitions} transitions, depth {self.depth}, frontier {self.frontier}, "
+                f"{extent}, {self.elapsed:.2f}s")
+
+
+# --- the search ---------------------------------------------------------------------------------
+
+
+@attrs.define
+class _Seen:
+    parent: bytes | None
+    event: tuple | None  # the concrete event from the parent's kept state
+    depth: int  # the shortest depth known
+    sleep: frozenset  # canonical keys asleep on every path explored so far
+    ends: bool  # the workload is done, or nothing can happen
+    expanded: bool = False
+
+
+@attrs.frozen
+class _Item:
+    """A state waiting to be expanded: all its events awake (`todo` None), or only those of
+    `todo`, for a path that reached it with fewer events asleep (`sleep`)."""
+
+    fp: bytes
+    snapshot: _Snapshot
+    canon: _Canon
+    renames: tuple[Rename, ...]
+    choices: list[tuple[Key, tuple]]
+    todo: frozenset | None = None
+    sleep: frozenset = frozenset()
+
+
+class _Stop(Exception):
+    """The search is over: a violation, or a limit."""
+
+
+def explore(system: System, variant: str, config: Config, seed: int = 0, *,
+            order: str = "bfs", max_depth: int | None = 12, faults: dict[str, int] | None = None,
+            max_states: int | None = 200_000, seconds: float | None = None,
+            sleep_sets: bool = True, symmetry: bool = True, end_every_state: bool = True,
+            islands: list[tuple[str, ...]] | None = None,
+            progress: Callable[[Progress], None] | None = None,
+            progress_every: float = 1.0) -> ExploreResult:
+    """Explore every state of (system, variant, config, seed) reachable within `max_depth`
+    events (None: no bound) and `faults` (most of each kind, never more than the config's
+    budget; None: the config's budget), checking every invariant; stop at the first violation.
+
+    Every state is also run to its end (quiescence, then the history invariants), so that
+    breadth-first order finds a shortest counterexample to those too; with `end_every_state`
+    False, only the states where the workload is done and those at the depth bound are.
+    `progress` is called every `progress_every` seconds, and once at the end."""
+    if order not in ("bfs", "dfs"):
+        raise ValueError(f"order must be 'bfs' or 'dfs', not {order!r}")
+    search = _Search(system, variant, config, seed, depth_first=order == "dfs",
+                     max_depth=max_depth, max_states=max_states, seconds=seconds,
+                     sleep_sets=sleep_sets, end_every_state=end_every_state,
+                     islands=islands, progress=progress,
+                     progress_every=progress_every,
+                     namer=_Namer(config.params.get("symmetric", []) if symmetry else [],
+                                  bool(config.params.get("time_invariant", False))))
+    return search.run(faults)
+
+
+@attrs.define
+class _Search:
+    system: System
+    variant: str
+    config: Config
+    seed: int
+    depth_first: bool
+    max_depth: int | None
+    max_states: int | None
+    seconds: float | None
+    sleep_sets: bool
+    end_every_state: bool
+    islands: list[tuple[str, ...]] | None
+    progress: Callable[[Progress], None] | None
+    progress_every: float
+    namer: _Namer
+    checks: list = attrs.field(init=False)  # the state invariants
+    fresh: dict[str, str] = attrs.field(init=False)  # each node's generator, before any draw
+    root: _Snapshot = attrs.field(init=False)  # the state after start
+    partitions: list[tuple[Key, tuple]] = attrs.field(init=False)  # the islands, by key
+    seen: dict[bytes, _Seen] = attrs.Factory(dict)
+    frontier: deque[_Item] = attrs.Factory(deque)
+    transitions: int = 0
+    ended: int = 0  # states run to their end
+    undecided: int = 0  # ... whose history invariants could not be decided
+    slept: int = 0
+    deepest: int = 0
+    cut_by_depth: bool = False
+    stopped_by: str | None = None
+    found: tuple[Verdict, list[tuple]] | None = None
+    started: float = attrs.Factory(time.perf_counter)
+    reported: float = attrs.Factory(time.perf_counter)
+
+    def run(self, faults: dict[str, int] | None) -> ExploreResult:
+        try:
+            self._start(faults)
+            while self.frontier:
+                item = self.frontier.pop() if self.depth_first else self.frontier.popleft()
+                self._expand(item)
+                self._tick()
+        except _Stop:
+            pass
+        return self._result()
+
+    def _start(self, faults: dict[str, int] | None) -> None:
+        sim = new_simulation(self.system, self.variant, self.config, self.seed)
+        if faults is not None:
+            sim.budget = {kind: min(most, faults.get(kind, 0))
+                          for kind, most in sim.budget.items()}
+        self.checks = [inv for inv in self.system.invariants if inv.kind == "state"]
+        self.fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
+        self._raise_if(_run_event(sim, None) or _state_violation(self.checks, sim), [])
+        self.root = _Snapshot.of(sim)
+        canon = _Canon.of(sim, self.fresh)
+        cuts = [("partition", island) for island in self.islands or _islands(sim)]
+        self.partitions = [(_key(canon, sim, cut), cut) for cut in cuts]
+        self._admit(sim, canon, None, None, 0, [])
+
+    def _tick(self) -> None:
+        now = time.perf_counter()
+        if self.seconds is not None and now - self.started >= self.seconds:
+            self.stopped_by = "seconds"
+            raise _Stop
+        if self.progress is not None and now - self.reported >= self.progress_every:
+            self.reported = now
+            self.progress(self._progress())
+
+    def _progress(self) -> Progress:
+        return Progress(len(self.seen), self.transitions, self.deepest, len(self.frontier),
+                        time.perf_counter() - self.started)
+
+    # --- one state and its successors ------------------------------------------------------
+
+    def _expand(self, item: _Item) -> None:
+        seen = self.seen[item.fp]
+        seen.expanded = True
+        if item.todo is None:  # all that is awake on every path so far
+            asleep = self._asleep(item, seen.sleep)
+            chosen = [(k, e) for k, e in item.choices if k not in asleep]
+            self.slept += len(item.choices) - len(chosen)
+        else:  # what a new path has awake that the earlier ones had asleep
+            asleep = self._asleep(item, item.sleep)
+            chosen = [(k, e) for k, e in item.choices
+                      if _in_canonical(k, item.todo, item.renames, every=False)]
+        if not chosen:
+            return
+        parent = item.snapshot.fork()
+        done: list[Key] = []
+        for i, (key, event) in enumerate(chosen):
+            sleep = self._asleep_after(parent, key, [*asleep, *done]) if self.sleep_sets else []
+            child = parent if i == len(chosen) - 1 else item.snapshot.fork()
+            if not self._step(item, seen.depth, child, event, sleep).ends:
+                # a run ends where the workload is done: an event that ends it disables all
+                # others, so it commutes with none and must not sleep in its siblings
+                done.append(key)
+
+    def _asleep(self, item: _Item, sleep: frozenset) -> set[Key]:
+        """The state's events (in its own names) that `sleep` (canonical names) holds."""
+        if not sleep:
+            return set()
+        return {k for k, _ in item.choices if _in_canonical(k, sleep, item.renames, every=True)}
+
+    def _asleep_after(self, sim: Simulation, key: Key, asleep: list[Key]) -> list[Key]:
+        """What stays asleep after `key`: the events that commute with it."""
+        footprint = _footprint(sim, key)
+        if footprint is None:
+            return []
+        return [k for k in asleep if _commute(footprint, _footprint(sim, k))]
+
+    def _step(self, item: _Item, depth: int, sim: Simulation, event: tuple,
+              sleep: list[Key]) -> _Seen:
+        self.transitions += 1
+        self._raise_if(_run_event(sim, event) or _state_violation(self.checks, sim),
+                       lambda: [*self._path(item.fp), event])
+        canon = item.canon.after(sim, _touched(event), self.fresh)
+        return self._admit(sim, canon, item.fp, event, depth + 1, sleep)
+
+    def _admit(self, sim: Simulation, canon: _Canon, parent: bytes | None,
+               event: tuple | None, depth: int, sleep: list[Key]) -> _Seen:
+        """A state reached by a path of `depth` events along which `sleep` is asleep."""
+        fp, renames = self.namer.fingerprint(canon, sim)
+        asleep = _to_canonical(sleep, renames)
+        self.deepest = max(self.deepest, depth)
+        seen = self.seen.get(fp)
+        if seen is None:
+            seen = _Seen(parent, event, depth, asleep, False)
+            self._first_visit(sim, canon, fp, renames, seen)
+        elif depth < seen.depth:
+            self._shorter_path(seen, fp, depth, asleep)
+        elif seen.expanded and not seen.sleep <= asleep:
+            self._fewer_asleep(seen, fp, asleep)
+        else:
+            seen.sleep &= asleep  # an expansion still to come sees what all paths agree on
+        return seen
+
+    def _first_visit(self, sim: Simulation, canon: _Canon, fp: bytes,
+                     renames: tuple[Rename, ...], seen: _Seen) -> None:
+        self.seen[fp] = seen
+        seen.ends = _workload_done(sim) or not any(sim.enabled(kind) for kind in KINDS)
+        if self._expandable(seen):
+            self.frontier.append(_Item(fp, _Snapshot.of(sim), canon, renames,
+                                       self._choices(sim, canon)))
+        else:
+            self.cut_by_depth |= not seen.ends
+        if self.end_every_state or not self._expandable(seen):
+            self._run_to_end(sim, fp)  # the live copy: the frontier keeps a snapshot
+        if self.max_states is not None and len(self.seen) >= self.max_states:
+            self.stopped_by = "max_states"
+            raise _Stop
+
+    def _expandable(self, seen: _Seen) -> bool:
+        return not seen.ends and (self.max_depth is None or seen.depth < self.max_depth)
+
+    def _shorter_path(self, seen: _Seen, fp: bytes, depth: int, asleep: frozenset) -> None:
+        """Depth-first search met a state again closer to the start: it may now go deeper.
+        The state kept, and its path, stay the first ones, so that paths stay replayable."""
+        waiting = self._expandable(seen) and not seen.expanded  # its expansion will see this
+        seen.depth = depth
+        seen.sleep &= asleep
+        if self._expandable(seen) and not waiting:
+            self.frontier.append(self._rebuilt(fp, None, frozenset()))
+
+    def _fewer_asleep(self, seen: _Seen, fp: bytes, asleep: frozenset) -> None:
+        """Another path reached an expanded state with fewer events asleep: explore those now
+        awake (Godefroid's sleep sets with state matching)."""
+        awake = seen.sleep - asleep
+        seen.sleep &= asleep
+        self.frontier.append(self._rebuilt(fp, awake, asleep))
+
+    def _rebuilt(self, fp: bytes, todo: frozenset | None, sleep: frozenset) -> _Item:
+        sim, canon = self._replay(self._path(fp))
+        _, renames = self.namer.fingerprint(canon, sim)
+        return _Item(fp, _Snapshot.of(sim), canon, renames, self._choices(sim, canon),
+                     todo, sleep)
+
+    # --- events ----------------------------------------------------------------------------
+
+    def _choices(self, sim: Simulation, canon: _Canon) -> list[tuple[Key, tuple]]:
+        """(key, event) for every event that may happen now, one per key, in key order."""
+        found: dict[Key, tuple] = {}
+        for kind in KINDS:
+            events = sim.enabled(kind)
+            if kind == "partition":
+                found.update(self.partitions if events else ())
+                continue
+            for event in events:
+                for concrete in self._instances(sim, event):
+                    found.setdefault(_key(canon, sim, concrete), concrete)
+        return sorted(found.items(), key=lambda pair: (_KIND_ORDER[pair[0][0]], pair[0]))
+
+    def _instances(self, sim: Simulation, event: tuple) -> list[tuple]:
+        """The parameter values explored for a fault that takes one."""
+        kind = event[0]
+        if kind == "pause":
+            return [("pause", event[1], max(1, self.config.max_pause))]
+        if kind == "skew":
+            offset = sim.contexts[event[1]].offset
+            return [("skew", event[1], e) for e in (-sim.epsilon, sim.epsilon) if e != offset]
+        return [event]
+
+    # --- ends and violations ---------------------------------------------------------------
+
+    def _run_to_end(self, sim: Simulation, fp: bytes) -> None:
+        """End a run in this state, as a replay of its path would end."""
+        self.ended += 1
+        verdict = _ending(self.system, self.config, self.checks, sim)
+        self.undecided += verdict.status == UNKNOWN
+        self._raise_if(verdict if verdict.violated else None, lambda: self._path(fp))
+
+    def _raise_if(self, verdict: Verdict | None,
+                  path: Callable[[], list[tuple]] | list[tuple]) -> None:
+        if verdict is not None:
+            self.found = (verdict, path() if callable(path) else path)
+            raise _Stop
+
+    def _path(self, fp: bytes) -> list[tuple]:
+        events = []
+        seen = self.seen[fp]
+        while seen.parent is not None:
+            events.append(seen.event)
+            seen = self.seen[seen.parent]
+        return events[::-1]
+
+    def _replay(self, events: list[tuple]) -> tuple[Simulation, _Canon]:
+        """The kept state at the end of a recorded path, rebuilt from the start."""
+        sim = self.root.fork()
+        canon = _Canon.of(sim, self.fresh)
+        for event in events:
+            sim.execute(event)
+            canon = canon.after(sim, _touched(event), self.fresh)
+        return sim, canon
+
+    def _result(self) -> ExploreResult:
+        states = len(self.seen)
+        stopped_by = self.stopped_by or ("depth" if self.cut_by_depth else None)
+        complete = stopped_by is None and self.found is None
+        choices: list[tuple] = []
+        if self.found is not None:
+            verdict, choices = self.found
+        elif self.undecided:
+            verdict = unknown("exploration", f"{self.undecided} of the {self.ended} states run "
+                              "to their end could not be decided")
+        elif not complete:
+            verdict = unknown("exploration", f"no violation in {states} states, but the search "
+                              f"was cut short by {stopped_by}")
+        else:
+            verdict = passed("all", f"all {states} reachable states hold")
+        if self.progress is not None:
+            self.progress(self._progress())
+        return ExploreResult(verdict, states, self.transitions, complete, choices, self.deepest,
+                             len(self.frontier), time.perf_counter() - self.started, self.ended,
+                             self.slept, stopped_by)
+
+
+def _key(canon: _Canon, sim: Simulation, event: tuple) -> Key:
+    kind = event[0]
+    if kind in ("deliver", "drop", "duplicate"):
+        return (kind, event[1], event[2], canon.messages[event[1:]])
+    if kind == "partition":
+        return ("partition", _cut_text(list(event[1]), list(sim.nodes), None))
+    return event
+
+
+def _touched(event: tuple) -> str | None:
+    """The node whose own state an event may change (None: no node's)."""
+    kind = event[0]
+    if kind == "deliver":
+        return event[2]
+    return event[1] if kind in ("fire", "invoke", "crash", "restart", "pause", "skew") else None
+
+
+_HISTORY = ("history",)
+_PARTITION = ("partition",)  # whether a partition is in place: one at a time
+Footprint = tuple[set[tuple], set[tuple]]  # what an event writes, and what it only reads
+
+
+def _footprint(sim: Simulation, key: Key) -> Footprint | None:
+    """What an event writes and reads of the state (see `_commute`); None: everything -- a
+    timer that advances time.
+
+    A node's handler touches only that node (its object, storage, generator, timers, clock
+    offset), the messages it takes and sends (a multiset: sends commute), the ghost record (a
+    multiset in the fingerprint) and, for a client, the history (a list: two clients' entries
+    do not commute). A delivery also reads whether its link is cut, which a partition or a
+    heal writes; a budgeted fault uses up its budget."""
+    kind, node = key[0], key[1] if len(key) > 1 else ""
+    if kind in ("deliver", "drop", "duplicate"):
+        message = ("message", *key[1:])
+        if kind != "deliver":
+            return {message, ("budget", kind)}, set()
+        return {message, *_on_node(sim, key[2])}, {_link(key[1], key[2])}
+    if kind == "invoke":
+        return {("node", node), _HISTORY}, set()
+    if kind == "fire":
+        due = sim.timers.due[(node, key[2])]
+        return (_on_node(sim, node), set()) if due <= sim.time else None
+    if kind in ("crash", "pause", "skew"):
+        return {("node", node), ("budget", kind)}, set()
+    if kind == "restart":
+        return {("node", node)}, set()
+    if kind == "partition":
+        island, rest = (side.split(",") for side in key[1].split("|"))
+        return {_PARTITION, ("budget", kind), *(_link(a, b) for a in island for b in rest)}, set()
+    island = sim.network.island()  # heal
+    cut = (_link(a, b) for a in island for b in sim.nodes if b not in island)
+    return {_PARTITION, *cut}, set()
+
+
+def _commute(a: Footprint | None, b: Footprint | None) -> bool:
+    if a is None or b is None:
+        return False
+    (writes_a, reads_a), (writes_b, reads_b) = a, b
+    return writes_a.isdisjoint(writes_b) and writes_a.isdisjoint(reads_b) \
+        and writes_b.isdisjoint(reads_a)
+
+
+def _link(a: str, b: str) -> tuple:
+    return ("link", *sorted((a, b)))
+
+
+def _on_node(sim: Simulation, node: str) -> set[tuple]:
+    return {("node", node), _HISTORY} if node in sim.clients else {("node", node)}
+
+
+def _islands(sim: Simulation) -> list[tuple[str, ...]]:
+    """Every way to cut the nodes in two, each named by its smaller side."""
+    nodes = [*sim.servers, *sim.clients]
+    return [tuple(sorted(island)) for size in range(1, len(nodes) // 2 + 1)
+            for island in itertools.combinations(nodes, size)
+            if 2 * size < len(nodes) or nodes[0] in island]
+
+
+def _workload_done(sim: Simulation) -> bool:
+    return sim.clients_idle() and not sim.enabled("invoke")
+
+
+def _run_event(sim: Simulation, event: tuple | None) -> Verdict | None:
+    """Start the simulation (event None) or run one event; a handler that raises is a
+    violation, as in `checker.run.execute`."""
+    try:
+        sim.start() if event is None else sim.execute(event)
+    except Exception as exc:
+        return violated(HANDLER_EXCEPTION, f"a node raised {exc!r}")
+    return None
+
+
+def _state_violation(checks: list, sim: Simulation) -> Verdict | None:
+    """The first state invariant broken, without a witness: the search's copies keep no
+    trace; replaying the counterexample gives the full run."""
+    for inv in checks:
+        sentence = inv.check(sim)
+        if sentence:
+            return violated(inv.name, sentence)
+    return None
+
+
+def _ending(system: System, config: Config, checks: list, sim: Simulation) -> Verdict:
+    """How a run stopped in this state ends: quiescence (state invariants still checked at
+    every step), then the history invariants."""
+    broken: list[Verdict] = []
+
+    def check_state() -> bool:
+        verdict = _state_violation(checks, sim)
+        if verdict is not None:
+            broken.append(verdict)
+        return verdict is not None
+
+    try:
+        sim.quiesce(config.quiesce_horizon, config.quiesce_steps, check_state)
+    except Exception as exc:
+        return violated(HANDLER_EXCEPTION, f"a node raised {exc!r}")
+    return broken[0] if broken else check_history(system, sim)

@@ -1,0 +1,232 @@
+"""Exhaustive search: shortest counterexamples that replay, reductions that hide nothing,
+pinned state counts, and fingerprints that name states the same way in every process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import attrs
+import pytest
+
+from checker import registry
+from checker.explore import _Canon, _generator_token, _touched, canonical, explore
+from checker.run import execute, new_simulation
+from checker.strategies import RandomWalk, Replay
+from tests.toys import COUNTER
+from tests.toys_explore import COMMIT, REGISTER
+
+NO_FAULTS: dict[str, int] = {}
+REDUCTIONS = [(False, False), (True, False), (False, True), (True, True)]  # (sleep, symmetry)
+
+# Pinned: a change to the search or the fingerprint changes these and must be deliberate.
+REGISTER_STATES, REGISTER_TRANSITIONS, REGISTER_SLEEPING = 1_523, 2_652, 2_386
+COMMIT_STATES, COMMIT_SYMMETRIC = 576, 162
+
+
+def replayed(system, variant, config, seed, choices):
+    return execute(system, variant, config, seed, Replay(choices))
+
+
+def test_bfs_finds_the_lost_update_at_its_known_depth_and_the_trace_replays() -> None:
+    config = REGISTER.config("small")
+    result = explore(REGISTER, "blind", config, seed=3, faults=NO_FAULTS, max_depth=None,
+                     end_every_state=False)
+    assert result.violated and result.verdict.invariant == "no-lost-update"
+    assert len(result.choices) == 8  # both clients' invoke, Get, Value, Put
+    assert [e[0] for e in result.choices].count("invoke") == 2
+    again = replayed(REGISTER, "blind", config, 3, result.choices)
+    assert (again.verdict.invariant, again.verdict.status) == ("no-lost-update", "violated")
+    assert again.choices == result.choices
+
+
+def test_ending_every_state_finds_the_shortest_prefix_whose_ending_fails() -> None:
+    """Quiescence delivers in send order: both Gets before either Put."""
+    config = REGISTER.config("small")
+    result = explore(REGISTER, "blind", config, seed=3, faults=NO_FAULTS, max_depth=None)
+    assert result.choices == [("invoke", "c1"), ("invoke", "c2")]
+    assert replayed(REGISTER, "blind", config, 3, result.choices).verdict.invariant == \
+        "no-lost-update"
+
+
+def test_with_faults_the_shortest_trace_duplicates_a_put() -> None:
+    config = REGISTER.config("small")
+    result = explore(REGISTER, "blind", config, max_depth=None, end_every_state=False)
+    assert len(result.choices) == 6
+    assert [e[0] for e in result.choices].count("duplicate") == 1
+    assert replayed(REGISTER, "blind", config, 0, result.choices).verdict.invariant == \
+        "no-lost-update"
+
+
+def test_a_correct_system_is_explored_completely_with_pinned_counts() -> None:
+    config = REGISTER.config("small")
+    full, reduced = (explore(REGISTER, "correct", config, max_depth=None, sleep_sets=sleep,
+                             faults={"duplicate": 1}, end_every_state=False)
+                     for sleep in (False, True))
+    for result in (full, reduced):
+        assert result.complete and result.verdict.ok and result.stopped_by is None
+        assert result.states == REGISTER_STATES and result.frontier == 0
+    assert full.transitions == REGISTER_TRANSITIONS
+    assert reduced.transitions == REGISTER_SLEEPING
+    assert reduced.slept > 0
+
+
+@pytest.mark.parametrize("system, variant, config_name, depth", [
+    (REGISTER, "blind", "small", None), (REGISTER, "correct", "small", 7),
+    (COMMIT, "hasty", "small", None), (COMMIT, "correct", "small", None),
+    (COUNTER, "forgetful", "default", 5), (COUNTER, "correct", "default", 5),
+])
+@pytest.mark.parametrize("order", ["bfs", "dfs"])
+def test_reductions_hide_no_state_and_no_violation(system, variant, config_name, depth,
+                                                   order) -> None:
+    config = system.config(config_name)
+    results = [explore(system, variant, config, seed=1, order=order, max_depth=depth,
+                       sleep_sets=sleep, symmetry=symmetry) for sleep, symmetry in REDUCTIONS]
+    verdicts = {(r.verdict.status, r.verdict.invariant) for r in results}
+    assert len(verdicts) == 1
+    full, sleeping, symmetric, both = results
+    if order == "bfs":  # shortest counterexamples, whatever the reduction
+        assert len({len(r.choices) for r in results}) == 1
+        if not full.violated:  # a search that stopped at a violation counts what it saw
+            assert full.states == sleeping.states and symmetric.states == both.states
+            assert sleeping.transitions <= full.transitions
+    for result in results:
+        if result.violated:
+            again = replayed(system, variant, config, 1, result.choices)
+            assert again.verdict.invariant == result.verdict.invariant
+
+
+def test_symmetry_merges_interchangeable_participants() -> None:
+    config = COMMIT.config("small")
+    plain = explore(COMMIT, "correct", config, max_depth=None, symmetry=False)
+    merged = explore(COMMIT, "correct", config, max_depth=None)
+    assert plain.complete and merged.complete and plain.verdict.ok and merged.verdict.ok
+    assert (plain.states, merged.states) == (COMMIT_STATES, COMMIT_SYMMETRIC)
+    asymmetric = attrs.evolve(config, params={"time_invariant": True})
+    assert explore(COMMIT, "correct", asymmetric, max_depth=None).states == COMMIT_STATES
+
+
+def test_a_depth_bound_leaves_the_search_incomplete_and_says_so() -> None:
+    result = explore(COUNTER, "correct", COUNTER.config("default"), max_depth=4)
+    assert not result.complete and result.stopped_by == "depth"
+    assert result.verdict.status == "unknown" and "depth" in result.verdict.explanation
+    assert result.depth == 4 and result.ended == result.states
+
+
+def test_max_states_stops_the_search_with_counts() -> None:
+    seen = []
+    result = explore(REGISTER, "correct", REGISTER.config("small"), max_depth=None,
+                     max_states=500, progress=seen.append, progress_every=0.0)
+    assert not result.complete and result.stopped_by == "max_states"
+    assert result.states == 500 and result.frontier > 0 and result.transitions >= 499
+    assert result.verdict.status == "unknown"
+    assert seen and seen[-1].states == 500 and seen[-1].frontier == result.frontier
+    assert [p.states for p in seen] == sorted(p.states for p in seen)
+
+
+def test_history_invariants_are_checked_at_the_end_of_the_shortest_run() -> None:
+    """The forgetful counter loses an acknowledged put when it crashes before syncing: the
+    history shows it once the run ends (quiescence restarts the counter, delivers the ack)."""
+    config = COUNTER.config("default")
+    result = explore(COUNTER, "forgetful", config, seed=2, max_depth=8)
+    assert result.violated and result.verdict.invariant == "acked-puts-durable"
+    assert result.choices == [("invoke", "c0"), ("deliver", "c0", "s", 0), ("crash", "s")]
+    assert replayed(COUNTER, "forgetful", config, 2, result.choices).verdict.invariant == \
+        "acked-puts-durable"
+    leaves_only = explore(COUNTER, "forgetful", config, seed=2, max_depth=5,
+                          end_every_state=False)
+    assert leaves_only.violated and len(leaves_only.choices) == 5  # padded to the bound
+
+
+def test_dfs_counterexamples_replay() -> None:
+    config = COMMIT.config("small")
+    result = explore(COMMIT, "hasty", config, order="dfs", max_depth=None)
+    assert result.violated
+    assert replayed(COMMIT, "hasty", config, 0, result.choices).verdict.invariant == \
+        "all-voted-before-commit"
+
+
+def test_canonical_text_ignores_insertion_order() -> None:
+    @attrs.define
+    class Box:
+        items: dict
+
+    assert canonical({"b": 1, "a": {2, 1}}) == canonical({"a": {1, 2}, "b": 1})
+    assert canonical(Box({"x": 1, "y": 2})) == canonical(Box({"y": 2, "x": 1}))
+    assert canonical({1: "a"}) != canonical({"1": "a"})
+    assert canonical([1, 2]) != canonical((1, 2)) != canonical({1, 2})
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_incremental_fingerprint_texts_match_a_fresh_computation(seed: int) -> None:
+    """The search re-encodes only the node an event acts on; check that against encoding
+    everything anew, along random walks of SSO with faults."""
+    system = registry.lookup("sso")
+    config = system.config("small")
+    sim = new_simulation(system, "correct", config, seed)
+    fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
+    sim.start()
+    canon = _Canon.of(sim, fresh)
+    walk = RandomWalk(seed, max_pause=config.max_pause)
+    for _ in range(150):
+        event = walk.next(sim)
+        if event is None:
+            break
+        sim.execute(event)
+        canon = canon.after(sim, _touched(event), fresh)
+        assert canon == _Canon.of(sim, fresh), event
+
+
+FINGERPRINT_SCRIPT = """
+from checker import registry
+from checker.explore import _Canon, _generator_token, _Namer, explore
+from checker.run import new_simulation
+from checker.strategies import RandomWalk
+from tests.toys_explore import COMMIT
+system = registry.lookup("sso")
+config = system.config("small")
+sim = new_simulation(system, "correct", config, 4)
+fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
+sim.start()
+walk = RandomWalk(4, max_pause=config.max_pause)
+for _ in range(60):
+    event = walk.next(sim)
+    if event is None:
+        break
+    sim.execute(event)
+print(_Namer([], False).fingerprint(_Canon.of(sim, fresh), sim)[0].hex())
+r = explore(COMMIT, "correct", COMMIT.config("small"), max_depth=6)
+print(r.states, r.transitions, r.verdict.status)
+"""
+
+
+def test_fingerprints_and_searches_are_the_same_under_any_hash_seed() -> None:
+    outputs = set()
+    for hash_seed in ("1", "2"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed}
+        done = subprocess.run([sys.executable, "-c", FINGERPRINT_SCRIPT], env=env, text=True,
+                              capture_output=True, cwd=Path(__file__).resolve().parent.parent,
+                              check=True)
+        outputs.add(done.stdout)
+    assert len(outputs) == 1 and len(outputs.pop().split()) == 4
+
+
+def test_sso_small_bounded_search_is_the_same_with_sleep_sets() -> None:
+    system = registry.lookup("sso")
+    config = system.config("small")
+    faults = {"crash": 1, "drop": 1, "partition": 1}
+    full, reduced = (explore(system, "correct", config, max_depth=3, faults=faults,
+                             sleep_sets=sleep) for sleep in (False, True))
+    assert full.verdict == reduced.verdict and full.states == reduced.states
+    assert reduced.transitions < full.transitions
+    bug = explore(system, "minority-quorum", config, max_depth=4, faults=faults)
+    assert bug.violated and bug.verdict.invariant == "one-lease-holder"
+    again = replayed(system, "minority-quorum", config, 0, bug.choices)
+    assert again.verdict.invariant == "one-lease-holder"
+
+
+def test_bad_order_is_refused() -> None:
+    with pytest.raises(ValueError, match="order"):
+        explore(REGISTER, "correct", REGISTER.config("small"), order="sideways")
