@@ -26,16 +26,25 @@ from checker.client import Client
 from checker.node import Context
 from checker.sim import Cluster, Simulation
 from checker.system import Config, System, Variant, history_invariant, state_invariant
-from implementations.paxos_core import MASTER, NOOP, Ballot, MultiPaxos, Prepare, Rejected
+from implementations.paxos_core import (
+    CANDIDATE,
+    FOLLOWER,
+    MASTER,
+    NOOP,
+    Ballot,
+    MultiPaxos,
+    Prepare,
+    Rejected,
+)
 from invariants.linearizability import check_linearizable
 from invariants.quorum import majority, prove_intersection
 from invariants.verdict import Verdict
 from models.kv import KV
 
 LEASE = 600  # ticks a master lease lasts, counted from when the master asked for it
-TICK = 10  # a master renews its lease this often
+TICK = 10  # masters (renewing their lease) and candidates act this often
 RETRY = 400  # the master asks again after this long without an answer
-SILENT = 60  # a master that heard no grant for this long is cut off, and ticks every RETRY
+SILENT = 60  # a master no majority renewed for this long is cut off: it ticks every RETRY
 BACKOFF = 10  # a replica stands for election after a random backoff of up to this many ticks
 CANDIDACY = 150  # how long a candidate, or a replica that promised one, waits for it to win
 CLIENT_TIMEOUT = 150  # a client tries another replica after this long without an answer
@@ -189,6 +198,7 @@ class Replica(MasterLease, MultiPaxos):
         self.candidacies = 0  # since a master was last heard from
         self.backing: str | None = None  # the candidate I promised last, and until when
         self.backing_until = 0
+        self.give_up_at = 0  # when my candidacy, if any, has failed
         self.reset_lease()
         self.boot(ctx)
         self.arm_election(ctx)
@@ -198,7 +208,7 @@ class Replica(MasterLease, MultiPaxos):
         master (myself included) until a whole lease has run out."""
         self.on_start(ctx)
         self.lease_until = self.clock(ctx)[1] + LEASE
-        self.arm_election(ctx)
+        self.arm_election(ctx)  # again: after that lease
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         match msg:
@@ -214,10 +224,9 @@ class Replica(MasterLease, MultiPaxos):
                 super().on_message(ctx, src, msg)
 
     def on_timer(self, ctx: Context, name: str) -> None:
-        if name == "tick" and self.role == MASTER:
-            self.renew_lease(ctx)
-            ctx.set_timer("tick", RETRY if self.cut_off(ctx) else TICK)
-        elif name == "election" and self.role != MASTER:
+        if name == "tick" and self.role != FOLLOWER:
+            self.tick(ctx)
+        elif name == "election" and self.role == FOLLOWER:
             if self.supports_other(ctx, self.id):
                 self.arm_election(ctx)  # my clock moved: the lease I granted still runs
             else:
@@ -225,10 +234,23 @@ class Replica(MasterLease, MultiPaxos):
         else:
             super().on_timer(ctx, name)
 
+    def tick(self, ctx: Context) -> None:
+        """Masters and candidates act every TICK; followers only wait for their deadline."""
+        if self.role == MASTER:
+            self.renew_lease(ctx)
+        elif ctx.now() >= self.give_up_at:
+            self.stand_for_election(ctx)  # this candidacy failed: a higher ballot
+        ctx.set_timer("tick", self.tick_period(ctx))
+
+    def tick_period(self, ctx: Context) -> int:
+        if self.role == CANDIDATE:  # a candidate that keeps failing also slows down
+            return TICK << min(max(self.candidacies - 1, 0), 4)
+        return RETRY if self.cut_off(ctx) else TICK
+
     def cut_off(self, ctx: Context) -> bool:
         """A master that has not renewed its lease with a majority for SILENT ticks is cut off:
-        it asks only every RETRY, so as not to flood a network it cannot reach."""
-        return ctx.now() - self.last_renewal > SILENT
+        it acts only every RETRY, so as not to flood a network it cannot reach."""
+        return self.role == MASTER and ctx.now() - self.last_renewal > SILENT
 
     # --- elections --------------------------------------------------------------------------
 
@@ -240,7 +262,8 @@ class Replica(MasterLease, MultiPaxos):
 
     def stand_for_election(self, ctx: Context) -> None:
         self.candidacies += 1
-        self.arm_election(ctx, self.patience())  # stand again if this candidacy fails
+        self.give_up_at = ctx.now() + self.patience()
+        ctx.set_timer("tick", TICK)
         self.stand(ctx)
 
     def patience(self) -> int:
@@ -275,7 +298,6 @@ class Replica(MasterLease, MultiPaxos):
         self.lease_expiry, self.lease_grants, self.lease_asked = NEVER, {}, {}
         self.last_renewal = ctx.now()
         self.renew_lease(ctx)
-        ctx.set_timer("tick", TICK)
 
     def on_deposed(self, ctx: Context) -> None:
         ctx.cancel_timer("tick")
@@ -327,8 +349,9 @@ class AckBeforeMajority(Replica):
     """Seeded bug: the master counts a write as chosen once it is in its own log.
 
     Breaks: the master applies and acknowledges a write no majority has accepted; if the master
-    is cut off or crashes, the next master never sees it and fills the slot with something else.
-    Caught by: linearizable (the acknowledged write is lost) or one-value-per-slot.
+    is cut off, the next master never sees it and fills the slot with something else.
+    Caught by: one-value-per-slot (the old master learned the write, the new one a no-op), or
+    linearizable (a read no longer sees the acknowledged write).
     Teaches: Paxos Made Simple: a value is chosen only when a majority of acceptors accepted it.
     """
 
@@ -528,9 +551,9 @@ SYSTEM = System(
             teaches="Paxos Made Live (PODC'07), master leases and clock drift"),
         "ack-before-majority": Variant(
             "ack-before-majority", AckBeforeMajority,
-            breaks="acknowledged writes survive master changes: a crash or partition of the "
-                   "master loses a write it acknowledged alone",
-            caught_by="linearizable",
+            breaks="acknowledged writes survive master changes: a partition of the master "
+                   "loses a write it acknowledged alone, and the next master fills its slot",
+            caught_by="one-value-per-slot",
             teaches="Paxos Made Simple: chosen means accepted by a majority"),
         "minority-quorum": Variant(
             "minority-quorum", MinorityQuorum,
