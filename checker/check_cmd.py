@@ -23,6 +23,7 @@ from typing import Any
 import attrs
 import click
 
+from checker.badinput import BadInput
 from checker.historyio import FORMATS, HistoryFileError, hashable, load_history
 from invariants.history import OK, Event, Operation, pair
 from invariants.linearizability import check_linearizable
@@ -121,7 +122,7 @@ def check_command(file: Path, model: str | None, level: str | None, fmt: str | N
     Exits 0 ok, 1 violated, 2 bad input, 3 unknown (budget spent).
     """
     if (model is None) == (level is None):
-        raise _bad_input("give exactly one of --model or --consistency")
+        raise BadInput("give exactly one of --model or --consistency")
     events, ops = _load_ops(file, fmt, level)
     if model is not None:
         spec = MODELS[model]
@@ -149,12 +150,12 @@ def _load_ops(file: Path, fmt: str | None, level: str | None) -> tuple[list[Even
     try:
         events = load_history(file, fmt)
     except HistoryFileError as exc:
-        raise _bad_input(str(exc)) from None
+        raise BadInput(str(exc)) from None
     ops = pair(events)
     if level is not None and not any(op.f == TXN for op in ops):
-        raise _bad_input(f"{file}: no {TXN} operations to check at {level}")
+        raise BadInput(f"{file}: no {TXN} operations to check at {level}")
     if not ops:
-        raise _bad_input(f"{file}: no operations to check ({len(events)} events, none of "
+        raise BadInput(f"{file}: no operations to check ({len(events)} events, none of "
                          f"them an invocation)")
     return events, ops
 
@@ -169,15 +170,8 @@ def _check_shapes(calls: list[Operation], model: SequentialModel) -> None:
         try:
             model.apply(model.initial(), call.f, call.args)
         except (TypeError, ValueError, IndexError) as exc:
-            raise _bad_input(f"operation #{call.id} ({call.describe()}) does not fit the "
+            raise BadInput(f"operation #{call.id} ({call.describe()}) does not fit the "
                              f"{model.name} model: {exc}") from None
-
-
-def _bad_input(message: str) -> click.ClickException:
-    """checker.cli's one-line, exit-2 error (imported late: checker.cli imports this module)."""
-    from checker.cli import BadInput
-
-    return BadInput(message)
 
 
 def witness_summary(verdict: Verdict, ops: list[Operation]) -> list[str]:
@@ -246,4 +240,4 @@ def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise _bad_input(f"cannot write {path}: {exc}") from None
+        raise BadInput(f"cannot write {path}: {exc}") from None

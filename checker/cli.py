@@ -8,24 +8,15 @@ from pathlib import Path
 import click
 
 from checker import lesson, registry, report
+from checker.badinput import BadInput
 from checker.check_cmd import check_command
+from checker.explore_cmd import explore_command
 from checker.hunt import STRATEGIES, Budget, HuntOutcome, Shard, hunt, write_counterexample
 from checker.replayfile import Counterexample, ReplayFileError, load
 from checker.run import RunResult, execute
 from checker.shrink import shrink
 from checker.strategies import Replay
 from checker.system import System
-
-EXIT_BAD_INPUT = 2
-
-
-class BadInput(click.ClickException):
-    """One line, exit code 2, no traceback."""
-
-    exit_code = EXIT_BAD_INPUT
-
-    def show(self, file=None) -> None:  # noqa: ANN001 - click's signature
-        click.echo(f"deepdives: error: {self.message}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -239,6 +230,7 @@ def lesson_command(files: tuple[Path, ...], check: bool) -> None:
 
 
 cli.add_command(check_command)
+cli.add_command(explore_command)
 
 
 def main() -> None:

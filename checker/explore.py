@@ -418,7 +418,9 @@ class ExploreResult:
         return self.verdict.violated
 
     def describe(self) -> str:
-        extent = "complete" if self.complete else f"incomplete ({self.stopped_by})"
+        extent = "complete" if self.complete else \
+            "stopped at the first violation" if self.violated else \
+            f"incomplete ({self.stopped_by})"
         return (f"{self.verdict.status} {self.verdict.invariant}: {self.states} states, "
                 f"{self.transitions} transitions, depth {self.depth}, frontier {self.frontier}, "
                 f"{extent}, {self.elapsed:.2f}s")

@@ -12,14 +12,14 @@ from pathlib import Path
 import attrs
 
 from checker import report
+from checker.portfolio import portfolio_run, run_strategy
 from checker.replayfile import Counterexample
 from checker.run import RunResult, execute
 from checker.shrink import shrink
-from checker.strategies import RandomWalk
 from checker.system import Config, System
 from invariants.verdict import UNKNOWN
 
-STRATEGIES = ("random", "hypothesis")
+STRATEGIES = ("random", "pct", "portfolio", "hypothesis")
 
 
 @attrs.frozen
@@ -94,13 +94,12 @@ def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: 
         for run_seed in shard.seeds(seed):
             if budget.spent(runs, time.perf_counter() - started):
                 break
-            result = execute(system, variant, config, run_seed,
-                             RandomWalk(run_seed, max_pause=config.max_pause))
+            result, run_events = _one_run(system, variant, config, run_seed, strategy)
             runs += 1
-            events += len(result.sim.trace)
-            unknowns += result.verdict.status == UNKNOWN
+            events += run_events
+            unknowns += result is not None and result.verdict.status == UNKNOWN
             progress(runs)
-            if result.violated:
+            if result is not None and result.violated:
                 found = result
                 break
     elapsed = time.perf_counter() - started
@@ -109,6 +108,17 @@ def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: 
     if found is None:
         return outcome
     return _record(system, found, outcome, report_dir, shrink_found, shrink_seconds)
+
+
+def _one_run(system: System, variant: str, config: Config, seed: int,
+             strategy: str) -> tuple[RunResult | None, int]:
+    """One run of a random walk, PCT or the portfolio, and the events it took. A portfolio's
+    exhaustive search that finds nothing leaves no run to show."""
+    if strategy == "portfolio":
+        outcome = portfolio_run(system, variant, config, seed)
+        return outcome.result, outcome.events
+    result = execute(system, variant, config, seed, run_strategy(strategy, seed, config))
+    return result, len(result.sim.trace)
 
 
 def _record(system: System, found: RunResult, outcome: HuntOutcome,

@@ -6,7 +6,8 @@ A lesson is prose around blocks the tool fills in:
     (generated: the shrunk trace, its diagram, the violated invariant, the replay command)
     <!-- /trace -->
 
-Each block is produced by hunting that variant from seed 0 and shrinking what is found; the
+Each block is produced by hunting that variant from seed 0 and shrinking what is found (on the
+default config, or the one a block names: `<!-- trace sso:minority-quorum config=five -->`); the
 replay file is saved under `traces/` beside the lesson. `--check` replays those files and
 fails when the rendering differs, so the lesson shows what the code does today.
 """
@@ -23,18 +24,19 @@ from checker.replayfile import Counterexample, load
 from checker.run import RunResult, execute
 from checker.strategies import Replay
 
-BLOCK = re.compile(r"(<!-- trace (?P<target>[\w.-]+:[\w.-]+) -->\n)(?P<body>.*?)"
-                   r"(<!-- /trace -->)", re.DOTALL)
+BLOCK = re.compile(r"(<!-- trace (?P<target>[\w.-]+:[\w.-]+)(?: config=(?P<config>[\w.-]+))? -->\n)"
+                   r"(?P<body>.*?)(<!-- /trace -->)", re.DOTALL)
 HUNT_RUNS = 5000
 
 
 def render(path: Path, check: bool = False) -> str:
     text = path.read_text()
-    return BLOCK.sub(lambda m: m.group(1) + _block(path, m.group("target"), check)
-                     + m.group(4), text)
+    return BLOCK.sub(lambda m: m.group(1) + _block(path, m.group("target"),
+                                                   m.group("config") or "default", check)
+                     + m.group(5), text)
 
 
-def _block(lesson: Path, target: str, check: bool) -> str:
+def _block(lesson: Path, target: str, config: str, check: bool) -> str:
     """Hunt and save the replay file; with `check`, replay the saved file instead (fast, and
     still fails when the code no longer behaves as the lesson shows)."""
     system, variants = registry.parse_target(target)
@@ -48,7 +50,7 @@ def _block(lesson: Path, target: str, check: bool) -> str:
                          Replay(example.choices))
     else:
         # no time limit on shrinking: the lesson must come out the same on any machine
-        outcome = hunt(system, variant, system.config("default"),
+        outcome = hunt(system, variant, system.config(config),
                        budget=Budget(runs=HUNT_RUNS), shrink_seconds=float("inf"))
         if outcome.violation is None:
             return f"*No violation found in {outcome.runs} runs.*\n"
@@ -56,7 +58,8 @@ def _block(lesson: Path, target: str, check: bool) -> str:
         Counterexample(system.name, variant, result.config, result.seed, result.choices,
                        result.verdict.invariant, result.verdict.status,
                        result.verdict.explanation).save(replay)
-    return _describe(result, target, Path(os.path.relpath(replay)).as_posix())
+    command = target if config == "default" else f"{target} --config {config}"
+    return _describe(result, command, Path(os.path.relpath(replay)).as_posix())
 
 
 def _describe(result: RunResult, target: str, replay_name: str) -> str:

@@ -33,6 +33,12 @@ class Node:
     def on_timer(self, ctx: Context, name: str) -> None:
         """The timer `name` set with `ctx.set_timer` is due."""
 
+    def leads(self) -> bool:
+        """Whether this node believes it is the leader (master, primary). Schedulers isolate
+        and pause leaders more often than other nodes, as Jepsen's nemeses do: that is where
+        fail-over bugs live."""
+        return False
+
     def state(self) -> dict[str, Any]:
         """What reports and fingerprints show of this node: its public attributes."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -60,12 +60,20 @@ def small(config: Config) -> bool:
 def portfolio_strategy(seed: int, config: Config) -> Strategy | None:
     """The strategy of run `seed`, or None when its plan is an exhaustive search."""
     chosen = plan(seed, config)
-    if chosen.strategy == "random":
+    if chosen.strategy == "exhaustive":
+        return None
+    return run_strategy(chosen.strategy, seed, config, chosen.depth)
+
+
+def run_strategy(name: str, seed: int, config: Config, depth: int = 0) -> Strategy:
+    """The strategy of one run of a hunt with `--strategy random` or `pct`; PCT's bug depth
+    is drawn from the seed (1, 2 or 3 alike) unless given."""
+    if name == "random":
         return RandomWalk(seed, max_pause=config.max_pause)
-    if chosen.strategy == "pct":
-        return PCT(seed, depth=chosen.depth, steps=pct_steps(config),
-                   max_pause=config.max_pause)
-    return None
+    if name == "pct":
+        depth = depth or 1 + int(3 * _uniform(f"pct-depth/{seed}"))
+        return PCT(seed, depth=depth, steps=pct_steps(config), max_pause=config.max_pause)
+    raise ValueError(f"no per-run strategy named {name!r}")
 
 
 def pct_steps(config: Config) -> int:

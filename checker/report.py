@@ -47,9 +47,38 @@ def describe_step(step: Step) -> str:
     return repr(step.event)
 
 
-def trace_lines(steps: list[Step]) -> list[str]:
-    return [f"{i:3}. t={s.time:<5} {'(ending) ' if s.phase == 'quiesce' else ''}"
-            f"{describe_step(s)}" for i, s in enumerate(steps, 1)]
+def trace_lines(steps: list[Step], start: int = 1) -> list[str]:
+    """Numbered lines; timers that fired only because time had to pass are folded into one."""
+    lines = []
+    for i, group in enumerate(_folded(steps), start):
+        first = group[0]
+        if first.phase == "implied":
+            lines.append(f"{i:3}. t={first.time:<5} {_time_passes(group)}")
+        else:
+            lines.append(f"{i:3}. t={first.time:<5} "
+                         f"{'(ending) ' if first.phase == 'quiesce' else ''}"
+                         f"{describe_step(first)}")
+    return lines
+
+
+def _folded(steps: list[Step]) -> list[list[Step]]:
+    """Each step alone, except that a run of implied steps is one group."""
+    groups: list[list[Step]] = []
+    for step in steps:
+        if step.phase == "implied" and groups and groups[-1][0].phase == "implied":
+            groups[-1].append(step)
+        else:
+            groups.append([step])
+    return groups
+
+
+def _time_passes(group: list[Step]) -> str:
+    counts: dict[str, int] = {}
+    for step in group:
+        name = f"{step.event[1]} {step.event[2]!r}"
+        counts[name] = counts.get(name, 0) + 1
+    timers = ", ".join(name + (f" ×{n}" if n > 1 else "") for name, n in counts.items())
+    return f"time passes to t={group[-1].time}: {timers}"
 
 
 def violating_ops(result: RunResult) -> list[Operation]:
@@ -102,9 +131,10 @@ def markdown(result: RunResult, system: System, replay_path: str,
 
 
 def _trace_section(result: RunResult) -> list[str]:
-    lines = trace_lines(result.sim.trace)
-    run = [line for line, s in zip(lines, result.sim.trace) if s.phase == "run"]
-    ending = [line for line, s in zip(lines, result.sim.trace) if s.phase == "quiesce"]
+    steps = result.sim.trace
+    ending_at = next((i for i, s in enumerate(steps) if s.phase == "quiesce"), len(steps))
+    run = trace_lines(steps[:ending_at])
+    ending = trace_lines(steps[ending_at:], start=len(run) + 1)
     section = ["```", *run, "```"]
     if ending:
         section += ["", f"<details><summary>The ending: {len(ending)} deterministic steps "
@@ -121,16 +151,21 @@ def key_steps(result: RunResult) -> list[Step]:
         return result.sim.trace[:witness["step"]]
     clients = set(result.sim.clients)
     return [s for s in result.sim.trace
-            if s.phase == "run" or clients.intersection(a for a in s.event[1:3]
-                                                          if isinstance(a, str))]
+            if s.phase != "quiesce" or clients.intersection(a for a in s.event[1:3]
+                                                            if isinstance(a, str))]
 
 
 def mermaid(result: RunResult) -> list[str]:
     sim = result.sim
     lines = ["sequenceDiagram"]
     lines += [f"    participant {node}" for node in sim.clients + sim.servers]
-    for step in key_steps(result):
-        lines += _mermaid_step(step)
+    for group in _folded(key_steps(result)):
+        if group[0].phase == "implied":
+            nodes = list(dict.fromkeys(step.event[1] for step in group))
+            span = nodes[0] if len(nodes) == 1 else f"{nodes[0]},{nodes[-1]}"
+            lines.append(f"    Note over {span}: {_mermaid_text(_time_passes(group))}")
+        else:
+            lines += _mermaid_step(group[0])
     return lines
 
 

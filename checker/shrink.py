@@ -2,7 +2,8 @@
 
 A candidate is kept when replaying it violates the same invariant. Replay skips events that
 are no longer enabled, so any subsequence of choices is a valid program; after each success
-the candidate is normalized to the events that actually ran.
+the candidate is normalized to the events that actually ran. A first pass removes whole
+families of alike choices at once (`drop_alike`); delta debugging then works on what is left.
 """
 
 from __future__ import annotations
@@ -46,9 +47,49 @@ def shrink(system: System, variant: str, config: Config, seed: int, choices: lis
     original = still_fails(list(choices))
     if original is None:
         raise ValueError("the run does not reproduce its violation, so it cannot be shrunk")
-    minimal = ddmin(original, still_fails)
+    alike_gone = drop_alike(original, still_fails, lambda: _labels(best[-1]))
+    minimal = ddmin(alike_gone, still_fails)
     final = execute(system, variant, config, seed, Replay(minimal))
     return Shrunk(final, len(choices), len(final.choices), replays[0])
+
+
+def drop_alike(items: list, fails: Callable[[list], list | None],
+               labels: Callable[[], list]) -> list:
+    """Remove every choice of one label at once -- one kind of message on one channel, one
+    timer, one kind of fault -- most frequent label first, while that keeps the failure.
+    `labels()` names the choices of the latest failing candidate. Periodic traffic (lease
+    renewals, heartbeats) goes in one replay, where one-at-a-time removal would get stuck:
+    each renewal alone may be what keeps a lease alive."""
+    progress = True
+    while progress:
+        progress = False
+        names = labels()
+        counts: dict = {}
+        for name in names:
+            counts[name] = counts.get(name, 0) + 1
+        for name in sorted(counts, key=lambda n: (-counts[n], repr(n))):
+            candidate = fails([c for c, n in zip(items, names) if n != name])
+            if candidate is not None:
+                items, progress = candidate, True
+                break
+    return items
+
+
+def _labels(result: RunResult) -> list[tuple]:
+    """A label for each choice of a run: its kind, the nodes it involves, and for a message
+    its type."""
+    labels = []
+    for step in result.sim.trace:
+        if step.phase != "run":
+            continue
+        kind = step.event[0]
+        if kind in ("deliver", "drop", "duplicate"):
+            labels.append((kind, step.event[1], step.event[2], type(step.detail).__name__))
+        elif kind == "fire":
+            labels.append(step.event)
+        else:
+            labels.append((kind,))
+    return labels
 
 
 def ddmin(items: list, fails: Callable[[list], list | None]) -> list:

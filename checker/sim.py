@@ -40,7 +40,9 @@ class Step:
     event: tuple
     time: int
     detail: Any = None
-    phase: str = "run"  # run: chosen by the scheduler; quiesce: the deterministic ending
+    # run: chosen by the scheduler; implied: a timer that fired because time had to pass for a
+    # chosen later timer to fire (see `Replay`); quiesce: the deterministic ending
+    phase: str = "run"
 
 
 @attrs.define
@@ -65,6 +67,7 @@ class Simulation:
         self.trace: list[Step] = []
         self.budget = {kind: budget.get(kind, 0) for kind in BUDGETED}
         self.phase = "run"
+        self._implied = False  # the next event is implied, not chosen
         self.servers = list(cluster.servers)
         self.clients = list(cluster.clients)
         self._factories = {**cluster.servers, **cluster.clients}
@@ -188,7 +191,13 @@ class Simulation:
         if kind in _CHANGES_REACHABILITY:
             self._ready_stale = True
         detail = getattr(self, "_do_" + kind)(*event[1:])
-        self.trace.append(Step(event, self.time, detail, self.phase))
+        phase, self._implied = ("implied" if self._implied else self.phase), False
+        self.trace.append(Step(event, self.time, detail, phase))
+
+    def mark_implied(self) -> None:
+        """The next event executed is implied by a later choice rather than chosen: it is kept
+        in the trace but not among the `choices()` that replay the run."""
+        self._implied = True
 
     def _do_deliver(self, src: str, dst: str, seq: int) -> Any:
         self._ready.pop(("deliver", src, dst, seq), None)

@@ -18,16 +18,31 @@ BASE_WEIGHTS = {"deliver": 12.0, "fire": 3.0, "invoke": 3.0, "drop": 1.0, "dupli
 _FOLLOWS = {"restart": "crash", "heal": "partition"}  # undo-faults ride with their fault
 
 
+def leaders(sim: Simulation) -> list[str]:
+    return [n for n in sim.servers if sim.up(n) and sim.nodes[n].leads()]
+
+
 class Strategy(Protocol):
     def next(self, sim: Simulation) -> tuple | None: ...
 
 
 class RandomWalk:
+    """With `max_pause`, a partition lasts a drawn span of virtual time, like a pause: the walk
+    heals it once that much time has passed, and not before. Partitions that heal after a few
+    steps seldom outlast a lease or an election, which is where most partition bugs live.
+
+    Faults also come correlated: in some runs a server reboots just as a partition heals (as
+    when a rack loses power and network together), so that a node comes back with only its
+    durable state into a network still carrying messages from both sides of the partition."""
+
     def __init__(self, seed: int, max_pause: int = 0, swarm: bool = True) -> None:
         self.rng = random.Random(seed)
         self.max_pause = max_pause
+        self.reboot_on_heal = False  # a correlated fault: a server reboots as a partition heals
         self.weights = self._swarm_weights() if swarm else dict(BASE_WEIGHTS)
         self._budget_drawn = False
+        self.heal_at: int | None = None  # when the current partition ends
+        self._queued: list[tuple] = []  # the rest of a correlated fault
 
     def _swarm_weights(self) -> dict[str, float]:
         """Each run enables a random subset of fault kinds, each at a random rate."""
@@ -41,11 +56,13 @@ class RandomWalk:
         for undo, fault in _FOLLOWS.items():
             if fault in weights:
                 weights[undo] = BASE_WEIGHTS[undo] * self.rng.choice((0.3, 1.0, 3.0))
+        self.reboot_on_heal = "partition" in weights and self.rng.random() < 0.5
         return weights
 
     def _draw_budget(self, sim: Simulation) -> None:
         for kind, most in sim.budget.items():
-            sim.budget[kind] = self.rng.randint(0, most) if kind in self.weights else 0
+            faulting = kind in self.weights or (kind == "crash" and self.reboot_on_heal)
+            sim.budget[kind] = self.rng.randint(0, most) if faulting else 0
         self._budget_drawn = True
 
     def next(self, sim: Simulation) -> tuple | None:
@@ -53,7 +70,12 @@ class RandomWalk:
             self._draw_budget(sim)
         if self._workload_done(sim):
             return None
-        options = [(kind, sim.enabled(kind)) for kind in self.weights]
+        if self._queued:
+            return self._queued.pop(0)
+        if self.heal_at is not None and sim.network.partitioned and sim.time >= self.heal_at:
+            return self._timed_heal(sim)
+        options = [(kind, sim.enabled(kind)) for kind in self.weights
+                   if not (kind == "heal" and self.heal_at is not None)]
         options = [(kind, events) for kind, events in options if events]
         if not options:
             return None
@@ -67,6 +89,15 @@ class RandomWalk:
                 break
         return self._concrete(sim, self.rng.choice(chosen))
 
+    def _timed_heal(self, sim: Simulation) -> tuple:
+        self.heal_at = None
+        crashable = sim.enabled("crash")
+        if not (self.reboot_on_heal and crashable):
+            return ("heal",)
+        _, node = self.rng.choice(crashable)
+        self._queued = [("restart", node), ("heal",)]
+        return ("crash", node)
+
     @staticmethod
     def _workload_done(sim: Simulation) -> bool:
         return sim.clients_idle() and not sim.enabled("invoke")
@@ -75,14 +106,26 @@ class RandomWalk:
         """Fill in the parameters the simulation leaves to the strategy."""
         kind = event[0]
         if kind == "partition":
-            nodes = sim.servers + sim.clients
-            size = self.rng.randint(1, len(nodes) - 1)
-            return ("partition", tuple(sorted(self.rng.sample(nodes, size))))
+            if self.max_pause:
+                self.heal_at = sim.time + self._boundary_biased(1, self.max_pause)
+            return ("partition", self._island(sim))
         if kind == "pause":
             return ("pause", event[1], self._boundary_biased(1, max(1, self.max_pause)))
         if kind == "skew":
             return ("skew", event[1], self._boundary_biased(-sim.epsilon, sim.epsilon))
         return event
+
+    def _island(self, sim: Simulation) -> tuple[str, ...]:
+        """Half the time one server — a leader, if any node leads — cut off with some of the
+        clients (a leader alone with its clients is the classic split); otherwise any proper
+        subset of the nodes."""
+        if self.rng.random() < 0.5:
+            island = [self.rng.choice(leaders(sim) or sim.servers)]
+            island += [c for c in sim.clients if self.rng.random() < 0.5]
+        else:
+            nodes = sim.servers + sim.clients
+            island = self.rng.sample(nodes, self.rng.randint(1, len(nodes) - 1))
+        return tuple(sorted(island))
 
     def _boundary_biased(self, low: int, high: int) -> int:
         """Mostly an extreme of the range: timing bugs live at the bounds (a clock exactly
@@ -93,16 +136,35 @@ class RandomWalk:
 
 
 class Replay:
+    """A chosen timer that is pending but not yet due lets time pass: the timers due before it
+    fire first, as implied events (kept in the trace, left out of the choices). A choice list
+    can then say "n1's election timer fires" without the dozens of periodic ticks before it,
+    which is what lets shrinking remove them."""
+
+    MAX_IMPLIED = 10_000  # implied events for one choice; beyond, the choice is skipped
+
     def __init__(self, choices: list[tuple]) -> None:
         self.choices = choices
         self.position = 0
         self.skipped = 0
+        self._implied = 0  # implied events run for the current choice
 
     def next(self, sim: Simulation) -> tuple | None:
         while self.position < len(self.choices):
             event = self.choices[self.position]
-            self.position += 1
             if sim.is_enabled(event):
+                self.position += 1
+                self._implied = 0
                 return event
+            if self._can_wait_for(sim, event):
+                self._implied += 1
+                sim.mark_implied()
+                return sim.enabled("fire")[0]
+            self.position += 1
+            self._implied = 0
             self.skipped += 1
         return None
+
+    def _can_wait_for(self, sim: Simulation, event: tuple) -> bool:
+        return event[0] == "fire" and sim.up(event[1]) and tuple(event[1:]) in sim.timers.due \
+            and self._implied < self.MAX_IMPLIED and bool(sim.enabled("fire"))

@@ -15,7 +15,7 @@ from checker.hunt import Budget, hunt, write_counterexample
 from checker.hypothesis_adapter import hypothesis_hunt
 from checker.replayfile import Counterexample, ReplayFileError, load, parse
 from checker.run import execute
-from checker.shrink import ddmin, shrink
+from checker.shrink import ddmin, drop_alike, shrink
 from checker.strategies import RandomWalk, Replay
 from tests.toys import COUNTER
 
@@ -154,3 +154,26 @@ def test_fingerprints_do_not_depend_on_the_process_or_its_hash_seed() -> None:
                               text=True, env=env, cwd=Path(__file__).parent.parent, check=True)
         outputs.append(done.stdout)
     assert outputs[0] == outputs[1] and outputs[0].count("\n") >= 3
+
+
+def test_drop_alike_removes_a_family_that_only_goes_all_at_once() -> None:
+    """The failure needs 'x' and either every 'a' or none: removing one 'a' at a time never
+    helps, removing them all at once does."""
+    items = ["a", "x", "a", "b", "a", "b"]
+
+    def fails(candidate: list) -> list | None:
+        a_count = candidate.count("a")
+        return candidate if "x" in candidate and a_count in (0, 3) else None
+
+    kept = [items]
+
+    def labels() -> list:
+        return kept[-1]
+
+    def remembering(candidate: list) -> list | None:
+        result = fails(candidate)
+        if result is not None:
+            kept.append(result)
+        return result
+
+    assert drop_alike(items, remembering, labels) == ["x"]
