@@ -43,7 +43,7 @@ def list_systems() -> None:
 
 @cli.command("hunt")
 @click.argument("targets", nargs=-1)
-@click.option("--runs", type=click.IntRange(min=1), default=200, show_default=True,
+@click.option("--runs", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Most runs per variant.")
 @click.option("--time", "seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Most seconds per variant (with --runs, whichever ends first).")

@@ -34,8 +34,8 @@ class Node:
         """The timer `name` set with `ctx.set_timer` is due."""
 
     def leads(self) -> bool:
-        """Whether this node believes it is the leader (master, primary). Schedulers isolate
-        and pause leaders more often than other nodes, as Jepsen's nemeses do: that is where
+        """Whether this node believes it is the leader (master, primary). The random walk cuts
+        leaders off more often than other nodes, as Jepsen's nemeses do: that is where
         fail-over bugs live."""
         return False
 

@@ -199,6 +199,13 @@ class Simulation:
         in the trace but not among the `choices()` that replay the run."""
         self._implied = True
 
+    def count_as_chosen(self, since: int) -> None:
+        """The implied steps from trace index `since` on become chosen ones: the choice that
+        implied them never ran, so only as choices do they replay."""
+        for i in range(since, len(self.trace)):
+            if self.trace[i].phase == "implied":
+                self.trace[i] = attrs.evolve(self.trace[i], phase="run")
+
     def _do_deliver(self, src: str, dst: str, seq: int) -> Any:
         self._ready.pop(("deliver", src, dst, seq), None)
         msg = self.network.take((src, dst, seq)).msg
@@ -325,7 +332,12 @@ class Simulation:
         return h.hexdigest()
 
     def choices(self) -> list[tuple]:
-        return [step.event for step in self.trace if step.phase == "run"]
+        """The events that replay this run: those chosen, and implied ones left at the end of
+        the run by a choice that never came to run (the run ended while time passed)."""
+        steps = [step for step in self.trace if step.phase in ("run", "implied")]
+        last_chosen = max((i for i, step in enumerate(steps) if step.phase == "run"), default=-1)
+        return [step.event for i, step in enumerate(steps)
+                if step.phase == "run" or i > last_chosen]
 
 
 def _mix(seed: int, index: int) -> int:

@@ -147,24 +147,28 @@ class Replay:
         self.choices = choices
         self.position = 0
         self.skipped = 0
-        self._implied = 0  # implied events run for the current choice
+        self._waiting_since: int | None = None  # trace index of the first implied event
 
     def next(self, sim: Simulation) -> tuple | None:
         while self.position < len(self.choices):
             event = self.choices[self.position]
             if sim.is_enabled(event):
                 self.position += 1
-                self._implied = 0
+                self._waiting_since = None
                 return event
             if self._can_wait_for(sim, event):
-                self._implied += 1
+                if self._waiting_since is None:
+                    self._waiting_since = len(sim.trace)
                 sim.mark_implied()
                 return sim.enabled("fire")[0]
+            if self._waiting_since is not None:  # the timer was cancelled while time passed
+                sim.count_as_chosen(self._waiting_since)
+                self._waiting_since = None
             self.position += 1
-            self._implied = 0
             self.skipped += 1
         return None
 
     def _can_wait_for(self, sim: Simulation, event: tuple) -> bool:
+        waited = 0 if self._waiting_since is None else len(sim.trace) - self._waiting_since
         return event[0] == "fire" and sim.up(event[1]) and tuple(event[1:]) in sim.timers.due \
-            and self._implied < self.MAX_IMPLIED and bool(sim.enabled("fire"))
+            and waited < self.MAX_IMPLIED and bool(sim.enabled("fire"))

@@ -154,3 +154,60 @@ def test_quiescence_heals_restarts_delivers_and_runs_final_ops() -> None:
 @pytest.mark.parametrize("event", [("deliver", "b", "a", 7), ("restart", "a"), ("heal",)])
 def test_is_enabled_rejects_what_cannot_happen(event: tuple) -> None:
     assert not make().is_enabled(event)
+
+
+# --- replay lets time pass to a chosen timer ---------------------------------------------------
+
+
+class Ticker(Node):
+    """Ticks every 10; `late` is due at 100. With `cancels`, the tick at 50 cancels `late`."""
+
+    cancels = False
+
+    def on_start(self, ctx: Context) -> None:
+        self.fired: list = []
+        ctx.set_timer("tick", 10)
+        ctx.set_timer("late", 100)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        self.fired.append((name, ctx.now()))
+        if name == "tick":
+            ctx.set_timer("tick", 10)
+            if self.cancels and ctx.now() == 50:
+                ctx.cancel_timer("late")
+
+
+class CancellingTicker(Ticker):
+    cancels = True
+
+
+def replayed(node: type, choices: list) -> Simulation:
+    from checker.strategies import Replay
+
+    sim = Simulation(Cluster(servers={"a": node}, clients={}, workload={}), seed=0, epsilon=0,
+                     budget={})
+    sim.start()
+    strategy = Replay(choices)
+    while (event := strategy.next(sim)) is not None:
+        sim.execute(event)
+    return sim
+
+
+def test_a_chosen_timer_lets_the_earlier_ones_fire_as_implied_steps() -> None:
+    sim = replayed(Ticker, [("fire", "a", "late")])
+    assert [name for name, _ in sim.nodes["a"].fired] == ["tick"] * 9 + ["late"]
+    assert sim.choices() == [("fire", "a", "late")]
+    assert [s.phase for s in sim.trace] == ["implied"] * 9 + ["run"]
+
+
+def test_implied_steps_become_choices_when_their_timer_is_cancelled() -> None:
+    sim = replayed(CancellingTicker, [("fire", "a", "late"), ("fire", "a", "tick")])
+    assert sim.choices() == [("fire", "a", "tick")] * 6
+    again = replayed(CancellingTicker, sim.choices())
+    assert again.nodes["a"].fired == sim.nodes["a"].fired
+
+
+def test_implied_steps_left_at_the_end_of_a_run_are_choices() -> None:
+    sim = replayed(Ticker, [("fire", "a", "late")])
+    sim.trace = sim.trace[:4]  # as if the run had ended while time passed
+    assert sim.choices() == [("fire", "a", "tick")] * 4
