@@ -1,7 +1,8 @@
-"""Engine event rate on one core: `python benchmarks/bench_engine.py [--seconds S]`.
+"""Engine event rate on one core: `python benchmarks/bench_engine.py [--seconds S] [--config C]`.
 
-Random walks of each registered system's correct variant (default config) and of the toy
-counter (a one-server echo: the engine's own overhead), counting every executed event.
+Random walks of each registered system's correct variant (config C where a system has one,
+else its default) and of the toy counter (a one-server echo: the engine's own overhead),
+counting every executed event.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from benchmarks.results import markdown_table, write_section
 from checker import registry
 from checker.run import execute
 from checker.strategies import RandomWalk
-from checker.system import System
+from checker.system import Config, System
 from tests.toys import COUNTER
 
 
-def event_rate(system: System, variant: str, seconds: float) -> tuple[int, int, float]:
-    config = system.config("default")
+def config_of(system: System, name: str) -> Config:
+    return system.configs.get(name) or system.config("default")
+
+
+def event_rate(system: System, variant: str, config: Config,
+               seconds: float) -> tuple[int, int, float]:
     runs = events = 0
     started = time.perf_counter()
     while time.perf_counter() - started < seconds:
@@ -35,17 +40,18 @@ def event_rate(system: System, variant: str, seconds: float) -> tuple[int, int, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--config", default="default")
     args = parser.parse_args()
     rows = []
     for system in [COUNTER, *registry.systems().values()]:
-        runs, events, elapsed = event_rate(system, "correct", args.seconds)
-        config = system.config("default")
+        config = config_of(system, args.config)
+        runs, events, elapsed = event_rate(system, "correct", config, args.seconds)
         rows.append([system.name, f"{config.servers} servers, {config.clients} clients",
                      str(runs), str(events), f"{events / elapsed:,.0f}"])
         print(*rows[-1], sep="\t")
     table = markdown_table(["system", "config", "runs", "events", "events/s"], rows)
     write_section("Engine event rate", f"python benchmarks/bench_engine.py --seconds "
-                  f"{args.seconds:g}", table)
+                  f"{args.seconds:g} --config {args.config}", table)
 
 
 if __name__ == "__main__":
