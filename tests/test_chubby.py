@@ -1,0 +1,385 @@
+"""Chubby: the correct cell survives the hunt, each seeded bug is found by the random walk and
+by a scripted schedule that shows its mechanism, and the model and the invariants behave on
+hand-made states (they can fail)."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import attrs
+import pytest
+
+import implementations
+from checker.node import Storage
+from checker.run import RunResult, execute, new_simulation
+from checker.sim import Cluster, Simulation
+from checker.strategies import RandomWalk, Replay
+from checker.system import Config, Variant
+from implementations import chubby
+from implementations.chubby import (
+    LOCK_DELAY,
+    RESOURCE,
+    SESSION_LEASE,
+    SYSTEM,
+    Acquire,
+    Database,
+    ExpireSession,
+    Release,
+    Session,
+    SetContents,
+)
+from implementations.paxos_core import MASTER, NO_BALLOT, Accepted, Ballot
+from implementations.resource import Applied
+from models.lockservice import LockService
+
+DEFAULT = SYSTEM.config("default")
+SEQUENCER_ONLY = Variant("sequencer-only", chubby.Cell(chubby.NoLockDelay, fencing=True))
+WITH_EXPERIMENT = attrs.evolve(
+    SYSTEM, variants={**SYSTEM.variants, "lock-delay-only": chubby.LOCK_DELAY_ONLY,
+                      "sequencer-only": SEQUENCER_ONLY})
+S1, S2 = Session("c1", 1), Session("c2", 1)
+
+# --- the hunt --------------------------------------------------------------------------------
+
+
+def walk(variant: str, seed: int, config: Config = DEFAULT) -> RunResult:
+    return execute(WITH_EXPERIMENT, variant, config, seed, RandomWalk(seed, config.max_pause))
+
+
+def test_registered() -> None:
+    assert SYSTEM in implementations.registered()
+
+
+@pytest.mark.parametrize("config", ["default", "small"])
+def test_correct_cell_survives_a_few_seeds(config: str) -> None:
+    for seed in range(25):
+        result = walk("correct", seed, SYSTEM.config(config))
+        assert not result.verdict.violated, (seed, result.verdict)
+
+
+@pytest.mark.parametrize("variant, invariants", [
+    ("no-sequencer", {"no-stale-write"}),
+    ("ack-before-invalidation", {"cache-coherent", "linearizable"}),
+])
+def test_seeded_bug_is_found_and_replays(variant: str, invariants: set[str]) -> None:
+    found = next((r for r in (walk(variant, seed) for seed in range(200))
+                  if r.verdict.violated), None)
+    assert found is not None and found.verdict.invariant in invariants, found
+    again = execute(SYSTEM, variant, DEFAULT, found.seed, Replay(found.choices))
+    assert again.verdict == found.verdict
+    assert again.sim.fingerprint() == found.sim.fingerprint()
+
+
+def test_correct_cell_serves_reads_from_caches_and_writes_the_resource() -> None:
+    """The hunt is not vacuous: across a few runs, cached reads and fenced writes happen."""
+    runs = [walk("correct", seed) for seed in range(10)]
+    assert sum(kind == "cached-read" for r in runs for kind, *_ in r.sim.ghost) > 5
+    assert sum(len(r.sim.nodes[RESOURCE].log) for r in runs) > 10
+
+
+# --- scripted schedules: a fast network, and faults at chosen moments -------------------------
+
+
+class Script:
+    """Deliver every message at once (except those `hold` names), fire timers in due order
+    (`first` ones first among those due together), invoke the clients' operations one at a
+    time, each once its time in `invokes` has come, and inject `fault` once when it returns
+    an event."""
+
+    def __init__(self, until: int, invokes: list[tuple[int, str]] = (),
+                 fault: Any = lambda sim: None, hold: Any = lambda msg: False,
+                 first: tuple = ()) -> None:
+        self.until, self.invokes = until, sorted(invokes)
+        self.fault, self.faulted = fault, False
+        self.hold, self.first = hold, first
+
+    def next(self, sim: Simulation) -> tuple | None:
+        if not self.faulted and (event := self.fault(sim)) is not None:
+            self.faulted = True
+            return event
+        if self.invokes and sim.time >= self.invokes[0][0] and sim.clients_idle():
+            return ("invoke", self.invokes.pop(0)[1])
+        ready = [e for e in sim.enabled("deliver")
+                 if not self.hold(sim.network.in_flight[e[1:]].msg)]
+        if ready:
+            return ready[0]
+        timers = sim.enabled("fire")
+        if not timers or sim.time > self.until:
+            return None
+        return next((t for t in timers if t in self.first), timers[0])
+
+
+def scripted(variant: str, script: Script, workload: dict[str, list] | None = None) -> RunResult:
+    """Run `variant` of the default cell with `workload` instead of the random one."""
+    def build(config: Config, cell: Any, rng: random.Random) -> Cluster:
+        cluster = chubby.build(config, cell, rng)
+        return attrs.evolve(cluster, workload=workload or {}, final_ops=[])
+    system = attrs.evolve(WITH_EXPERIMENT, build=build)
+    return execute(system, variant, DEFAULT, 0, script)
+
+
+def pause_the_first_holder(sim: Simulation) -> tuple | None:
+    """As soon as p1 is granted the lock (and is about to work and write), it stalls for the
+    longest pause a run allows."""
+    if sim.nodes["p1"].generation is not None:
+        return ("pause", "p1", DEFAULT.max_pause)
+    return None
+
+
+def paused_holder(variant: str) -> RunResult:
+    return scripted(variant, Script(until=3000, fault=pause_the_first_holder,
+                                    first=(("fire", "p1", "work"),)))
+
+
+def generations(result: RunResult) -> list[tuple[str, int]]:
+    return [(a.holder, a.generation) for a in result.sim.nodes[RESOURCE].log]
+
+
+def test_paused_holder_writes_after_the_next_holder_without_sequencer_or_lock_delay() -> None:
+    result = paused_holder("no-sequencer")
+    assert result.verdict.invariant == "no-stale-write", result.verdict
+    assert generations(result)[0][0] == "p2" and generations(result)[-1] == ("p1", 1)
+
+
+def test_sequencer_refuses_the_paused_holders_late_write() -> None:
+    """Lock-delay off but sequencers checked: the late write is refused."""
+    result = paused_holder("sequencer-only")
+    assert result.verdict.ok, result.verdict
+    assert generations(result)[0][0] == "p2" and ("p1", 1) not in generations(result)
+
+
+def test_correct_cell_survives_the_paused_holder() -> None:
+    result = paused_holder("correct")
+    assert result.verdict.ok, result.verdict
+
+
+def test_lock_delay_alone_keeps_the_lock_until_the_pause_is_over() -> None:
+    """Sequencers ignored, lock-delay on: nobody gets the lock again before the paused holder
+    has written, because the pause is shorter than lease plus lock-delay."""
+    assert DEFAULT.max_pause < SESSION_LEASE + LOCK_DELAY
+    result = paused_holder("lock-delay-only")
+    assert result.verdict.ok, result.verdict
+    assert generations(result)[0] == ("p1", 1)
+
+
+def invalidation_held(variant: str) -> RunResult:
+    """c1 reads f and caches it; c2 writes f while the invalidation to c1 never arrives;
+    then c1 reads f again. (The new master writes nothing before its quiet period ends.)"""
+    workload = {"c1": [("read", ("f",)), ("read", ("f",))], "c2": [("write", ("f", 1))]}
+    script = Script(until=2000, invokes=[(800, "c1"), (900, "c2"), (1000, "c1")],
+                    hold=lambda msg: isinstance(msg, chubby.Invalidate) and msg.session.client
+                    == "c1")
+    return scripted(variant, script, workload)
+
+
+def test_write_acknowledged_before_invalidation_leaves_a_stale_cache() -> None:
+    result = invalidation_held("ack-before-invalidation")
+    assert result.verdict.invariant == "cache-coherent", result.verdict
+    assert "c1 read version 0 of 'f' from its cache" in result.verdict.explanation
+
+
+def test_write_waits_for_the_invalidation() -> None:
+    """c1 stays in touch (its KeepAlives renew its lease and repeat the invalidation), so the
+    write waits until the ending delivers the invalidation and c1 acknowledges it."""
+    result = invalidation_held("correct")
+    assert result.verdict.ok, result.verdict
+    steps = [(s.event[1], s.event[2], type(s.detail).__name__) for s in result.sim.trace
+             if s.event[0] == "deliver"]
+    ack = next(i for i, (src, _, kind) in enumerate(steps)
+               if (src, kind) == ("c1", "InvalidateAck"))
+    done = [i for i, (_, dst, kind) in enumerate(steps) if (dst, kind) == ("c2", "Done")]
+    assert done and done[0] > ack
+
+
+# --- the model and the replicated database ----------------------------------------------------
+
+
+def run(spec: LockService, state: Any, *ops: tuple[str, tuple]) -> tuple[list, Any]:
+    results = []
+    for f, args in ops:
+        [(result, state)] = spec.apply(state, f, args)
+        results.append(result)
+    return results, state
+
+
+def test_lock_generations_count_grants() -> None:
+    spec = LockService(lock_delay=100)
+    results, state = run(spec, spec.initial(), ("acquire", ("L", S1, 0)),
+                         ("acquire", ("L", S1, 1)), ("acquire", ("L", S2, 2)),
+                         ("release", ("L", S2)), ("release", ("L", S1)),
+                         ("acquire", ("L", S2, 3)))
+    assert results == [1, 1, None, None, None, 2]
+    assert spec.holders(state) == [S2]
+
+
+def test_expiry_frees_the_lock_under_lock_delay() -> None:
+    spec = LockService(lock_delay=100)
+    results, state = run(spec, spec.initial(), ("acquire", ("L", S1, 0)),
+                         ("expire", (S1, 50)), ("acquire", ("L", S2, 149)),
+                         ("acquire", ("L", S1, 150)), ("acquire", ("L", S2, 150)))
+    assert results == [1, None, None, None, 2]  # an expired session never acquires again
+
+
+def test_files_have_versions() -> None:
+    spec = LockService()
+    results, state = run(spec, spec.initial(), ("read", ("f",)), ("write", ("f", 7)),
+                         ("write", ("f", 8)), ("read", ("f",)))
+    assert results == [None, None, None, 8]
+    assert spec.file(state, "f") == (2, 8) and spec.file(state, "g") == (0, None)
+
+
+def test_database_applies_a_request_the_log_holds_twice_once() -> None:
+    db = Database(lock_delay=0)
+    first = SetContents(S1, NO_BALLOT, 1, "f", 7)
+    assert db.execute(first) == 1
+    assert db.execute(SetContents(S2, NO_BALLOT, 1, "f", 8)) == 2
+    assert db.execute(first) == 1  # the retry is answered, not applied again
+    assert db.file("f") == (2, 8)
+    assert db.execute(Acquire(S1, NO_BALLOT, 2, "L", 0)) == 1
+    assert db.execute(Release(S1, NO_BALLOT, 1, "L")) is None  # overtaken: ignored
+    db.execute(ExpireSession(S1, 10))
+    assert db.expired(S1) and db.spec.holders(db.state) == []
+
+
+# --- the invariants on hand-made states -------------------------------------------------------
+
+
+def fresh() -> Simulation:
+    sim = new_simulation(SYSTEM, "correct", DEFAULT, 0)
+    sim.start()
+    return sim
+
+
+def test_no_stale_write_on_hand_made_logs() -> None:
+    sim = fresh()
+    resource = sim.nodes[RESOURCE]
+    resource.log = [Applied(0, "p1", 1, 1, None), Applied(1, "p2", 2, 2, None)]
+    assert chubby.no_stale_write.check(sim) is None
+    resource.log.append(Applied(2, "p1", 1, 1, None))
+    assert "p1's write under lock generation 1 after p2's" in chubby.no_stale_write.check(sim)
+
+
+def test_cache_coherent_on_hand_made_ghosts() -> None:
+    sim = fresh()
+    sim.ghost += [("cached-read", 5, "c1", {"name": "f", "version": 0}),
+                  ("acked", 6, "n1", {"name": "f", "version": 1}),
+                  ("cached-read", 7, "c1", {"name": "g", "version": 0}),
+                  ("cached-read", 8, "c2", {"name": "f", "version": 1})]
+    assert chubby.cache_coherent.check(sim) is None
+    sim.ghost.append(("cached-read", 9, "c1", {"name": "f", "version": 0}))
+    assert chubby.cache_coherent.check(sim) == (
+        "c1 read version 0 of 'f' from its cache at t=9, after the master acknowledged "
+        "version 1 at t=6")
+
+
+def test_one_master_on_hand_made_leases() -> None:
+    sim = fresh()
+    n1, n2 = sim.nodes["n1"], sim.nodes["n2"]
+    n1.role, n1.lease_expiry = MASTER, 1000
+    assert chubby.one_master.check(sim) is None
+    n2.role, n2.lease_expiry = MASTER, 1000
+    assert chubby.one_master.check(sim) == "n1 and n2 each trust a master lease at t=0"
+    sim.time = 1000  # both have run out
+    assert chubby.one_master.check(sim) is None
+
+
+def test_linearizable_files_on_a_hand_made_history() -> None:
+    sim = fresh()
+    for process, kind, f, value, time in [
+            ("c1", "invoke", "write", ("f", 1), 0), ("c1", "ok", "write", None, 1),
+            ("c2", "invoke", "read", ("f",), 2), ("c2", "ok", "read", 1, 3)]:
+        sim.time = time
+        sim.record(process, kind, f, value)
+    assert chubby.linearizable_files.check(sim).ok
+    sim.record("c2", "invoke", "read", ("f",))
+    sim.record("c2", "ok", "read", None)  # the initial contents, after 1 was acknowledged
+    assert chubby.linearizable_files.check(sim).violated
+
+
+def test_majority_quorums_intersect() -> None:
+    (verdict,) = SYSTEM.proofs(DEFAULT, SYSTEM.variant("correct").impl)
+    assert verdict.ok, verdict
+
+
+# --- the master's session rules, on hand-made clock readings ----------------------------------
+
+
+class Clock:
+    """A context with a hand-set time; it records what is sent."""
+
+    def __init__(self, node: str) -> None:
+        self.id, self.time, self.epsilon = node, 0, DEFAULT.epsilon
+        self.storage = Storage()
+        self.random = random.Random(0)
+        self.sent: list[tuple[str, Any]] = []
+
+    def now(self) -> int:
+        return self.time
+
+    def truetime(self) -> tuple[int, int]:
+        return self.time - self.epsilon, self.time + self.epsilon
+
+    def send(self, dst: str, msg: Any) -> None:
+        self.sent.append((dst, msg))
+
+    def set_timer(self, name: str, delay: int) -> None:
+        pass
+
+    def cancel_timer(self, name: str) -> None:
+        pass
+
+    def note(self, kind: str, **data: Any) -> None:
+        pass
+
+    def replies(self, kind: type) -> list[Any]:
+        return [msg for _, msg in self.sent if isinstance(msg, kind)]
+
+
+def serving_master() -> tuple[chubby.ChubbyReplica, Clock]:
+    """n1, master of a fresh cell at ballot 1.n1, with a long master lease."""
+    master, ctx = chubby.ChubbyReplica("n1", ("n1", "n2", "n3")), Clock("n1")
+    master.on_start(ctx)
+    master.role, master.ballot, master.lease_expiry = MASTER, Ballot(1, "n1"), 10**6
+    return master, ctx
+
+
+def test_only_sessions_whose_lease_the_master_keeps_may_cache() -> None:
+    master, ctx = serving_master()
+    read = chubby.GetContents(S1, master.ballot, 1, "f")
+    master.on_message(ctx, "c1", read)
+    master.on_message(ctx, "c1", chubby.KeepAlive(S1, 0))
+    master.on_message(ctx, "c1", attrs.evolve(read, req=2))
+    assert [c.cacheable for c in ctx.replies(chubby.Contents)] == [False, True]
+    assert master.cachers == {"f": {S1: None}}
+
+
+def test_a_lapsed_session_is_ended_not_revived() -> None:
+    """Once the master may have stopped waiting for a session's cache, a late KeepAlive must
+    not give the session (and whatever it cached) a new lease."""
+    master, ctx = serving_master()
+    master.on_message(ctx, "c1", chubby.KeepAlive(S1, 0))
+    ctx.time = SESSION_LEASE + 2 * DEFAULT.epsilon + 1  # the earliest reading is past the lease
+    master.on_message(ctx, "c1", chubby.KeepAlive(S1, ctx.time))
+    assert ctx.replies(chubby.SessionExpired) == [chubby.SessionExpired(S1)]
+    assert S1 in master.ending and len(ctx.replies(chubby.KeepAliveOk)) == 1
+
+
+def test_a_write_waits_for_the_invalidation_or_the_lapse() -> None:
+    master, ctx = serving_master()
+    master.on_message(ctx, "c1", chubby.KeepAlive(S1, 0))
+    master.on_message(ctx, "c1", chubby.GetContents(S1, master.ballot, 1, "f"))
+    master.on_message(ctx, "c2", SetContents(S2, master.ballot, 1, "f", 7))
+    (invalidate,) = ctx.replies(chubby.Invalidate)
+    assert not master.pending[0].proposed  # c1 may still read its cached copy
+    master.on_message(ctx, "c1", chubby.InvalidateAck(S1, "f", invalidate.ticket))
+    assert master.pending[0].proposed
+    master.on_message(ctx, "n2", Accepted(master.ballot, 0))  # chosen, applied, acknowledged
+    assert not master.pending and ctx.replies(chubby.Done) == [chubby.Done(S2, 1, 1)]
+    master.on_message(ctx, "c1", chubby.GetContents(S1, master.ballot, 2, "f"))  # cached again
+    master.on_message(ctx, "c2", SetContents(S2, master.ballot, 2, "f", 8))
+    master.tick(ctx)
+    assert not master.pending[0].proposed
+    ctx.time = SESSION_LEASE + 2 * DEFAULT.epsilon + 1
+    master.tick(ctx)
+    assert master.pending[0].proposed  # c1 never answered, but its lease has lapsed
