@@ -67,6 +67,10 @@ class Storage:
         else:
             self._unsynced[key] = value
 
+    def durable(self, key: str, default: Any = None) -> Any:
+        """What a crash now would leave of `key`: its last synced value. For invariants."""
+        return self._durable.get(key, default)
+
     def sync(self) -> None:
         self._durable.update(self._unsynced)
         self._unsynced.clear()

@@ -1,0 +1,129 @@
+"""ZooKeeper: a replicated tree of znodes on Zab, with sessions, watches and the lock recipe.
+
+The pieces, each on a screen or two:
+- `zab.py`: the ensemble's atomic broadcast (election, discovery, synchronisation, broadcast)
+  over a durable log with fsync points;
+- `server.py`: the data tree (`models/znodes.py`) each server applies, client sessions and
+  their expiry, one-shot watches, reads from the local tree, sync;
+- `client.py`: the client library, the lock recipe, lock holders writing to a protected
+  resource (`implementations/resource.py`) with the lock node's czxid as fencing token;
+- `checks.py`: the invariants.
+
+A run: servers z1..zN; lock holders l1, l2 looping over take the lock / work / write to the
+resource r / release; clients c1.. running reads, conditional increments, sequential creates
+and syncs; and, in the run's ending, a fresh client that must be able to take the lock.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import attrs
+
+from checker.sim import Cluster
+from checker.system import Config, System, Variant
+from implementations.resource import ResourceServer
+from implementations.zookeeper import checks
+from implementations.zookeeper.client import Locker, NoFencingToken, PersistentLockNode, ZkClient
+from implementations.zookeeper.server import ZooKeeperServer
+from implementations.zookeeper.zab import AckNewLeaderBeforePersist, ZabPeer
+from invariants.quorum import majority, prove_intersection
+from invariants.verdict import Verdict
+
+PATHS = (("/lock", None), ("/q", None), ("/x", 0))  # the initial tree; /x holds a counter
+RESOURCE = "r"
+
+
+@attrs.frozen
+class Parts:
+    """What a variant changes: the server and lock-holder classes, and whether the resource
+    checks fencing tokens."""
+
+    server: type[ZabPeer] = ZooKeeperServer
+    locker: type[Locker] = Locker
+    fencing: bool = True
+
+
+class AckBeforePersistServer(AckNewLeaderBeforePersist, ZooKeeperServer):
+    """A ZooKeeper server whose Zab follower has the seeded bug."""
+
+
+def ensemble_ids(config: Config) -> tuple[str, ...]:
+    return tuple(f"z{i + 1}" for i in range(config.servers))
+
+
+def build(config: Config, parts: Parts, rng: Any) -> Cluster:
+    ensemble = ensemble_ids(config)
+    lockers = [f"l{i + 1}" for i in range(config.params.get("lockers", 2))]
+    clients = [f"c{i + 1}" for i in range(config.clients)]
+    fresh = f"c{config.clients + 1}"  # takes the lock in the ending, nothing before
+    ops = (("read", ("/x",)), ("incr", ("/x",)), ("seq", ("/q/n-",)), ("sync", ("/x",)))
+    workload = {c: [rng.choice(ops) for _ in range(config.ops_per_client)] for c in clients}
+    nodes: dict[str, Any] = {
+        z: functools.partial(parts.server, peers=ensemble, paths=PATHS) for z in ensemble}
+    nodes[RESOURCE] = functools.partial(ResourceServer, fencing=parts.fencing)
+    nodes.update({lk: functools.partial(parts.locker, servers=ensemble, resource=RESOURCE)
+                  for lk in lockers})
+    return Cluster(
+        servers=nodes,
+        clients={c: functools.partial(ZkClient, servers=ensemble) for c in [*clients, fresh]},
+        workload={**workload, fresh: []},
+        final_ops=[(fresh, "lock", ())],
+    )
+
+
+def proofs(config: Config, parts: Parts) -> list[Verdict]:
+    """Any two quorums of the ensemble intersect (z3): discovery, establishment and commits
+    all rest on it."""
+    ensemble = ensemble_ids(config)
+    threshold = parts.server.quorum_size(len(ensemble))
+    return [prove_intersection(majority(ensemble, threshold=threshold))]
+
+
+FAULTS = {"drop": 6, "duplicate": 6, "crash": 6, "partition": 4, "pause": 4}
+
+SYSTEM = System(
+    name="zookeeper",
+    paper="Hunt, Konar, Junqueira, Reed: ZooKeeper: Wait-free coordination for Internet-scale "
+          "systems (USENIX ATC 2010); Junqueira, Reed, Serafini: Zab: High-performance "
+          "broadcast for primary-backup systems (DSN 2011)",
+    summary="a tree of znodes replicated by Zab, with sessions, ephemeral and sequential "
+            "nodes, one-shot watches, and the lock recipe fenced by the lock node's czxid",
+    build=build,
+    invariants=(checks.one_leader_per_epoch, checks.committed_prefix, checks.committed_durable,
+                checks.committed_survives, checks.ephemerals_owned, checks.monotone_tokens,
+                checks.session_order, checks.sequential_names, checks.conditional_set,
+                checks.lock_released),
+    configs={
+        "default": Config("default", servers=3, clients=2, ops_per_client=8, max_steps=1500,
+                          max_pause=6000, faults=FAULTS, quiesce_horizon=4000),
+        "small": Config("small", servers=3, clients=1, ops_per_client=6, max_steps=800,
+                        max_pause=6000, faults=FAULTS, quiesce_horizon=4000),
+        # the paused lock holder and nothing else: the lesson's trace of no-fencing-token
+        "pauses": Config("pauses", servers=3, clients=1, ops_per_client=6, max_steps=800,
+                         max_pause=6000, faults={"pause": 4}, quiesce_horizon=4000),
+    },
+    variants={
+        "correct": Variant("correct", Parts()),
+        "ack-newleader-before-persist": Variant(
+            "ack-newleader-before-persist", Parts(server=AckBeforePersistServer),
+            breaks="committed transactions survive crashes: a follower acknowledges NEWLEADER "
+                   "with the history still in its page cache, and the leader commits on it",
+            caught_by="committed-durable",
+            teaches="Zab 1.0 synchronisation (persist before ACK); ZOOKEEPER-3911, -4646"),
+        "no-fencing-token": Variant(
+            "no-fencing-token", Parts(locker=NoFencingToken, fencing=False),
+            breaks="mutual exclusion at the resource: a holder paused past its session "
+                   "timeout writes after the next holder did",
+            caught_by="monotone-tokens",
+            teaches="fencing tokens (the lock node's czxid); Kleppmann 2016"),
+        "persistent-lock-node": Variant(
+            "persistent-lock-node", Parts(locker=PersistentLockNode),
+            breaks="the lock is released when its holder's session ends: a persistent lock "
+                   "node outlives its session and blocks every later waiter",
+            caught_by="lock-released",
+            teaches="the lock recipe's ephemeral nodes: release by session expiry"),
+    },
+    proofs=proofs,
+)

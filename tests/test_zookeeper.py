@@ -1,0 +1,329 @@
+"""ZooKeeper: the znode tree, the invariants on hand-made good and bad states, scripted schedules
+that show each seeded bug's mechanism (and that the correct code survives the same schedule),
+and short hunts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+import implementations
+from checker.run import execute, new_simulation
+from checker.sim import Simulation
+from checker.strategies import RandomWalk, Replay
+from implementations.resource import Applied
+from implementations.zookeeper import SYSTEM, checks
+from implementations.zookeeper.client import Locker
+from implementations.zookeeper.server import ZooKeeperServer
+from implementations.zookeeper.zab import BROADCAST, LEADING, Proposal, Txn, Zxid, zxid
+from invariants.history import Event
+from models.znodes import (
+    CloseSession,
+    Create,
+    CreateSession,
+    DataTree,
+    Delete,
+    Err,
+    SetData,
+    ZnodeTree,
+    sequence_number,
+)
+
+DEFAULT = SYSTEM.config("default")
+
+# --- the znode tree ---------------------------------------------------------------------------
+
+
+def tree_with_session() -> tuple[DataTree, int]:
+    tree = DataTree((("/lock", None), ("/x", 0)))
+    session, _ = tree.apply(1, None, 0, CreateSession("c1", 1))
+    return tree, session
+
+
+def test_sequential_names_are_unique_and_increase() -> None:
+    tree, s = tree_with_session()
+    names = [tree.apply(2 + i, s, 1 + i, Create("/lock/n-", sequential=True))[0]
+             for i in range(3)]
+    assert names == ["/lock/n-0000000000", "/lock/n-0000000001", "/lock/n-0000000002"]
+    tree.apply(5, s, 4, Delete(names[2]))
+    again, _ = tree.apply(6, s, 5, Create("/lock/n-", sequential=True))
+    assert sequence_number(again) == 4  # the parent's cversion counts deletes too
+    assert tree.children("/lock") == ["n-0000000000", "n-0000000001", "n-0000000004"]
+
+
+def test_conditional_set_data_and_versions() -> None:
+    tree, s = tree_with_session()
+    assert tree.apply(2, s, 1, SetData("/x", 1, version=0)) == (1, [("/x", "changed")])
+    assert tree.apply(3, s, 2, SetData("/x", 2, version=0))[0] == Err("bad-version")
+    assert tree.get("/x").data == 1 and tree.get("/x").stat.mzxid == 2
+    assert tree.apply(4, s, 3, Delete("/x", version=0))[0] == Err("bad-version")
+    assert tree.apply(5, s, 4, Delete("/x", version=1))[0] is None
+
+
+def test_closing_a_session_deletes_its_ephemerals_and_fires_their_watches() -> None:
+    tree, s = tree_with_session()
+    path, _ = tree.apply(2, s, 1, Create("/lock/n-", ephemeral=True, sequential=True))
+    assert tree.apply(3, s, 2, Create(path + "/child"))[0] == Err("no-children-for-ephemerals")
+    _, events = tree.apply(4, None, 0, CloseSession(s))
+    assert events == [(path, "deleted"), ("/lock", "child")]
+    assert tree.get(path) is None and s not in tree.sessions
+    # a request of the closed session arriving late creates nothing (ZOOKEEPER-1208)
+    assert tree.apply(5, s, 3, Create("/lock/late", ephemeral=True))[0] == Err("session-expired")
+
+
+def test_a_request_overtaken_by_a_later_one_of_its_session_is_refused() -> None:
+    tree, s = tree_with_session()
+    assert tree.apply(2, s, 2, SetData("/x", 5))[0] == 1
+    assert tree.apply(3, s, 1, SetData("/x", 4))[0] == Err("stale-request")
+    assert tree.get("/x").data == 5
+
+
+def test_the_pure_model_applies_transactions_with_the_next_zxid() -> None:
+    model = ZnodeTree((("/x", 0),))
+    [(session, state)] = model.apply(model.initial(), "write", (None, 0, CreateSession("c", 1)))
+    [(version, state)] = model.apply(state, "write", (session, 1, SetData("/x", 7, 0)))
+    assert (session, version) == (1, 1)
+    assert model.apply(state, "get", ("/x",)) == [((7, 1), state)]
+    assert "zxid 2" in model.describe_state(state)
+
+
+# --- invariants on hand-made states ------------------------------------------------------------
+
+
+def fresh() -> Simulation:
+    sim = new_simulation(SYSTEM, "correct", DEFAULT, seed=0)
+    sim.start()
+    return sim
+
+
+def txn(epoch: int, counter: int) -> Txn:
+    return Txn(zxid(epoch, counter), f"op{epoch}.{counter}")
+
+
+def test_committed_prefix_flags_two_transactions_at_one_index() -> None:
+    sim = fresh()
+    sim.ghost += [("commit", 1, "z1", {"index": 0, "txn": txn(1, 1)}),
+                  ("commit", 2, "z2", {"index": 0, "txn": txn(1, 1)})]
+    assert checks.committed_prefix.check(sim) is None
+    sim.ghost.append(("commit", 3, "z3", {"index": 0, "txn": txn(2, 1)}))
+    assert "z3 delivered 0x200000001 at index 0" in checks.committed_prefix.check(sim)
+
+
+def test_committed_survives_compares_in_epoch_order() -> None:
+    sim = fresh()
+    sim.ghost += [("commit", 1, "z1", {"index": 0, "txn": txn(2, 1)}),
+                  # a deposed leader learns late that its (older) epoch was established
+                  ("established", 2, "z3", {"epoch": 1, "history": ()})]
+    assert checks.committed_survives.check(sim) is None
+    sim.ghost.append(("established", 3, "z2", {"epoch": 3, "history": ()}))
+    assert "without 0x200000001" in checks.committed_survives.check(sim)
+
+
+def test_one_leader_per_epoch() -> None:
+    sim = fresh()
+    sim.ghost += [("established", 1, "z1", {"epoch": 1, "history": ()}),
+                  ("established", 2, "z2", {"epoch": 1, "history": ()})]
+    assert checks.one_leader_per_epoch.check(sim) == "z1 and z2 both established epoch 1"
+
+
+def test_committed_durable_reads_the_disks_as_a_crash_would_leave_them() -> None:
+    sim = fresh()
+    t = txn(1, 1)
+    sim.ghost.append(("commit", 1, "z1", {"index": 0, "txn": t}))
+    sim.contexts["z1"].storage.put("log", (t,))
+    sim.contexts["z2"].storage.put("log", (t,), synced=False)  # in the page cache only
+    assert "on the disk of z1 only" in checks.committed_durable.check(sim)
+    sim.contexts["z2"].storage.sync()
+    assert checks.committed_durable.check(sim) is None
+
+
+def test_ephemerals_owned_flags_an_ephemeral_of_a_closed_session() -> None:
+    sim = fresh()
+    server = sim.nodes["z1"]
+    assert checks.ephemerals_owned.check(sim) is None
+    server.tree.apply(1, None, 0, CreateSession("c1", 1))
+    server.tree.apply(2, 1, 1, Create("/q/e", ephemeral=True))
+    server.tree.sessions.pop(1)  # as if the close had forgotten its ephemerals
+    server.delivered += 2
+    assert checks.ephemerals_owned.check(sim) == "z1 holds ephemeral /q/e of closed session 0x1"
+
+
+def test_monotone_tokens_reads_the_resource_log() -> None:
+    sim = fresh()
+    sim.nodes["r"].log = [Applied(1, "l2", 9, 9, None), Applied(2, "l1", None, 5, None)]
+    assert "l1's write under lock generation 5 after l2's" in checks.monotone_tokens.check(sim)
+
+
+def history(*events: tuple) -> Simulation:
+    sim = fresh()
+    sim.history = [Event(p, kind, f, value, t) for p, kind, f, value, t in events]
+    return sim
+
+
+def test_history_invariants_on_good_and_bad_histories() -> None:
+    good = history(("c1", "invoke", "seq", ("/q/n-",), 0),
+                   ("c1", "ok", "seq", "/q/n-0000000001", 1),
+                   ("c2", "invoke", "seq", ("/q/n-",), 2),
+                   ("c2", "ok", "seq", "/q/n-0000000002", 3),
+                   ("c1", "invoke", "incr", ("/x",), 4), ("c1", "ok", "incr", 1, 5),
+                   ("c1", "invoke", "read", ("/x",), 6), ("c1", "ok", "read", (1, 1), 7),
+                   ("c3", "invoke", "lock", (), 8),
+                   ("c3", "ok", "lock", "/lock/lock-0000000003", 9))
+    for inv in (checks.sequential_names, checks.conditional_set, checks.session_order,
+                checks.lock_released):
+        assert inv.check(good).ok, inv.name
+    backwards = history(("c1", "invoke", "seq", ("/q/n-",), 0),
+                        ("c1", "ok", "seq", "/q/n-0000000002", 1),
+                        ("c2", "invoke", "seq", ("/q/n-",), 2),
+                        ("c2", "ok", "seq", "/q/n-0000000001", 3))
+    assert checks.sequential_names.check(backwards).violated
+    lost_update = history(("c1", "invoke", "incr", ("/x",), 0), ("c1", "ok", "incr", 1, 1),
+                          ("c2", "invoke", "incr", ("/x",), 2), ("c2", "ok", "incr", 1, 3))
+    assert checks.conditional_set.check(lost_update).violated
+    stale = history(("c1", "invoke", "incr", ("/x",), 0), ("c1", "ok", "incr", 2, 1),
+                    ("c1", "invoke", "read", ("/x",), 2), ("c1", "ok", "read", (1, 1), 3))
+    assert checks.session_order.check(stale).violated
+    stuck = history(("c3", "invoke", "lock", (), 0))
+    assert checks.lock_released.check(stuck).violated
+
+
+# --- scripted schedules: a fast network, and faults at chosen moments -------------------------
+
+
+def fast(sim: Simulation, until: Callable[[], bool], hold: Callable[[object], bool] = lambda m:
+         False, steps: int = 20_000) -> bool:
+    """Deliver every message (except those `hold` keeps in flight) before any timer fires,
+    until `until()`; False if it never happens."""
+    for _ in range(steps):
+        if until():
+            return True
+        ready = [e for e in sim.deliverable()
+                 if not hold(sim.network.in_flight[tuple(e[1:])].msg)]
+        if ready:
+            sim.execute(ready[0])
+        elif sim.enabled("fire"):
+            sim.execute(sim.enabled("fire")[0])
+        else:
+            return False
+    return False
+
+
+def servers(sim: Simulation) -> dict[str, ZooKeeperServer]:
+    return {n: sim.nodes[n] for n in ("z1", "z2", "z3") if sim.nodes[n] is not None}
+
+
+def established(sim: Simulation) -> str | None:
+    """The leader, once it and both followers are in broadcast."""
+    up = servers(sim)
+    leaders = [n for n, s in up.items() if s.role == LEADING]
+    if len(up) == 3 and leaders and all(s.phase == BROADCAST for s in up.values()):
+        return leaders[0]
+    return None
+
+
+@pytest.mark.parametrize("variant", ["correct", "ack-newleader-before-persist"])
+def test_a_follower_acking_newleader_from_memory_loses_a_committed_transaction(variant):
+    """Leader L with followers F and G. F crashes; L proposes t, whose PROPOSAL to G stays in
+    flight; F restarts and rejoins: L's NEWLEADER carries t and F's acknowledgement commits it.
+    The buggy F had not fsynced it: crash F and L, and G and F elect a leader without t."""
+    sim = new_simulation(SYSTEM, variant, DEFAULT, seed=0)
+    sim.start()
+    assert fast(sim, lambda: established(sim) is not None)
+    leader = established(sim)
+    f, g = [n for n in ("z1", "z2", "z3") if n != leader]
+    sim.execute(("crash", f))
+    to_g = lambda m: isinstance(m, Proposal)  # noqa: E731
+    outstanding = lambda: len(sim.nodes[leader].log) > sim.nodes[leader].committed  # noqa: E731
+    assert fast(sim, outstanding, hold=to_g)
+    t = sim.nodes[leader].log[-1]
+    sim.execute(("restart", f))
+    assert fast(sim, lambda: sim.nodes[leader].committed == len(sim.nodes[leader].log),
+                hold=to_g)
+    if variant == "correct":
+        assert checks.committed_durable.check(sim) is None
+    else:
+        assert f"{t.zxid!r}" in checks.committed_durable.check(sim)
+    # the loss itself: F and L crash; G (which never got t) and F elect a leader
+    sim.execute(("crash", f))
+    sim.execute(("crash", leader))
+    sim.network.in_flight = {k: e for k, e in sim.network.in_flight.items() if e.dst != g}
+    sim._ready_stale = True
+    sim.execute(("restart", f))
+    assert fast(sim, lambda: any(s.role == LEADING and s.phase == BROADCAST
+                                 for s in servers(sim).values()))
+    problem = checks.committed_survives.check(sim)
+    assert (problem is None) == (variant == "correct"), problem
+
+
+def holding(sim: Simulation, locker: str) -> bool:
+    node = sim.nodes[locker]
+    return isinstance(node, Locker) and node.step == "held"
+
+
+@pytest.mark.parametrize("variant", ["correct", "no-fencing-token"])
+def test_a_holder_paused_past_its_session_writes_after_the_next_holder(variant):
+    """l1 holds the lock and stalls for longer than its session timeout; its session expires,
+    its lock node goes, l2 takes the lock and writes; l1 wakes up and writes."""
+    sim = new_simulation(SYSTEM, variant, DEFAULT, seed=0)
+    sim.start()
+    assert fast(sim, lambda: holding(sim, "l1"))
+    sim.execute(("pause", "l1", DEFAULT.max_pause))
+    stalled = sim.nodes["l1"].czxid
+    fast(sim, lambda: checks.monotone_tokens.check(sim) is not None or sim.time > 10_000)
+    assert "l2" in [a.holder for a in sim.nodes["r"].log]  # l2 took the lock meanwhile
+    problem = checks.monotone_tokens.check(sim)
+    if variant == "correct":  # l1 saw it had lost its session, and wrote nothing as holder
+        assert problem is None and stalled not in [a.generation for a in sim.nodes["r"].log]
+    else:
+        assert f"l1's write under lock generation {stalled!r}" in problem
+
+
+@pytest.mark.parametrize("variant", ["correct", "persistent-lock-node"])
+def test_a_lock_node_that_outlives_its_holder_blocks_the_lock_forever(variant):
+    sim = new_simulation(SYSTEM, variant, DEFAULT, seed=0)
+    sim.start()
+    assert fast(sim, lambda: holding(sim, "l1"))
+    sim.execute(("crash", "l1"))
+    sim.quiesce(DEFAULT.quiesce_horizon, DEFAULT.quiesce_steps)
+    verdict = checks.lock_released.check(sim)
+    assert verdict.ok == (variant == "correct"), verdict.explanation
+    if not verdict.ok:
+        assert "(persistent)" in verdict.explanation
+
+
+# --- the hunt -----------------------------------------------------------------------------------
+
+
+def test_registered() -> None:
+    assert SYSTEM in implementations.registered()
+
+
+def test_quorums_intersect() -> None:
+    [verdict] = SYSTEM.proofs(DEFAULT, SYSTEM.variant("correct").impl)
+    assert verdict.ok, verdict.explanation
+
+
+def test_correct_variant_survives_a_short_hunt() -> None:
+    for seed in range(40):
+        result = execute(SYSTEM, "correct", DEFAULT, seed, RandomWalk(seed, DEFAULT.max_pause))
+        assert not result.verdict.violated, (seed, result.verdict)
+
+
+@pytest.mark.parametrize("variant, invariant", [
+    ("ack-newleader-before-persist", "committed-durable"),
+    ("persistent-lock-node", "lock-released"),
+])
+def test_seeded_bug_is_found_and_replays(variant: str, invariant: str) -> None:
+    found = next(r for r in (execute(SYSTEM, variant, DEFAULT, seed,
+                                     RandomWalk(seed, DEFAULT.max_pause)) for seed in range(20))
+                 if r.verdict.violated)
+    assert found.verdict.invariant == invariant
+    again = execute(SYSTEM, variant, DEFAULT, found.seed, Replay(found.choices))
+    assert again.verdict == found.verdict
+    assert again.sim.fingerprint() == found.sim.fingerprint()
+
+
+def test_zxids_show_their_epoch() -> None:
+    z = zxid(2, 5)
+    assert repr(z) == "0x200000005" and z.epoch == 2 and isinstance(z, Zxid) and z > zxid(1, 9)
