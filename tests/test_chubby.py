@@ -11,7 +11,6 @@ import attrs
 import pytest
 
 import implementations
-from checker.node import Storage
 from checker.run import RunResult, execute, new_simulation
 from checker.sim import Cluster, Simulation
 from checker.strategies import RandomWalk, Replay
@@ -32,6 +31,7 @@ from implementations.chubby import (
 from implementations.paxos_core import MASTER, NO_BALLOT, Accepted, Ballot
 from implementations.resource import Applied
 from models.lockservice import LockService
+from tests.handclock import Clock
 
 DEFAULT = SYSTEM.config("default")
 SEQUENCER_ONLY = Variant("sequencer-only", chubby.Cell(chubby.NoLockDelay, fencing=True))
@@ -305,40 +305,9 @@ def test_majority_quorums_intersect() -> None:
 # --- the master's session rules, on hand-made clock readings ----------------------------------
 
 
-class Clock:
-    """A context with a hand-set time; it records what is sent."""
-
-    def __init__(self, node: str) -> None:
-        self.id, self.time, self.epsilon = node, 0, DEFAULT.epsilon
-        self.storage = Storage()
-        self.random = random.Random(0)
-        self.sent: list[tuple[str, Any]] = []
-
-    def now(self) -> int:
-        return self.time
-
-    def truetime(self) -> tuple[int, int]:
-        return self.time - self.epsilon, self.time + self.epsilon
-
-    def send(self, dst: str, msg: Any) -> None:
-        self.sent.append((dst, msg))
-
-    def set_timer(self, name: str, delay: int) -> None:
-        pass
-
-    def cancel_timer(self, name: str) -> None:
-        pass
-
-    def note(self, kind: str, **data: Any) -> None:
-        pass
-
-    def replies(self, kind: type) -> list[Any]:
-        return [msg for _, msg in self.sent if isinstance(msg, kind)]
-
-
 def serving_master() -> tuple[chubby.ChubbyReplica, Clock]:
     """n1, master of a fresh cell at ballot 1.n1, with a long master lease."""
-    master, ctx = chubby.ChubbyReplica("n1", ("n1", "n2", "n3")), Clock("n1")
+    master, ctx = chubby.ChubbyReplica("n1", ("n1", "n2", "n3")), Clock("n1", DEFAULT.epsilon)
     master.on_start(ctx)
     master.role, master.ballot, master.lease_expiry = MASTER, Ballot(1, "n1"), 10**6
     return master, ctx

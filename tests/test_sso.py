@@ -4,13 +4,11 @@ pieces (leases, the state machine, the quorum proof) behave on hand-made inputs.
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import pytest
 
 import implementations
-from checker.node import Storage
 from checker.run import execute, new_simulation
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config
@@ -26,6 +24,7 @@ from implementations.sso import (
     Replica,
     Write,
 )
+from tests.handclock import Clock
 
 DEFAULT, FIVE = SYSTEM.config("default"), SYSTEM.config("five")
 
@@ -149,37 +148,6 @@ def test_scripted_schedule_is_survived_by_the_correct_cell(scenario: Any) -> Non
 
 
 # --- the lease, on hand-made clock readings --------------------------------------------------
-
-
-class Clock:
-    """A context with a hand-set true time and clock offset; it records what is sent."""
-
-    def __init__(self, node: str, epsilon: int) -> None:
-        self.id = node
-        self.epsilon = epsilon
-        self.time = 0
-        self.offset = 0
-        self.storage = Storage()
-        self.random = random.Random(0)
-        self.sent: list[tuple[str, Any]] = []
-
-    def now(self) -> int:
-        return self.time + self.offset
-
-    def truetime(self) -> tuple[int, int]:
-        return self.now() - self.epsilon, self.now() + self.epsilon
-
-    def send(self, dst: str, msg: Any) -> None:
-        self.sent.append((dst, msg))
-
-    def set_timer(self, name: str, delay: int) -> None:
-        pass
-
-    def cancel_timer(self, name: str) -> None:
-        pass
-
-    def note(self, kind: str, **data: Any) -> None:
-        pass
 
 
 REPLICAS = ("n1", "n2", "n3")
