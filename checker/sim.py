@@ -68,6 +68,7 @@ class Simulation:
         self.budget = {kind: budget.get(kind, 0) for kind in BUDGETED}
         self.phase = "run"
         self._implied = False  # the next event is implied, not chosen
+        self._invariant_state: dict[str, Any] = {}
         self.servers = list(cluster.servers)
         self.clients = list(cluster.clients)
         self._factories = {**cluster.servers, **cluster.clients}
@@ -193,6 +194,14 @@ class Simulation:
         detail = getattr(self, "_do_" + kind)(*event[1:])
         phase, self._implied = ("implied" if self._implied else self.phase), False
         self.trace.append(Step(event, self.time, detail, phase))
+
+    def invariant_state(self, name: str, make: Callable[[], Any]) -> Any:
+        """State an invariant keeps for this run (what it has already read of the ghost
+        record, say), made on first use; never seen by the nodes nor part of the run's
+        identity."""
+        if name not in self._invariant_state:
+            self._invariant_state[name] = make()
+        return self._invariant_state[name]
 
     def mark_implied(self) -> None:
         """The next event executed is implied by a later choice rather than chosen: it is kept

@@ -156,11 +156,12 @@ class Replay:
                 self.position += 1
                 self._waiting_since = None
                 return event
-            if self._can_wait_for(sim, event):
+            due_first = self._due_first(sim, event)
+            if due_first is not None:
                 if self._waiting_since is None:
                     self._waiting_since = len(sim.trace)
                 sim.mark_implied()
-                return sim.enabled("fire")[0]
+                return due_first
             if self._waiting_since is not None:  # the timer was cancelled while time passed
                 sim.count_as_chosen(self._waiting_since)
                 self._waiting_since = None
@@ -168,7 +169,11 @@ class Replay:
             self.skipped += 1
         return None
 
-    def _can_wait_for(self, sim: Simulation, event: tuple) -> bool:
+    def _due_first(self, sim: Simulation, event: tuple) -> tuple | None:
+        """If `event` is a pending timer worth waiting for, the timer that fires before it."""
         waited = 0 if self._waiting_since is None else len(sim.trace) - self._waiting_since
-        return event[0] == "fire" and sim.up(event[1]) and tuple(event[1:]) in sim.timers.due \
-            and waited < self.MAX_IMPLIED and bool(sim.enabled("fire"))
+        if event[0] != "fire" or not sim.up(event[1]) or tuple(event[1:]) not in sim.timers.due \
+                or waited >= self.MAX_IMPLIED:
+            return None
+        earliest = sim.enabled("fire")
+        return earliest[0] if earliest else None

@@ -27,7 +27,6 @@ Chubby adds lives in the master's memory and in the client library:
 from __future__ import annotations
 
 import functools
-import weakref
 from typing import Any, NamedTuple
 
 import attrs
@@ -773,7 +772,7 @@ RESOURCE = "fs"  # the storage server the lock protects
 def build(config: Config, cell: Cell, rng: Any) -> Cluster:
     """A cell of replicas; two primaries competing for the lock and writing to the resource;
     clients reading (70%: caches matter) and writing unique values to a small file."""
-    replicas = tuple(f"n{i + 1}" for i in range(config.servers))
+    replicas = sso.replica_ids(config)
     primaries = [f"p{i + 1}" for i in range(config.params.get("primaries", 2))]
     clients = [f"c{i + 1}" for i in range(config.clients)]
     files = config.params.get("files", ("f",))
@@ -820,14 +819,11 @@ class _Acked:
         self.versions: dict[str, tuple[int, int]] = {}  # name -> (version, time acknowledged)
 
 
-_acked: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 @state_invariant("cache-coherent")
 def cache_coherent(sim: Simulation) -> str | None:
     """No client reads from its cache a version of a file older than one whose write the
     master has acknowledged."""
-    seen = _acked.setdefault(sim, _Acked())
+    seen = sim.invariant_state("cache-coherent", _Acked)
     while seen.read < len(sim.ghost):
         kind, time, node, fact = sim.ghost[seen.read]
         seen.read += 1

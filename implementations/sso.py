@@ -17,7 +17,6 @@ nobody else while earliest(t) <= until, so not before t > t0 + LEASE. No two lea
 from __future__ import annotations
 
 import functools
-import weakref
 from typing import Any
 
 import attrs
@@ -495,15 +494,10 @@ class _FirstLearned:
         self.slots: dict[int, tuple[str, Any]] = {}  # slot -> (replica, value)
 
 
-_first_learned: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 @state_invariant("one-value-per-slot")
 def one_value_per_slot(sim: Simulation) -> str | None:
     """No two replicas learn different values for one log slot."""
-    seen = _first_learned.get(sim)
-    if seen is None:
-        seen = _first_learned[sim] = _FirstLearned()
+    seen = sim.invariant_state("one-value-per-slot", _FirstLearned)
     while seen.read < len(sim.ghost):
         kind, time, replica, fact = sim.ghost[seen.read]
         seen.read += 1

@@ -53,7 +53,7 @@ def test_a_partition_heals_only_once_its_span_has_passed() -> None:
 
 def test_without_a_pause_bound_partitions_heal_at_random() -> None:
     for seed in range(20):
-        strategy, chosen = walk(seed, max_pause=0)
+        _, chosen = walk(seed, max_pause=0)
         assert all(event[0] != "heal-at" or event[1] is None for event, _ in chosen)
 
 

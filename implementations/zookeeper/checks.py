@@ -8,7 +8,6 @@ and the servers' disks as a crash would leave them.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterator
 
 from checker.sim import Simulation
@@ -89,13 +88,8 @@ class Ghosts:
                 f"without {txn.zxid!r}, committed at index {index} by {by} (t={time})")
 
 
-_ghosts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def ghosts(sim: Simulation) -> Ghosts:
-    if sim not in _ghosts:
-        _ghosts[sim] = Ghosts()
-    return _ghosts[sim].update(sim)
+    return sim.invariant_state("zookeeper-ghosts", Ghosts).update(sim)
 
 
 def servers(sim: Simulation) -> Iterator[tuple[str, ZooKeeperServer]]:
