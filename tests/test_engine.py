@@ -211,3 +211,10 @@ def test_implied_steps_left_at_the_end_of_a_run_are_choices() -> None:
     sim = replayed(Ticker, [("fire", "a", "late")])
     sim.trace = sim.trace[:4]  # as if the run had ended while time passed
     assert sim.choices() == [("fire", "a", "tick")] * 4
+
+
+def test_invariant_state_is_kept_per_run() -> None:
+    first, second = make(), make()
+    first.invariant_state("seen", list).append(1)
+    assert first.invariant_state("seen", list) == [1]
+    assert second.invariant_state("seen", list) == []
