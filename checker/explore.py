@@ -2,7 +2,9 @@
 
 Breadth-first order (`order="bfs"`) finds a shortest counterexample; depth-first (`"dfs"`)
 reaches deep states sooner. The search runs the simulation's own events -- deliveries, timers,
-client invocations -- and faults within bounds. A fault that takes a parameter takes a few
+client invocations -- and faults within bounds, as `Replay` runs choices: any pending timer may
+be chosen, the timers due before it firing first as implied steps, so that depth counts
+decisions rather than ticks. A fault that takes a parameter takes a few
 values: a pause of `max_pause`, a skew to -epsilon or +epsilon, a partition that cuts off any
 set of at most half of the nodes (or one of the `islands` given).
 
@@ -55,6 +57,7 @@ import attrs
 
 from checker.run import HANDLER_EXCEPTION, check_history, new_simulation
 from checker.sim import KINDS, Simulation
+from checker.strategies import Replay
 from checker.system import Config, System
 from invariants.verdict import UNKNOWN, Verdict, passed, unknown, violated
 
@@ -245,12 +248,11 @@ class _Canon:
                    {key: canonical(e.msg) for key, e in sim.network.in_flight.items()},
                    _history_texts(sim, 0), _ghost_texts(sim, 0))
 
-    def after(self, sim: Simulation, actor: str | None, fresh: dict[str, str]) -> _Canon:
-        """The texts of `sim`, which is this state after one event on `actor` (None: on no
-        node)."""
+    def after(self, sim: Simulation, actors: Iterable[str], fresh: dict[str, str]) -> _Canon:
+        """The texts of `sim`, which is this state after events on `actors` only."""
         nodes = self.nodes
-        if actor is not None:
-            nodes = {**nodes, actor: _node_text(sim, actor, fresh[actor])}
+        if actors:
+            nodes = {**nodes, **{a: _node_text(sim, a, fresh[a]) for a in actors}}
         known = self.messages
         messages = {key: known.get(key) or canonical(e.msg)
                     for key, e in sim.network.in_flight.items()}
@@ -535,7 +537,7 @@ class _Search:
                           for kind, most in sim.budget.items()}
         self.checks = [inv for inv in self.system.invariants if inv.kind == "state"]
         self.fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
-        self._raise_if(_run_event(sim, None) or _state_violation(self.checks, sim), [])
+        self._raise_if(_started(sim) or _state_violation(self.checks, sim), [])
         self.root = _Snapshot.of(sim)
         canon = _Canon.of(sim, self.fresh)
         cuts = [("partition", island) for island in self.islands or _islands(sim)]
@@ -575,7 +577,8 @@ class _Search:
         for i, (key, event) in enumerate(chosen):
             sleep = self._asleep_after(parent, key, [*asleep, *done]) if self.sleep_sets else []
             child = parent if i == len(chosen) - 1 else item.snapshot.fork()
-            if not self._step(item, seen.depth, child, event, sleep).ends:
+            reached = self._step(item, seen.depth, child, event, sleep)
+            if reached is not None and not reached.ends:
                 # a run ends where the workload is done: an event that ends it disables all
                 # others, so it commutes with none and must not sleep in its siblings
                 done.append(key)
@@ -594,11 +597,16 @@ class _Search:
         return [k for k in asleep if _commute(footprint, _footprint(sim, k))]
 
     def _step(self, item: _Item, depth: int, sim: Simulation, event: tuple,
-              sleep: list[Key]) -> _Seen:
+              sleep: list[Key]) -> _Seen | None:
+        """The state `event` leads to (None: it waited for a timer that time passing
+        cancelled)."""
         self.transitions += 1
-        self._raise_if(_run_event(sim, event) or _state_violation(self.checks, sim),
+        outcome = _advance(sim, event, self.checks)
+        if outcome is None:
+            return None
+        self._raise_if(outcome if isinstance(outcome, Verdict) else None,
                        lambda: [*self._path(item.fp), event])
-        canon = item.canon.after(sim, _touched(event), self.fresh)
+        canon = item.canon.after(sim, outcome, self.fresh)
         return self._admit(sim, canon, item.fp, event, depth + 1, sleep)
 
     def _admit(self, sim: Simulation, canon: _Canon, parent: bytes | None,
@@ -665,7 +673,7 @@ class _Search:
         """(key, event) for every event that may happen now, one per key, in key order."""
         found: dict[Key, tuple] = {}
         for kind in KINDS:
-            events = sim.enabled(kind)
+            events = _pending_timers(sim) if kind == "fire" else sim.enabled(kind)
             if kind == "partition":
                 found.update(self.partitions if events else ())
                 continue
@@ -712,8 +720,7 @@ class _Search:
         sim = self.root.fork()
         canon = _Canon.of(sim, self.fresh)
         for event in events:
-            sim.execute(event)
-            canon = canon.after(sim, _touched(event), self.fresh)
+            canon = canon.after(sim, _advance(sim, event, []), self.fresh)
         return sim, canon
 
     def _result(self) -> ExploreResult:
@@ -745,6 +752,11 @@ def _key(canon: _Canon, sim: Simulation, event: tuple) -> Key:
     if kind == "partition":
         return ("partition", _cut_text(list(event[1]), list(sim.nodes), None))
     return event
+
+
+def _pending_timers(sim: Simulation) -> list[tuple]:
+    """Every timer of a live node: one due now fires; a later one lets time pass to it."""
+    return [("fire", node, name) for node, name in sim.timers.due if sim.up(node)]
 
 
 def _touched(event: tuple) -> str | None:
@@ -820,14 +832,41 @@ def _workload_done(sim: Simulation) -> bool:
     return sim.clients_idle() and not sim.enabled("invoke")
 
 
-def _run_event(sim: Simulation, event: tuple | None) -> Verdict | None:
-    """Start the simulation (event None) or run one event; a handler that raises is a
-    violation, as in `checker.run.execute`."""
+def _started(sim: Simulation) -> Verdict | None:
+    """Start the simulation; a handler that raises is a violation, as in
+    `checker.run.execute`."""
     try:
-        sim.start() if event is None else sim.execute(event)
+        sim.start()
     except Exception as exc:
         return violated(HANDLER_EXCEPTION, f"a node raised {exc!r}")
     return None
+
+
+def _advance(sim: Simulation, event: tuple, checks: list) -> list[str] | Verdict | None:
+    """Run one chosen event as `Replay` runs it: a timer not yet due lets time pass first,
+    the timers due before it firing as implied steps. Returns the nodes whose state changed,
+    or the first violation (a handler raised, or a state invariant broke, possibly in an
+    implied step), or None when the awaited timer was cancelled as time passed: that choice
+    leads nowhere (replay would skip it)."""
+    touched: list[str] = []
+    try:
+        for _ in range(Replay.MAX_IMPLIED):
+            first = sim.timer_before(event)
+            if first is None:
+                break
+            sim.mark_implied()
+            sim.execute(first)
+            touched.append(first[1])
+            broken = _state_violation(checks, sim)
+            if broken is not None:
+                return broken
+        if touched and not sim.is_enabled(event):
+            return None
+        sim.execute(event)
+    except Exception as exc:
+        return violated(HANDLER_EXCEPTION, f"a node raised {exc!r}")
+    actor = _touched(event)
+    return _state_violation(checks, sim) or (touched if actor is None else [*touched, actor])
 
 
 def _state_violation(checks: list, sim: Simulation) -> Verdict | None:

@@ -183,6 +183,14 @@ class Simulation:
             return any(e[1] == event[1] for e in self.enabled(kind))
         return event in self.enabled(kind)
 
+    def timer_before(self, event: tuple) -> tuple | None:
+        """If `event` is a timer that is pending but not yet due, the one that fires first as
+        time passes toward it; None if `event` is not such a timer (it is due, or gone)."""
+        if event[0] != "fire" or not self.up(event[1]) or tuple(event[1:]) not in self.timers.due:
+            return None
+        earliest = self.enabled("fire")
+        return None if not earliest or event in earliest else earliest[0]
+
     # --- doing it -------------------------------------------------------------------------
 
     def execute(self, event: tuple) -> None:

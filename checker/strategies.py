@@ -172,8 +172,4 @@ class Replay:
     def _due_first(self, sim: Simulation, event: tuple) -> tuple | None:
         """If `event` is a pending timer worth waiting for, the timer that fires before it."""
         waited = 0 if self._waiting_since is None else len(sim.trace) - self._waiting_since
-        if event[0] != "fire" or not sim.up(event[1]) or tuple(event[1:]) not in sim.timers.due \
-                or waited >= self.MAX_IMPLIED:
-            return None
-        earliest = sim.enabled("fire")
-        return earliest[0] if earliest else None
+        return None if waited >= self.MAX_IMPLIED else sim.timer_before(event)

@@ -12,11 +12,18 @@ import attrs
 import pytest
 
 from checker import registry
-from checker.explore import _Canon, _generator_token, _touched, canonical, explore
+from checker.explore import (
+    _advance,
+    _Canon,
+    _generator_token,
+    _pending_timers,
+    canonical,
+    explore,
+)
 from checker.run import execute, new_simulation
 from checker.strategies import RandomWalk, Replay
 from tests.toys import COUNTER
-from tests.toys_explore import COMMIT, REGISTER
+from tests.toys_explore import ALARM, COMMIT, REGISTER
 
 NO_FAULTS: dict[str, int] = {}
 REDUCTIONS = [(False, False), (True, False), (False, True), (True, True)]  # (sleep, symmetry)
@@ -39,6 +46,18 @@ def test_bfs_finds_the_lost_update_at_its_known_depth_and_the_trace_replays() ->
     assert [e[0] for e in result.choices].count("invoke") == 2
     again = replayed(REGISTER, "blind", config, 3, result.choices)
     assert (again.verdict.invariant, again.verdict.status) == ("no-lost-update", "violated")
+    assert again.choices == result.choices
+
+
+def test_depth_counts_decisions_not_ticks() -> None:
+    """Waiting for a later timer is one transition, the earlier timers firing on the way, as
+    replay runs it: the alarm at 100 is one choice away, with nine ticks implied."""
+    config = ALARM.config("small")
+    result = explore(ALARM, "rings", config, faults=NO_FAULTS, max_depth=1)
+    assert result.violated and result.choices == [("fire", "n1", "alarm")]
+    again = replayed(ALARM, "rings", config, 0, result.choices)
+    assert again.verdict.invariant == "silent" and "9 ticks" in again.verdict.explanation
+    assert [step.phase for step in again.sim.trace].count("implied") == 9
     assert again.choices == result.choices
 
 
@@ -161,8 +180,9 @@ def test_canonical_text_ignores_insertion_order() -> None:
 
 @pytest.mark.parametrize("seed", range(3))
 def test_incremental_fingerprint_texts_match_a_fresh_computation(seed: int) -> None:
-    """The search re-encodes only the node an event acts on; check that against encoding
-    everything anew, along random walks of SSO with faults."""
+    """The search re-encodes only the nodes an event acts on; check that against encoding
+    everything anew, along random walks of SSO with faults and, now and then, a wait for a
+    later timer (time passes: the timers before it fire too)."""
     system = registry.lookup("sso")
     config = system.config("small")
     sim = new_simulation(system, "correct", config, seed)
@@ -170,12 +190,17 @@ def test_incremental_fingerprint_texts_match_a_fresh_computation(seed: int) -> N
     sim.start()
     canon = _Canon.of(sim, fresh)
     walk = RandomWalk(seed, max_pause=config.max_pause)
-    for _ in range(150):
+    for step in range(150):
         event = walk.next(sim)
         if event is None:
             break
-        sim.execute(event)
-        canon = canon.after(sim, _touched(event), fresh)
+        if step % 10 == 9:
+            event = walk.rng.choice(_pending_timers(sim))
+        touched = _advance(sim, event, [])
+        if touched is None:  # the awaited timer was cancelled: the search drops this copy
+            canon = _Canon.of(sim, fresh)
+            continue
+        canon = canon.after(sim, touched, fresh)
         assert canon == _Canon.of(sim, fresh), event
 
 

@@ -7,6 +7,9 @@
 - `COMMIT`: a coordinator commits once every participant voted. The three participants run
   the same code and draw nothing at random, so the configuration declares them symmetric. The
   seeded bug commits on two votes of three.
+- `ALARM`: a node ticks every 10 time units and its alarm rings at 100 (a client waits). The
+  seeded bug breaks its invariant when the alarm rings: one decision ("let time pass to the
+  alarm"), nine ticks implied before it.
 """
 
 from __future__ import annotations
@@ -212,4 +215,59 @@ COMMIT = System(
     variants={"correct": Variant("correct", Coordinator),
               "hasty": Variant("hasty", HastyCoordinator, breaks="atomic commit",
                                caught_by="all-voted-before-commit")},
+)
+
+
+# --- a timer far in the future ----------------------------------------------------------------
+
+
+class Clock(Node):
+    """Ticks every 10 time units; the alarm rings once, at 100."""
+
+    def on_start(self, ctx: Context) -> None:
+        self.ticks = 0
+        self.rang = False
+        ctx.set_timer("tick", 10)
+        ctx.set_timer("alarm", 100)
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name == "tick":
+            self.ticks += 1
+            ctx.set_timer("tick", 10)
+        else:
+            self.rang = self.rings()
+
+    def rings(self) -> bool:
+        return False
+
+
+class RingingClock(Clock):
+    """Seeded bug: the alarm rings."""
+
+    def rings(self) -> bool:
+        return True
+
+
+class Sleeper(Client):
+    """Waits forever: the run is not over while time may still pass."""
+
+    def start(self, ctx: Context, f: str, args: Any) -> None:
+        pass
+
+
+@state_invariant("silent")
+def silent(sim: Simulation) -> str | None:
+    clock = sim.nodes["n1"]
+    return f"the alarm rang after {clock.ticks} ticks" if clock is not None and clock.rang \
+        else None
+
+
+ALARM = System(
+    name="alarm", paper="(toy)", summary="a ticking node whose alarm rings at 100",
+    build=lambda config, impl, rng: Cluster(servers={"n1": impl}, clients={"c1": Sleeper},
+                                            workload={"c1": [("sleep", None)]}),
+    invariants=(silent,),
+    configs={"small": Config("small", servers=1, clients=1, ops_per_client=1, faults={})},
+    variants={"correct": Variant("correct", Clock),
+              "rings": Variant("rings", RingingClock, breaks="silence", caught_by="silent")},
 )
