@@ -1,0 +1,140 @@
+"""Percolator: snapshot-isolation transactions over a Bigtable-like store, with a timestamp
+oracle and the locks kept in the data (Peng & Dabek, "Large-scale Incremental Processing Using
+Distributed Transactions and Notifications", OSDI 2010).
+
+Bigtable gives atomic transactions on one row only. Percolator builds multi-row transactions
+on top by keeping, for every row, three columns of timestamped cells: `data` (the values, by
+the start timestamp of the transaction that wrote them), `lock` (an uncommitted write: who is
+the transaction's primary) and `write` (a committed write: which data timestamp is visible
+from the commit timestamp on). A transaction
+
+1. takes a start timestamp from the oracle and reads the snapshot as of it: for each row the
+   newest `write` record at or before start_ts. A lock at or before start_ts may belong to a
+   transaction that commits before start_ts, so the reader waits, then resolves it;
+2. buffers its writes, then prewrites them, the primary row first: each row gets a lock and
+   its data, unless it holds a write record after start_ts or any lock (write-write conflict:
+   abort — the first committer wins);
+3. takes a commit timestamp and replaces the primary's lock with a write record: that one
+   single-row transaction is the commit point. Then the secondaries, lazily.
+
+A worker that crashes leaves its locks behind. Whoever meets one asks its primary, which
+decides: a write record there means the transaction committed (roll the secondary forward); a
+stale lock there is rolled back first, and only then the secondary. Rollbacks leave a rollback
+record, so that a delayed prewrite cannot bring a rolled-back lock back.
+
+The simulation's clients cannot crash, so transactions run in workers (Percolator's own name
+for the processes running its transactions): each client hands its transaction to a worker,
+a server node the engine may crash mid-commit, as a Percolator worker machine dies.
+Observers scan for the `notify` column a commit sets and run a transaction at most once per
+change, recording it in an acknowledgement row.
+
+The pieces: `store.py` (the tablet server, its rows and Percolator's single-row steps),
+`oracle.py` (the timestamp oracle), `worker.py` (transactions, observers, the client),
+`checks.py` (the invariants). A run: tablet servers t1.., the oracle tso, workers w1.. (one
+per client c1..) and observers o1...
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import attrs
+
+from checker.sim import Cluster
+from checker.system import Config, System, Variant
+from implementations.percolator import checks
+from implementations.percolator.oracle import Oracle, OracleReusesBatch
+from implementations.percolator.store import PercolatorServer, ReadsIgnoreLocks
+from implementations.percolator.worker import (
+    CleanupSecondaryFirst,
+    Observer,
+    PercolatorClient,
+    Worker,
+)
+from invariants.transactions import APPEND, READ
+
+
+@attrs.frozen
+class Roles:
+    """The node classes one variant runs."""
+
+    tablet: type[PercolatorServer] = PercolatorServer
+    worker: type[Worker] = Worker
+    oracle: type[Oracle] = Oracle
+    observer: type[Observer] = Observer
+
+
+def build(config: Config, roles: Roles, rng: Any) -> Cluster:
+    """`servers` tablet servers holding the rows (and their acknowledgement rows), one
+    oracle, one worker per client, and observers watching the rows. Each transaction reads or
+    appends (unique values) to two of the rows; the ending reads all."""
+    keys = config.params.get("keys", ("x", "y"))
+    tablets = [f"t{i + 1}" for i in range(config.servers)]
+    placement = {row: tablets[i % len(tablets)]
+                 for i, key in enumerate(keys) for row in (key, f"ack/{key}")}
+    clients = [f"c{i + 1}" for i in range(config.clients)]
+    values = iter(range(1, 1 + 2 * config.clients * config.ops_per_client))
+    workload = {c: [("txn", [[READ, key, None] if rng.random() < 0.4 else
+                             [APPEND, key, next(values)] for key in rng.sample(keys, 2)])
+                    for _ in range(config.ops_per_client)] for c in clients}
+    servers: dict[str, Any] = {t: roles.tablet for t in tablets}
+    servers["tso"] = roles.oracle
+    for i in range(config.clients):
+        servers[f"w{i + 1}"] = functools.partial(roles.worker, placement=placement,
+                                                 oracle="tso")
+    for i in range(config.params.get("observers", 0)):
+        servers[f"o{i + 1}"] = functools.partial(roles.observer, placement=placement,
+                                                 oracle="tso", watched=keys)
+    return Cluster(
+        servers=servers,
+        clients={c: functools.partial(PercolatorClient, worker=f"w{i + 1}")
+                 for i, c in enumerate(clients)},
+        workload=workload,
+        final_ops=[(clients[0], "txn", [[READ, key, None] for key in keys])],
+    )
+
+
+FAULTS = {"drop": 4, "duplicate": 4, "crash": 3, "pause": 3, "partition": 2}
+
+SYSTEM = System(
+    name="percolator",
+    paper="Peng, Dabek: Large-scale Incremental Processing Using Distributed Transactions "
+          "and Notifications (OSDI 2010)",
+    summary="snapshot-isolation transactions over single-row transactions: a timestamp "
+            "oracle, locks in the data, primary-first commit and lazy cleanup",
+    build=build,
+    invariants=(checks.oracle_monotonic, checks.atomic, checks.snapshot_isolation,
+                checks.observed_once),
+    configs={
+        "default": Config("default", servers=2, clients=2, ops_per_client=3, max_steps=400,
+                          max_pause=200, faults=FAULTS, quiesce_horizon=1000),
+        "small": Config("small", servers=2, clients=2, ops_per_client=1, max_steps=200,
+                        max_pause=200, faults=FAULTS, quiesce_horizon=1000),
+        # an observer's scans keep time moving, so they are left out of the default runs
+        "observers": Config("observers", servers=2, clients=2, ops_per_client=3,
+                            max_steps=400, max_pause=200, faults=FAULTS, quiesce_horizon=1000,
+                            params={"observers": 1}),
+    },
+    variants={
+        "correct": Variant("correct", Roles()),
+        "reads-ignore-locks": Variant(
+            "reads-ignore-locks", Roles(tablet=ReadsIgnoreLocks),
+            breaks="snapshot reads: a reader sees a committed transaction's write to one row "
+                   "but not, behind a lock still pending, to another (fractured read), and "
+                   "may overwrite the write it missed",
+            caught_by="snapshot-isolation",
+            teaches="Percolator (OSDI'10) section 2.2: reads wait on older locks"),
+        "cleanup-secondary-first": Variant(
+            "cleanup-secondary-first", Roles(worker=CleanupSecondaryFirst),
+            breaks="atomicity: a secondary is rolled back while its primary goes on to "
+                   "commit (torn transaction)",
+            caught_by="atomic",
+            teaches="Percolator (OSDI'10) section 2.2: the primary decides, cleanup follows"),
+        "oracle-reuses-batch": Variant(
+            "oracle-reuses-batch", Roles(oracle=OracleReusesBatch),
+            breaks="timestamp order: after a crash the oracle hands out timestamps again",
+            caught_by="oracle-monotonic",
+            teaches="Percolator (OSDI'10) section 2.3: the oracle's durable bound"),
+    },
+)
