@@ -56,7 +56,7 @@ from typing import Any
 import attrs
 
 from checker.run import HANDLER_EXCEPTION, check_history, new_simulation
-from checker.sim import KINDS, Simulation
+from checker.sim import KINDS, MESSAGE_KINDS, Simulation
 from checker.strategies import Replay
 from checker.system import Config, System
 from invariants.verdict import UNKNOWN, Verdict, passed, unknown, violated
@@ -747,7 +747,7 @@ class _Search:
 
 def _key(canon: _Canon, sim: Simulation, event: tuple) -> Key:
     kind = event[0]
-    if kind in ("deliver", "drop", "duplicate"):
+    if kind in MESSAGE_KINDS:
         return (kind, event[1], event[2], canon.messages[event[1:]])
     if kind == "partition":
         return ("partition", _cut_text(list(event[1]), list(sim.nodes), None))
@@ -782,7 +782,7 @@ def _footprint(sim: Simulation, key: Key) -> Footprint | None:
     do not commute). A delivery also reads whether its link is cut, which a partition or a
     heal writes; a budgeted fault uses up its budget."""
     kind, node = key[0], key[1] if len(key) > 1 else ""
-    if kind in ("deliver", "drop", "duplicate"):
+    if kind in MESSAGE_KINDS:
         message = ("message", *key[1:])
         if kind != "deliver":
             return {message, ("budget", kind)}, set()

@@ -2,7 +2,9 @@
 
 A candidate is kept when replaying it violates the same invariant. Replay skips events that
 are no longer enabled, so any subsequence of choices is a valid program; after each success
-the candidate is normalized to the events that actually ran. A first pass removes whole
+the candidate is normalized to the events that actually ran. Choices of messages carry the
+message itself, and replay finds it by content when its sequence number has moved: removing
+one heartbeat must not rename every later message on that channel. A first pass removes whole
 families of alike choices at once (`drop_alike`); delta debugging then works on what is left.
 """
 
@@ -10,10 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 from checker.run import RunResult, execute
+from checker.sim import MESSAGE_KINDS
 from checker.strategies import Replay
 from checker.system import Config, System
 
@@ -34,23 +38,32 @@ def shrink(system: System, variant: str, config: Config, seed: int, choices: lis
     best: list[RunResult] = []
     deadline = time.monotonic() + max_seconds
 
-    def still_fails(candidate: list[tuple]) -> list[tuple] | None:
+    def still_fails(candidate: list[Taken]) -> list[Taken] | None:
         if replays[0] >= max_replays or (replays[0] and time.monotonic() > deadline):
             return None
         replays[0] += 1
-        result = execute(system, variant, config, seed, Replay(candidate))
+        events, messages = [e for e, _ in candidate], [m for _, m in candidate]
+        result = execute(system, variant, config, seed, Replay(events, messages))
         if result.violated and result.verdict.invariant == invariant:
             best.append(result)
-            return result.choices
+            return _taken(result)
         return None
 
-    original = still_fails(list(choices))
+    original = still_fails([(event, None) for event in choices])
     if original is None:
         raise ValueError("the run does not reproduce its violation, so it cannot be shrunk")
     alike_gone = drop_alike(original, still_fails, lambda: _labels(best[-1]))
     minimal = ddmin(alike_gone, still_fails)
-    final = execute(system, variant, config, seed, Replay(minimal))
+    final = execute(system, variant, config, seed, Replay([event for event, _ in minimal]))
     return Shrunk(final, len(choices), len(final.choices), replays[0])
+
+
+Taken = tuple[tuple, Any]  # a choice, and the message it took (None: it took none)
+
+
+def _taken(result: RunResult) -> list[Taken]:
+    return [(step.event, step.detail if step.event[0] in MESSAGE_KINDS else None)
+            for step in result.sim.chosen_steps()]
 
 
 def drop_alike(items: list, fails: Callable[[list], list | None],
@@ -79,11 +92,9 @@ def _labels(result: RunResult) -> list[tuple]:
     """A label for each choice of a run: its kind, the nodes it involves, and for a message
     its type."""
     labels = []
-    for step in result.sim.trace:
-        if step.phase != "run":
-            continue
+    for step in result.sim.chosen_steps():
         kind = step.event[0]
-        if kind in ("deliver", "drop", "duplicate"):
+        if kind in MESSAGE_KINDS:
             labels.append((kind, step.event[1], step.event[2], type(step.detail).__name__))
         elif kind == "fire":
             labels.append(step.event)

@@ -29,6 +29,7 @@ from invariants.history import Event, Operation, pair
 DELIVERY_KINDS = ("deliver", "fire", "invoke")
 FAULT_KINDS = ("drop", "duplicate", "crash", "restart", "partition", "heal", "pause", "skew")
 KINDS = DELIVERY_KINDS + FAULT_KINDS
+MESSAGE_KINDS = ("deliver", "drop", "duplicate")  # events that name a message in flight
 BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew")
 _CHANGES_REACHABILITY = frozenset(("crash", "restart", "partition", "heal", "pause"))
 
@@ -170,7 +171,7 @@ class Simulation:
     def is_enabled(self, event: tuple) -> bool:
         """Whether a concrete event (as replayed from a trace) can happen now."""
         kind = event[0]
-        if kind in ("deliver", "drop", "duplicate"):
+        if kind in MESSAGE_KINDS:
             key = tuple(event[1:])
             if key not in self.network.in_flight:
                 return False
@@ -351,10 +352,13 @@ class Simulation:
     def choices(self) -> list[tuple]:
         """The events that replay this run: those chosen, and implied ones left at the end of
         the run by a choice that never came to run (the run ended while time passed)."""
+        return [step.event for step in self.chosen_steps()]
+
+    def chosen_steps(self) -> list[Step]:
+        """The trace's steps whose events are the run's `choices()`."""
         steps = [step for step in self.trace if step.phase in ("run", "implied")]
         last_chosen = max((i for i, step in enumerate(steps) if step.phase == "run"), default=-1)
-        return [step.event for i, step in enumerate(steps)
-                if step.phase == "run" or i > last_chosen]
+        return [step for i, step in enumerate(steps) if step.phase == "run" or i > last_chosen]
 
 
 def _mix(seed: int, index: int) -> int:

@@ -8,9 +8,9 @@
 from __future__ import annotations
 
 import random
-from typing import Protocol
+from typing import Any, Protocol
 
-from checker.sim import DELIVERY_KINDS, FAULT_KINDS, Simulation
+from checker.sim import DELIVERY_KINDS, FAULT_KINDS, MESSAGE_KINDS, Simulation
 
 BASE_WEIGHTS = {"deliver": 12.0, "fire": 3.0, "invoke": 3.0, "drop": 1.0, "duplicate": 1.0,
                 "crash": 0.5, "restart": 1.0, "partition": 0.5, "heal": 0.7, "pause": 0.5,
@@ -139,19 +139,26 @@ class Replay:
     """A chosen timer that is pending but not yet due lets time pass: the timers due before it
     fire first, as implied events (kept in the trace, left out of the choices). A choice list
     can then say "n1's election timer fires" without the dozens of periodic ticks before it,
-    which is what lets shrinking remove them."""
+    which is what lets shrinking remove them.
+
+    With `messages` (the message each choice took, None for other choices), a choice names
+    its message by content: when its sequence number no longer holds that message -- an
+    earlier message on the channel was never sent -- it takes the first one in flight on the
+    same channel that is equal. Shrinking uses this so that removing one message does not
+    rename every later one on its channel."""
 
     MAX_IMPLIED = 10_000  # implied events for one choice; beyond, the choice is skipped
 
-    def __init__(self, choices: list[tuple]) -> None:
+    def __init__(self, choices: list[tuple], messages: list[Any] | None = None) -> None:
         self.choices = choices
+        self.messages = messages
         self.position = 0
         self.skipped = 0
         self._waiting_since: int | None = None  # trace index of the first implied event
 
     def next(self, sim: Simulation) -> tuple | None:
         while self.position < len(self.choices):
-            event = self.choices[self.position]
+            event = self._by_content(sim, self.choices[self.position])
             if sim.is_enabled(event):
                 self.position += 1
                 self._waiting_since = None
@@ -168,6 +175,18 @@ class Replay:
             self.position += 1
             self.skipped += 1
         return None
+
+    def _by_content(self, sim: Simulation, event: tuple) -> tuple:
+        wanted = None if self.messages is None else self.messages[self.position]
+        if wanted is None or event[0] not in MESSAGE_KINDS:
+            return event
+        held = sim.network.in_flight.get(tuple(event[1:]))
+        if held is not None and held.msg == wanted:
+            return event
+        for key, envelope in sim.network.in_flight.items():
+            if key[:2] == tuple(event[1:3]) and envelope.msg == wanted:
+                return (event[0], *key)
+        return event
 
     def _due_first(self, sim: Simulation, event: tuple) -> tuple | None:
         """If `event` is a pending timer worth waiting for, the timer that fires before it."""

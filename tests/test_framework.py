@@ -7,16 +7,21 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from checker import report
+from checker.client import Client
 from checker.hunt import Budget, hunt, write_counterexample
 from checker.hypothesis_adapter import hypothesis_hunt
+from checker.node import Context, Node
 from checker.replayfile import Counterexample, ReplayFileError, load, parse
 from checker.run import execute
 from checker.shrink import ddmin, drop_alike, shrink
+from checker.sim import Cluster
 from checker.strategies import RandomWalk, Replay
+from checker.system import Config, System, Variant
 from tests.toys import COUNTER
 
 CONFIG = COUNTER.configs["default"]
@@ -177,3 +182,48 @@ def test_drop_alike_removes_a_family_that_only_goes_all_at_once() -> None:
         return result
 
     assert drop_alike(items, remembering, labels) == ["x"]
+
+
+class Talker(Node):
+    """Says "one" to b when c1 asks it to, and "two" at time 1."""
+
+    def on_start(self, ctx: Context) -> None:
+        ctx.set_timer("later", 1)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        ctx.send("b", "one")
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        ctx.send("b", "two")
+
+
+class Listener(Node):
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        pass
+
+
+class Asker(Client):
+    def start(self, ctx: Context, f: str, args: Any) -> None:
+        ctx.send("a", "please")
+
+
+TALK = System(name="talk", paper="(toy)", summary="one node talks to another",
+              build=lambda config, impl, rng: Cluster(
+                  servers={"a": Talker, "b": Listener}, clients={"c1": Asker},
+                  workload={"c1": [("ask", None)]}),
+              invariants=(), configs={"default": Config("default", servers=2, clients=1)},
+              variants={"correct": Variant("correct", None)})
+
+
+def test_replay_finds_a_message_by_content_when_its_number_moved() -> None:
+    """Without c1's request, "one" is never sent and "two" is the channel's message 0, not 1:
+    replay with the messages the choices took still delivers it; by number alone it cannot."""
+    config = TALK.config("default")
+    full = [("invoke", "c1"), ("deliver", "c1", "a", 0), ("fire", "a", "later"),
+            ("deliver", "a", "b", 1)]
+    assert execute(TALK, "correct", config, 0, Replay(full)).choices == full
+    unasked = full[2:]
+    by_number = execute(TALK, "correct", config, 0, Replay(unasked))
+    by_content = execute(TALK, "correct", config, 0, Replay(unasked, [None, "two"]))
+    assert by_number.choices == [("fire", "a", "later")]
+    assert by_content.choices == [("fire", "a", "later"), ("deliver", "a", "b", 0)]
