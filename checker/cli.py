@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import click
@@ -56,10 +59,13 @@ def list_systems() -> None:
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("reports"), show_default=True)
 @click.option("--no-shrink", is_flag=True, help="Report the first violation as found.")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Variants hunted at once, one process each (default: one per core). "
+                   "Results do not depend on it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, seed: int,
                  shard: str, config_name: str, strategy: str, report_dir: Path,
-                 no_shrink: bool, quiet: bool) -> None:
+                 no_shrink: bool, jobs: int | None, quiet: bool) -> None:
     """Explore SYSTEM[:VARIANT] targets (default: everything) within a budget.
 
     Exits 0 only when every correct variant stays clean and every seeded bug is found.
@@ -70,9 +76,14 @@ def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, see
     except ValueError as exc:
         raise BadInput(str(exc)) from None
     budget = Budget(runs=runs, seconds=seconds)
-    outcomes = [_hunt_one(system, variant, config_name, budget, seed, shard_, strategy,
-                          report_dir, not no_shrink, quiet)
-                for system, variant in plan]
+    jobs = min(jobs or _cores(), len(plan))
+    if jobs > 1:
+        outcomes = _hunt_in_parallel(plan, jobs, config_name, budget, seed, shard_, strategy,
+                                     report_dir, not no_shrink, quiet)
+    else:
+        outcomes = [_hunt_one(system, variant, config_name, budget, seed, shard_, strategy,
+                              report_dir, not no_shrink, quiet)
+                    for system, variant in plan]
     click.echo(_table(outcomes))
     failed = [o for o in outcomes if not o.passed]
     if failed:
@@ -107,6 +118,41 @@ def _hunt_one(system: System, variant: str, config_name: str, budget: Budget, se
         return hunt(system, variant, system.config(config_name), budget=budget, seed=seed,
                     shard=shard, strategy=strategy, report_dir=report_dir,
                     shrink_found=shrink_found, progress=progress)
+
+
+def _cores() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def _hunt_in_parallel(plan: list[tuple[System, str]], jobs: int, config_name: str,
+                      budget: Budget, seed: int, shard: Shard, strategy: str, report_dir: Path,
+                      shrink_found: bool, quiet: bool) -> list[HuntOutcome]:
+    """One process per variant, `jobs` at a time; outcomes in the plan's order. Each hunt is
+    a function of its seeds alone, so its result is the same as in one process (only the
+    wall-clock figures, and a shrink's length when its time budget runs out, can differ).
+    Processes are forked, so they see the same registry as this one."""
+    context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context) as pool:
+        futures = {pool.submit(_hunt_by_name, system.name, variant, config_name, budget,
+                               seed, shard, strategy, report_dir, shrink_found):
+                   f"{system.name}:{variant}" for system, variant in plan}
+        label = f"{len(plan)} variants, {jobs} at once"
+        with click.progressbar(length=len(futures), label=label, file=sys.stderr,
+                               hidden=quiet, show_pos=True,
+                               item_show_func=lambda item: item) as bar:
+            for future in as_completed(futures):
+                bar.update(1, f"{futures[future]} {future.result().verdict}")
+        return [future.result() for future in futures]
+
+
+def _hunt_by_name(system_name: str, variant: str, config_name: str, budget: Budget, seed: int,
+                  shard: Shard, strategy: str, report_dir: Path,
+                  shrink_found: bool) -> HuntOutcome:
+    system = registry.lookup(system_name)
+    return hunt(system, variant, system.config(config_name), budget=budget, seed=seed,
+                shard=shard, strategy=strategy, report_dir=report_dir, shrink_found=shrink_found)
 
 
 def _table(outcomes: list[HuntOutcome]) -> str:

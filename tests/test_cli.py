@@ -36,6 +36,20 @@ def test_list_names_variants_and_invariants() -> None:
     assert "acked-puts-durable" in result.stdout
 
 
+def test_parallel_hunts_give_the_same_results(tmp_path: Path) -> None:
+    """Only the wall-clock column may differ between one process and several."""
+    tables, files = [], []
+    for jobs in (1, 2):
+        out = tmp_path / f"jobs{jobs}"
+        result = run("hunt", "counter", "--runs", 200, "--jobs", jobs, "--quiet",
+                     "--report-dir", out)
+        assert result.exit_code == 0, result.output
+        rows = [line.replace(str(out), "DIR").split() for line in result.stdout.splitlines()]
+        tables.append([row[:4] + row[5:] for row in rows])  # without "first violation"
+        files.append({p.name: json.loads(p.read_text()) for p in sorted(out.glob("*.json"))})
+    assert tables[0] == tables[1] and files[0] == files[1] and files[0]
+
+
 @pytest.mark.parametrize("strategy, runs", [("random", 300), ("pct", 300), ("portfolio", 300),
                                              ("hypothesis", 40)])  # hypothesis runs are long
 def test_hunt_finds_the_bug_with_every_strategy(tmp_path: Path, strategy: str,
