@@ -1,0 +1,126 @@
+"""BigTable: tablets served by one tablet server at a time, under locks held in Chubby.
+
+Chang, Dean, Ghemawat, Hsieh, Wallach, Burrows, Chandra, Fikes, Gruber: "Bigtable: A
+Distributed Storage System for Structured Data" (OSDI 2006). The pieces:
+- `master.py`: the tablet map, assignment, and taking tablets back from a server whose lock it
+  could acquire (section 5.2);
+- `tabletserver.py`: a server serving only while it holds its lock; commit log, memtable,
+  minor and merging compactions, check-and-set, splits, recovery by log replay (section 5.3);
+- `storage.py`: SSTables, the merge of levels, and GFS as one shared durable node;
+- `client.py`: locate, send, retry; `checks.py`: the invariants.
+
+The lock service is Chubby itself (`implementations.chubby`): its cell and its client library,
+which the master and the tablet servers mix in. The cell here is a single replica: a tablet
+server's lock is as good as Chubby's session lease whatever the cell's size, and one replica
+keeps Paxos traffic out of the traces (Chubby's own lessons show the cell failing over). It
+runs without lock-delay: the servers time their own leases, which is what the lock protects.
+
+A run: Chubby `ch1`, GFS `gfs`, the master `m`, tablet servers `ts1`, `ts2`, clients reading,
+writing, deleting and check-and-setting a few rows of one table that starts as one tablet and
+is split by the master.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from checker.sim import Cluster
+from checker.system import Config, System, Variant
+from implementations.bigtable import checks
+from implementations.bigtable.client import TableClient
+from implementations.bigtable.master import Master
+from implementations.bigtable.storage import GFS, GFS_NODE
+from implementations.bigtable.tabletserver import AckBeforeLogSync, ServesWithoutLock, TabletServer
+from implementations.chubby import ChubbyReplica
+
+CHUBBY, MASTER = "ch1", "m"
+TABLETS = (("t", "", None),)  # one tablet: every row
+
+
+class LockCell(ChubbyReplica):
+    """Chubby's replica without lock-delay (see the module docstring)."""
+
+    lock_delay = 0
+
+
+def build(config: Config, server: type[TabletServer], rng: Any) -> Cluster:
+    rows = tuple(config.params.get("rows", ("a", "b")))
+    cell = (CHUBBY,)
+    servers = tuple(f"ts{i + 1}" for i in range(config.servers))
+    clients = [f"c{i + 1}" for i in range(config.clients)]
+    values = iter(range(1, 1 + config.clients * config.ops_per_client))
+    written: list[int] = []
+
+    def operation() -> tuple[str, tuple]:
+        row, draw = rng.choice(rows), rng.random()
+        if draw < 0.3:
+            return ("read", (row,))
+        if draw < 0.45:
+            return ("delete", (row,))
+        written.append(next(values))
+        if draw < 0.6:
+            return ("cas", (row, rng.choice([None, *written[:-1]]), written[-1]))
+        return ("write", (row, written[-1]))
+
+    workload = {c: [operation() for _ in range(config.ops_per_client)] for c in clients}
+    nodes: dict[str, Any] = {
+        CHUBBY: functools.partial(LockCell, replicas=cell),
+        GFS_NODE: functools.partial(GFS, tablets=TABLETS),
+        MASTER: functools.partial(Master, replicas=cell, servers=servers, tablets=TABLETS,
+                                  split_key=config.params.get("split_key")),
+    }
+    nodes.update({s: functools.partial(server, replicas=cell, master=MASTER, gfs=GFS_NODE)
+                  for s in servers})
+    return Cluster(
+        servers=nodes,
+        clients={c: functools.partial(TableClient, master=MASTER) for c in clients},
+        workload=workload,
+        final_ops=[(clients[i % len(clients)], "read", (row,)) for i, row in enumerate(rows)],
+    )
+
+
+FAULTS = {"drop": 4, "duplicate": 4, "crash": 6, "partition": 4, "pause": 4, "skew": 20}
+PARAMS = {"rows": ("a", "b"), "split_key": "b"}
+
+SYSTEM = System(
+    name="bigtable",
+    paper="Chang et al.: Bigtable: A Distributed Storage System for Structured Data "
+          "(OSDI 2006); Burrows: The Chubby lock service (OSDI 2006)",
+    summary="tablets served by one server at a time under Chubby locks: commit log in GFS, "
+            "memtable, minor and merging compactions, tombstones, check-and-set, splits, "
+            "recovery by log replay on reassignment",
+    build=build,
+    invariants=(checks.one_server_per_row, checks.acked_durable, checks.no_acked_write_lost,
+                checks.deletes_stick, checks.linearizable_rows),
+    configs={
+        "default": Config("default", servers=2, clients=2, ops_per_client=5, max_steps=500,
+                          epsilon=50, max_pause=2500, faults=FAULTS, quiesce_horizon=4000,
+                          params=PARAMS),
+        # network partitions and nothing else: the lesson's trace of serves-without-lock
+        "partitions": Config("partitions", servers=2, clients=2, ops_per_client=5,
+                             max_steps=500, epsilon=50, max_pause=2500, faults={"partition": 4},
+                         quiesce_horizon=4000, params=PARAMS),
+        "small": Config("small", servers=2, clients=1, ops_per_client=4, max_steps=400,
+                        epsilon=50, max_pause=2500, faults=FAULTS, quiesce_horizon=4000,
+                        params=PARAMS),
+    },
+    variants={
+        "correct": Variant("correct", TabletServer),
+        "serves-without-lock": Variant(
+            "serves-without-lock", ServesWithoutLock,
+            breaks="one server per tablet: a server cut off from Chubby keeps serving after "
+                   "the master reassigned its tablet; it acknowledges writes the new server "
+                   "never sees and serves stale reads",
+            caught_by="one-server-per-row",
+            teaches="BigTable section 5.2: a tablet server stops serving when it loses its "
+                    "lock"),
+        "ack-before-log-sync": Variant(
+            "ack-before-log-sync", AckBeforeLogSync,
+            breaks="acknowledged writes are durable: the write is only in GFS's page cache; a "
+                   "GFS crash drops it, and the log replay on reassignment does not have it",
+            caught_by="acked-durable",
+            teaches="BigTable section 5.3: acknowledge an update only once it is committed to "
+                    "the log"),
+    },
+)
