@@ -97,10 +97,10 @@ SYSTEM = System(
         "default": Config("default", servers=2, clients=2, ops_per_client=5, max_steps=500,
                           epsilon=50, max_pause=2500, faults=FAULTS, quiesce_horizon=4000,
                           params=PARAMS),
-        # network partitions and nothing else: the lesson's trace of serves-without-lock
+        # network partitions and nothing else: lock loss through the network alone
         "partitions": Config("partitions", servers=2, clients=2, ops_per_client=5,
                              max_steps=500, epsilon=50, max_pause=2500, faults={"partition": 4},
-                         quiesce_horizon=4000, params=PARAMS),
+                             quiesce_horizon=4000, params=PARAMS),
         "small": Config("small", servers=2, clients=1, ops_per_client=4, max_steps=400,
                         epsilon=50, max_pause=2500, faults=FAULTS, quiesce_horizon=4000,
                         params=PARAMS),
