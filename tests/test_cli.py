@@ -97,6 +97,19 @@ def test_explore_finds_a_shortest_counterexample_and_passes_the_correct_variant(
     assert run("replay", replay_file).exit_code == 0
 
 
+def test_explore_ending_only_leaves_still_finds_the_bug_but_no_shorter(tmp_path: Path) -> None:
+    lengths = {}
+    for ends in ("every", "leaves"):
+        result = run("explore", "counter:forgetful", "--config", "default", "--faults",
+                     "crash=1", "--depth", 5, "--ends", ends, "--quiet",
+                     "--report-dir", tmp_path / ends)
+        assert result.exit_code == 0, result.output
+        [events] = [line.split()[0] for line in result.stdout.splitlines()
+                    if line.endswith(".md") and "events; replay" in line]
+        lengths[ends] = int(events)
+    assert lengths["every"] <= lengths["leaves"]
+
+
 def test_explore_without_faults_misses_the_crash_bug(tmp_path: Path) -> None:
     result = run("explore", "counter:forgetful", "--config", "default", "--depth", 6,
                  "--quiet", "--report-dir", tmp_path)
