@@ -26,6 +26,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--deepdives-runs", type=int, default=None,
                     help="runs per correct-variant hunt (default: each test's own)")
     group.addoption("--deepdives-seed", type=int, default=0, help="first seed of every hunt")
+    group.addoption("--deepdives-shrink-seconds", type=float, default=10.0,
+                    help="shrink budget of each counterexample found (default: 10 s; a test "
+                         "needs a valid counterexample, not the shortest)")
     group.addoption("--deepdives-report-dir", default="reports",
                     help="where hunts write counterexamples (default: reports/)")
 
@@ -42,6 +45,7 @@ class Hunter:
         self.runs = config.getoption("deepdives_runs")
         self.seed = config.getoption("deepdives_seed")
         self.report_dir = Path(config.getoption("deepdives_report_dir"))
+        self.shrink_seconds = config.getoption("deepdives_shrink_seconds")
 
     def __call__(self, system_name: str, variant: str, runs: int,
                  config_name: str = "default") -> HuntOutcome:
@@ -49,7 +53,8 @@ class Hunter:
         budget = Budget(runs=self.runs if self.runs and not system.variant(variant).seeded
                         else runs)
         outcome = hunt(system, variant, system.config(config_name), budget=budget,
-                       seed=self.seed, report_dir=self.report_dir)
+                       seed=self.seed, report_dir=self.report_dir,
+                       shrink_seconds=self.shrink_seconds)
         if not outcome.passed:
             pytest.fail(_explain(outcome), pytrace=False)
         return outcome
