@@ -1,0 +1,143 @@
+"""Dynamo: an always-writable key-value store on a ring, with sloppy quorums and vector clocks.
+
+DeCandia et al., "Dynamo: Amazon's Highly Available Key-value Store" (SOSP 2007). The parts:
+
+- `ring`: consistent hashing with virtual nodes, preference lists, Merkle trees per key range;
+- `node`: the storage node (coordinator, replica, stand-in with hinted handoff, gossip
+  membership, anti-entropy) and the seeded bugs beside it;
+- `client`: the client library, which keeps causal contexts and reconciles siblings by
+  writing with their merged context;
+- `checks`: quorum regularity, no lost write, hint delivery, convergence;
+- `models/dynamo.py`: the multi-value register with causal contexts those checks refer to.
+
+Two configurations matter: `default` counts only homes towards R and W (strict quorums,
+R + W > N: reads are regular), `sloppy` counts stand-ins too (always writable, reads may be
+stale; regularity is not promised there and not checked).
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+
+from checker.sim import Cluster
+from checker.system import Config, System, Variant
+from implementations.dynamo.checks import (
+    convergence,
+    hint_delivery,
+    no_lost_write,
+    quorum_regularity,
+)
+from implementations.dynamo.client import DynamoClient
+from implementations.dynamo.node import (
+    HintsInMemory,
+    LastWriteWins,
+    Settings,
+    SloppyCountedStrict,
+    StorageNode,
+)
+from implementations.dynamo.ring import Ring
+from invariants.quorum import (
+    prove_intersection,
+    prove_sloppy_intersection,
+    read_write,
+    sloppy_quorums,
+)
+from invariants.verdict import Verdict
+
+SETTLE = 1000  # ticks the ending waits before the final reads: gossip, handoff, anti-entropy
+
+
+def node_ids(config: Config) -> tuple[str, ...]:
+    return tuple(f"n{i + 1}" for i in range(config.servers))
+
+
+def settings(config: Config) -> Settings:
+    p = config.params
+    return Settings(n=p.get("n", 3), r=p.get("r", 2), w=p.get("w", 2),
+                    sloppy=p.get("sloppy", False))
+
+
+def build_ring(config: Config) -> Ring:
+    return Ring.build(node_ids(config), config.params.get("vnodes", 2))
+
+
+def build(config: Config, impl: type[StorageNode], rng: random.Random) -> Cluster:
+    """Storage nodes running `impl`; each client mixes gets and puts of unique values over a
+    few keys. The ending waits SETTLE ticks, then gets every key."""
+    nodes = node_ids(config)
+    clients = [f"c{i + 1}" for i in range(config.clients)]
+    keys = tuple(config.params.get("keys", ("a", "b")))
+    values = iter(range(1, 1 + config.clients * config.ops_per_client))
+    workload = {c: [("read", (rng.choice(keys),)) if rng.random() < 0.35
+                    else ("write", (rng.choice(keys), next(values)))
+                    for _ in range(config.ops_per_client)] for c in clients}
+    node = functools.partial(impl, ring=build_ring(config), settings=settings(config))
+    return Cluster(
+        servers={n: node for n in nodes},
+        clients={c: functools.partial(DynamoClient, nodes=nodes) for c in clients},
+        workload=workload,
+        final_ops=[(clients[0], "wait", (SETTLE,))]
+        + [(clients[i % len(clients)], "read", (key,)) for i, key in enumerate(keys)],
+    )
+
+
+def proofs(config: Config, impl: type[StorageNode]) -> list[Verdict]:
+    """For the first key: strict read and write quorums of its preference list intersect
+    (z3 proves it); sloppy ones, counted as this implementation counts them, need not (z3
+    names the failures and the disjoint quorums)."""
+    s = settings(config)
+    order = build_ring(config).order_for(tuple(config.params.get("keys", ("a",)))[0])
+    if impl.counts_stand_ins(s.sloppy):
+        return [prove_sloppy_intersection(sloppy_quorums(order, s.n, s.r, s.w, max_failures=1))]
+    return [prove_intersection(read_write(order[:s.n], s.r, s.w))]
+
+
+FAULTS = {"drop": 4, "duplicate": 4, "crash": 3, "partition": 4, "pause": 4, "skew": 10}
+PARAMS = {"n": 3, "r": 2, "w": 2, "sloppy": False, "vnodes": 2, "keys": ["a", "b"]}
+
+SYSTEM = System(
+    name="dynamo",
+    paper="DeCandia et al.: Dynamo: Amazon's Highly Available Key-value Store (SOSP 2007)",
+    summary="a key-value store on a consistent-hashing ring: preference lists, R/W quorums "
+            "(strict or sloppy with hinted handoff), vector clocks and siblings, read repair, "
+            "Merkle anti-entropy, gossip membership",
+    build=build,
+    invariants=(no_lost_write, quorum_regularity, hint_delivery, convergence),
+    configs={  # five nodes, N=3: every key has two stand-ins
+        "default": Config("default", servers=5, clients=2, ops_per_client=6, max_steps=300,
+                          epsilon=100, max_pause=1000, faults=FAULTS, quiesce_horizon=2000,
+                          params=PARAMS),
+        "sloppy": Config("sloppy", servers=5, clients=2, ops_per_client=6, max_steps=300,
+                         epsilon=100, max_pause=1000, faults=FAULTS, quiesce_horizon=2000,
+                         params={**PARAMS, "sloppy": True}),
+        # one client, whose puts are sequential: only clock skew can reorder its versions
+        "one-client": Config("one-client", servers=5, clients=1, ops_per_client=6,
+                             max_steps=300, epsilon=100, max_pause=1000, faults=FAULTS,
+                             quiesce_horizon=2000, params=PARAMS),
+        "small": Config("small", servers=4, clients=1, ops_per_client=3, max_steps=150,
+                        epsilon=100, max_pause=1000, faults=FAULTS, quiesce_horizon=2000,
+                        params={**PARAMS, "keys": ["a"]}),
+    },
+    variants={
+        "correct": Variant("correct", StorageNode),
+        "sloppy-counted-strict": Variant(
+            "sloppy-counted-strict", SloppyCountedStrict,
+            breaks="quorum regularity: a stand-in's acknowledgement counts towards W, so a "
+                   "later read quorum of homes can miss an acknowledged write",
+            caught_by="quorum-regularity",
+            teaches="Dynamo section 4.6: sloppy quorums do not intersect"),
+        "lww-wall-clock": Variant(
+            "lww-wall-clock", LastWriteWins,
+            breaks="no lost write: reconciling by timestamps drops a concurrent write, or a "
+                   "later one stamped by a lagging clock",
+            caught_by="no-lost-write",
+            teaches="Dynamo section 4.4: vector clocks, not physical time, order versions"),
+        "hints-in-memory": Variant(
+            "hints-in-memory", HintsInMemory,
+            breaks="hint delivery: a stand-in that crashes forgets the hints it acknowledged",
+            caught_by="hint-delivery",
+            teaches="Dynamo section 4.6: hinted replicas are kept in a local database"),
+    },
+    proofs=proofs,
+)

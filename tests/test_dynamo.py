@@ -1,0 +1,199 @@
+"""Dynamo: the ring, the multi-value register, the Merkle trees and the checks on hand-made
+inputs; the z3 proofs of both quorum countings; the correct variant in both configurations
+against short hunts; and the anti-entropy convergence figure."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+import implementations
+from checker.run import execute, new_simulation
+from checker.sim import Simulation, Step
+from checker.strategies import RandomWalk
+from implementations.dynamo import SETTLE, SYSTEM, build_ring, checks, proofs
+from implementations.dynamo.node import DATA, SloppyCountedStrict, StorageNode
+from implementations.dynamo.ring import LEAVES, Ring, leaf_of, merkle_tree
+from invariants.history import Event
+from models.dynamo import EMPTY, Clock, MVRegister, Version, join_clocks, missing, sync
+
+DEFAULT, SLOPPY = SYSTEM.config("default"), SYSTEM.config("sloppy")
+
+
+def test_registered() -> None:
+    assert SYSTEM in implementations.registered()
+
+
+# --- the ring ----------------------------------------------------------------------------------
+
+
+def test_preference_lists_are_n_distinct_machines_then_the_stand_ins() -> None:
+    r = Ring.build(("n1", "n2", "n3", "n4", "n5"), vnodes=3)
+    assert len(r.tokens) == 15
+    for key in ("a", "b", "c", "d"):
+        order = r.order_for(key)
+        assert sorted(order) == ["n1", "n2", "n3", "n4", "n5"]
+        assert r.preference_list(key, 3) == order[:3]
+        assert key and r.range_of(key) in r.ranges_of(order[0], 3)
+
+
+def test_every_key_range_has_n_replicas() -> None:
+    r = Ring.build(("n1", "n2", "n3", "n4"), vnodes=2)
+    holders = {rng: [n for n in r.nodes if rng in r.ranges_of(n, 3)]
+               for rng in range(len(r.tokens))}
+    assert all(len(nodes) == 3 for nodes in holders.values())
+
+
+def test_merkle_roots_differ_exactly_when_a_leaf_does() -> None:
+    v = Version(1, ("c1", 1))
+    same = merkle_tree({"a": (v,), "b": ()})
+    assert same == merkle_tree({"b": (), "a": (v,)})
+    other = merkle_tree({"a": (v, Version(2, ("c2", 1))), "b": ()})
+    assert other[0] != same[0]
+    differing = [i for i in range(LEAVES) if other[-1][i] != same[-1][i]]
+    assert differing == [leaf_of("a")]
+
+
+# --- the multi-value register ------------------------------------------------------------------
+
+
+def test_a_write_supersedes_exactly_what_its_context_saw() -> None:
+    first = Version(1, ("c1", 1))
+    concurrent = Version(2, ("c2", 1))
+    reg = MVRegister()
+    reg.write(first)
+    reg.write(concurrent)
+    values, context = reg.read()
+    assert values == (1, 2) and context == Clock.of({"c1": 1, "c2": 1})
+    reg.write(Version(3, ("c1", 2), context))  # the client-side merge
+    assert reg.read() == ((3,), Clock.of({"c1": 2, "c2": 1}))
+
+
+def test_sync_is_order_free_and_idempotent() -> None:
+    a, b = Version(1, ("c1", 1)), Version(2, ("c2", 1))
+    c = Version(3, ("c2", 2), Clock.of({"c2": 1}))
+    assert sync((a, b), (c,)) == sync((c,), (b, a)) == sync((a, b, c), (a, c)) == (a, c)
+    assert join_clocks((a, c)) == Clock.of({"c1": 1, "c2": 2})
+    assert repr(c) == "3@c2:2{c2:1}"
+
+
+def test_missing_lists_what_a_read_neither_returned_nor_saw() -> None:
+    a, b = Version(1, ("c1", 1)), Version(2, ("c2", 1))
+    later = Version(3, ("c1", 2), Clock.of({"c1": 1}))
+    assert missing([later], [a, b]) == [b]
+    assert missing([later, b], [a, b]) == []
+    assert missing([], [a]) == [a] and EMPTY.covers(("c1", 0))
+
+
+# --- the checks on hand-made runs --------------------------------------------------------------
+
+
+def fresh(config=DEFAULT) -> Simulation:
+    sim = new_simulation(SYSTEM, "correct", config, seed=0)
+    sim.start()
+    return sim
+
+
+def with_history(sim: Simulation, *events: tuple, versions: tuple[Version, ...] = ()) -> None:
+    sim.history = [Event(p, kind, f, value, t) for p, kind, f, value, t in events]
+    sim.ghost += [("version", 0, "n1", {"key": "a", "version": v}) for v in versions]
+
+
+A1 = Version(1, ("c1", 1))
+A2 = Version(2, ("c2", 1))
+A3 = Version(3, ("c1", 2), Clock.of({"c1": 1}))
+
+
+def test_regularity_wants_every_earlier_acknowledged_put_seen() -> None:
+    sim = fresh()
+    with_history(sim, ("c1", "invoke", "write", ("a", 1), 0), ("c1", "ok", "write", None, 1),
+                 ("c2", "invoke", "read", ("a",), 2), ("c2", "ok", "read", (), 3),
+                 versions=(A1,))
+    verdict = checks.quorum_regularity.check(sim)
+    assert verdict.violated and "misses the earlier acknowledged" in verdict.explanation
+    sloppy = fresh(SLOPPY)
+    with_history(sloppy, *[(e.process, e.type, e.f, e.value, e.time) for e in sim.history],
+                 versions=(A1,))
+    assert checks.quorum_regularity.check(sloppy).ok  # not promised there
+
+
+def test_regularity_accepts_a_later_version_or_siblings() -> None:
+    sim = fresh()
+    with_history(sim, ("c1", "invoke", "write", ("a", 1), 0), ("c1", "ok", "write", None, 1),
+                 ("c2", "invoke", "write", ("a", 2), 0), ("c2", "ok", "write", None, 1),
+                 ("c1", "invoke", "read", ("a",), 2), ("c1", "ok", "read", (2, 3), 3),
+                 versions=(A1, A2, A3))
+    assert checks.quorum_regularity.check(sim).ok
+
+
+def test_no_lost_write_looks_at_the_final_reads() -> None:
+    sim = fresh()
+    sim.trace.append(Step(("heal",), 10, phase="quiesce"))
+    events = (("c1", "invoke", "write", ("a", 1), 0), ("c1", "ok", "write", None, 1),
+              ("c2", "invoke", "write", ("a", 2), 0), ("c2", "ok", "write", None, 1))
+    with_history(sim, *events, ("c1", "invoke", "read", ("a",), 20),
+                 ("c1", "ok", "read", (3,), 21), versions=(A1, A2, A3))
+    verdict = checks.no_lost_write.check(sim)
+    assert verdict.violated and "c2 write('a', 2)" in verdict.explanation
+    sim.history.clear()
+    with_history(sim, *events, ("c1", "invoke", "read", ("a",), 20),
+                 ("c1", "ok", "read", (2, 3), 21))
+    assert checks.no_lost_write.check(sim).ok
+    sim.history = sim.history[:4]
+    assert checks.no_lost_write.check(sim).status == "unknown"  # no final read
+
+
+def test_hint_delivery_matches_hints_to_handoffs() -> None:
+    sim = fresh()
+    sim.ghost += [("hint-stored", 5, "n4", {"home": "n1", "key": "a", "dots": [("c1", 1)]}),
+                  ("hint-stored", 6, "n4", {"home": "n1", "key": "a", "dots": [("c1", 2)]})]
+    assert checks.hint_delivery.check(sim).violated
+    sim.ghost.append(("hint-delivered", 9, "n1",
+                      {"stand_in": "n4", "key": "a", "clock": Clock.of({"c1": 2})}))
+    assert checks.hint_delivery.check(sim).ok
+    sim.ghost.append(("hint-stored", 5, "n5", {"home": "n1", "key": "a", "dots": [("c1", 1)]}))
+    verdict = checks.hint_delivery.check(sim)
+    assert verdict.violated and verdict.witness["stand_in"] == "n5"
+
+
+def test_convergence_compares_the_homes_of_each_key() -> None:
+    sim = fresh()
+    homes = build_ring(DEFAULT).preference_list("a", 3)
+    for home in homes:
+        sim.contexts[home].storage.put(DATA + "a", (A1,))
+    assert checks.convergence.check(sim).ok
+    sim.contexts[homes[1]].storage.put(DATA + "a", (A1, A2))
+    assert checks.convergence.check(sim).violated
+
+
+# --- proofs and hunts --------------------------------------------------------------------------
+
+
+def test_strict_quorums_proved_sloppy_refuted() -> None:
+    (strict,) = proofs(DEFAULT, StorageNode)
+    assert strict.ok
+    for config, impl in ((DEFAULT, SloppyCountedStrict), (SLOPPY, StorageNode)):
+        (sloppy,) = proofs(config, impl)
+        assert sloppy.violated and set(sloppy.witness["write_quorum"]).isdisjoint(
+            sloppy.witness["read_quorum"])
+
+
+@pytest.mark.parametrize("config", [DEFAULT, SLOPPY], ids=["strict", "sloppy"])
+def test_correct_variant_survives_a_short_hunt(config) -> None:
+    for seed in range(40):
+        result = execute(SYSTEM, "correct", config, seed, RandomWalk(seed, config.max_pause))
+        assert result.verdict.ok, (seed, result.verdict)
+
+
+def test_anti_entropy_brings_replicas_together_after_heals() -> None:
+    """The measured figure: after a heal or restart that left replicas apart, they agree
+    again, and faster than the ending waits before its final reads."""
+    times = []
+    for seed in range(30):
+        result = execute(SYSTEM, "correct", DEFAULT, seed, RandomWalk(seed, DEFAULT.max_pause))
+        times += checks.convergence_times(result.sim)
+    assert times and max(times) < 2 * SETTLE, times
+
+
+def test_configs_differ_only_in_counting() -> None:
+    assert attrs.evolve(SLOPPY, name="default", params=DEFAULT.params) == DEFAULT
