@@ -4,7 +4,8 @@
 
 For each seeded bug: hunts from `--seeds` different base seeds, the median wall time to the
 first violation and the median shrunk trace length. For each correct variant: runs and
-events survived with zero violations.
+events survived with zero violations. Each system gets its own section of RESULTS.md, so
+systems can be measured one at a time.
 """
 
 from __future__ import annotations
@@ -61,22 +62,17 @@ def main() -> None:
     parser.add_argument("--correct-runs", type=int, default=10_000)
     args = parser.parse_args()
     systems = [registry.lookup(n) for n in args.systems] or list(registry.systems().values())
-    bugs, correct = [], []
     for system in systems:
+        bugs = []
         for variant in system.variants.values():
             if variant.seeded:
                 bugs.append(seeded_row(system, variant.name, args.seeds))
                 print(*bugs[-1], sep="\t", flush=True)
-        correct.append(correct_row(system, args.correct_runs))
-        print(*correct[-1], sep="\t", flush=True)
-    command = f"python benchmarks/bench_hunt.py --seeds {args.seeds} " \
-              f"--correct-runs {args.correct_runs} {' '.join(args.systems)}".strip()
-    write_section("Seeded bugs: time to first violation", command, markdown_table(
-        ["bug", "found", "median time", "worst", "trace before", "shrunk trace", "invariant"],
-        bugs))
-    write_section("Correct variants: runs survived", command, markdown_table(
-        ["variant", "runs", "events", "time", "unknown verdicts", "verdict"], correct))
-
-
-if __name__ == "__main__":
-    main()
+        correct = correct_row(system, args.correct_runs)
+        print(*correct, sep="\t", flush=True)
+        write_section(f"Hunts: {system.name}", f"python benchmarks/bench_hunt.py --seeds "
+                      f"{args.seeds} --correct-runs {args.correct_runs} {system.name}",
+                      markdown_table(["bug", "found", "median time", "worst", "trace before",
+                                      "shrunk trace", "invariant"], bugs) + "\n\n" +
+                      markdown_table(["variant", "runs", "events", "time", "unknown verdicts",
+                                      "verdict"], [correct]))
