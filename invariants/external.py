@@ -130,15 +130,21 @@ def timestamp_violations(txns: Iterable[TimedTxn]) -> list[tuple[TimedTxn, Timed
 
 
 class _SerialOrder:
-    """The z3 encoding: a position per transaction, a tracked assertion per fact."""
+    """The z3 encoding: a position per transaction, a tracked assertion per fact.
+
+    Each search has a z3 context of its own: in the shared one, what earlier checks of the
+    process created steers the solver, and the core it reports (hence the explanation) would
+    depend on which checks ran before."""
 
     def __init__(self, txns: list[TimedTxn], timeout_ms: int) -> None:
+        self.ctx = z3.Context()
         self.txns = {txn.id: txn for txn in txns}
-        self.position = {id_: z3.Int(f"position_T{id_}") for id_ in self.txns}
-        self.took_effect = {id_: z3.BoolVal(True) if txn.committed else z3.Bool(f"effect_T{id_}")
+        self.position = {id_: z3.Int(f"position_T{id_}", self.ctx) for id_ in self.txns}
+        self.took_effect = {id_: z3.BoolVal(True, self.ctx) if txn.committed
+                            else z3.Bool(f"effect_T{id_}", self.ctx)
                             for id_, txn in self.txns.items()}
         self.facts: dict[str, dict] = {}
-        self.solver = z3.SolverFor("QF_IDL")
+        self.solver = z3.SolverFor("QF_IDL", ctx=self.ctx)
         self.solver.set(unsat_core=True)
         self.solver.set("core.minimize", True)
         self.solver.set("timeout", timeout_ms)
@@ -165,7 +171,9 @@ class _SerialOrder:
         return sorted(effective, key=lambda id_: (value(self.position[id_]).as_long(), id_))
 
     def core(self) -> list[dict]:
-        return [self.facts[str(tracker)] for tracker in self.solver.unsat_core()]
+        """The facts of the unsatisfiable core, in the order they were stated."""
+        names = {str(tracker) for tracker in self.solver.unsat_core()}
+        return [fact for name, fact in self.facts.items() if name in names]
 
     def _assert_real_time(self) -> None:
         """Enough precedences to imply all of real time, plus each one between transactions a
@@ -191,7 +199,7 @@ class _SerialOrder:
         seen = f"T{reader} read {key}={_show(value)}"
         fact = f"read T{reader} {key}={value!r}"
         if not sources and value is not None:
-            self._track(fact, z3.BoolVal(False), [reader],
+            self._track(fact, z3.BoolVal(False, self.ctx), [reader],
                         f"{seen}, but no transaction wrote that value")
         elif not sources:
             for w in self._rivals(others, None, reader):
@@ -205,7 +213,7 @@ class _SerialOrder:
                        for source in sources]
             if value is None:
                 options.append(z3.And([self._after(reader, w)
-                                       for w in self._rivals(others, None, reader)]))
+                                       for w in self._rivals(others, None, reader)], self.ctx))
             writers = " or ".join(f"T{id_}" for id_ in sources)
             initial = " or the initial value" if value is None else ""
             self._track(fact, z3.Or(options), sorted({reader, *others}),
@@ -248,7 +256,7 @@ class _SerialOrder:
 
     def _track(self, name: str, constraint: z3.BoolRef, txns: list[int], why: str) -> None:
         self.facts[name] = {"fact": name, "txns": txns, "why": why}
-        self.solver.assert_and_track(constraint, z3.Bool(name))
+        self.solver.assert_and_track(constraint, z3.Bool(name, self.ctx))
 
     def _assert_precedence(self, a: int, b: int) -> None:
         name = f"realtime T{a} < T{b}"

@@ -2,6 +2,7 @@ import json
 import random
 
 import pytest
+import z3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -72,6 +73,22 @@ def test_stale_read_after_real_time_is_explained_by_the_core():
     assert sorted(facts) == ["read T2 x=None before T1", "realtime T1 < T2"]
     assert "T1 returned at t=2 before T2 was called at t=3" in verdict.explanation
     assert "T2 read x=nil, the initial value, so it comes before T1" in verdict.explanation
+
+
+def test_explanations_do_not_depend_on_earlier_z3_work():
+    """Each check solves in its own z3 context, and states its core in the order the facts
+    were asserted: terms an earlier check left in the shared context change nothing."""
+    txns = [txn(1, 0, 2, 10, writes={"x": 1}), txn(2, 3, 4, 11, {"x": None}),
+            txn(3, 0, 9, 12, writes={"y": 3})]
+    first = check(txns)
+    clutter = z3.Solver()
+    for i in range(300):
+        clutter.add(z3.Int(f"realtime T{i}") < z3.Int(f"read T{i + 1}"))
+    clutter.check()
+    again = check(txns)
+    assert (again.explanation, again.witness) == (first.explanation, first.witness)
+    facts = [fact["fact"] for fact in first.witness["unsat_core"]]
+    assert facts == ["read T2 x=None before T1", "realtime T1 < T2"]  # stated order
 
 
 def test_read_skew_without_real_time_is_explained_by_two_reads():

@@ -1,0 +1,163 @@
+"""Spanner: Paxos groups with leader leases, TrueTime, two-phase commit and commit wait.
+
+Corbett et al., "Spanner: Google's Globally-Distributed Database" (OSDI 2012). The pieces:
+- `group.py`: a Paxos group (SSO's cell: `paxos_core` with leader leases), multi-version
+  data, timestamps, safe time and snapshot reads at any replica;
+- `txn.py`: read-write transactions: two-phase locking at leaders, two-phase commit with a
+  coordinator leader, commit timestamps from TrueTime, commit wait;
+- `client.py`: the client library; `checks.py`: the invariants.
+
+A run: two groups (`a1..a3` own key x, `b1..b3` own key y) and two clients mixing read-write
+transactions (some within one group, some across both) with read-only transactions; the
+ending reads every key in a read-only transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from checker.node import Context
+from checker.sim import Cluster
+from checker.system import Config, System, Variant
+from implementations.spanner import checks
+from implementations.spanner.client import SpannerClient
+from implementations.spanner.group import Directory
+from implementations.spanner.txn import SpannerReplica, Work
+from invariants.quorum import majority, prove_intersection
+from invariants.verdict import Verdict
+
+GROUPS = {"a": ("x",), "b": ("y",)}  # group -> the keys it owns
+
+
+# --- seeded bugs ------------------------------------------------------------------------------
+
+
+class NoCommitWait(SpannerReplica):
+    """Seeded bug: the coordinator acknowledges as soon as the commit record is logged.
+
+    Breaks: with a fast clock the commit timestamp s = TT.now().latest lies up to 2 epsilon in
+    the future; a transaction that starts after the acknowledgement, but before s, gets a
+    smaller timestamp and reads the state before the commit.
+    Caught by: external-consistency. Teaches: Spanner section 4.1.2, commit wait: waiting
+    until TT.after(s) costs about 2 epsilon, the width of the clock uncertainty.
+    """
+
+    def after(self, ctx: Context, ts: int) -> bool:
+        return True
+
+
+class CommitTsFromEarliest(SpannerReplica):
+    """Seeded bug: the commit timestamp is TT.now().earliest instead of TT.now().latest.
+
+    Breaks: s may lie up to 2 epsilon in the past, so commit wait is over at once; a later
+    transaction at another group, whose clock is slow, gets a smaller timestamp.
+    Caught by: external-consistency (timestamps against real time). Teaches: Spanner section
+    4.1.2: the start rule, s >= TT.now().latest when the commit request arrives.
+    """
+
+    def commit_timestamp(self, ctx: Context, work: Work) -> int:
+        return max(*work.participants.values(), self.clock(ctx)[0], self.next_timestamp())
+
+
+class ReadBeforeSafeTime(SpannerReplica):
+    """Seeded bug: a replica serves a snapshot read once Paxos safe time passes, ignoring the
+    transactions prepared here whose outcome is not logged yet.
+
+    Breaks: a prepared transaction may still commit at a timestamp at or below the read's;
+    the read returns the old value, and the same read at the same timestamp later returns
+    the new one. Caught by: repeatable-snapshot-reads. Teaches: Spanner section 4.1.3,
+    t_safe = min(t_Paxos, t_TM) where t_TM = min prepare timestamp - 1.
+    """
+
+    def safe_time(self) -> int:
+        return self.paxos_safe
+
+
+# --- the system -------------------------------------------------------------------------------
+
+
+def directory(config: Config) -> Directory:
+    groups = {g: tuple(f"{g}{i + 1}" for i in range(config.servers)) for g in GROUPS}
+    owner = {key: g for g, keys in GROUPS.items() for key in keys}
+    return Directory(groups, owner)
+
+
+def transaction(rng: Any, keys: list[str], values: Any) -> list[list]:
+    """A read-only transaction (reads of every key, 20%) or a read-write one over one or two
+    keys, each read, written, or read then written."""
+    if rng.random() < 0.2:
+        return [["r", key, None] for key in keys]
+    chosen = rng.sample(keys, rng.choice((1, 1, 2)))
+    mops = []
+    for key in chosen:
+        kind = rng.choice(("r", "w", "rw"))
+        if "r" in kind:
+            mops.append(["r", key, None])
+        if "w" in kind or key == chosen[-1] and not any(m[0] == "w" for m in mops):
+            mops.append(["w", key, next(values)])
+    return mops
+
+
+def build(config: Config, impl: type[SpannerReplica], rng: Any) -> Cluster:
+    where = directory(config)
+    keys = sorted(where.owner)
+    clients = [f"c{i + 1}" for i in range(config.clients)]
+    values = iter(range(1, 1000))
+    workload = {c: [("txn", transaction(rng, keys, values))
+                    for _ in range(config.ops_per_client)] for c in clients}
+    replicas = [r for members in where.groups.values() for r in members]
+    return Cluster(
+        servers={r: functools.partial(impl, directory=where) for r in replicas},
+        clients={c: functools.partial(SpannerClient, directory=where) for c in clients},
+        workload=workload,
+        final_ops=[(clients[0], "txn", [["r", key, None] for key in keys])],
+    )
+
+
+def proofs(config: Config, impl: type[SpannerReplica]) -> list[Verdict]:
+    """In every group, any two quorums intersect (z3): leader election, leases and every
+    logged record rest on it."""
+    return [prove_intersection(majority(members, threshold=impl.quorum_size(len(members))))
+            for members in directory(config).groups.values()]
+
+
+FAULTS = {"drop": 4, "duplicate": 4, "crash": 3, "partition": 4, "pause": 4, "skew": 30}
+
+SYSTEM = System(
+    name="spanner",
+    paper="Corbett et al.: Spanner: Google's Globally-Distributed Database (OSDI 2012)",
+    summary="Paxos groups with leader leases; read-write transactions with two-phase locking, "
+            "two-phase commit and commit wait on TrueTime; snapshot reads at safe time",
+    build=build,
+    invariants=(checks.disjoint_leases, checks.repeatable_snapshot_reads,
+                checks.external_consistency, checks.serializable),
+    configs={
+        "default": Config("default", servers=3, clients=2, ops_per_client=4, max_steps=300,
+                          epsilon=100, max_pause=1500, faults=FAULTS),
+        "small": Config("small", servers=3, clients=2, ops_per_client=2, max_steps=250,
+                        epsilon=100, max_pause=1500, faults=FAULTS),
+    },
+    variants={
+        "correct": Variant("correct", SpannerReplica),
+        "no-commit-wait": Variant(
+            "no-commit-wait", NoCommitWait,
+            breaks="external consistency: a transaction that starts after another's "
+                   "acknowledgement gets a smaller timestamp and misses its writes",
+            caught_by="external-consistency",
+            teaches="Spanner (OSDI'12) 4.1.2: commit wait, about 2 epsilon"),
+        "commit-ts-from-earliest": Variant(
+            "commit-ts-from-earliest", CommitTsFromEarliest,
+            breaks="external consistency: a commit timestamp in the past lets a later "
+                   "transaction at a slow-clocked group take a smaller one",
+            caught_by="external-consistency",
+            teaches="Spanner (OSDI'12) 4.1.2: s >= TT.now().latest"),
+        "snapshot-read-before-safe-time": Variant(
+            "snapshot-read-before-safe-time", ReadBeforeSafeTime,
+            breaks="repeatable snapshot reads: a read served while a transaction is prepared "
+                   "misses its commit at a lower timestamp",
+            caught_by="repeatable-snapshot-reads",
+            teaches="Spanner (OSDI'12) 4.1.3: safe time counts prepared transactions"),
+    },
+    proofs=proofs,
+)
