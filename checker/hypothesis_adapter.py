@@ -7,6 +7,8 @@ on the schedule itself and a failure prints as a short program. State invariants
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
@@ -123,8 +125,33 @@ def hypothesis_hunt(system: System, variant: str, config: Config, seed: int,
                       phases=(Phase.generate,),  # our ddmin shrinks: faster on long schedules
                       suppress_health_check=list(HealthCheck))
     try:
-        run_state_machine_as_test(machine, settings=chosen)
+        with _no_local_constants():
+            run_state_machine_as_test(machine, settings=chosen)
     except ViolationFound:
         choices = machine.failures[-1]
         return execute(system, variant, config, seed, Replay(choices)), machine.examples[0]
     return None, machine.examples[0]
+
+
+@contextlib.contextmanager
+def _no_local_constants() -> Iterator[None]:
+    """Hypothesis mixes into its draws constants it finds in the local modules imported so
+    far, so what it generates from a seed depends on what else the process has imported (a
+    test worker, a forked hunt). Our draws are indexes into enabled events, for which those
+    constants mean nothing: leave them out, so a seed gives the same run in any process.
+    (Private API: on a Hypothesis without it, nothing changes.)"""
+    try:
+        from hypothesis.internal.conjecture import providers
+        original = providers._get_local_constants
+        empty = providers.Constants()
+        cache = providers.CONSTANTS_CACHE.cache
+    except (ImportError, AttributeError):
+        yield
+        return
+    cache.clear()
+    providers._get_local_constants = lambda: empty
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.clear()

@@ -80,6 +80,26 @@ def test_the_hypothesis_strategy_finds_and_replays_the_bug() -> None:
     assert hypothesis_hunt(COUNTER, "correct", CONFIG, seed=3, max_examples=20)[0] is None
 
 
+HYPOTHESIS_RUN = """
+{imports}
+from checker.hypothesis_adapter import hypothesis_hunt
+from tests.toys import COUNTER
+result, examples = hypothesis_hunt(COUNTER, "forgetful", COUNTER.configs["default"], 0, 40)
+print(examples, result.sim.fingerprint() if result else None)
+"""
+
+
+def test_the_hypothesis_strategy_does_not_depend_on_what_the_process_imported() -> None:
+    """Hypothesis draws constants from the local modules loaded so far; the hunt must not."""
+    outputs = set()
+    for imports in ("", "import tests.test_explore, tests.test_external, tests.test_cli"):
+        done = subprocess.run([sys.executable, "-c", HYPOTHESIS_RUN.format(imports=imports)],
+                              capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).resolve().parent.parent)
+        outputs.add(done.stdout)
+    assert len(outputs) == 1
+
+
 def test_hunt_writes_a_replay_file_that_loads_and_reproduces(tmp_path: Path) -> None:
     outcome = hunt(COUNTER, "forgetful", CONFIG, budget=Budget(runs=200), report_dir=tmp_path)
     assert outcome.passed and outcome.verdict == "found"
