@@ -17,6 +17,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import attrs
+
 from checker.node import Context
 from checker.sim import Cluster
 from checker.system import Config, System, Variant
@@ -118,8 +120,10 @@ def build(config: Config, impl: type[SpannerReplica], rng: Any) -> Cluster:
 def proofs(config: Config, impl: type[SpannerReplica]) -> list[Verdict]:
     """In every group, any two quorums intersect (z3): leader election, leases and every
     logged record rest on it."""
-    return [prove_intersection(majority(members, threshold=impl.quorum_size(len(members))))
-            for members in directory(config).groups.values()]
+    return [attrs.evolve(proof, invariant=f"{proof.invariant} (group {group})")
+            for group, members in directory(config).groups.items()
+            for proof in [prove_intersection(
+                majority(members, threshold=impl.quorum_size(len(members))))]]
 
 
 FAULTS = {"drop": 4, "duplicate": 4, "crash": 3, "partition": 4, "pause": 4, "skew": 30}
