@@ -76,3 +76,7 @@ def main() -> None:
                                       "shrunk trace", "invariant"], bugs) + "\n\n" +
                       markdown_table(["variant", "runs", "events", "time", "unknown verdicts",
                                       "verdict"], [correct]))
+
+
+if __name__ == "__main__":
+    main()
