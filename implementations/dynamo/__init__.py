@@ -45,7 +45,7 @@ from invariants.quorum import (
 )
 from invariants.verdict import Verdict
 
-SETTLE = 1000  # ticks the ending waits before the final reads: gossip, handoff, anti-entropy
+SETTLE = 1000  # ticks the ending waits, after the longest pause, before the final reads
 
 
 def node_ids(config: Config) -> tuple[str, ...]:
@@ -64,7 +64,10 @@ def build_ring(config: Config) -> Ring:
 
 def build(config: Config, impl: type[StorageNode], rng: random.Random) -> Cluster:
     """Storage nodes running `impl`; each client mixes gets and puts of unique values over a
-    few keys. The ending waits SETTLE ticks, then gets every key."""
+    few keys. The ending waits, then gets every key: for SETTLE ticks of gossip, handoff and
+    anti-entropy, after the longest pause a node may still be in (a pause postpones the
+    node's timers, so a stand-in paused just before the ending hands its hints off only
+    once the pause is over)."""
     nodes = node_ids(config)
     clients = [f"c{i + 1}" for i in range(config.clients)]
     keys = tuple(config.params.get("keys", ("a", "b")))
@@ -77,7 +80,7 @@ def build(config: Config, impl: type[StorageNode], rng: random.Random) -> Cluste
         servers={n: node for n in nodes},
         clients={c: functools.partial(DynamoClient, nodes=nodes) for c in clients},
         workload=workload,
-        final_ops=[(clients[0], "wait", (SETTLE,))]
+        final_ops=[(clients[0], "wait", (config.max_pause + SETTLE,))]
         + [(clients[i % len(clients)], "read", (key,)) for i, key in enumerate(keys)],
     )
 
