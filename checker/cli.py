@@ -5,6 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
@@ -115,9 +116,8 @@ def _hunt_one(system: System, variant: str, config_name: str, budget: Budget, se
             bar.update(runs - done[0])
             done[0] = runs
 
-        return hunt(system, variant, system.config(config_name), budget=budget, seed=seed,
-                    shard=shard, strategy=strategy, report_dir=report_dir,
-                    shrink_found=shrink_found, progress=progress)
+        return _hunt_by_name(system.name, variant, config_name, budget, seed, shard, strategy,
+                             report_dir, shrink_found, progress)
 
 
 def _cores() -> int:
@@ -148,11 +148,13 @@ def _hunt_in_parallel(plan: list[tuple[System, str]], jobs: int, config_name: st
 
 
 def _hunt_by_name(system_name: str, variant: str, config_name: str, budget: Budget, seed: int,
-                  shard: Shard, strategy: str, report_dir: Path,
-                  shrink_found: bool) -> HuntOutcome:
+                  shard: Shard, strategy: str, report_dir: Path, shrink_found: bool,
+                  progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
+    """One variant's hunt, named so that another process can run it too."""
     system = registry.lookup(system_name)
     return hunt(system, variant, system.config(config_name), budget=budget, seed=seed,
-                shard=shard, strategy=strategy, report_dir=report_dir, shrink_found=shrink_found)
+                shard=shard, strategy=strategy, report_dir=report_dir, shrink_found=shrink_found,
+                progress=progress)
 
 
 def _table(outcomes: list[HuntOutcome]) -> str:

@@ -18,7 +18,7 @@ stale; regularity is not promised there and not checked).
 from __future__ import annotations
 
 import functools
-import random
+from typing import Any
 
 from checker.sim import Cluster
 from checker.system import Config, System, Variant
@@ -62,7 +62,7 @@ def build_ring(config: Config) -> Ring:
     return Ring.build(node_ids(config), config.params.get("vnodes", 2))
 
 
-def build(config: Config, impl: type[StorageNode], rng: random.Random) -> Cluster:
+def build(config: Config, impl: type[StorageNode], rng: Any) -> Cluster:
     """Storage nodes running `impl`; each client mixes gets and puts of unique values over a
     few keys. The ending waits, then gets every key: for SETTLE ticks of gossip, handoff and
     anti-entropy, after the longest pause a node may still be in (a pause postpones the
