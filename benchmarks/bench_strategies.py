@@ -1,14 +1,17 @@
 """Scheduler strategies compared on every seeded bug, and the exhaustive search's own figures.
 
-    python benchmarks/bench_strategies.py [--seeds 5] [--seconds 30] [--config small]
-                                          [--skip-bugs] [SYSTEM ...]
+    python benchmarks/bench_strategies.py [--seeds 5] [--seconds 20] [--config default]
+                                          [--skip-bugs] [--skip-search] [SYSTEM ...]
 
-For each seeded bug and each strategy -- random walk, PCT (d = 2), the portfolio, and
-exhaustive breadth-first search on a small configuration (one fault kind at a time) -- hunts
-from `--seeds` different base seeds, each within `--seconds`: the median wall time to the
-first violation and the median length of its trace once shrunk. Then: distinct states per
-second of the abstract Paxos model explored completely, and the states, transitions and time
-of a bounded exhaustive search of SSO's small configuration with and without each reduction.
+For each seeded bug and each strategy of `deepdives hunt --strategy` -- random walk, PCT, the
+portfolio, hypothesis -- and, on a small configuration, exhaustive breadth-first search (one
+fault kind at a time): hunts from `--seeds` different base seeds, each within `--seconds`,
+exactly as the CLI runs them (one process): the median wall time to the first violation, and
+the median length of its trace once shrunk (10 s of shrinking, as the test hunts). Each
+system gets its own section of RESULTS.md ("Strategies: SYSTEM"), so systems added later are
+measured by naming them. Then: distinct states per second of the abstract Paxos model explored
+completely, and the states, transitions and time of a bounded exhaustive search of SSO's small
+configuration with and without each reduction.
 """
 
 from __future__ import annotations
@@ -25,17 +28,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.results import markdown_table, write_section
 from checker import registry
 from checker.explore import ExploreResult, explore
-from checker.pct import PCT
-from checker.portfolio import pct_steps, portfolio_run, small
+from checker.hunt import STRATEGIES, Budget, hunt
+from checker.portfolio import small
 from checker.run import RunResult, execute
 from checker.shrink import shrink
-from checker.strategies import RandomWalk, Replay
+from checker.strategies import Replay
 from checker.system import Config, System
 from models.explore import bfs
 from models.paxos import PaxosModel
 from tests.toys_explore import COMMIT
 
 SEED_STRIDE = 100_000  # base seeds far apart: independent hunts
+SHRINK_SECONDS = 10.0
+MOST_RUNS = 1_000_000  # hypothesis stops at a number of examples, not at a time
 
 
 def one_fault_each(config: Config) -> dict[str, int]:
@@ -44,21 +49,22 @@ def one_fault_each(config: Config) -> dict[str, int]:
 
 # --- one hunt: the first violation from a base seed, within a time budget --------------------
 
-def hunt_runs(run: Callable[[int], RunResult | None], base: int, seconds: float
-              ) -> tuple[RunResult | None, float, int]:
-    """Runs seeds base, base+1, ... until one violates: (its run, elapsed, runs)."""
-    started = time.perf_counter()
-    runs = 0
-    while time.perf_counter() - started < seconds:
-        result = run(base + runs)
-        runs += 1
-        if result is not None and result.violated:
-            return result, time.perf_counter() - started, runs
-    return None, float("inf"), runs
+Found = tuple[RunResult | None, float, int]  # the violating run, time to it, effort spent
+
+
+def hunt_with(strategy: str) -> Callable[[System, str, Config, int, float], Found]:
+    """A hunt as `deepdives hunt --strategy STRATEGY --no-shrink` runs it."""
+    def run(system: System, variant: str, config: Config, base: int, seconds: float) -> Found:
+        runs = MOST_RUNS if strategy != "hypothesis" else max(1, int(seconds * 20))
+        outcome = hunt(system, variant, config, budget=Budget(runs=runs, seconds=seconds),
+                       seed=base, strategy=strategy, shrink_found=False)
+        elapsed = outcome.elapsed if outcome.violation is not None else float("inf")
+        return outcome.violation, elapsed, outcome.runs
+    return run
 
 
 def hunt_exhaustive(system: System, variant: str, config: Config, base: int, seconds: float
-                    ) -> tuple[RunResult | None, float, int]:
+                    ) -> Found:
     """Breadth-first searches from one seed, as deep as the time allows: with no fault, then
     with one fault of each kind in turn (as the portfolio's searches do), sharing the time."""
     kinds = [None, *sorted(kind for kind, most in config.faults.items() if most > 0)]
@@ -74,37 +80,24 @@ def hunt_exhaustive(system: System, variant: str, config: Config, base: int, sec
     return None, float("inf"), states
 
 
-def strategies(system: System, variant: str, config: Config) -> dict[str, Callable]:
-    def random_walk(seed: int) -> RunResult:
-        return execute(system, variant, config, seed, RandomWalk(seed, config.max_pause))
-
-    def pct(seed: int) -> RunResult:
-        return execute(system, variant, config, seed,
-                       PCT(seed, depth=2, steps=pct_steps(config), max_pause=config.max_pause))
-
-    def portfolio(seed: int) -> RunResult | None:
-        return portfolio_run(system, variant, config, seed).result
-
-    hunts = {name: (lambda base, seconds, run=run: hunt_runs(run, base, seconds))
-             for name, run in (("random", random_walk), ("pct d=2", pct),
-                               ("portfolio", portfolio))}
+def strategies(config: Config) -> dict[str, Callable]:
+    hunts = {name: hunt_with(name) for name in STRATEGIES}
     if small(config):
-        hunts["exhaustive bfs"] = lambda base, seconds: hunt_exhaustive(
-            system, variant, config, base, seconds)
+        hunts["exhaustive bfs"] = hunt_exhaustive
     return hunts
 
 
-def bug_row(system: System, variant: str, config: Config, name: str, hunt: Callable,
+def bug_row(system: System, variant: str, config: Config, name: str, hunt_one: Callable,
             seeds: int, seconds: float) -> list[str]:
     times, shrunk, tried, invariants = [], [], [], set()
     for k in range(seeds):
-        found, elapsed, effort = hunt(k * SEED_STRIDE, seconds)
+        found, elapsed, effort = hunt_one(system, variant, config, k * SEED_STRIDE, seconds)
         times.append(elapsed)
         tried.append(effort)
         if found is not None:
             invariant = found.verdict.invariant
-            shrunk.append(shrink(system, variant, config, found.seed, found.choices,
-                                 invariant, max_replays=1500).after)
+            shrunk.append(len(shrink(system, variant, config, found.seed, found.choices,
+                                     invariant, max_seconds=SHRINK_SECONDS).result.choices))
             invariants.add(invariant)
     hits = sum(t != float("inf") for t in times)
     unit = "states" if name.startswith("exhaustive") else "runs"
@@ -117,6 +110,20 @@ def bug_row(system: System, variant: str, config: Config, name: str, hunt: Calla
 def _seconds(values: list[float]) -> str:
     value = statistics.median(values)
     return "not found" if value == float("inf") else f"{value:.2f}s"
+
+
+def system_section(system: System, config_name: str, seeds: int, seconds: float) -> None:
+    config = system.config(config_name if config_name in system.configs else "default")
+    rows = []
+    for variant in (v.name for v in system.variants.values() if v.seeded):
+        for name, hunt_one in strategies(config).items():
+            rows.append(bug_row(system, variant, config, name, hunt_one, seeds, seconds))
+            print(*rows[-1], sep="\t", flush=True)
+    command = f"python benchmarks/bench_strategies.py --seeds {seeds} --seconds {seconds:g} " \
+              f"--config {config_name} --skip-search {system.name}"
+    write_section(f"Strategies: {system.name}", command, markdown_table(
+        ["bug", "config", "strategy", "found", "median time", "worst", "median effort",
+         "shrunk trace", "invariant"], rows))
 
 
 # --- the exhaustive search's own figures ------------------------------------------------------
@@ -170,26 +177,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("systems", nargs="*")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--config", default="small")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--config", default="default",
+                        help="the configuration hunted (a system without it: its default)")
     parser.add_argument("--skip-bugs", action="store_true")
+    parser.add_argument("--skip-search", action="store_true",
+                        help="leave out the Paxos model and the reductions")
     args = parser.parse_args()
     systems = [registry.lookup(n) for n in args.systems] or list(registry.systems().values())
-    command = f"python benchmarks/bench_strategies.py --seeds {args.seeds} " \
-              f"--seconds {args.seconds:g} --config {args.config} " \
-              f"{' '.join(args.systems)}".strip()
     if not args.skip_bugs:
-        rows = []
         for system in systems:
-            config = system.config(args.config)
-            for variant in (v.name for v in system.variants.values() if v.seeded):
-                for name, hunt in strategies(system, variant, config).items():
-                    rows.append(bug_row(system, variant, config, name, hunt, args.seeds,
-                                        args.seconds))
-                    print(*rows[-1], sep="\t", flush=True)
-        write_section("Strategies: time to first violation", command, markdown_table(
-            ["bug", "config", "strategy", "found", "median time", "worst", "median effort",
-             "shrunk trace", "invariant"], rows))
+            system_section(system, args.config, args.seeds, args.seconds)
+    if args.skip_search:
+        return
+    command = "python benchmarks/bench_strategies.py --skip-bugs"
     write_section("Exhaustive search: abstract models", command, markdown_table(
         ["model", "distinct states", "complete", "CPU time", "states/s"], model_rows()))
     write_section("Exhaustive search: reductions", command, markdown_table(

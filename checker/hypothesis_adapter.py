@@ -75,9 +75,17 @@ def machine_for(system: System, variant: str, config: Config, seed: int) -> type
 
     for kind in KINDS:
         setattr(SimulationMachine, kind, _rule_for(kind, config))
+    SimulationMachine.rest = _rest
     SimulationMachine.failures = failures
     SimulationMachine.examples = examples
     return SimulationMachine
+
+
+@precondition(lambda self: not any(self.sim.enabled(kind) for kind in KINDS))
+@rule()
+def _rest(self: Any) -> None:
+    """Nothing can happen (the workload is done and the network is quiet): hypothesis needs
+    some rule to run until its step count is reached, and the run has ended anyway."""
 
 
 def _enabled(kind: str) -> Any:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from checker import report
@@ -23,6 +24,7 @@ from checker.sim import Cluster
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, System, Variant
 from tests.toys import COUNTER
+from tests.toys_explore import COMMIT
 
 CONFIG = COUNTER.configs["default"]
 
@@ -78,6 +80,14 @@ def test_the_hypothesis_strategy_finds_and_replays_the_bug() -> None:
     result, examples = hypothesis_hunt(COUNTER, "forgetful", CONFIG, seed=3, max_examples=300)
     assert result is not None and result.violated and examples <= 300
     assert hypothesis_hunt(COUNTER, "correct", CONFIG, seed=3, max_examples=20)[0] is None
+
+
+def test_the_hypothesis_strategy_runs_on_after_everything_has_happened() -> None:
+    """A run whose workload is done and whose network is quiet has nothing left to choose;
+    hypothesis still takes its steps (it refused to run before: no rule could)."""
+    quiet = attrs.evolve(COMMIT.configs["small"], faults={})
+    result, examples = hypothesis_hunt(COMMIT, "correct", quiet, seed=0, max_examples=5)
+    assert result is None and examples >= 5
 
 
 HYPOTHESIS_RUN = """
