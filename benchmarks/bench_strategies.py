@@ -80,9 +80,9 @@ def hunt_exhaustive(system: System, variant: str, config: Config, base: int, sec
     return None, float("inf"), states
 
 
-def strategies(config: Config) -> dict[str, Callable]:
+def strategies(system: System, config: Config) -> dict[str, Callable]:
     hunts = {name: hunt_with(name) for name in STRATEGIES}
-    if small(config):
+    if small(system, config):
         hunts["exhaustive bfs"] = hunt_exhaustive
     return hunts
 
@@ -116,7 +116,7 @@ def system_section(system: System, config_name: str, seeds: int, seconds: float)
     config = system.config(config_name if config_name in system.configs else "default")
     rows = []
     for variant in (v.name for v in system.variants.values() if v.seeded):
-        for name, hunt_one in strategies(config).items():
+        for name, hunt_one in strategies(system, config).items():
             rows.append(bug_row(system, variant, config, name, hunt_one, seeds, seconds))
             print(*rows[-1], sep="\t", flush=True)
     command = f"python benchmarks/bench_strategies.py --seeds {seeds} --seconds {seconds:g} " \

@@ -9,13 +9,14 @@
   deterministic quiescence. A search costs as much as a hundred walks: it is drawn seldom,
   and stops after `EXHAUSTIVE_STATES` states.
 
-`portfolio_strategy(seed, config)` is the strategy of one run when its plan is a walk or PCT;
-`portfolio_run(...)` runs any plan, the exhaustive one included.
+`portfolio_strategy(seed, config, searchable)` is the strategy of one run when its plan is a walk
+or PCT; `portfolio_run(...)` runs any plan, the exhaustive one included.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
 
 import attrs
 
@@ -37,29 +38,40 @@ class Plan:
     fault: str | None = None  # the one fault kind an exhaustive search injects, if any
 
 
-def plan(seed: int, config: Config) -> Plan:
-    """Of every 100 runs, about: 55 random walks; 43 PCT runs, d = 1, 2 or 3 alike; and, on a
-    small configuration, 2 exhaustive searches (random walks otherwise)."""
+def plan(seed: int, config: Config, searchable: bool) -> Plan:
+    """Of every 100 runs, about: 55 random walks; 43 PCT runs, d = 1, 2 or 3 alike; and, when
+    the configuration is `searchable` (see `small`), 2 exhaustive searches (random walks
+    otherwise)."""
     draw = _uniform(f"plan/{seed}")
     if draw < RANDOM_SHARE:
         return Plan("random")
     if draw < RANDOM_SHARE + PCT_SHARE:
         return Plan("pct", 1 + int(3 * (draw - RANDOM_SHARE) / PCT_SHARE))
-    if not small(config):
+    if not searchable:
         return Plan("random")
     kinds = [None, *sorted(kind for kind, most in config.faults.items() if most > 0)]
     fault = kinds[int(_uniform(f"fault/{seed}") * len(kinds))]
     return Plan("exhaustive", 4 if _uniform(f"depth/{seed}") < 0.5 else 6, fault)
 
 
-def small(config: Config) -> bool:
-    """Whether a configuration is small enough for exhaustive search."""
-    return config.servers + config.clients <= SMALL_NODES
+def small(system: System, config: Config) -> bool:
+    """Whether a configuration is small enough for exhaustive search: at most `SMALL_NODES`
+    nodes, counted as the system builds them (a configuration's `servers` may count one
+    group's replicas, and systems add nodes of their own: a lock service, a master). A search
+    of a larger one costs dozens of walks and reaches no deeper than a few events."""
+    key = (system.name, repr(config))
+    if key not in _NODES:
+        cluster = system.build(config, system.variant("correct").impl, random.Random(0))
+        _NODES[key] = len(cluster.servers) + len(cluster.clients)
+    return _NODES[key] <= SMALL_NODES
 
 
-def portfolio_strategy(seed: int, config: Config) -> Strategy | None:
+_NODES: dict[tuple[str, str], int] = {}  # (system, config) -> nodes, as `small` counts them
+
+
+def portfolio_strategy(seed: int, config: Config, searchable: bool) -> Strategy | None:
     """The strategy of run `seed`, or None when its plan is an exhaustive search."""
-    chosen = plan(seed, config)
+    chosen = plan(seed, config, searchable)
     if chosen.strategy == "exhaustive":
         return None
     return run_strategy(chosen.strategy, seed, config, chosen.depth)
@@ -98,8 +110,9 @@ class PortfolioRun:
 
 
 def portfolio_run(system: System, variant: str, config: Config, seed: int) -> PortfolioRun:
-    chosen = plan(seed, config)
-    strategy = portfolio_strategy(seed, config)
+    searchable = small(system, config)
+    chosen = plan(seed, config, searchable)
+    strategy = portfolio_strategy(seed, config, searchable)
     if strategy is not None:
         return PortfolioRun(chosen, execute(system, variant, config, seed, strategy))
     search = explore(system, variant, config, seed, max_depth=chosen.depth,

@@ -7,8 +7,9 @@ from collections import Counter
 import attrs
 import pytest
 
+from checker import registry
 from checker.pct import PCT
-from checker.portfolio import plan, portfolio_run, portfolio_strategy
+from checker.portfolio import plan, portfolio_run, portfolio_strategy, small
 from checker.run import execute, new_simulation
 from checker.strategies import Replay
 from tests.toys import COUNTER
@@ -79,25 +80,33 @@ def test_pct_finds_the_lost_update() -> None:
 
 
 def test_portfolio_plans_are_deterministic_and_mixed() -> None:
-    small, large = CONFIG, COUNTER.config("default")
-    large = attrs.evolve(large, servers=3, clients=3)
-    plans = [plan(seed, small) for seed in range(1000)]
-    assert plans == [plan(seed, small) for seed in range(1000)]
+    plans = [plan(seed, CONFIG, True) for seed in range(1000)]
+    assert plans == [plan(seed, CONFIG, True) for seed in range(1000)]
     kinds = Counter(p.strategy for p in plans)
     assert set(kinds) == {"random", "pct", "exhaustive"}
     assert kinds["exhaustive"] < kinds["pct"] < kinds["random"]
     assert {p.depth for p in plans if p.strategy == "pct"} == {1, 2, 3}
-    assert {p.fault for p in plans if p.strategy == "exhaustive"} <= {None, *small.faults}
-    assert all(plan(seed, large).strategy != "exhaustive" for seed in range(1000))
+    assert {p.fault for p in plans if p.strategy == "exhaustive"} <= {None, *CONFIG.faults}
+    assert all(plan(seed, CONFIG, False).strategy != "exhaustive" for seed in range(1000))
+
+
+def test_only_configurations_of_few_nodes_are_searched() -> None:
+    """Nodes are counted as the system builds them: Spanner's `servers=3` is per group, and
+    its two groups and two clients make eight nodes."""
+    assert small(REGISTER, CONFIG)
+    assert small(COUNTER, COUNTER.config("default"))
+    assert not small(COUNTER, attrs.evolve(COUNTER.config("default"), clients=5))
+    spanner = registry.lookup("spanner")
+    assert not small(spanner, spanner.config("small"))
 
 
 def test_portfolio_strategies_are_deterministic_from_the_seed() -> None:
-    seeds = [s for s in range(40) if plan(s, CONFIG).strategy != "exhaustive"][:12]
+    seeds = [s for s in range(40) if plan(s, CONFIG, True).strategy != "exhaustive"][:12]
     for seed in seeds:
-        a = run(portfolio_strategy(seed, CONFIG), seed)
-        b = run(portfolio_strategy(seed, CONFIG), seed)
+        a = run(portfolio_strategy(seed, CONFIG, True), seed)
+        b = run(portfolio_strategy(seed, CONFIG, True), seed)
         assert a.sim.fingerprint() == b.sim.fingerprint()
-    assert portfolio_strategy(_exhaustive_seed(), CONFIG) is None
+    assert portfolio_strategy(_exhaustive_seed(), CONFIG, True) is None
 
 
 def test_an_exhaustive_plan_finds_the_bug_and_replays_it() -> None:
@@ -112,4 +121,4 @@ def test_an_exhaustive_plan_finds_the_bug_and_replays_it() -> None:
 
 
 def _exhaustive_seed() -> int:
-    return next(s for s in range(10_000) if plan(s, CONFIG).strategy == "exhaustive")
+    return next(s for s in range(10_000) if plan(s, CONFIG, True).strategy == "exhaustive")
