@@ -3,11 +3,14 @@
 - a swarm-tested random walk (`RandomWalk`), the broadest;
 - PCT with bug depth d = 1, 2 or 3 (`checker.pct.PCT`), for orderings a random walk seldom
   makes: one message held back while others run ahead;
-- a bounded exhaustive search (`checker.explore.explore`) from the run's seed, for small
-  configurations: every schedule of the first few events, with at most one fault of one kind
-  (drawn from the seed, as swarm testing draws fault kinds), each schedule ending in the
-  deterministic quiescence. A search costs as much as a hundred walks: it is drawn seldom,
-  and stops after `EXHAUSTIVE_STATES` states.
+- a bounded exhaustive search (`checker.explore.explore`) from the run's seed, where the
+  system builds few nodes (`small`): every schedule of the first few events, with at most one
+  fault of one kind (drawn from the seed, as swarm testing draws fault kinds), each schedule
+  ending in the deterministic quiescence. A search costs as much as dozens of walks: it is
+  drawn seldom, and stops after `EXHAUSTIVE_STATES` states.
+
+Hypothesis is not part of the mix: per second, it finds the seeded bugs far more slowly than
+a walk (`benchmarks/RESULTS.md`, "Strategies: SYSTEM").
 
 `portfolio_strategy(seed, config, searchable)` is the strategy of one run when its plan is a walk
 or PCT; `portfolio_run(...)` runs any plan, the exhaustive one included.
