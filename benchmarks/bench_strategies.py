@@ -20,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from benchmarks.results import markdown_table, write_section
 from checker import registry
 from checker.explore import ExploreResult, explore
 from checker.hunt import STRATEGIES, Budget, hunt
-from checker.portfolio import small
+from checker.portfolio import search_faults, small
 from checker.run import RunResult, execute
 from checker.shrink import shrink
 from checker.strategies import Replay
@@ -67,7 +68,7 @@ def hunt_exhaustive(system: System, variant: str, config: Config, base: int, sec
                     ) -> Found:
     """Breadth-first searches from one seed, as deep as the time allows: with no fault, then
     with one fault of each kind in turn (as the portfolio's searches do), sharing the time."""
-    kinds = [None, *sorted(kind for kind, most in config.faults.items() if most > 0)]
+    kinds = search_faults(config)
     elapsed = states = 0
     for kind in kinds:
         search: ExploreResult = explore(system, variant, config, base, max_depth=None,
@@ -167,6 +168,40 @@ def reduction_rows() -> list[list[str]]:
     return rows
 
 
+def stateless_rows() -> list[list[str]]:
+    """What state caching saves, which bounds what any reduction could save on top of it: the
+    distinct states of SSO's small configuration (no faults, no sleep sets) against the paths
+    a stateless search would run to the same depth, counted on the search's own graph (a
+    state's successors do not depend on the path to it)."""
+    sso = registry.lookup("sso")
+    rows = []
+    for depth in (3, 4, 5):
+        edges: defaultdict[bytes | None, list[bytes]] = defaultdict(list)
+        result = explore(sso, "correct", sso.config("small"), max_depth=depth, faults={},
+                         sleep_sets=False, end_every_state=False,
+                         on_transition=lambda parent, child, edges=edges:
+                         edges[parent].append(child))
+        paths = _paths(edges, depth)
+        rows.append(["sso:correct (small)", str(depth), f"{result.states:,}", f"{paths:,}",
+                     f"{paths / result.states:.1f}x"])
+        print(*rows[-1], sep="\t", flush=True)
+    return rows
+
+
+def _paths(edges: dict[bytes | None, list[bytes]], depth: int) -> int:
+    """Paths of at most `depth` transitions from the start (the start itself included)."""
+    level: dict[bytes | None, int] = {None: 1}
+    total = 0
+    for _ in range(depth + 1):
+        following: dict[bytes | None, int] = {}
+        for state, count in level.items():
+            for child in edges.get(state, ()):
+                following[child] = following.get(child, 0) + count
+        total += sum(following.values())
+        level = following
+    return total
+
+
 def _faults(faults: dict[str, int] | None) -> str:
     if faults is None:
         return "config's"
@@ -196,6 +231,9 @@ def main() -> None:
     write_section("Exhaustive search: reductions", command, markdown_table(
         ["target", "depth", "faults", "reductions", "verdict", "states", "transitions",
          "CPU time"], reduction_rows()))
+    write_section("Exhaustive search: stateless paths", command, markdown_table(
+        ["target", "depth", "distinct states", "stateless paths", "paths per state"],
+        stateless_rows()))
 
 
 if __name__ == "__main__":

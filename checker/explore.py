@@ -465,7 +465,8 @@ def explore(system: System, variant: str, config: Config, seed: int = 0, *,
             sleep_sets: bool = True, symmetry: bool = True, end_every_state: bool = True,
             islands: list[tuple[str, ...]] | None = None,
             progress: Callable[[Progress], None] | None = None,
-            progress_every: float = 1.0) -> ExploreResult:
+            progress_every: float = 1.0,
+            on_transition: Callable[[bytes | None, bytes], None] | None = None) -> ExploreResult:
     """Explore every state of (system, variant, config, seed) reachable within `max_depth`
     events (None: no bound) and `faults` (most of each kind, never more than the config's
     budget; None: the config's budget), checking every invariant; stop at the first violation.
@@ -473,14 +474,16 @@ def explore(system: System, variant: str, config: Config, seed: int = 0, *,
     Every state is also run to its end (quiescence, then the history invariants), so that
     breadth-first order finds a shortest counterexample to those too; with `end_every_state`
     False, only the states where the workload is done and those at the depth bound are.
-    `progress` is called every `progress_every` seconds, and once at the end."""
+    `progress` is called every `progress_every` seconds, and once at the end;
+    `on_transition(parent, child)` with the fingerprints of every transition taken (parent None
+    for the start), for measuring the state graph."""
     if order not in ("bfs", "dfs"):
         raise ValueError(f"order must be 'bfs' or 'dfs', not {order!r}")
     search = _Search(system, variant, config, seed, depth_first=order == "dfs",
                      max_depth=max_depth, max_states=max_states, seconds=seconds,
                      sleep_sets=sleep_sets, end_every_state=end_every_state,
                      islands=islands, progress=progress,
-                     progress_every=progress_every,
+                     progress_every=progress_every, on_transition=on_transition,
                      namer=_Namer(config.params.get("symmetric", []) if symmetry else [],
                                   bool(config.params.get("time_invariant", False))))
     return search.run(faults)
@@ -501,6 +504,7 @@ class _Search:
     islands: list[tuple[str, ...]] | None
     progress: Callable[[Progress], None] | None
     progress_every: float
+    on_transition: Callable[[bytes | None, bytes], None] | None
     namer: _Namer
     checks: list = attrs.field(init=False)  # the state invariants
     fresh: dict[str, str] = attrs.field(init=False)  # each node's generator, before any draw
@@ -613,6 +617,8 @@ class _Search:
                event: tuple | None, depth: int, sleep: list[Key]) -> _Seen:
         """A state reached by a path of `depth` events along which `sleep` is asleep."""
         fp, renames = self.namer.fingerprint(canon, sim)
+        if self.on_transition is not None:
+            self.on_transition(parent, fp)
         asleep = _to_canonical(sleep, renames)
         self.deepest = max(self.deepest, depth)
         seen = self.seen.get(fp)

@@ -52,9 +52,14 @@ def plan(seed: int, config: Config, searchable: bool) -> Plan:
         return Plan("pct", 1 + int(3 * (draw - RANDOM_SHARE) / PCT_SHARE))
     if not searchable:
         return Plan("random")
-    kinds = [None, *sorted(kind for kind, most in config.faults.items() if most > 0)]
+    kinds = search_faults(config)
     fault = kinds[int(_uniform(f"fault/{seed}") * len(kinds))]
     return Plan("exhaustive", 4 if _uniform(f"depth/{seed}") < 0.5 else 6, fault)
+
+
+def search_faults(config: Config) -> list[str | None]:
+    """The fault kinds an exhaustive plan may inject, one at most; None: no fault."""
+    return [None, *sorted(kind for kind, most in config.faults.items() if most > 0)]
 
 
 def small(system: System, config: Config) -> bool:
@@ -74,7 +79,10 @@ _NODES: dict[tuple[str, str], int] = {}  # (system, config) -> nodes, as `small`
 
 def portfolio_strategy(seed: int, config: Config, searchable: bool) -> Strategy | None:
     """The strategy of run `seed`, or None when its plan is an exhaustive search."""
-    chosen = plan(seed, config, searchable)
+    return _walk_of(plan(seed, config, searchable), seed, config)
+
+
+def _walk_of(chosen: Plan, seed: int, config: Config) -> Strategy | None:
     if chosen.strategy == "exhaustive":
         return None
     return run_strategy(chosen.strategy, seed, config, chosen.depth)
@@ -113,9 +121,8 @@ class PortfolioRun:
 
 
 def portfolio_run(system: System, variant: str, config: Config, seed: int) -> PortfolioRun:
-    searchable = small(system, config)
-    chosen = plan(seed, config, searchable)
-    strategy = portfolio_strategy(seed, config, searchable)
+    chosen = plan(seed, config, small(system, config))
+    strategy = _walk_of(chosen, seed, config)
     if strategy is not None:
         return PortfolioRun(chosen, execute(system, variant, config, seed, strategy))
     search = explore(system, variant, config, seed, max_depth=chosen.depth,

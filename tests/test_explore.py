@@ -255,3 +255,17 @@ def test_sso_small_bounded_search_is_the_same_with_sleep_sets() -> None:
 def test_bad_order_is_refused() -> None:
     with pytest.raises(ValueError, match="order"):
         explore(REGISTER, "correct", REGISTER.config("small"), order="sideways")
+
+
+def test_every_transition_is_reported_with_its_states() -> None:
+    """`on_transition` sees the start once and every transition the search takes, so a
+    benchmark can measure the state graph (how many paths a stateless search would run)."""
+    seen: list[tuple[bytes | None, bytes]] = []
+    result = explore(COMMIT, "correct", COMMIT.config("small"), max_depth=None,
+                     sleep_sets=False, symmetry=False,
+                     on_transition=lambda parent, child: seen.append((parent, child)))
+    assert result.complete and result.states == COMMIT_STATES
+    starts = [child for parent, child in seen if parent is None]
+    assert len(starts) == 1
+    assert len(seen) - 1 == result.transitions
+    assert len({child for _, child in seen}) == result.states
