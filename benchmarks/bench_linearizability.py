@@ -4,12 +4,22 @@ Each history comes from a simulated correct store: every op takes effect at a ra
 between its call and its return. A few ops are `info` (the client crashed): half of those
 take effect later, half never. The "corrupted" variant makes one read return a value
 never written, so the history is certainly not linearizable.
+
+`--long` measures instead the peak memory and the time of a check of long register histories
+(100,000 and 400,000 ops by default, `--sizes` to change), each in a child process of its own,
+and how long a check with `max_seconds=0.5` takes to answer on them.
 """
 
 from __future__ import annotations
 
+import argparse
+import gc
 import heapq
+import json
 import random
+import re
+import resource
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Hashable
@@ -21,7 +31,7 @@ import attrs
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import markdown_table, write_section
-from invariants.history import INFO, OK, Operation
+from invariants.history import FAIL, INFO, OK, Operation
 from invariants.linearizability import check_linearizable
 from models.kv import KV
 from models.sequential import Register, SequentialModel
@@ -133,5 +143,109 @@ def main() -> None:
                   markdown_table(["history", "ops", "info", "time", "verdict"], rows))
 
 
+# -- long histories: memory ---------------------------------------------------------------
+
+LONG_CLIENTS, LONG_INFO_RATE, LONG_BUDGET = 5, 0.002, 0.5
+MEMORY_CAP_GB = 3  # the child's address space: past it, MemoryError rather than swapping
+
+# Measured once with the search this benchmark was written for (commit 32999e8: a memo entry
+# held a bitset of every op, `1 << i` per op), same histories, same cap: the full check, its
+# peak RSS, and the check with `max_seconds=0.5`.
+BEFORE = {
+    100_000: ("47.2 s, ok", "1,759 MB", "0.68 s, unknown"),
+    400_000: ("MemoryError after 4.7 s", "3,066 MB (the cap)", "MemoryError after 4.1 s"),
+}
+
+
+def long_history(n_ops: int, seed: int = 1) -> list[Operation]:
+    """A register history from 5 clients, 1 op in 500 crashed (`info`).
+
+    A crashed read is recorded as `fail`, as Jepsen does: a read changes nothing, so whether
+    it happened does not matter (an `info` read would only be retried at every dead end).
+    """
+    ops = simulate(Register(), register_invocation, n_ops, LONG_CLIENTS, LONG_INFO_RATE,
+                   random.Random(seed))
+    return [attrs.evolve(op, status=FAIL) if op.status == INFO and op.f == "read" else op
+            for op in ops]
+
+
+def _rss_mb() -> float:
+    """The resident set size now (Linux), else the peak so far."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure_long(n_ops: int) -> dict:
+    """In this process (a child of its own): build the history, check it, measure."""
+    cap = MEMORY_CAP_GB * 2**30
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    ops = long_history(n_ops)
+    gc.collect()
+    result: dict[str, Any] = {"ops": len(ops), "info": sum(op.status == INFO for op in ops),
+                              "history_mb": _rss_mb()}
+    for name, budget in (("full", {"max_steps": None}), ("budget", {"max_seconds": LONG_BUDGET})):
+        start = time.perf_counter()
+        try:
+            verdict = check_linearizable(ops, Register(), **budget)
+            outcome = verdict.explanation.splitlines()[-1]
+        except MemoryError:
+            verdict, outcome = None, "MemoryError"
+        steps = re.search(r"(\d+) search steps", outcome)
+        result[name] = {"seconds": time.perf_counter() - start, "outcome": outcome,
+                        "status": verdict.status if verdict else "MemoryError",
+                        "steps": int(steps.group(1)) if steps else None}
+        if name == "full":
+            result["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        gc.collect()
+    return result
+
+
+def long_histories(sizes: list[int]) -> None:
+    rows = []
+    for n_ops in sizes:
+        child = subprocess.run([sys.executable, __file__, "--child", str(n_ops)],
+                               capture_output=True, text=True, check=True)
+        got = json.loads(child.stdout.splitlines()[-1])
+        full, budget = got["full"], got["budget"]
+        print(f"{n_ops:>7} ops ({got['info']} info): check {full['seconds']:.1f} s, "
+              f"{full['outcome']}; peak RSS {got['peak_mb']:.0f} MB (the history alone "
+              f"{got['history_mb']:.0f} MB); max_seconds={LONG_BUDGET}: answered in "
+              f"{budget['seconds']:.2f} s, {budget['outcome']}")
+        before = BEFORE.get(n_ops, ("-", "-", "-"))
+        rows.append([f"{n_ops:,}", str(got["info"]), f"{full['steps'] or 0:,}",
+                     f"{full['seconds']:.1f} s, {full['status']}",
+                     f"{got['peak_mb']:,.0f} MB ({got['history_mb']:,.0f} MB)",
+                     f"{budget['seconds']:.2f} s, {budget['status']}", *before])
+    header = ["ops", "info", "search steps", "check", "peak RSS (the history alone)",
+              f"max_seconds={LONG_BUDGET}", "before: check", "before: peak RSS",
+              f"before: max_seconds={LONG_BUDGET}"]
+    write_section("Linearizability checker: long histories",
+                  "python benchmarks/bench_linearizability.py --long",
+                  f"Register, {LONG_CLIENTS} clients, 1 op in {round(1 / LONG_INFO_RATE)} "
+                  f"`info` (crashed reads as `fail`); each size in a child process capped at "
+                  f"{MEMORY_CAP_GB} GB of address space. Peak RSS is the process's, history "
+                  f"included (in brackets, the RSS once the history is built). "
+                  f"`max_seconds={LONG_BUDGET}`: how long the check took to answer `unknown`, "
+                  f"the history in memory. Search steps grow faster than the history: every "
+                  f"dead end walks past the `info` ops still pending (crashed cas that never "
+                  f"need to take effect), and there are more of them the longer the history."
+                  f"\n\n" + markdown_table(header, rows))
+
+
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--long", action="store_true",
+                        help="only the long histories: peak memory and time")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000],
+                        help="history lengths for --long")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure_long(args.child)))
+    elif args.long:
+        long_histories(args.sizes)
+    else:
+        main()

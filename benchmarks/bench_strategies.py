@@ -7,7 +7,7 @@ For each seeded bug and each strategy of `deepdives hunt --strategy` -- random w
 portfolio, hypothesis -- and, on a small configuration, exhaustive breadth-first search (one
 fault kind at a time): hunts from `--seeds` different base seeds, each within `--seconds`,
 exactly as the CLI runs them (one process): the median wall time to the first violation, and
-the median length of its trace once shrunk (10 s of shrinking, as the test hunts). Each
+the median length of its trace once shrunk (250 replays of shrinking, as the test hunts). Each
 system gets its own section of RESULTS.md ("Strategies: SYSTEM"), so systems added later are
 measured by naming them. Then: distinct states per second of the abstract Paxos model explored
 completely, and the states, transitions and time of a bounded exhaustive search of SSO's small
@@ -40,7 +40,7 @@ from models.paxos import PaxosModel
 from tests.toys_explore import COMMIT
 
 SEED_STRIDE = 100_000  # base seeds far apart: independent hunts
-SHRINK_SECONDS = 10.0
+SHRINK_REPLAYS = 250  # as the test suite's hunts shrink
 MOST_RUNS = 1_000_000  # hypothesis stops at a number of examples, not at a time
 
 
@@ -98,7 +98,7 @@ def bug_row(system: System, variant: str, config: Config, name: str, hunt_one: C
         if found is not None:
             invariant = found.verdict.invariant
             shrunk.append(len(shrink(system, variant, config, found.seed, found.choices,
-                                     invariant, max_seconds=SHRINK_SECONDS).result.choices))
+                                     invariant, max_replays=SHRINK_REPLAYS).result.choices))
             invariants.add(invariant)
     hits = sum(t != float("inf") for t in times)
     unit = "states" if name.startswith("exhaustive") else "runs"

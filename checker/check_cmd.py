@@ -9,11 +9,16 @@ rules that read recorded ops as its calls (docs/history-format.md lists them): a
 completion that just repeats its invocation's value, as Jepsen records writes, means "it took
 effect" and stands for the model's success result; a set read compares as a set; Jepsen's
 independent-key tuples are unpacked for `kv`; a lock op without a value is by its process.
+
+The file is outside text: every problem with it is bad input (exit 2, one line saying where),
+and every output, on the terminal or in Markdown, shows its strings escaped (`printable`), so
+that no name or value can start a line, a terminal escape sequence or HTML.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from collections.abc import Callable, Mapping
@@ -24,10 +29,17 @@ import attrs
 import click
 
 from checker.badinput import BadInput
-from checker.historyio import FORMATS, HistoryFileError, hashable, load_history
-from invariants.history import OK, Event, Operation, pair
+from checker.historyio import (
+    FORMATS,
+    HistoryFile,
+    HistoryFileError,
+    hashable,
+    load_history,
+    printable,
+)
+from invariants.history import OK, Operation, pair
 from invariants.linearizability import check_linearizable
-from invariants.transactions import LEVELS, TXN, check_transactions
+from invariants.transactions import LEVELS, TXN, MalformedTransaction, check_transactions
 from invariants.verdict import OK as PASSED
 from invariants.verdict import VIOLATED, Verdict
 from models.collections import Counter, Lock, Log, Queue, Set
@@ -103,15 +115,24 @@ def as_model_calls(ops: list[Operation], spec: ModelSpec) -> list[Operation]:
     return calls
 
 
+def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
+    """A budget must be a positive, finite number: NaN compares false with everything (it
+    would switch the budget off) and infinity never runs out."""
+    if not (math.isfinite(value) and value > 0):
+        raise _bad_input(f"--budget-seconds: expected a positive, finite number of seconds, "
+                         f"found {value}")
+    return value
+
+
 @click.command("check")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path))
 @click.option("--model", type=click.Choice(sorted(MODELS)),
               help="Check linearizability against this sequential model.")
 @click.option("--consistency", "level", type=click.Choice(list(LEVELS)),
               help="Check transactions (f = txn) against this isolation level.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="History format (default: from the extension: .jsonl/.json/.ndjson, .edn).")
-@click.option("--budget-seconds", type=click.FloatRange(min=0, min_open=True), default=60.0,
+@click.option("--budget-seconds", type=float, default=60.0, callback=_positive_seconds,
               show_default=True, help="Give up with 'unknown' (exit 3) after this long.")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the verdict and its witness as Markdown to this file.")
@@ -123,44 +144,63 @@ def check_command(file: Path, model: str | None, level: str | None, fmt: str | N
     """
     if (model is None) == (level is None):
         raise BadInput("give exactly one of --model or --consistency")
-    events, ops = _load_ops(file, fmt, level)
+    history, ops = _load_ops(file, fmt, level)
     if model is not None:
         spec = MODELS[model]
         calls, sequential = as_model_calls(ops, spec), spec.make()
-        _check_shapes(calls, sequential)
-        verdict = check_linearizable(calls, sequential, max_seconds=budget_seconds)
+        _check_shapes(calls, sequential, history)
+        verdict = check_linearizable(calls, sequential, max_steps=None,
+                                     max_seconds=budget_seconds)
         subject = f"against the `{model}` model"
     else:
-        verdict = check_transactions(ops, level, max_seconds=budget_seconds)
+        verdict = _check_transactions(history, ops, level, budget_seconds)
         subject = f"at `{level}`"
     summary = witness_summary(verdict, ops)
     click.echo(f"{verdict.invariant}: {verdict.status}")
-    click.echo(verdict.explanation)
+    click.echo(printable_lines(verdict.explanation))
     for line in summary:
-        click.echo(line)
+        click.echo(printable(line))
     if markdown_out is not None:
-        heading = f"{file} ({len(events)} events, {len(ops)} operations) {subject}"
+        heading = (f"{_code_span(str(file))} ({len(history.events)} events, {len(ops)} "
+                   f"operations) {subject}")
         _write(markdown_out, markdown(verdict, heading, summary))
     sys.exit(EXIT_CODES.get(verdict.status, EXIT_UNKNOWN))
 
 
-def _load_ops(file: Path, fmt: str | None, level: str | None) -> tuple[list[Event],
+def _bad_input(message: str) -> BadInput:
+    """Bad input, its message made printable: it names outside things (paths, values)."""
+    return BadInput(printable(message))
+
+
+def _load_ops(file: Path, fmt: str | None, level: str | None) -> tuple[HistoryFile,
                                                                       list[Operation]]:
-    """The file's events and operations; a history with nothing to check is bad input."""
+    """The file's history and operations; a history with nothing to check is bad input."""
     try:
-        events = load_history(file, fmt)
+        history = load_history(file, fmt)
     except HistoryFileError as exc:
-        raise BadInput(str(exc)) from None
-    ops = pair(events)
+        raise _bad_input(str(exc)) from None
+    ops = pair(history.events)
     if level is not None and not any(op.f == TXN for op in ops):
-        raise BadInput(f"{file}: no {TXN} operations to check at {level}")
+        raise _bad_input(f"{file}: no {TXN} operations to check at {level}")
     if not ops:
-        raise BadInput(f"{file}: no operations to check ({len(events)} events, none of "
-                         f"them an invocation)")
-    return events, ops
+        raise _bad_input(f"{file}: no operations to check ({len(history.events)} events, none "
+                         f"of them an invocation)")
+    return history, ops
 
 
-def _check_shapes(calls: list[Operation], model: SequentialModel) -> None:
+def _check_transactions(history: HistoryFile, ops: list[Operation], level: str,
+                        budget_seconds: float) -> Verdict:
+    """The isolation check; a transaction it cannot read is bad input, named by its line."""
+    try:
+        return check_transactions(ops, level, max_seconds=budget_seconds)
+    except MalformedTransaction as exc:
+        op, part = exc.op, "completion" if exc.in_completion else "invocation"
+        where = history.where(op.ret if exc.in_completion else op.call)
+        raise _bad_input(f"{where}: operation #{op.id} (the {part} of a {TXN} by process "
+                         f"{op.process}): {exc.problem}") from None
+
+
+def _check_shapes(calls: list[Operation], model: SequentialModel, history: HistoryFile) -> None:
     """Every call's arguments have a shape the model can take (`kv` needs [key, ...], ...).
 
     Models unpack their arguments whatever the state, so trying each call once on the initial
@@ -170,8 +210,9 @@ def _check_shapes(calls: list[Operation], model: SequentialModel) -> None:
         try:
             model.apply(model.initial(), call.f, call.args)
         except (TypeError, ValueError, IndexError) as exc:
-            raise BadInput(f"operation #{call.id} ({call.describe()}) does not fit the "
-                             f"{model.name} model: {exc}") from None
+            raise _bad_input(f"{history.where(call.call)}: operation #{call.id} "
+                             f"({call.describe()}) does not fit the {model.name} model: "
+                             f"{exc}") from None
 
 
 def witness_summary(verdict: Verdict, ops: list[Operation]) -> list[str]:
@@ -204,13 +245,23 @@ def _named_op_ids(witness: Any) -> list[int]:
     return [i for i in witness.get("txns", []) if isinstance(i, int)]
 
 
+def printable_lines(text: str) -> str:
+    """Lines written by a checker, each made printable: the checker's own line breaks stay,
+    nothing else can break a line, start an escape sequence or fail to encode."""
+    return "\n".join(printable(line) for line in text.split("\n"))
+
+
 def markdown(verdict: Verdict, heading: str, summary: list[str]) -> str:
-    """The verdict, its explanation, the ops it names and the full witness as JSON."""
+    """The verdict, its explanation, the ops it names and the full witness as JSON.
+
+    `heading` is Markdown (outside text in it must be in code spans); everything else from
+    the history goes into code blocks, where no HTML or Markdown is interpreted.
+    """
     lines = [f"# `{verdict.invariant}`: {verdict.status}", "", f"Checked {heading}.", "",
-             "## Explanation", "", *_fenced(verdict.explanation, "text"), ""]
+             "## Explanation", "", *_fenced(printable_lines(verdict.explanation), "text"), ""]
     if summary:
-        lines += ["## Operations named by the witness", "", *_fenced("\n".join(summary), "text"),
-                  ""]
+        lines += ["## Operations named by the witness", "",
+                  *_fenced(printable_lines("\n".join(summary)), "text"), ""]
     if verdict.witness is not None:
         lines += ["## Witness", "", *_fenced(_json_by_entry(verdict.witness), "json"), ""]
     return "\n".join(lines)
@@ -231,13 +282,25 @@ def _json_by_entry(witness: Any) -> str:
 
 def _fenced(text: str, language: str) -> list[str]:
     """A code block whose fence is longer than any run of backticks inside it."""
-    longest = max((len(run) for run in re.findall("`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
     return [f"{fence}{language}", text, fence]
+
+
+def _code_span(text: str) -> str:
+    """`text` (made printable) as inline code: delimited by more backticks than any run
+    inside, padded with a space where it starts or ends with one (CommonMark's rule)."""
+    text = printable(text)
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
 
 
 def _write(path: Path, text: str) -> None:
     try:
         path.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise BadInput(f"cannot write {path}: {exc}") from None
+        raise _bad_input(f"cannot write {path}: {exc}") from None

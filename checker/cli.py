@@ -12,18 +12,18 @@ from pathlib import Path
 import click
 
 from checker import lesson, registry, report
-from checker.badinput import BadInput
-from checker.check_cmd import check_command
+from checker.badinput import BadInput, GuardedGroup
+from checker.check_cmd import EXIT_UNKNOWN, check_command
 from checker.explore_cmd import explore_command
 from checker.hunt import STRATEGIES, Budget, HuntOutcome, Shard, hunt, write_counterexample
-from checker.replayfile import Counterexample, ReplayFileError, load
+from checker.replayfile import MAX_SEED, Counterexample, ReplayFileError, check_fits, load
 from checker.run import RunResult, execute
-from checker.shrink import shrink
+from checker.shrink import HUNT_REPLAYS, NoLongerViolates, shrink
 from checker.strategies import Replay
 from checker.system import System
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Executable deep dives into classic distributed systems.
 
@@ -51,7 +51,8 @@ def list_systems() -> None:
               help="Most runs per variant.")
 @click.option("--time", "seconds", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Most seconds per variant (with --runs, whichever ends first).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0, max=MAX_SEED), default=0,
+              show_default=True,
               help="First seed; runs use seed, seed+n, seed+2n, ... for shard i/n.")
 @click.option("--shard", default="0/1", show_default=True,
               help="Run only shard i of n (seeds congruent to seed+i mod n).")
@@ -69,7 +70,9 @@ def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, see
                  no_shrink: bool, jobs: int | None, quiet: bool) -> None:
     """Explore SYSTEM[:VARIANT] targets (default: everything) within a budget.
 
-    Exits 0 only when every correct variant stays clean and every seeded bug is found.
+    Exits 0 only when every correct variant stays clean and every seeded bug is found; 1 when
+    a correct variant is violated or a seeded bug missed; 3 when the only failures are correct
+    variants some of whose runs ended unknown (a check's budget ran out), 2 on bad input.
     """
     plan = _plan(targets, config_name)
     try:
@@ -90,7 +93,7 @@ def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, see
     if failed:
         names = ", ".join(f"{o.system}:{o.variant} ({o.verdict})" for o in failed)
         click.echo(f"FAILED: {names}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_UNKNOWN if all(o.undecided for o in failed) else 1)
 
 
 def _plan(targets: tuple[str, ...], config_name: str) -> list[tuple[System, str]]:
@@ -131,7 +134,7 @@ def _hunt_in_parallel(plan: list[tuple[System, str]], jobs: int, config_name: st
                       shrink_found: bool, quiet: bool) -> list[HuntOutcome]:
     """One process per variant, `jobs` at a time; outcomes in the plan's order. Each hunt is
     a function of its seeds alone, so its result is the same as in one process (only the
-    wall-clock figures, and a shrink's length when its time budget runs out, can differ).
+    wall-clock figures differ: shrinking is budgeted in replays, not seconds).
     Processes are forked, so they see the same registry as this one."""
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
@@ -158,9 +161,10 @@ def _hunt_by_name(system_name: str, variant: str, config_name: str, budget: Budg
 
 
 def _table(outcomes: list[HuntOutcome]) -> str:
-    header = ("system", "variant", "verdict", "runs", "first violation", "trace", "report")
+    header = ("system", "variant", "verdict", "runs", "unknown", "first violation", "trace",
+              "report")
     rows = [header] + [
-        (o.system, o.variant, o.verdict, str(o.runs),
+        (o.system, o.variant, o.verdict, str(o.runs), str(o.unknowns),
          "-" if o.time_to_first is None else f"{o.time_to_first:.2f}s",
          "-" if o.before is None else f"{o.before} -> {o.after}",
          o.report_path or "-")
@@ -171,14 +175,19 @@ def _table(outcomes: list[HuntOutcome]) -> str:
 
 
 def _load(path: str) -> tuple[Counterexample, System]:
+    """A replay file checked all the way: the file itself, then against its system (the
+    invariant, the configuration's build, the nodes its choices name). Anything wrong is bad
+    input, said in one printable line."""
     try:
         example = load(path)
+    except ReplayFileError as exc:
+        raise BadInput(report.printable(str(exc))) from None
+    try:
         system = registry.lookup(example.system)
         system.variant(example.variant)
-    except ReplayFileError as exc:
-        raise BadInput(str(exc)) from None
-    except LookupError as exc:
-        raise BadInput(f"{path}: {exc.args[0]}") from None
+        check_fits(example, system)
+    except (LookupError, ReplayFileError) as exc:
+        raise BadInput(report.printable(f"{path}: {exc.args[0]}")) from None
     return example, system
 
 
@@ -188,11 +197,11 @@ def _replay(example: Counterexample, system: System) -> RunResult:
 
 
 @cli.command("replay")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")  # any path: load() says in one line what is wrong with it
 def replay_command(file: str) -> None:
     """Replay a counterexample deterministically and print its trace.
 
-    Exits 0 when the recorded violation is reproduced, 1 when it is not.
+    Exits 0 when the replay gives the verdict the file records, 1 when it does not.
     """
     example, system = _load(file)
     result = _replay(example, system)
@@ -200,34 +209,50 @@ def replay_command(file: str) -> None:
         click.echo(line)
     verdict = result.verdict
     click.echo(f"\n{verdict.invariant}: {verdict.status}")
-    if verdict.explanation:
-        click.echo(verdict.explanation)
-    if verdict.invariant != example.invariant or verdict.status != example.verdict:
-        click.echo(f"NOT REPRODUCED: the file records {example.invariant}: {example.verdict}",
-                   err=True)
+    for line in verdict.explanation.split("\n") if verdict.explanation else []:
+        click.echo(report.printable(line))
+    recorded = f"{example.invariant}: {example.verdict}"
+    if (verdict.invariant, verdict.status) != (example.invariant, example.verdict):
+        click.echo(f"NOT REPRODUCED: the file records {recorded}", err=True)
         sys.exit(1)
-    click.echo("reproduced")
+    if example.verdict == "violated":
+        click.echo("reproduced")
+    else:
+        click.echo(f"replayed as recorded ({recorded}): the file records no violation")
 
 
 @cli.command("shrink")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file")  # any path: load() says in one line what is wrong with it
 @click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
               default=None, help="Where to write the shrunk replay and report "
                                  "(default: beside FILE).")
-def shrink_command(file: str, output_dir: Path | None) -> None:
-    """Minimize a counterexample; writes a new replay file and report, never overwriting."""
+@click.option("--replays", type=click.IntRange(min=1), default=HUNT_REPLAYS, show_default=True,
+              help="Most replays to spend (a count, not a time: the result is the same on "
+                   "any machine).")
+def shrink_command(file: str, output_dir: Path | None, replays: int) -> None:
+    """Minimize a counterexample; writes a new replay file and report, never overwriting.
+
+    Exits 1, writing nothing, when the run no longer violates what the file records.
+    """
     example, system = _load(file)
     if example.verdict != "violated":
-        raise BadInput(f"{file}: records no violation ({example.verdict}), nothing to shrink")
+        raise BadInput(report.printable(f"{file}: records no violation ({example.verdict}), "
+                                        "nothing to shrink"))
     try:
         shrunk = shrink(system, example.variant, example.config, example.seed,
-                        example.choices, example.invariant)
-    except ValueError as exc:
-        raise BadInput(f"{file}: {exc}") from None
+                        example.choices, example.invariant, max_replays=replays)
+    except NoLongerViolates as exc:
+        click.echo(report.printable(f"deepdives: {file}: {exc}; nothing written"), err=True)
+        sys.exit(1)
     target = output_dir or Path(file).parent / "shrunk"
-    replay_path, report_path = write_counterexample(system, shrunk.result, target, shrunk.before)
+    try:
+        replay_path, report_path = write_counterexample(system, shrunk.result, target,
+                                                        shrunk.before)
+    except OSError as exc:
+        raise BadInput(report.printable(f"{target}: cannot write: {exc.strerror}")) from None
     click.echo(f"{shrunk.before} -> {shrunk.after} events in {shrunk.replays} replays")
-    click.echo(f"replay: {replay_path}\nreport: {report_path}")
+    click.echo(report.printable(f"replay: {replay_path}"))
+    click.echo(report.printable(f"report: {report_path}"))
 
 
 @cli.command("prove")

@@ -55,8 +55,9 @@ from typing import Any
 
 import attrs
 
-from checker.run import HANDLER_EXCEPTION, check_history, new_simulation
-from checker.sim import KINDS, MESSAGE_KINDS, Simulation
+from checker import watchdog
+from checker.run import check_history, new_simulation, node_failure
+from checker.sim import KINDS, MESSAGE_KINDS, NodeFailure, Simulation
 from checker.strategies import Replay
 from checker.system import Config, System
 from invariants.verdict import UNKNOWN, Verdict, passed, unknown, violated
@@ -486,7 +487,8 @@ def explore(system: System, variant: str, config: Config, seed: int = 0, *,
                      progress_every=progress_every, on_transition=on_transition,
                      namer=_Namer(config.params.get("symmetric", []) if symmetry else [],
                                   bool(config.params.get("time_invariant", False))))
-    return search.run(faults)
+    with watchdog.guard():
+        return search.run(faults)
 
 
 @attrs.define
@@ -843,8 +845,8 @@ def _started(sim: Simulation) -> Verdict | None:
     `checker.run.execute`."""
     try:
         sim.start()
-    except Exception as exc:
-        return violated(HANDLER_EXCEPTION, f"a node raised {exc!r}")
+    except NodeFailure as failure:
+        return node_failure(failure)
     return None
 
 
@@ -869,8 +871,8 @@ def _advance(sim: Simulation, event: tuple, checks: list) -> list[str] | Verdict
         if touched and not sim.is_enabled(event):
             return None
         sim.execute(event)
-    except Exception as exc:
-        return violated(HANDLER_EXCEPTION, f"a node raised {exc!r}")
+    except NodeFailure as failure:
+        return node_failure(failure)
     actor = _touched(event)
     return _state_violation(checks, sim) or (touched if actor is None else [*touched, actor])
 
@@ -898,6 +900,6 @@ def _ending(system: System, config: Config, checks: list, sim: Simulation) -> Ve
 
     try:
         sim.quiesce(config.quiesce_horizon, config.quiesce_steps, check_state)
-    except Exception as exc:
-        return violated(HANDLER_EXCEPTION, f"a node raised {exc!r}")
+    except NodeFailure as failure:
+        return node_failure(failure)
     return broken[0] if broken else check_history(system, sim)

@@ -5,26 +5,54 @@ Both formats carry the same events (see docs/history-format.md): maps with `proc
 strings (`:read` -> "read"), vectors and lists become lists, sets frozensets. Anything that
 cannot be used raises `HistoryFileError`, whose message names the file, the line, and what was
 expected there.
+
+Outside text is hostile until shown otherwise: only regular files are opened (a FIFO would block
+the check forever), values nest at most `MAX_DEPTH` levels (the readers and the checkers
+recurse), numbers are finite (NaN equals nothing, not even itself, so a history holding one
+could only look violated) and integers within Python's digit limit. Process and f names, which
+every output shows, are read with their unprintable characters escaped (`printable_name`).
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import math
 import re
-from collections.abc import Iterator, Mapping
+import stat
+import sys
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
+
+import attrs
 
 from invariants.history import FAIL, INFO, INVOKE, OK, Event
 
 FORMATS = ("jsonl", "edn")
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".edn": "edn"}
 TYPES = (INVOKE, OK, FAIL, INFO)
+MAX_DEPTH = 100
+"""How deeply values may nest, counting the event map: histories need four or five levels."""
+_NESTING = f"values nested at most {MAX_DEPTH} levels deep (counting the event map)"
+_FINITE = "a finite number (NaN and infinities cannot be compared as values)"
 
 
 class HistoryFileError(ValueError):
     """A history file that cannot be used; the message says where and what was expected."""
+
+
+@attrs.frozen
+class HistoryFile:
+    """A history's events, and the line of the file where each one starts."""
+
+    source: str
+    events: list[Event]
+    lines: list[int]
+
+    def where(self, position: int) -> str:
+        """Where the event at `position` is, for messages: "FILE, line N"."""
+        return f"{self.source}, line {self.lines[position]}"
 
 
 def format_of(path: str | Path) -> str | None:
@@ -32,36 +60,120 @@ def format_of(path: str | Path) -> str | None:
     return EXTENSIONS.get(Path(path).suffix.lower())
 
 
-def load_history(path: str | Path, fmt: str | None = None) -> list[Event]:
+def load_history(path: str | Path, fmt: str | None = None) -> HistoryFile:
     """The events of a history file; `fmt` ("jsonl" or "edn") defaults to the extension's."""
     fmt = fmt or format_of(path)
     if fmt not in FORMATS:
         raise HistoryFileError(f"{path}: cannot tell the format from the extension; expected "
                                f"{', '.join(EXTENSIONS)} or an explicit format (jsonl or edn)")
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise HistoryFileError(f"{path}: cannot read: {exc}") from None
     parse = parse_jsonl if fmt == "jsonl" else parse_edn_history
-    return parse(text, str(path))
+    return parse(_read_text(Path(path)), str(path))
 
 
-def parse_jsonl(text: str, source: str = "<history>") -> list[Event]:
-    """One JSON object per line; blank lines are skipped."""
+def _read_text(path: Path) -> str:
+    """The text of a regular file. Anything else is refused before it is opened: reading a
+    FIFO blocks until a writer comes, a device may never end."""
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise _unreadable(path, exc) from None
+    if not stat.S_ISREG(mode):
+        raise HistoryFileError(f"{path}: expected a regular file, found {_file_kind(mode)}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _unreadable(path, exc) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise HistoryFileError(f"{path}, line {line}: expected UTF-8 text, found the byte "
+                               f"{data[exc.start]:#04x}") from None
+
+
+def _unreadable(path: Path, exc: Exception) -> HistoryFileError:
+    return HistoryFileError(f"{path}: cannot read: {exc}")
+
+
+_FILE_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
+    (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"))
+
+
+def _file_kind(mode: int) -> str:
+    return next((name for is_kind, name in _FILE_KINDS if is_kind(mode)), "a special file")
+
+
+def parse_jsonl(text: str, source: str = "<history>") -> HistoryFile:
+    """One JSON object per line; blank lines are skipped. Lines end at "\n" only: JSON strings
+    may hold U+2028 and other characters that str.splitlines() would break at."""
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise HistoryFileError(f"{source}, line {number}: expected one JSON object per line "
-                                   f"({exc.msg} at column {exc.colno})") from None
-        records.append((number, record))
+    for number, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            records.append((number, _json_record(line, f"{source}, line {number}")))
     return _events(records, source)
 
 
-def parse_edn_history(text: str, source: str = "<history>") -> list[Event]:
+class _NotFinite(Exception):
+    """Raised from inside the JSON decoder, which lets it through untouched."""
+
+
+def _reject_not_finite(text: str) -> float:
+    raise _NotFinite(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
+
+
+# No parse_int hook: calling one per integer makes loading three times slower, and the only
+# ValueError the decoder raises besides JSONDecodeError is for an integer over the digit limit.
+_JSON = json.JSONDecoder(parse_float=_finite_float, parse_constant=_reject_not_finite)
+
+
+def _json_record(line: str, where: str) -> Any:
+    if _nests_too_deep(line):
+        raise HistoryFileError(f"{where}: expected {_NESTING}, found deeper nesting")
+    try:
+        return _JSON.decode(line)
+    except json.JSONDecodeError as exc:
+        raise HistoryFileError(f"{where}: expected one JSON object per line "
+                               f"({exc.msg} at column {exc.colno})") from None
+    except _NotFinite as exc:
+        raise HistoryFileError(f"{where}: expected {_FINITE}, found {exc}") from None
+    except ValueError:
+        raise HistoryFileError(f"{where}: expected {_integer_limit()}, found a longer "
+                               f"one") from None
+
+
+_JSON_NESTING = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings, skipped whole; brackets
+
+
+def _nests_too_deep(line: str) -> bool:
+    """Whether the JSON in `line` nests deeper than MAX_DEPTH (json.loads would recurse)."""
+    if line.count("[") + line.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for token in _JSON_NESTING.finditer(line):
+        bracket = token.group()[0]
+        if bracket in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif bracket in "]}":
+            depth -= 1
+    return False
+
+
+def _integer_limit() -> str:
+    return f"an integer of at most {sys.get_int_max_str_digits()} digits"
+
+
+def parse_edn_history(text: str, source: str = "<history>") -> HistoryFile:
     """Event maps, one after another or inside one top-level vector (or list)."""
     reader = EdnReader(text, source)
     records = []
@@ -79,7 +191,7 @@ def parse_edn_history(text: str, source: str = "<history>") -> list[Event]:
 
 # -- from records to events --------------------------------------------------------------
 
-def _events(records: list[tuple[int, Any]], source: str) -> list[Event]:
+def _events(records: list[tuple[int, Any]], source: str) -> HistoryFile:
     if not records:
         raise HistoryFileError(f"{source}: expected at least one event, found none")
     timed = [isinstance(record, Mapping) and "time" in record for _, record in records]
@@ -94,7 +206,7 @@ def _events(records: list[tuple[int, Any]], source: str) -> list[Event]:
             raise HistoryFileError(f"{source}, line {number}: expected events in time order, "
                                    f"found time {event.time} after {events[-1].time}")
         events.append(event)
-    return events
+    return HistoryFile(source, events, [number for number, _ in records])
 
 
 def _event(record: Any, position: int, where: str) -> Event:
@@ -103,8 +215,9 @@ def _event(record: Any, position: int, where: str) -> Event:
         raise HistoryFileError(f"{where}: expected an event map, found {_kind(record)}")
     missing = [key for key in ("process", "type", "f") if key not in record]
     if missing:
+        present = ", ".join(printable(str(key)) for key in record)
         raise HistoryFileError(f"{where}: expected the event to have "
-                               f"{', '.join(missing)} (it has {', '.join(map(str, record))})")
+                               f"{', '.join(missing)} (it has {present})")
     process, type_, f = record["process"], record["type"], record["f"]
     if type_ not in TYPES:
         raise HistoryFileError(f"{where}: expected type to be one of {', '.join(TYPES)}, "
@@ -117,7 +230,27 @@ def _event(record: Any, position: int, where: str) -> Event:
     time = record.get("time", position)
     if not isinstance(time, int) or isinstance(time, bool):
         raise HistoryFileError(f"{where}: expected time to be an integer, found {time!r}")
-    return Event(str(process), type_, f, record.get("value"), time)
+    return Event(printable_name(str(process)), type_, printable_name(f), record.get("value"),
+                 time)
+
+
+def printable(text: str) -> str:
+    """`text` with every unprintable character escaped as a Python repr escapes it (`\\n`,
+    `\\x1b`, `\\u2028`, `\\ud800`): it can no longer break a line, start a terminal escape
+    sequence or fail to encode. Printable text, including non-ASCII letters, is unchanged."""
+    return text if text.isprintable() else _escaped(text, str.isprintable)
+
+
+def printable_name(name: str) -> str:
+    """A name made printable one-to-one: unprintable characters escaped and backslashes
+    doubled, so that two different names stay different (processes keep apart)."""
+    if name.isprintable() and "\\" not in name:
+        return name
+    return _escaped(name, lambda char: char.isprintable() and char != "\\")
+
+
+def _escaped(text: str, keep: Callable[[str], bool]) -> str:
+    return "".join(char if keep(char) else repr(char)[1:-1] for char in text)
 
 
 def _kind(value: Any) -> str:
@@ -143,10 +276,12 @@ class EdnReader:
     true/false, comments and `#_` discards. A tagged value (`#inst "..."`,
     `#jepsen.history.Op{...}`) reads as the value itself. Collections are frozen where they
     must be hashable (map keys and set elements); elsewhere vectors and lists are lists.
+    Forms nest at most MAX_DEPTH deep, tags and discards included: the reader recurses.
     """
 
     def __init__(self, text: str, source: str = "<edn>") -> None:
         self.text, self.source, self.pos = text, source, 0
+        self.depth = 0  # forms being read, one inside the other
         self.line_starts = [0] + [m.end() for m in re.finditer("\n", text)]
 
     def more(self) -> bool:
@@ -178,6 +313,15 @@ class EdnReader:
 
     def read(self) -> Any:
         """The next form."""
+        if self.depth >= MAX_DEPTH:
+            self._fail(_NESTING, "deeper nesting")
+        self.depth += 1
+        try:
+            return self._form()
+        finally:
+            self.depth -= 1
+
+    def _form(self) -> Any:
         if not self.more():
             self._fail("a value", "the end of the file")
         char, start = self.text[self.pos], self.pos
@@ -208,10 +352,8 @@ class EdnReader:
         if follower == "{":
             self.pos += 2
             return frozenset(hashable(item) for item in self._until("}", self.pos - 2))
-        if follower == "_":
-            self.pos += 2
-            self.read()
-            return self.read()
+        if follower == "#":  # ##Inf, ##-Inf, ##NaN
+            self._fail(_FINITE, repr(self._next_token()))
         tag = _SYMBOL.match(self.text, self.pos + 1)
         if tag is None:
             self._fail("a set #{...}, a discard #_ or a tag after '#'",
@@ -240,7 +382,8 @@ class EdnReader:
         if code in _ESCAPES:
             return _ESCAPES[code]
         self.pos = i
-        return self._fail("a string escape (\\\" \\\\ \\n \\t \\r \\uXXXX)", f"\\{code}")
+        return self._fail("a string escape (\\\" \\\\ \\n \\t \\r \\uXXXX)",
+                          repr(f"\\{code}"))
 
     def _keyword(self) -> str:
         name = _SYMBOL.match(self.text, self.pos + 1)
@@ -254,20 +397,36 @@ class EdnReader:
         number = _NUMBER.fullmatch(token)
         if number:
             self.pos += len(token)
-            digits = token.rstrip("NM")
-            is_float = token.endswith("M") or number.group(1) or number.group(2)
-            return float(digits) if is_float else int(digits)
+            return self._number(token, number)
         if token in _CONSTANTS:
             self.pos += len(token)
             return _CONSTANTS[token]
         return self._fail("a value (map, vector, list, set, keyword, string, number, nil, "
                           "true or false)", repr(token))
 
+    def _number(self, token: str, number: re.Match) -> int | float:
+        digits = token.rstrip("NM")
+        if token.endswith("M") or number.group(1) or number.group(2):
+            value = float(digits)
+            return value if math.isfinite(value) else self._fail(_FINITE, repr(token))
+        try:
+            return int(digits)
+        except ValueError:  # more digits than Python converts
+            return self._fail(_integer_limit(), f"one of {len(digits.lstrip('+-'))} digits")
+
     def _next_token(self) -> str:
         symbol = _SYMBOL.match(self.text, self.pos)
         return symbol.group() if symbol else self.text[self.pos:self.pos + 1]
 
     def _skip_blank(self) -> None:
+        """Skips whitespace, commas, comments and `#_` discards with the forms they discard."""
+        self._skip_space()
+        while self.text.startswith("#_", self.pos):
+            self.pos += 2
+            self.read()
+            self._skip_space()
+
+    def _skip_space(self) -> None:
         text, pos = self.text, self.pos
         while pos < len(text):
             if text[pos] in " \t\r\n,":

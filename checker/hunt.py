@@ -15,7 +15,7 @@ from checker import report
 from checker.portfolio import portfolio_run, run_strategy
 from checker.replayfile import Counterexample
 from checker.run import RunResult, execute
-from checker.shrink import shrink
+from checker.shrink import HUNT_REPLAYS, shrink
 from checker.system import Config, System
 from invariants.verdict import UNKNOWN
 
@@ -70,18 +70,29 @@ class HuntOutcome:
 
     @property
     def passed(self) -> bool:
-        return (self.violation is not None) == self.seeded
+        """A seeded bug found; a correct variant with every run checked and none violated."""
+        if self.seeded:
+            return self.violation is not None
+        return self.violation is None and not self.unknowns
+
+    @property
+    def undecided(self) -> bool:
+        """A correct variant that nothing violated, but some of whose runs no check could
+        decide (a budget ran out): not clean, and not a violation either."""
+        return not self.seeded and self.violation is None and self.unknowns > 0
 
     @property
     def verdict(self) -> str:
         if self.seeded:
             return "found" if self.violation else "MISSED"
-        return "VIOLATED" if self.violation else "clean"
+        if self.violation:
+            return "VIOLATED"
+        return "UNKNOWN" if self.unknowns else "clean"
 
 
 def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: int = 0,
          shard: Shard = Shard(), strategy: str = "random", report_dir: Path | None = None,
-         shrink_found: bool = True, shrink_seconds: float = 60.0,
+         shrink_found: bool = True, shrink_replays: int = HUNT_REPLAYS,
          progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
     started = time.perf_counter()
     runs = events = unknowns = 0
@@ -107,7 +118,7 @@ def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: 
                           elapsed, unknowns)
     if found is None:
         return outcome
-    return _record(system, found, outcome, report_dir, shrink_found, shrink_seconds)
+    return _record(system, found, outcome, report_dir, shrink_found, shrink_replays)
 
 
 def _one_run(system: System, variant: str, config: Config, seed: int,
@@ -122,12 +133,12 @@ def _one_run(system: System, variant: str, config: Config, seed: int,
 
 
 def _record(system: System, found: RunResult, outcome: HuntOutcome,
-            report_dir: Path | None, shrink_found: bool, shrink_seconds: float) -> HuntOutcome:
+            report_dir: Path | None, shrink_found: bool, shrink_replays: int) -> HuntOutcome:
     before = len(found.choices)
     final = found
     if shrink_found:
         final = shrink(system, found.variant, found.config, found.seed, found.choices,
-                       found.verdict.invariant, max_seconds=shrink_seconds).result
+                       found.verdict.invariant, max_replays=shrink_replays).result
     outcome = attrs.evolve(outcome, violation=final, time_to_first=outcome.elapsed,
                            before=before, after=len(final.choices))
     if report_dir is None:

@@ -21,8 +21,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from checker import watchdog
 from checker.run import RunResult, check_history, execute, new_simulation
-from checker.sim import KINDS, Simulation
+from checker.sim import KINDS, NodeFailure, Simulation
 from checker.strategies import Replay
 from checker.system import Config, System
 
@@ -45,15 +46,20 @@ def machine_for(system: System, variant: str, config: Config, seed: int) -> type
             examples[0] += 1
             self.failed = False
             self.sim: Simulation = new_simulation(system, variant, config, seed)
-            self.sim.start()
+            self.guarded(self.sim.start)
 
         def do(self, event: tuple) -> None:
+            self.guarded(self.sim.execute, event)
+
+        def guarded(self, step: Any, *args: Any) -> None:
+            """Run `step`; a handler that fails is a finding like any other (the step that
+            failed is the last of the run's choices)."""
             try:
-                self.sim.execute(event)
-            except Exception as exc:  # a handler bug: a finding like any other
+                step(*args)
+            except NodeFailure as exc:
                 self.failed = True
-                failures.append([*self.sim.choices(), event])
-                raise ViolationFound(f"a node raised {exc!r}") from exc
+                failures.append(self.sim.choices())
+                raise ViolationFound(f"{exc.invariant}: {exc}") from exc
 
         @invariant()
         def state_invariants(self) -> None:
@@ -67,7 +73,7 @@ def machine_for(system: System, variant: str, config: Config, seed: int) -> type
         def teardown(self) -> None:
             if self.failed:
                 return  # already failed on a state invariant or in a handler
-            self.sim.quiesce(config.quiesce_horizon, config.quiesce_steps)
+            self.guarded(self.sim.quiesce, config.quiesce_horizon, config.quiesce_steps)
             verdict = check_history(system, self.sim)
             if verdict.violated:
                 failures.append(self.sim.choices())
@@ -133,7 +139,7 @@ def hypothesis_hunt(system: System, variant: str, config: Config, seed: int,
                       phases=(Phase.generate,),  # our ddmin shrinks: faster on long schedules
                       suppress_health_check=list(HealthCheck))
     try:
-        with _no_local_constants():
+        with _no_local_constants(), watchdog.guard():
             run_state_machine_as_test(machine, settings=chosen)
     except ViolationFound:
         choices = machine.failures[-1]

@@ -27,6 +27,7 @@ from checker.strategies import Replay
 BLOCK = re.compile(r"(<!-- trace (?P<target>[\w.-]+:[\w.-]+)(?: config=(?P<config>[\w.-]+))? -->\n)"
                    r"(?P<body>.*?)(<!-- /trace -->)", re.DOTALL)
 HUNT_RUNS = 5000
+SHRINK_REPLAYS = 3000  # far more than any lesson's bug needs: lessons show the shortest found
 
 
 def render(path: Path, check: bool = False) -> str:
@@ -49,9 +50,8 @@ def _block(lesson: Path, target: str, config: str, check: bool) -> str:
         result = execute(system, variant, example.config, example.seed,
                          Replay(example.choices))
     else:
-        # no time limit on shrinking: the lesson must come out the same on any machine
         outcome = hunt(system, variant, system.config(config),
-                       budget=Budget(runs=HUNT_RUNS), shrink_seconds=float("inf"))
+                       budget=Budget(runs=HUNT_RUNS), shrink_replays=SHRINK_REPLAYS)
         if outcome.violation is None:
             return f"*No violation found in {outcome.runs} runs.*\n"
         result = outcome.violation

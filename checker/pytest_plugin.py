@@ -15,6 +15,10 @@ from hypothesis import HealthCheck, settings
 from checker import registry
 from checker.hunt import Budget, HuntOutcome, hunt
 
+# A count, so that a test's counterexample is the same on any machine; over every seeded bug,
+# it costs about what the former 10 s each cost (docs/engine.md, "Shrinking").
+TEST_SHRINK_REPLAYS = 250
+
 settings.register_profile("deepdives-ci", derandomize=True, deadline=None, database=None,
                           print_blob=True, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("deepdives-hunt", max_examples=5000, deadline=None,
@@ -26,9 +30,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--deepdives-runs", type=int, default=None,
                     help="runs per correct-variant hunt (default: each test's own)")
     group.addoption("--deepdives-seed", type=int, default=0, help="first seed of every hunt")
-    group.addoption("--deepdives-shrink-seconds", type=float, default=10.0,
-                    help="shrink budget of each counterexample found (default: 10 s; a test "
-                         "needs a valid counterexample, not the shortest)")
+    group.addoption("--deepdives-shrink-replays", type=int, default=TEST_SHRINK_REPLAYS,
+                    help=f"shrink budget of each counterexample found, in replays (default: "
+                         f"{TEST_SHRINK_REPLAYS}; a test needs a valid counterexample, not the "
+                         f"shortest)")
     group.addoption("--deepdives-report-dir", default="reports",
                     help="where hunts write counterexamples (default: reports/)")
 
@@ -45,7 +50,7 @@ class Hunter:
         self.runs = config.getoption("deepdives_runs")
         self.seed = config.getoption("deepdives_seed")
         self.report_dir = Path(config.getoption("deepdives_report_dir"))
-        self.shrink_seconds = config.getoption("deepdives_shrink_seconds")
+        self.shrink_replays = config.getoption("deepdives_shrink_replays")
 
     def __call__(self, system_name: str, variant: str, runs: int,
                  config_name: str = "default") -> HuntOutcome:
@@ -54,7 +59,7 @@ class Hunter:
                         else runs)
         outcome = hunt(system, variant, system.config(config_name), budget=budget,
                        seed=self.seed, report_dir=self.report_dir,
-                       shrink_seconds=self.shrink_seconds)
+                       shrink_replays=self.shrink_replays)
         if not outcome.passed:
             pytest.fail(_explain(outcome), pytrace=False)
         return outcome
@@ -64,6 +69,9 @@ def _explain(outcome: HuntOutcome) -> str:
     name = f"{outcome.system}:{outcome.variant}"
     if outcome.seeded:
         return f"seeded bug {name} was not found in {outcome.runs} runs"
+    if outcome.undecided:
+        return f"correct variant {name}: {outcome.unknowns} of {outcome.runs} runs ended " \
+               f"unknown (a check's budget ran out), so the hunt cannot call it clean"
     verdict = outcome.violation.verdict
     return (f"correct variant {name} violated {verdict.invariant}: {verdict.explanation}\n"
             f"  report: {outcome.report_path}\n  replay: deepdives replay {outcome.replay_path}")

@@ -2,28 +2,53 @@
 
 A replay file names a run completely — system, variant, config, seed, choices — plus what it
 violated, so `deepdives replay` can reproduce and `deepdives shrink` can minimize it.
+
+A file may be hostile: everything in it is checked before anything runs. `load` checks what
+the file alone can tell (bytes, JSON, field types, bounds); `check_fits` what only its system
+can (the invariant is one the system checks, every node a choice names is one the
+configuration builds). Replay skips a choice that cannot happen, so a choice naming a node
+that does not exist would otherwise be silently ignored, or reach the engine unchecked.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import stat
 from pathlib import Path
 from typing import Any
 
 import attrs
 
-from checker.sim import KINDS
-from checker.system import Config
+from checker.run import new_simulation
+from checker.sim import KINDS, NodeFailure
+from checker.system import MOST_NODES, Config, System, json_type, params_problem
+from invariants.verdict import OK, UNKNOWN, VIOLATED
 
 FORMAT = "deepdives-replay"
 VERSION = 1
 
-# the argument types of each event kind, after its name
-_ARITY: dict[str, tuple[type, ...]] = {
-    "deliver": (str, str, int), "drop": (str, str, int), "duplicate": (str, str, int),
-    "fire": (str, str), "invoke": (str,), "crash": (str,), "restart": (str,),
-    "partition": (list,), "heal": (), "pause": (str, int), "skew": (str, int),
+MAX_BYTES = 16 * 2**20  # far above the longest run's file (max_steps choices of ~60 bytes)
+MAX_DEPTH = 16  # a replay file nests 5 deep (config, params, symmetric, a group, a name)
+MAX_DIGITS = 100  # no number in a replay file is longer; JSON's own limit is 4,300
+MAX_SEED = 2**64 - 1  # seeds (and message sequence numbers) are unsigned 64-bit integers
+VERDICTS = (VIOLATED, OK, UNKNOWN)
+
+# what each argument of an event kind names, after the kind
+_ARGS: dict[str, tuple[str, ...]] = {
+    "deliver": ("node", "node", "seq"), "drop": ("node", "node", "seq"),
+    "duplicate": ("node", "node", "seq"), "fire": ("node", "timer"), "invoke": ("client",),
+    "crash": ("server",), "restart": ("server",), "partition": ("island",), "heal": (),
+    "pause": ("server", "ticks"), "skew": ("server", "offset"),
 }
+_TYPES = {"node": str, "server": str, "client": str, "timer": str, "seq": int, "ticks": int,
+          "offset": int, "island": list}
+
+
+# the verdicts a run may end in besides the system's invariants: a node's handler failed, or
+# (with status ok) all the history invariants hold
+_ENGINE_VERDICTS = {failure.invariant for failure in NodeFailure.__subclasses__()} | {"all"}
 
 
 class ReplayFileError(ValueError):
@@ -57,59 +82,212 @@ class Counterexample:
 
 def load(path: str | Path) -> Counterexample:
     try:
-        text = Path(path).read_text()
-    except OSError as exc:
-        raise ReplayFileError(f"{path}: cannot read: {exc.strerror}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ReplayFileError(f"{path}: not valid JSON at line {exc.lineno} column "
-                              f"{exc.colno}: {exc.msg} (truncated or hand-edited?)") from None
-    try:
-        return parse(data)
+        return parse(_decode(_read(path)))
     except ReplayFileError as exc:
         raise ReplayFileError(f"{path}: {exc}") from None
+
+
+def _read(path: str | Path) -> bytes:
+    """The file's bytes, if it is a regular file of at most MAX_BYTES. It is opened without
+    blocking and checked before it is read, so a FIFO or a device cannot hang the reader."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise ReplayFileError(f"cannot read: {exc.strerror}") from None
+    except ValueError:  # a NUL in the path
+        raise ReplayFileError("cannot read: not a valid path") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise ReplayFileError(f"not a regular file ({_file_kind(mode)})")
+        with open(fd, "rb", closefd=False) as file:
+            raw = file.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise ReplayFileError(f"cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_BYTES:
+        raise ReplayFileError(f"larger than {MAX_BYTES // 2**20} MiB: not a replay file")
+    return raw
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a device",
+             stat.S_ISBLK: "a device", stat.S_ISSOCK: "a socket"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a file")
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReplayFileError(f"not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x})") \
+            from None
+    try:
+        data = json.loads(text, parse_int=_integer, parse_float=_finite,
+                          parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ReplayFileError(f"not valid JSON at line {exc.lineno} column {exc.colno}: "
+                              f"{exc.msg} (truncated or hand-edited?)") from None
+    except RecursionError:
+        raise ReplayFileError(f"nested more than {MAX_DEPTH} deep: not a replay file") from None
+    _check_shape(data)
+    return data
+
+
+def _integer(digits: str) -> int:
+    if len(digits.lstrip("-")) > MAX_DIGITS:
+        raise ReplayFileError(f"a number has {len(digits.lstrip('-'))} digits: no replay file "
+                              f"holds one longer than {MAX_DIGITS}")
+    return int(digits)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ReplayFileError(f"the number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> None:
+    raise ReplayFileError(f"{name} is not JSON (JSON has no NaN or Infinity)")
+
+
+def _check_shape(data: Any) -> None:
+    """What JSON allows but no replay file holds: nesting deeper than MAX_DEPTH, and strings
+    with lone surrogates (escapes such as \\ud800 that are not Unicode and cannot be printed)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ReplayFileError(f"nested more than {MAX_DEPTH} deep: not a replay file")
+        if isinstance(value, dict):
+            stack += [(key, depth) for key in value]
+            stack += [(item, depth + 1) for item in value.values()]
+        elif isinstance(value, list):
+            stack += [(item, depth + 1) for item in value]
+        elif isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ReplayFileError(f"a string holds a lone surrogate "
+                                      f"({ascii(value[exc.start])[1:-1]}): not Unicode text") \
+                    from None
 
 
 def parse(data: Any) -> Counterexample:
     if not isinstance(data, dict):
         raise ReplayFileError("expected a JSON object at the top level")
     if data.get("format") != FORMAT:
-        raise ReplayFileError(f"not a deepdives replay file (format is {data.get('format')!r})")
-    if data.get("version") != VERSION:
-        raise ReplayFileError(f"replay format version {data.get('version')!r} is not "
+        raise ReplayFileError(f"not a deepdives replay file (format is "
+                              f"{_shown(data.get('format'))})")
+    if type(data.get("version")) is not int or data["version"] != VERSION:
+        raise ReplayFileError(f"replay format version {_shown(data.get('version'))} is not "
                               f"supported (this deepdives reads version {VERSION})")
     fields = {"system": str, "variant": str, "config": dict, "seed": int, "choices": list,
-              "invariant": str, "verdict": str}
+              "invariant": str, "verdict": str, "explanation": str}
     for name, kind in fields.items():
-        if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
-            raise ReplayFileError(f"field {name!r} must be a {kind.__name__}")
+        value = data.get(name, "" if name == "explanation" else None)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ReplayFileError(f"field {name!r} must be a {kind.__name__}, not "
+                                  + (json_type(value) if name in data else "missing"))
+    if not 0 <= data["seed"] <= MAX_SEED:
+        raise ReplayFileError(f"field 'seed' must be within 0..2**64-1 (seeds are unsigned "
+                              f"64-bit integers), not {_shown(data['seed'])}")
+    if data["verdict"] not in VERDICTS:
+        raise ReplayFileError(f"field 'verdict' must be one of {', '.join(VERDICTS)}, not "
+                              f"{_shown(data['verdict'])}")
     try:
         config = Config.from_json(data["config"])
-    except (TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise ReplayFileError(f"field 'config' is invalid: {exc}") from None
-    choices = [_event_from_json(i, e) for i, e in enumerate(data["choices"])]
+    if len(data["choices"]) > config.max_steps:
+        raise ReplayFileError(f"{len(data['choices'])} choices, more than a run of its config "
+                              f"takes (max_steps {config.max_steps})")
+    choices = [_event_from_json(i, e, config) for i, e in enumerate(data["choices"])]
     return Counterexample(data["system"], data["variant"], config, data["seed"], choices,
-                          data["invariant"], data["verdict"], str(data.get("explanation", "")))
+                          data["invariant"], data["verdict"], data.get("explanation", ""))
+
+
+def _shown(value: Any) -> str:
+    """A value from the file, in an error message: one line of ASCII, cut short."""
+    text = json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _event_to_json(event: tuple) -> list:
     return [list(x) if isinstance(x, tuple) else x for x in event]
 
 
-def _event_from_json(index: int, raw: Any) -> tuple:
+def _event_from_json(index: int, raw: Any, config: Config) -> tuple:
     where = f"choice {index}"
     if not isinstance(raw, list) or not raw or raw[0] not in KINDS:
         raise ReplayFileError(f"{where}: expected [kind, ...] with kind one of "
-                              f"{', '.join(KINDS)}, got {json.dumps(raw)[:60]}")
+                              f"{', '.join(KINDS)}, got {_shown(raw)}")
     kind, args = raw[0], raw[1:]
-    expected = _ARITY[kind]
-    if len(args) != len(expected) or not all(
-            isinstance(a, t) and not isinstance(a, bool) for a, t in zip(args, expected)):
-        names = ", ".join(t.__name__ for t in expected)
-        raise ReplayFileError(f"{where}: {kind} takes ({names}), got {json.dumps(args)[:60]}")
+    roles = _ARGS[kind]
+    if len(args) != len(roles) or not all(
+            isinstance(a, _TYPES[r]) and not isinstance(a, bool) for a, r in zip(args, roles)):
+        names = ", ".join(_TYPES[r].__name__ for r in roles)
+        raise ReplayFileError(f"{where}: {kind} takes ({names}), got {_shown(args)}")
+    for role, arg in zip(roles, args):
+        problem = _out_of_range(role, arg, config)
+        if problem:
+            raise ReplayFileError(f"{where}: {kind} {problem}")
     if kind == "partition":
-        if not all(isinstance(n, str) for n in args[0]):
-            raise ReplayFileError(f"{where}: partition takes a list of node names")
         return (kind, tuple(args[0]))
     return (kind, *args)
+
+
+def _out_of_range(role: str, arg: Any, config: Config) -> str | None:
+    """What is wrong with one argument as the engine would draw it, given the config."""
+    bounds = {"seq": (0, MAX_SEED), "ticks": (1, max(1, config.max_pause)),
+              "offset": (-config.epsilon, config.epsilon)}
+    if role == "island" and not all(isinstance(n, str) for n in arg):
+        return "takes a list of node names"
+    if role in bounds and not bounds[role][0] <= arg <= bounds[role][1]:
+        low, high = bounds[role]
+        return f"{role} must be within {low}..{high}, not {_shown(arg)}"
+    return None
+
+
+def check_fits(example: Counterexample, system: System) -> None:
+    """Check what only the system can tell: the invariant is one it checks, the configuration
+    builds, and every node a choice names is one of the built nodes, in its role."""
+    names = {inv.name for inv in system.invariants} | _ENGINE_VERDICTS
+    if example.invariant not in names:
+        raise ReplayFileError(f"{system.name} checks no invariant {example.invariant!r} "
+                              f"(known: {', '.join(sorted(names))})")
+    problem = params_problem(example.config.params, system)
+    if problem:
+        raise ReplayFileError(f"config field 'params' {problem}")
+    servers, clients = _built_nodes(example, system)
+    if len(servers) + len(clients) > MOST_NODES:
+        raise ReplayFileError(f"config {example.config.name!r} builds "
+                              f"{len(servers) + len(clients)} nodes; at most {MOST_NODES}")
+    known = {"node": servers + clients, "island": servers + clients, "server": servers,
+             "client": clients}
+    for index, event in enumerate(example.choices):
+        for role, arg in zip(_ARGS[event[0]], event[1:]):
+            for name in arg if role == "island" else [arg]:
+                if role in known and name not in known[role]:
+                    raise ReplayFileError(
+                        f"choice {index}: {event[0]} names {name!r}, not a "
+                        f"{'node' if role == 'island' else role} of config "
+                        f"{example.config.name!r} ({_listing(known[role])})")
+
+
+def _built_nodes(example: Counterexample, system: System) -> tuple[list[str], list[str]]:
+    """The servers and clients the file's configuration builds. Every registered
+    configuration builds, so a build that fails on the file's one is the file's fault."""
+    try:
+        sim = new_simulation(system, example.variant, example.config, example.seed)
+    except Exception as exc:  # whatever the system's build raises on this configuration
+        raise ReplayFileError(f"config {example.config.name!r} does not build "
+                              f"{system.name}: {exc!r}") from None
+    return sim.servers, sim.clients
+
+
+def _listing(names: list[str]) -> str:
+    shown = ", ".join(names[:8])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > 8 else "")

@@ -1,12 +1,15 @@
 """Counterexample reports: numbered trace, sequence diagram, sub-history, the checker's words.
 
-Everything shown from a trace is escaped: messages and values come from the simulated system
-and may contain any character.
+Everything shown is escaped for its medium: messages and values come from the simulated
+system, and names, paths and config names from replay files and the command line, so any of
+them may hold any character. `printable` makes a string one line that cannot start a terminal
+escape; the Markdown helpers add what Markdown and Mermaid need. Plain names pass unchanged.
 """
 
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +50,18 @@ def describe_step(step: Step) -> str:
     return repr(step.event)
 
 
+def printable(text: str) -> str:
+    """`text` with each character that could break a line or start a terminal escape
+    (control and format characters, line separators, lone surrogates) written as its Python
+    escape, so that one line stays one line and shows what it holds."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
 def trace_lines(steps: list[Step], start: int = 1) -> list[str]:
-    """Numbered lines; timers that fired only because time had to pass are folded into one."""
+    """Numbered lines, each printable; timers that fired only because time had to pass are
+    folded into one."""
     lines = []
     for i, group in enumerate(_folded(steps), start):
         first = group[0]
@@ -58,7 +71,7 @@ def trace_lines(steps: list[Step], start: int = 1) -> list[str]:
             lines.append(f"{i:3}. t={first.time:<5} "
                          f"{'(ending) ' if first.phase == 'quiesce' else ''}"
                          f"{describe_step(first)}")
-    return lines
+    return [printable(line) for line in lines]
 
 
 def _folded(steps: list[Step]) -> list[list[Step]]:
@@ -112,7 +125,8 @@ def markdown(result: RunResult, system: System, replay_path: str,
     verdict = result.verdict
     cause = variant.breaks or f"the {variant.name} variant"
     lines = [
-        f"# {system.name}:{result.variant} — `{_code(verdict.invariant)}` {verdict.status}",
+        f"# {_md(system.name)}:{_md(result.variant)} — `{_code(verdict.invariant)}` "
+        f"{_md(verdict.status)}",
         "",
         f"**What broke.** {_md(cause)}: {_md(verdict.explanation)}",
         "",
@@ -120,13 +134,13 @@ def markdown(result: RunResult, system: System, replay_path: str,
     if variant.teaches:
         lines += [f"**Teaches.** {_md(variant.teaches)}", ""]
     size = len(result.choices)
-    lines += [f"Seed {result.seed}, config `{result.config.name}`; {size} chosen events"
+    lines += [f"Seed {result.seed}, config `{_code(result.config.name)}`; {size} chosen events"
               + (f" (shrunk from {shrunk_from})" if shrunk_from is not None else "") + ".", ""]
     lines += ["## Trace", ""] + _trace_section(result) + [""]
     lines += ["## Sequence diagram", "", "```mermaid", *mermaid(result), "```", ""]
     lines += ["## The violating history", ""]
     lines += [f"- `{_code(op.describe())}`" for op in violating_ops(result)] or ["(empty)"]
-    lines += ["", "## Replay", "", "```", f"deepdives replay {replay_path}", "```", ""]
+    lines += ["", "## Replay", "", "```", printable(f"deepdives replay {replay_path}"), "```", ""]
     return "\n".join(lines)
 
 
@@ -158,10 +172,10 @@ def key_steps(result: RunResult) -> list[Step]:
 def mermaid(result: RunResult) -> list[str]:
     sim = result.sim
     lines = ["sequenceDiagram"]
-    lines += [f"    participant {node}" for node in sim.clients + sim.servers]
+    lines += [f"    participant {_mermaid_id(node)}" for node in sim.clients + sim.servers]
     for group in _folded(key_steps(result)):
         if group[0].phase == "implied":
-            nodes = list(dict.fromkeys(step.event[1] for step in group))
+            nodes = list(dict.fromkeys(_mermaid_id(step.event[1]) for step in group))
             span = nodes[0] if len(nodes) == 1 else f"{nodes[0]},{nodes[-1]}"
             lines.append(f"    Note over {span}: {_mermaid_text(_time_passes(group))}")
         else:
@@ -172,6 +186,7 @@ def mermaid(result: RunResult) -> list[str]:
 def _mermaid_step(step: Step) -> list[str]:
     kind, *args = step.event
     text = _mermaid_text(describe_step(step))
+    args = [_mermaid_id(arg) if isinstance(arg, str) else arg for arg in args]
     match kind:
         case "deliver":
             return [f"    {args[0]}->>{args[1]}: {_mermaid_text(repr(step.detail))}"]
@@ -182,18 +197,30 @@ def _mermaid_step(step: Step) -> list[str]:
     return []  # partition, heal, duplicate: in the numbered trace
 
 
+def _mermaid_id(node: str) -> str:
+    """A node's name as a Mermaid participant: a plain name as it is; any other spelled out
+    in letters, digits and _ (in a diagram, punctuation would end the name, a line break the
+    statement)."""
+    if re.fullmatch(r"\w+", node, re.ASCII):
+        return node
+    return "".join(ch if ch.isascii() and ch.isalnum() else f"_{ord(ch):x}_" for ch in node)
+
+
 def _mermaid_text(text: str) -> str:
-    """Mermaid message text: no line breaks, and its own entity codes for ; and #."""
-    codes = {"#": "#35;", ";": "#59;", "<": "#60;", ">": "#62;", "&": "#38;", "\n": " "}
-    return "".join(codes.get(ch, ch) for ch in text[:160])
+    """Mermaid message text: printable, and its own entity codes for ; # and HTML."""
+    codes = {"#": "#35;", ";": "#59;", "<": "#60;", ">": "#62;", "&": "#38;"}
+    return "".join(codes.get(ch, ch) for ch in printable(text[:160]))
 
 
 def _md(text: str) -> str:
-    return html.escape(text, quote=False)
+    """Markdown text: no HTML, and no character that could start a line or an escape beyond
+    the line breaks the text already has."""
+    return html.escape("\n".join(printable(line) for line in text.split("\n")), quote=False)
 
 
 def _code(text: str) -> str:
-    return text.replace("`", "'")
+    """The inside of a code span: one printable line without backticks."""
+    return printable(text).replace("`", "'")
 
 
 def _call_args(args: Any) -> str:

@@ -12,12 +12,13 @@ import traceback
 
 import attrs
 
-from checker.sim import Simulation
+from checker import watchdog
+from checker.sim import NodeFailure, NodeRaised, Simulation
 from checker.strategies import Strategy
 from checker.system import Config, System
 from invariants.verdict import OK, UNKNOWN, Verdict, passed, unknown, violated
 
-HANDLER_EXCEPTION = "no-handler-exception"
+HANDLER_EXCEPTION = NodeRaised.invariant
 
 
 @attrs.frozen
@@ -57,12 +58,21 @@ def execute(system: System, variant: str, config: Config, seed: int,
             strategy: Strategy) -> RunResult:
     sim = new_simulation(system, variant, config, seed)
     try:
-        sim.start()
-        verdict = _drive(system, sim, config, strategy)
-    except Exception as exc:  # a handler bug is a finding, not a crash of the tool
-        verdict = violated(HANDLER_EXCEPTION, f"a node raised {exc!r}",
-                           {"traceback": traceback.format_exc(limit=8)})
+        with watchdog.guard():
+            sim.start()
+            verdict = _drive(system, sim, config, strategy)
+    except NodeFailure as failure:  # a handler bug is a finding, not a crash of the tool
+        verdict = node_failure(failure)
     return RunResult(system.name, variant, config, seed, verdict, sim)
+
+
+def node_failure(failure: NodeFailure) -> Verdict:
+    """The violation a failed handler call stands for, with where the node raised."""
+    cause = failure.__cause__
+    witness = {"node": failure.node, "handler": failure.handler}
+    if cause is not None:
+        witness["traceback"] = "".join(traceback.format_exception(cause, limit=-8))
+    return violated(failure.invariant, str(failure), witness)
 
 
 def _drive(system: System, sim: Simulation, config: Config, strategy: Strategy) -> Verdict:

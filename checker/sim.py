@@ -34,6 +34,53 @@ BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew")
 _CHANGES_REACHABILITY = frozenset(("crash", "restart", "partition", "heal", "pause"))
 
 
+class NodeFailure(Exception):  # noqa: N818 - a finding about a node, not an error of ours
+    """A node's handler failed: a finding about the protocol, reported with the run's trace.
+
+    Only handler calls raise it, so an exception anywhere else in a run is a bug of the engine
+    or of a check, and is not mistaken for a finding."""
+
+    invariant = ""
+
+    def __init__(self, node: str, handler: str, sentence: str) -> None:
+        super().__init__(f"{node}: {handler} {sentence}")
+        self.node, self.handler, self.sentence = node, handler, sentence
+
+
+class NodeRaised(NodeFailure):
+    invariant = "no-handler-exception"
+
+
+class HandlerOverrun(NodeFailure):
+    invariant = "handler-returns"
+
+    def __init__(self, node: str, handler: str, seconds: float) -> None:
+        super().__init__(node, handler, f"ran for {seconds:g} s without returning (a loop "
+                                        f"that never ends?)")
+
+
+@attrs.define
+class HandlerCalls:
+    """Which handler call is running now, for the watchdog (`checker.watchdog`)."""
+
+    calls: int = 0
+    node: str | None = None
+    name: str = ""
+    args: tuple = ()
+    watched: bool = False
+
+    def describe(self) -> str:
+        return f"{self.name}{_short(self.args)}"
+
+
+HANDLERS = HandlerCalls()
+
+
+def _short(args: tuple) -> str:
+    text = ", ".join(repr(a) for a in args)
+    return f"({text[:120]}{'...' if len(text) > 120 else ''})"
+
+
 @attrs.frozen
 class Step:
     """One executed event. `detail` is the message for deliveries, drops and duplicates."""
@@ -88,7 +135,21 @@ class Simulation:
 
     def start(self) -> None:
         for node_id, node in self.nodes.items():
-            node.on_start(self.contexts[node_id])
+            self._call(node_id, node.on_start)
+
+    def _call(self, node_id: str, handler: Callable, *args: Any) -> None:
+        """Run one handler of a node; what it raises becomes `NodeRaised`."""
+        HANDLERS.calls += 1
+        HANDLERS.node, HANDLERS.name, HANDLERS.args = node_id, handler.__name__, args
+        try:
+            handler(self.contexts[node_id], *args)
+        except NodeFailure:
+            raise
+        except Exception as exc:
+            raise NodeRaised(node_id, f"{handler.__name__}{_short(args)}",
+                             f"raised {exc!r}") from exc
+        finally:
+            HANDLERS.node = None
 
     # --- what may happen next -------------------------------------------------------------
 
@@ -200,8 +261,12 @@ class Simulation:
             self.budget[kind] -= 1
         if kind in _CHANGES_REACHABILITY:
             self._ready_stale = True
-        detail = getattr(self, "_do_" + kind)(*event[1:])
         phase, self._implied = ("implied" if self._implied else self.phase), False
+        try:
+            detail = getattr(self, "_do_" + kind)(*event[1:])
+        except NodeFailure:  # the step that failed is the last of the trace
+            self.trace.append(Step(event, self.time, None, phase))
+            raise
         self.trace.append(Step(event, self.time, detail, phase))
 
     def invariant_state(self, name: str, make: Callable[[], Any]) -> Any:
@@ -227,7 +292,7 @@ class Simulation:
     def _do_deliver(self, src: str, dst: str, seq: int) -> Any:
         self._ready.pop(("deliver", src, dst, seq), None)
         msg = self.network.take((src, dst, seq)).msg
-        self.nodes[dst].on_message(self.contexts[dst], src, msg)
+        self._call(dst, self.nodes[dst].on_message, src, msg)
         return msg
 
     def _do_drop(self, src: str, dst: str, seq: int) -> Any:
@@ -245,12 +310,12 @@ class Simulation:
         for node in ended:  # its node receives again
             del self.paused_until[node]
             self._ready_stale = True
-        self.nodes[node_id].on_timer(self.contexts[node_id], name)
+        self._call(node_id, self.nodes[node_id].on_timer, name)
 
     def _do_invoke(self, client: str) -> tuple:
         f, args = self.workload[client][self._next_op[client]]
         self._next_op[client] += 1
-        self.nodes[client].invoke(self.contexts[client], f, args)
+        self._call(client, self.nodes[client].invoke, f, args)
         return (f, args)
 
     def _do_crash(self, node_id: str) -> int:
@@ -261,7 +326,7 @@ class Simulation:
 
     def _do_restart(self, node_id: str) -> None:
         self.nodes[node_id] = node = self._factories[node_id](node_id)
-        node.on_recover(self.contexts[node_id])
+        self._call(node_id, node.on_recover)
 
     def _do_partition(self, island: tuple) -> None:
         self.network.partition(list(island))

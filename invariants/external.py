@@ -4,9 +4,12 @@ Spanner's promise: if T1 commits before T2 starts, T1's commit timestamp is smal
 and the transactions behave as if run one at a time in an order that respects real time
 (strict serializability). Two checks:
 
-1. timestamps: whenever T1 returned before T2 was called, ts(T1) < ts(T2). A sweep over the
-   transactions sorted by return time finds every later transaction whose timestamp does not
-   exceed the largest one that finished before it was called.
+1. timestamps: whenever T1 returned before T2 was called, ts(T1) < ts(T2) — or ts(T1) <=
+   ts(T2) when T2 writes nothing: a read-only transaction reads a snapshot at its timestamp,
+   which includes what committed at that timestamp, so two reads one after the other in the
+   same instant may share one (Spanner's reads at TT.now().latest do). A sweep over the
+   transactions sorted by return time finds every later transaction whose timestamp is below
+   (or, for one that writes, not above) the largest one that finished before it was called.
 2. data: z3 looks for a serial order (an integer position per transaction) in which every read
    sees the latest write before it (or the initial value, nil) and every real-time precedence
    holds. All constraints are strict inequalities between positions (difference logic), so
@@ -50,6 +53,10 @@ class TimedTxn:
     commit_ts: int | None
     reads: dict = attrs.field(factory=dict)
     writes: dict = attrs.field(factory=dict)
+    # the times shown to people; `call` and `ret` order the history (see Operation)
+    call_time: int = attrs.field(default=attrs.Factory(lambda txn: txn.call, takes_self=True))
+    ret_time: int | None = attrs.field(
+        default=attrs.Factory(lambda txn: txn.ret, takes_self=True))
 
     @property
     def committed(self) -> bool:
@@ -69,21 +76,26 @@ def timed_txns(ops: Iterable[Operation]) -> list[TimedTxn]:
             continue
         if op.status == OK:
             txns.append(TimedTxn(op.id, op.call, op.ret, op.result["commit_ts"],
-                                 *_reads_and_writes(op.result["txn"])))
+                                 *_reads_and_writes(op.result["txn"]), op.call_time, op.ret_time))
         else:
-            txns.append(TimedTxn(op.id, op.call, None, None, {}, _reads_and_writes(op.args)[1]))
+            txns.append(TimedTxn(op.id, op.call, None, None, {}, _reads_and_writes(op.args)[1],
+                                 op.call_time, None))
     return txns
 
 
-def check_external_consistency(txns: Iterable[TimedTxn], *,
-                               timeout_ms: int = 10_000) -> Verdict:
-    """Both checks; `unknown` if z3 runs out of `timeout_ms` and the timestamps are fine."""
+def check_external_consistency(txns: Iterable[TimedTxn], *, timeout_ms: int | None = 10_000,
+                               rlimit: int | None = None) -> Verdict:
+    """Both checks; `unknown` if z3 runs out of its budget and the timestamps are fine.
+
+    The budget is `timeout_ms` of wall-clock time, or, with `rlimit`, that many of z3's
+    resource units — deterministic, so a hunt's verdict does not depend on the machine."""
     txns = list(txns)
     missing = [txn.id for txn in txns if txn.committed and txn.commit_ts is None]
     if missing:
         raise ValueError(f"committed transactions without a commit timestamp: {missing}")
     late = timestamp_violations(txns)
-    search = _SerialOrder(txns, timeout_ms)
+    search = _SerialOrder(txns, None if rlimit is not None else timeout_ms, rlimit)
+    budget = f"{rlimit} resource units" if rlimit is not None else f"{timeout_ms} ms"
     outcome = search.solve()
     lines, witness = [], {}
     if late:
@@ -99,12 +111,12 @@ def check_external_consistency(txns: Iterable[TimedTxn], *,
         lines += [f"{i}. {fact['why']}" for i, fact in enumerate(core, 1)]
     if witness:
         if outcome == z3.unknown:
-            lines.append(f"(z3 could not decide within {timeout_ms} ms whether a serial order "
+            lines.append(f"(z3 could not decide within {budget} whether a serial order "
                          f"explains the reads)")
         return violated(INVARIANT, "\n".join(lines), witness)
     if outcome == z3.unknown:
         return unknown(INVARIANT, f"timestamps respect real time, but z3 found no serial order "
-                                  f"within {timeout_ms} ms ({search.solver.reason_unknown()})")
+                                  f"within {budget} ({search.solver.reason_unknown()})")
     order = search.order()
     shown = ", ".join(f"T{id_}" for id_ in order[:30]) + (", ..." if len(order) > 30 else "")
     return passed(INVARIANT, f"{len(txns)} transactions: timestamps respect real time, and the "
@@ -124,7 +136,7 @@ def timestamp_violations(txns: Iterable[TimedTxn]) -> list[tuple[TimedTxn, Timed
             if latest is None or by_return[done].commit_ts > latest.commit_ts:
                 latest = by_return[done]
             done += 1
-        if latest is not None and latest.commit_ts >= txn.commit_ts:
+        if latest is not None and _too_early(latest, txn):
             pairs.append((latest, txn))
     return pairs
 
@@ -136,7 +148,8 @@ class _SerialOrder:
     process created steers the solver, and the core it reports (hence the explanation) would
     depend on which checks ran before."""
 
-    def __init__(self, txns: list[TimedTxn], timeout_ms: int) -> None:
+    def __init__(self, txns: list[TimedTxn], timeout_ms: int | None,
+                 rlimit: int | None = None) -> None:
         self.ctx = z3.Context()
         self.txns = {txn.id: txn for txn in txns}
         self.position = {id_: z3.Int(f"position_T{id_}", self.ctx) for id_ in self.txns}
@@ -147,7 +160,10 @@ class _SerialOrder:
         self.solver = z3.SolverFor("QF_IDL", ctx=self.ctx)
         self.solver.set(unsat_core=True)
         self.solver.set("core.minimize", True)
-        self.solver.set("timeout", timeout_ms)
+        if timeout_ms is not None:
+            self.solver.set("timeout", timeout_ms)
+        if rlimit is not None:
+            self.solver.set("rlimit", rlimit)
         self.writers: dict[Any, list[int]] = defaultdict(list)
         for id_, txn in sorted(self.txns.items()):
             for key in txn.writes:
@@ -263,8 +279,8 @@ class _SerialOrder:
         if name not in self.facts:
             first, then = self.txns[a], self.txns[b]
             self._track(name, z3.Implies(self.took_effect[b], self.position[a] < self.position[b]),
-                        [a, b], f"T{a} returned at t={first.ret} before T{b} was called at "
-                                f"t={then.call}, so T{a} comes first")
+                        [a, b], f"T{a} returned at t={first.ret_time} before T{b} was called at "
+                                f"t={then.call_time}, so T{a} comes first")
 
 
 def _show(value: Any) -> str:
@@ -281,11 +297,19 @@ def _reads_and_writes(mops: Iterable) -> tuple[dict, dict]:
     return reads, writes
 
 
+def _too_early(earlier: TimedTxn, later: TimedTxn) -> bool:
+    """Whether `later`'s timestamp fails to follow `earlier`'s, which returned before it began."""
+    if later.writes:
+        return later.commit_ts <= earlier.commit_ts
+    return later.commit_ts < earlier.commit_ts
+
+
 def _late_json(earlier: TimedTxn, later: TimedTxn) -> dict:
     return {"earlier": earlier.id, "later": later.id, "why": _late_words(earlier, later)}
 
 
 def _late_words(earlier: TimedTxn, later: TimedTxn) -> str:
-    return (f"T{earlier.id} returned at t={earlier.ret} before T{later.id} was called at "
-            f"t={later.call}, yet its commit timestamp {earlier.commit_ts} is not below "
-            f"T{later.id}'s {later.commit_ts}")
+    return (f"T{earlier.id} returned at t={earlier.ret_time} before T{later.id} was called at "
+            f"t={later.call_time}, yet its commit timestamp {earlier.commit_ts} is "
+            f"{'not below' if later.writes else 'above'} T{later.id}'s {later.commit_ts}"
+            f"{'' if later.writes else ' (a read-only transaction may share it, not precede it)'}")

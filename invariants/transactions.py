@@ -20,6 +20,16 @@ has an acyclic graph; which cycles a weaker level tolerates depends on their rw 
 only; G1c: ww and wr; G-single: exactly one rw; G2-item: two or more). The other anomalies
 (aborted and intermediate reads, lost updates, garbage, ...) need no cycle and are checked
 directly.
+
+A value the checker cannot read (an unknown micro-op, a micro-op that is not [f, key, value], a
+key or value that cannot be compared) raises `MalformedTransaction`: nothing is skipped.
+
+Every phase (reading the micro-ops, inferring the graph, searching for cycles) spends from one
+budget, in wall-clock seconds and in steps. A step is one unit of work on the input: a micro-op
+read, a value of a list read or of a version order examined, a dependency edge added or
+followed, a transaction visited. Steps are deterministic, so simulations budget in steps and a
+hunt's verdicts do not depend on the machine; seconds suit people. Both are looked at wherever
+the work is, and a spent budget answers `unknown`.
 """
 
 from __future__ import annotations
@@ -28,6 +38,7 @@ import bisect
 import contextlib
 import gc
 import itertools
+import math
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -40,6 +51,7 @@ from invariants.verdict import Verdict, passed, unknown, violated
 
 TXN = "txn"
 READ, APPEND, WRITE = "r", "append", "w"
+MICRO_OPS = (READ, APPEND, WRITE)
 WW, WR, RW, PROCESS, REALTIME = "ww", "wr", "rw", "process", "realtime"
 
 _INTEGRITY = frozenset({"garbage", "duplicate", "incompatible-order", "internal"})
@@ -66,6 +78,8 @@ _WITNESS_TRIES = 10  # candidate cycles compared when looking for a short witnes
 _MAX_REACH_NODES = 20_000  # the exact G-single search keeps a bitset per node of a component
 _REPORTED_PER_TYPE = 20
 _EXPLAINED = 10
+_CLOCK_EVERY = 256  # steps between two looks at the clock
+_SHOWN_CHARS = 60  # of a malformed value, in messages
 
 
 def txn_op(id_: int, mops: Sequence[Sequence], *, status: str = OK, process: str | None = None,
@@ -83,31 +97,38 @@ def txn_op(id_: int, mops: Sequence[Sequence], *, status: str = OK, process: str
 
 def check_transactions(ops: Iterable[Operation], level: str = "serializable", *,
                        realtime: bool = False, process_order: bool = False,
-                       max_seconds: float = 10.0, max_cycles: int = 20) -> Verdict:
+                       max_seconds: float | None = 10.0, max_steps: int | None = None,
+                       max_cycles: int = 20) -> Verdict:
     """Check the `txn` operations among `ops` against an isolation level (see `LEVELS`).
 
     `strict-serializable` adds real-time edges (as does `realtime=True` at any level);
     `process_order` adds edges between consecutive transactions of one process. The cycle
-    search stops after `max_cycles` forbidden cycles, and answers `unknown` if `max_seconds`
-    run out before it could tell whether a cycle is forbidden.
+    search stops after `max_cycles` forbidden cycles. The whole check spends at most
+    `max_seconds` and `max_steps` (None: no such limit; steps are defined above); once
+    either runs out the answer is `unknown`, unless a forbidden anomaly was already certain.
+    Raises `MalformedTransaction` for a txn value it cannot read.
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
-    clock = _Clock(time.monotonic() + max_seconds)
+    budget = _Budget(max_seconds, max_steps)
     with _collector_paused():
         return _check(list(ops), level, realtime or level == "strict-serializable",
-                      process_order, clock, max_cycles)
+                      process_order, budget, max_cycles)
 
 
 def _check(ops: list[Operation], level: str, realtime: bool, process_order: bool,
-           clock: _Clock, max_cycles: int) -> Verdict:
+           budget: _Budget, max_cycles: int) -> Verdict:
     """The check proper; the history's indexes are freed when it returns, before the garbage
     collector resumes (else resuming it would trace them all)."""
     try:
-        history = _History(ops, realtime=realtime, process_order=process_order)
+        history = _History(ops, realtime=realtime, process_order=process_order, budget=budget)
+        search = _search_cycles(history, LEVELS[level], budget, max_cycles)
     except _Ambiguous as why:
         return unknown(level, f"cannot attribute reads to writes: {why}")
-    return _verdict(level, history, _search_cycles(history, LEVELS[level], clock, max_cycles))
+    except _BudgetSpent as spent:
+        return unknown(level, f"{spent} before the dependency graph was inferred and "
+                              f"searched: no verdict")
+    return _verdict(level, history, search, budget)
 
 
 def transactional(level: str = "serializable", **budget: Any) -> Callable[[list[Operation]],
@@ -126,7 +147,8 @@ def dependency_graph(ops: Iterable[Operation], *, realtime: bool = False,
     Each edge carries `types` and `deps`: one `{"type", "key", "why"}` per edge type that
     justifies it. Raises ValueError if a value was written twice to a key.
     """
-    history = _History(list(ops), realtime=realtime, process_order=process_order)
+    history = _History(list(ops), realtime=realtime, process_order=process_order,
+                       budget=_Budget(None, None))
     graph = history.graph(history.nodes)
     for a, b, data in graph.edges(data=True):
         data["types"] = sorted(history.succ[a][b])
@@ -141,6 +163,12 @@ def realtime_precedence(intervals: Iterable[tuple[int, int, int | None]]) -> lis
     precedes nothing. Each op gets edges from the completed ops no later completion has
     superseded (Elle's trick), so there are about n x concurrency edges instead of n^2.
     """
+    return list(_realtime_edges(intervals))
+
+
+def _realtime_edges(intervals: Iterable[tuple[int, int, int | None]]
+                    ) -> Iterator[tuple[int, int]]:
+    """`realtime_precedence`'s edges one at a time, so that their consumer can budget them."""
     events = []
     for id_, call, ret in intervals:
         events.append((call, 0, id_))
@@ -149,7 +177,6 @@ def realtime_precedence(intervals: Iterable[tuple[int, int, int | None]]) -> lis
     events.sort()  # at equal times calls come first: touching intervals are concurrent
     frontier: dict[int, None] = {}  # completed ops with no successor yet
     before: dict[int, list[int]] = {}
-    edges = []
     for _, is_return, id_ in events:
         if is_return:
             for done in before[id_]:
@@ -157,8 +184,7 @@ def realtime_precedence(intervals: Iterable[tuple[int, int, int | None]]) -> lis
             frontier[id_] = None
         else:
             before[id_] = list(frontier)
-            edges.extend((done, id_) for done in before[id_])
-    return edges
+            yield from ((done, id_) for done in before[id_])
 
 
 @contextlib.contextmanager
@@ -196,6 +222,19 @@ class _RegisterRead(NamedTuple):
     index: int
 
 
+class MalformedTransaction(ValueError):
+    """A txn operation whose value the checker cannot read.
+
+    `in_completion`: the problem is in the `ok` completion's value (the result), else in the
+    invocation's (the args); `problem` says what was expected.
+    """
+
+    def __init__(self, op: Operation, in_completion: bool, problem: str) -> None:
+        part = "completion" if in_completion else "invocation"
+        super().__init__(f"T{op.id} ({part}): {problem}")
+        self.op, self.in_completion, self.problem = op, in_completion, problem
+
+
 class _Ambiguous(ValueError):
     """A value was written twice, so a read of it cannot name its writer."""
 
@@ -204,23 +243,33 @@ class _BudgetSpent(Exception):
     pass
 
 
-class _Clock:
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-        self.ticks = 0
+class _Budget:
+    """Seconds and steps left; `spend` is called wherever the check does work."""
 
-    def tick(self) -> None:
-        self.ticks += 1
-        if self.ticks % 256 == 1 and time.monotonic() > self.deadline:
-            raise _BudgetSpent(f"time budget spent after {self.ticks} search steps")
+    def __init__(self, max_seconds: float | None, max_steps: int | None) -> None:
+        self.deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
+        self.max_steps = math.inf if max_steps is None else max_steps
+        self.steps = 0
+        self._next_look = 0  # look at the clock at the first step
+
+    def spend(self, steps: int = 1) -> None:
+        self.steps += steps
+        if self.steps > self.max_steps:
+            raise _BudgetSpent(f"step budget ({self.max_steps} steps) spent")
+        if self.steps >= self._next_look:
+            self._next_look = self.steps + _CLOCK_EVERY
+            if time.monotonic() > self.deadline:
+                raise _BudgetSpent(f"time budget spent after {self.steps} steps")
 
 
 class _History:
     """Everything inferred from one history: writers, version orders, anomalies, edges."""
 
-    def __init__(self, ops: list[Operation], *, realtime: bool, process_order: bool) -> None:
+    def __init__(self, ops: list[Operation], *, realtime: bool, process_order: bool,
+                 budget: _Budget) -> None:
+        self.budget = budget
         self.ops = {op.id: op for op in ops if op.f == TXN}
-        self.mops = {id_: _micro_ops(op) for id_, op in self.ops.items()}
+        self.mops = {id_: self._micro_ops(op) for id_, op in self.ops.items()}
         self.committed = [id_ for id_, op in self.ops.items() if op.status == OK]
         self.anomalies: list[dict] = []
         self.succ: dict[int, dict[int, dict[str, _Dep]]] = defaultdict(dict)
@@ -235,8 +284,10 @@ class _History:
         self.complete_order: set[Any] = set()  # list keys whose reads are mutually compatible
         for key in sorted(self.list_reads, key=repr):
             self._infer_list_order(key)
+        self.budget.spend(len(self.register_reads))
         self.observed.update((read.key, read.value) for reads in self.register_reads.values()
                              for read in reads)
+        self.budget.spend(len(self.writer))
         self.nodes = set(self.committed) | {
             id_ for (key, value), id_ in self.writer.items()
             if self.ops[id_].status == INFO and (key, value) in self.observed}
@@ -251,6 +302,31 @@ class _History:
         if realtime:
             self._realtime_edges()
 
+    # -- what each transaction did -----------------------------------------------------
+
+    def _micro_ops(self, op: Operation) -> list[tuple[str, Any, Any]]:
+        """As completed if `ok`; otherwise the invoked writes (what the reads saw is unknown).
+
+        Both the invocation's micro-ops and the completion's are read whole, so that nothing
+        the checker cannot interpret passes unseen.
+        """
+        invoked = self._parsed(op, op.args, in_completion=False)
+        if op.status == OK:
+            return self._parsed(op, op.result, in_completion=True)
+        return [mop for mop in invoked if mop[0] != READ]
+
+    def _parsed(self, op: Operation, value: Any, in_completion: bool
+                ) -> list[tuple[str, Any, Any]]:
+        if not isinstance(value, (list, tuple)):
+            raise MalformedTransaction(op, in_completion, f"expected a list of micro-ops "
+                                       f"[f, key, value], found {_brief(value)}")
+        self.budget.spend(len(value) + 1)
+        for index, mop in enumerate(value):
+            problem = _micro_op_problem(mop)
+            if problem is not None:
+                raise MalformedTransaction(op, in_completion, f"micro-op {index} {problem}")
+        return [tuple(mop) for mop in value]
+
     # -- who wrote what --------------------------------------------------------------------
 
     def _index_writes(self) -> None:
@@ -261,6 +337,7 @@ class _History:
         self.list_keys: set[Any] = set()
         self.register_keys: set[Any] = set()
         for id_, op in self.ops.items():
+            self.budget.spend(len(self.mops[id_]))
             for f, key, value in self.mops[id_]:
                 if f not in (APPEND, WRITE):
                     continue
@@ -290,12 +367,15 @@ class _History:
         self.register_reads: dict[int, list[_RegisterRead]] = defaultdict(list)
         self.read_at: dict[tuple[int, int], _Read] = {}
         for id_ in self.committed:
+            self.budget.spend(len(self.mops[id_]))
             for index, (f, key, value) in enumerate(self.mops[id_]):
                 if f != READ:
                     continue
                 if self._is_register(key, value):
+                    self._check_register_read(id_, index, key, value)
                     self.register_reads[id_].append(_RegisterRead(key, value, index))
                     continue
+                self._check_list_read(id_, index, key, value)
                 read = _Read(id_, index, value if isinstance(value, list) else list(value or ()))
                 self.list_reads[key].append(read)
                 self.read_at[(id_, index)] = read
@@ -305,16 +385,42 @@ class _History:
             return True
         return key not in self.list_keys and not isinstance(value, (list, tuple, type(None)))
 
+    def _check_register_read(self, id_: int, index: int, key: Any, value: Any) -> None:
+        if not _comparable(value):
+            raise MalformedTransaction(self.ops[id_], True, f"micro-op {index} read register "
+                                       f"{_key(key)} and returned {_brief(value)}, which "
+                                       f"cannot be compared (expected one value)")
+
+    def _check_list_read(self, id_: int, index: int, key: Any, value: Any) -> None:
+        if not isinstance(value, (list, tuple, type(None))):
+            raise MalformedTransaction(self.ops[id_], True, f"micro-op {index} read "
+                                       f"{_key(key)}, which is appended to, and returned "
+                                       f"{_brief(value)}: expected a list")
+        self.budget.spend(len(value or ()))
+        if not _comparable(tuple(value or ())):
+            raise MalformedTransaction(self.ops[id_], True, f"micro-op {index} read "
+                                       f"{_key(key)}={_brief(value)}, whose elements cannot "
+                                       f"all be compared (lists or maps inside)")
+
     # -- list-append keys ------------------------------------------------------------------
 
     def _infer_list_order(self, key: Any) -> None:
         """The version order of `key`: its longest read, if every read is a prefix of it."""
         reads = self.list_reads[key]
+        self.budget.spend(len(reads))
         longest = max(reads, key=lambda read: len(read.value))
         full = longest.value
-        clashing = [read for read in reads if full[:len(read.value)] != read.value]
-        agreed = min((_common_prefix(full, read.value) for read in clashing), default=len(full))
+        clashing = []
+        for read in reads:
+            self.budget.spend(len(read.value))
+            if full[:len(read.value)] != read.value:
+                clashing.append(read)
+        agreed = len(full)
+        for read in clashing:
+            self.budget.spend(len(read.value))
+            agreed = min(agreed, _common_prefix(full, read.value))
         self.order[key] = full[:agreed]
+        self.budget.spend(agreed)
         positions: dict[Any, int] = {}
         for i, value in enumerate(self.order[key]):
             positions.setdefault(value, i)
@@ -335,6 +441,7 @@ class _History:
         Compatible reads are prefixes of `full`, so only `full` and the clashing reads need a
         look; a bad value is blamed on the first (shortest) read that contains it.
         """
+        self.budget.spend(len(reads))
         clashing_at = {(read.txn, read.index) for read in clashing}
         compatible = sorted((read for read in reads if (read.txn, read.index) not in clashing_at),
                             key=lambda read: len(read.value))
@@ -342,6 +449,7 @@ class _History:
         unwritten: set[Any] = set()
         duplicated: set[Any] = set()
         for sequence, first_reader in [(full, None)] + [(read.value, read) for read in clashing]:
+            self.budget.spend(len(sequence))
             counts: dict[Any, int] = {}
             for i, value in enumerate(sequence):
                 counts[value] = counts.get(value, 0) + 1
@@ -375,6 +483,7 @@ class _History:
 
     def _list_edges(self, key: Any) -> None:
         order = self.order[key]
+        self.budget.spend(len(order))
         previous = None
         for value in order:  # ww: consecutive versions by different committed writers
             writer = self._node_writer(key, value)
@@ -389,6 +498,7 @@ class _History:
     def _read_edges(self, key: Any, read: _Read, order: list) -> None:
         """wr from the writer of the last value read; rw to the writer of the next one."""
         seen = read.value
+        self.budget.spend(len(seen) + 1)
         for value in reversed(seen):
             writer = self._node_writer(key, value)
             if writer is not None:
@@ -422,22 +532,33 @@ class _History:
         So it follows the last value's writer (ww) and the transactions that read the whole
         order (rw); readers of shorter prefixes already precede those through rw and ww edges.
         """
+        tails: dict[Any, tuple[Any, list[_Read]]] = {}
         for (id_, key), values in self.appends.items():
+            self.budget.spend(len(values))
             if key not in self.complete_order or id_ not in self.nodes:
                 continue
             unseen = [value for value in values if (key, value) not in self.observed]
             if not unseen:
                 continue
-            order = self.order[key]
-            last = next((value for value in reversed(order)
-                         if self._node_writer(key, value) is not None), None)
+            if key not in tails:
+                tails[key] = self._order_tail(key)
+            last, full_readers = tails[key]
             if last is not None:
                 self._link(self.writer[(key, last)], id_,
                            _Dep(WW, key, ("after-observed", last, unseen[0])))
-            for read in self.list_reads[key]:
-                if len(read.value) == len(order):
-                    self._link(read.txn, id_, _Dep(RW, key, (
-                        "read-before-unseen-append", read.value, unseen[0])))
+            self.budget.spend(len(full_readers))
+            for read in full_readers:
+                self._link(read.txn, id_, _Dep(RW, key, (
+                    "read-before-unseen-append", read.value, unseen[0])))
+
+    def _order_tail(self, key: Any) -> tuple[Any, list[_Read]]:
+        """The last value of `key`'s order that a committed transaction wrote (None if none),
+        and the reads that saw the whole order."""
+        order = self.order[key]
+        self.budget.spend(len(order) + len(self.list_reads[key]))
+        last = next((value for value in reversed(order)
+                     if self._node_writer(key, value) is not None), None)
+        return last, [read for read in self.list_reads[key] if len(read.value) == len(order)]
 
     def _node_writer(self, key: Any, value: Any) -> int | None:
         writer = self.writer.get((key, value))
@@ -450,6 +571,7 @@ class _History:
         readers: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         successors: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         for id_, reads in self.register_reads.items():
+            self.budget.spend(len(self.mops[id_]))
             for read in self._first_reads(id_, reads):
                 readers[(read.key, read.value)].append(id_)
                 if (id_, read.key) in self.last_write:
@@ -459,12 +581,15 @@ class _History:
         first_writers = self._possibly_first_writers(successors)
         for (key, value), ids in readers.items():
             if value is None:
-                for reader, writer in itertools.product(ids, first_writers[key]):
-                    self._link(reader, writer, _Dep(RW, key, (
-                        "read-initial", None, self.last_write[(writer, key)])))
+                for reader in ids:
+                    self.budget.spend(len(first_writers[key]) + 1)
+                    for writer in first_writers[key]:
+                        self._link(reader, writer, _Dep(RW, key, (
+                            "read-initial", None, self.last_write[(writer, key)])))
                 continue
             source = self._node_writer(key, value)
             for later in successors[(key, value)]:
+                self.budget.spend(len(ids) + 1)
                 written = self.last_write[(later, key)]
                 if source is not None:
                     self._link(source, later, _Dep(WW, key, ("read-write", value, written)))
@@ -477,6 +602,7 @@ class _History:
         """Per register key, its committed writers except those known to overwrite another
         committed write: a reader of nil precedes these directly and the rest through ww edges.
         """
+        self.budget.spend(len(self.last_write) + len(successors))
         follows = {(later, key) for (key, value), laters in successors.items()
                    if self._node_writer(key, value) is not None for later in laters}
         writers: dict[Any, list[int]] = defaultdict(list)
@@ -521,8 +647,10 @@ class _History:
     def _check_internal(self) -> None:
         """Each committed transaction must see its own writes, and nothing it writes later."""
         for id_ in self.committed:
+            self.budget.spend(len(self.mops[id_]))
             self._check_own_reads(id_)
         for (id_, key), values in self.appends.items():
+            self.budget.spend(len(values))
             if id_ in self.nodes and key in self.complete_order:
                 self._check_append_order(id_, key, values)
 
@@ -594,6 +722,7 @@ class _History:
         updaters: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         shown: dict[tuple[Any, Any], Any] = {}
         for id_ in self.committed:
+            self.budget.spend(len(self.mops[id_]))
             for key, version, seen in self._versions_read_first(id_):
                 if (id_, key) in self.last_write:
                     updaters[(key, version)].append(id_)
@@ -628,9 +757,11 @@ class _History:
     def _process_edges(self) -> None:
         """Consecutive transactions of a process; only from ones that returned (`ok`)."""
         by_process: dict[str, list[Operation]] = defaultdict(list)
+        self.budget.spend(len(self.ops))
         for op in self.ops.values():
             by_process[op.process].append(op)
         for process, ops in by_process.items():
+            self.budget.spend(len(ops))
             last_ok = None
             for op in sorted(ops, key=lambda op: (op.call, op.id)):
                 if last_ok is not None and op.id in self.nodes:
@@ -639,10 +770,13 @@ class _History:
                     last_ok = op.id
 
     def _realtime_edges(self) -> None:
+        """Real-time precedence by positions in the history; explained with the times."""
+        self.budget.spend(len(self.nodes))
         intervals = [(id_, self.ops[id_].call, self.ops[id_].ret) for id_ in sorted(self.nodes)]
-        for a, b in realtime_precedence(intervals):
-            self._link(a, b, _Dep(REALTIME, None, ("realtime", self.ops[a].ret,
-                                                   self.ops[b].call)))
+        for a, b in _realtime_edges(intervals):
+            self.budget.spend()
+            self._link(a, b, _Dep(REALTIME, None, ("realtime", self.ops[a].ret_time,
+                                                   self.ops[b].call_time)))
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -667,13 +801,17 @@ class _History:
         Every cycle survives, and an acyclic graph (the usual case) vanishes: Kahn's
         topological sort, cheaper than building a networkx graph of the whole history.
         """
+        self.budget.spend(len(self.nodes))
         incoming = dict.fromkeys(self.nodes, 0)
         for out in self.succ.values():
+            self.budget.spend(len(out))
             for b in out:
                 incoming[b] += 1
         sources = [id_ for id_, count in incoming.items() if count == 0]
         while sources:
-            for b in self.succ.get(sources.pop(), ()):
+            out = self.succ.get(sources.pop(), {})
+            self.budget.spend(len(out) + 1)
+            for b in out:
                 incoming[b] -= 1
                 if incoming[b] == 0:
                     sources.append(b)
@@ -689,16 +827,20 @@ class _Search(NamedTuple):
     unexamined: int  # components skipped once `max_cycles` was reached
 
 
-def _search_cycles(history: _History, forbidden: frozenset[str], clock: _Clock,
+def _search_cycles(history: _History, forbidden: frozenset[str], budget: _Budget,
                    max_cycles: int) -> _Search:
     cyclic = history.cyclic_part()
-    components = sorted((c for c in nx.strongly_connected_components(history.graph(cyclic))
+
+    def successors(a: int) -> Iterator[int]:
+        return (b for b in history.succ.get(a, {}) if b in cyclic)
+
+    components = sorted((set(c) for c in _strong_components(cyclic, successors, budget)
                          if len(c) > 1), key=lambda c: (len(c), min(c)))
     search = _Search([], [], [], 0)
     for index, component in enumerate(components):
         if len(search.cycles) >= max_cycles:
             return search._replace(unexamined=len(components) - index)
-        finder = _CycleFinder(history, component, clock)
+        finder = _CycleFinder(history, component)
         try:
             cycle = finder.worst_forbidden(forbidden)
         except _BudgetSpent as spent:
@@ -706,8 +848,7 @@ def _search_cycles(history: _History, forbidden: frozenset[str], clock: _Clock,
                 search.unresolved.append(f"a component of {len(component)} transactions: "
                                          f"{spent}")
                 continue
-            finder.clock = _Clock(float("inf"))  # every cycle is forbidden: any witness will do
-            cycle = finder.any_cycle()
+            cycle = finder.walk_cycle()  # every cycle is forbidden: any witness will do
         if cycle is None:
             search.allowed.append(f"{len(component)} transactions")
         else:
@@ -715,13 +856,64 @@ def _search_cycles(history: _History, forbidden: frozenset[str], clock: _Clock,
     return search
 
 
+def _strong_components(nodes: Iterable[int], successors: Callable[[int], Iterable[int]],
+                       budget: _Budget) -> list[list[int]]:
+    """The strongly connected components of the graph on `nodes` (Tarjan's algorithm, with
+    an explicit stack: components can be as long as the history).
+
+    Each component comes after every component it reaches (reverse topological order).
+    `successors(a)` must stay within `nodes`; every edge followed is a step.
+    """
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    on_stack: set[int] = set()
+    components: list[list[int]] = []
+
+    def visit(node: int) -> tuple[int, Iterator[int]]:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        return node, iter(successors(node))
+
+    for root in sorted(nodes):
+        if root in index:
+            continue
+        work = [visit(root)]
+        while work:
+            node, children = work[-1]
+            for child in children:
+                budget.spend()
+                if child not in index:
+                    work.append(visit(child))
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            else:
+                work.pop()
+                if work:
+                    parent = work[-1][0]
+                    low[parent] = min(low[parent], low[node])
+                if low[node] == index[node]:
+                    components.append(_pop_component(stack, on_stack, node))
+    return components
+
+
+def _pop_component(stack: list[int], on_stack: set[int], root: int) -> list[int]:
+    component = []
+    while not component or component[-1] != root:
+        component.append(stack.pop())
+        on_stack.discard(component[-1])
+    return component
+
+
 class _CycleFinder:
     """Searches one strongly connected component for the least tolerated kind of cycle."""
 
-    def __init__(self, history: _History, component: set[int], clock: _Clock) -> None:
+    def __init__(self, history: _History, component: set[int]) -> None:
         self.succ = history.succ
         self.nodes = component
-        self.clock = clock
+        self.budget = history.budget
         self.order_types = history.order_types
 
     def worst_forbidden(self, forbidden: frozenset[str]) -> list[int] | None:
@@ -742,6 +934,19 @@ class _CycleFinder:
         edges = self._edges(RW, self.nodes) or self._edges(None, self.nodes)
         return self._shortest_cycle(edges, self.nodes, None)
 
+    def walk_cycle(self) -> list[int]:
+        """Some cycle, found without spending: walk from successor to successor inside the
+        component (each node has one there) until a node repeats. Linear in the component,
+        whose finding the budget already paid for; for when the budget is spent."""
+        seen: dict[int, int] = {}
+        path: list[int] = []
+        node = min(self.nodes)
+        while node not in seen:
+            seen[node] = len(path)
+            path.append(node)
+            node = next(b for b in self.succ[node] if b in self.nodes)
+        return path[seen[node]:]
+
     def _cycle_via(self, kind: str, types: frozenset[str]) -> list[int] | None:
         """A cycle through a `kind` edge using only `types` edges: exact via sub-components."""
         for part in self._components(types):
@@ -759,15 +964,17 @@ class _CycleFinder:
         if len(self.nodes) > _MAX_REACH_NODES:
             raise _BudgetSpent(f"component too large ({len(self.nodes)} transactions) for the "
                                f"exact G-single search")
-        condensed = nx.condensation(self._subgraph(self.nodes, no_rw))
-        part = condensed.graph["mapping"]
-        reach: dict[int, int] = {}
-        for c in reversed(list(nx.topological_sort(condensed))):
-            self.clock.tick()
+        successors = self._successors(no_rw)
+        parts = _strong_components(self.nodes, successors, self.budget)
+        part = {a: c for c, members in enumerate(parts) for a in members}
+        reach: list[int] = []
+        for c, members in enumerate(parts):  # each after every part it reaches
+            later = {part[b] for a in members for b in successors(a)} - {c}
+            self.budget.spend(len(later) + 1)
             bits = 1 << c
-            for d in condensed.succ[c]:
+            for d in later:
                 bits |= reach[d]
-            reach[c] = bits
+            reach.append(bits)
         candidates = [(a, b) for a, b in self._edges(RW, self.nodes)
                       if reach[part[b]] >> part[a] & 1]
         return self._shortest_cycle(candidates, self.nodes, no_rw)
@@ -790,7 +997,7 @@ class _CycleFinder:
         queue = deque([start])
         while queue:
             a = queue.popleft()
-            self.clock.tick()
+            self.budget.spend(len(self.succ[a]) + 1)
             for b, deps in self.succ[a].items():
                 if b in parent or b not in nodes or (types is not None
                                                      and types.isdisjoint(deps)):
@@ -802,21 +1009,24 @@ class _CycleFinder:
         return None
 
     def _components(self, types: frozenset[str]) -> list[set[int]]:
-        graph = self._subgraph(self.nodes, types)
-        return sorted((c for c in nx.strongly_connected_components(graph) if len(c) > 1),
-                      key=lambda c: (len(c), min(c)))
+        parts = _strong_components(self.nodes, self._successors(types), self.budget)
+        return sorted((set(c) for c in parts if len(c) > 1), key=lambda c: (len(c), min(c)))
 
-    def _subgraph(self, nodes: set[int], types: frozenset[str]) -> nx.DiGraph:
-        graph = nx.DiGraph()
-        graph.add_nodes_from(nodes)
-        graph.add_edges_from((a, b) for a in nodes for b, deps in self.succ[a].items()
-                             if b in nodes and not types.isdisjoint(deps))
-        return graph
+    def _successors(self, types: frozenset[str]) -> Callable[[int], Iterator[int]]:
+        """Successors inside the component along edges of one of `types`."""
+        def successors(a: int) -> Iterator[int]:
+            return (b for b, deps in self.succ[a].items()
+                    if b in self.nodes and not types.isdisjoint(deps))
+        return successors
 
     def _edges(self, kind: str | None, nodes: set[int]) -> list[tuple[int, int]]:
         """Edges within `nodes` that have type `kind` (any type if None), in a stable order."""
-        return [(a, b) for a in sorted(nodes) for b, deps in self.succ[a].items()
-                if b in nodes and (kind is None or kind in deps)]
+        edges = []
+        for a in sorted(nodes):
+            self.budget.spend(len(self.succ[a]) + 1)
+            edges += [(a, b) for b, deps in self.succ[a].items()
+                      if b in nodes and (kind is None or kind in deps)]
+        return edges
 
 
 def _unwind(parent: dict[int, int | None], node: int) -> list[int]:
@@ -867,7 +1077,7 @@ def _base_type(kind: str) -> str:
 
 # -- the verdict -------------------------------------------------------------------------------
 
-def _verdict(level: str, history: _History, search: _Search) -> Verdict:
+def _verdict(level: str, history: _History, search: _Search, budget: _Budget) -> Verdict:
     forbidden = LEVELS[level]
     direct = [a for a in history.anomalies if a["type"] in forbidden]
     tolerated = [a["type"] for a in history.anomalies if a["type"] not in forbidden]
@@ -883,7 +1093,8 @@ def _verdict(level: str, history: _History, search: _Search) -> Verdict:
                          f"max_cycles reached)")
         return violated(level, "\n".join(lines), found)
     summary = (f"{len(history.nodes)} committed transactions, "
-               f"{sum(len(out) for out in history.succ.values())} dependency edges")
+               f"{sum(len(out) for out in history.succ.values())} dependency edges "
+               f"({budget.steps} steps)")
     if search.unresolved:
         return unknown(level, f"{summary}; no forbidden anomaly found, but could not decide "
                               f"{len(search.unresolved)} cyclic component(s): "
@@ -952,11 +1163,35 @@ def _why(dep: _Dep, a: str, b: str) -> str:
     raise ValueError(f"unknown dependency {dep.detail[0]!r}")
 
 
-def _micro_ops(op: Operation) -> list[tuple[str, Any, Any]]:
-    """As completed if `ok`; otherwise the invoked writes (what the reads saw is unknown)."""
-    if op.status == OK and op.result is not None:
-        return [(f, key, value) for f, key, value in op.result]
-    return [(f, key, value) for f, key, value in op.args or () if f != READ]
+def _micro_op_problem(mop: Any) -> str | None:
+    """What is wrong with one micro-op, in words; None if the checker can read it. A read's
+    value is checked once the key's kind (list or register) is known."""
+    if not isinstance(mop, (list, tuple)) or len(mop) != 3:
+        return f"is {_brief(mop)}: expected [f, key, value]"
+    f, key, value = mop
+    if not isinstance(f, str) or f not in MICRO_OPS:
+        return (f"is {_brief(f)}, which this checker does not interpret: expected "
+                f"{READ!r} (read), {APPEND!r} or {WRITE!r} (write)")
+    if not _comparable(key):
+        return f"has the key {_brief(key)}, which cannot be compared (a list or map)"
+    if f != READ and not _comparable(value):
+        return f"writes {_brief(value)}, which cannot be compared (a list or map)"
+    return None
+
+
+def _comparable(value: Any) -> bool:
+    """Whether `value` can be a key or a version (hashable: no lists or maps inside)."""
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _brief(value: Any) -> str:
+    """A value for a message: its repr (printable), cut short."""
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS - 3] + "..."
 
 
 def _common_prefix(a: list, b: list) -> int:
@@ -967,7 +1202,9 @@ def _common_prefix(a: list, b: list) -> int:
 
 
 def _key(key: Any) -> str:
-    return str(key)
+    """A key for humans: a plain name as itself, anything else (numbers, names with
+    unprintable characters) as its repr, so that no key can break a line of the output."""
+    return key if isinstance(key, str) and key.isprintable() and key else repr(key)
 
 
 def _show(value: Any) -> str:

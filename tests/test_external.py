@@ -54,9 +54,19 @@ def test_timestamp_below_an_earlier_transactions_is_a_violation():
     assert "unsat_core" not in verdict.witness
 
 
-def test_equal_timestamps_for_ordered_transactions_are_a_violation():
+def test_equal_timestamps_for_ordered_transactions_are_a_violation_when_the_later_writes():
     assert [(a.id, b.id) for a, b in timestamp_violations(
-        [txn(1, 0, 1, 5), txn(2, 2, 3, 5)])] == [(1, 2)]
+        [txn(1, 0, 1, 5), txn(2, 2, 3, 5, writes={"x": 1})])] == [(1, 2)]
+
+
+def test_a_later_read_only_transaction_may_share_a_timestamp_but_not_precede_it():
+    # two snapshot reads in one instant both read at TT.now().latest
+    assert check([txn(1, 0, 1, 5, {"x": None}), txn(2, 2, 3, 5, {"x": None})]).ok
+    assert check([txn(1, 0, 1, 5, writes={"x": 1}), txn(2, 2, 3, 5, {"x": 1})]).ok
+    verdict = check([txn(1, 0, 1, 6, {"x": None}), txn(2, 2, 3, 5, {"x": None})])
+    assert verdict.violated
+    assert "commit timestamp 6 is above T2's 5 (a read-only transaction may share it, " \
+           "not precede it)" in verdict.explanation
 
 
 def test_concurrent_transactions_may_have_any_timestamps():

@@ -1,8 +1,16 @@
+import itertools
 import json
+import math
+import random
+import sys
 
+import attrs
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.bench_linearizability import long_history, register_invocation, simulate
+from invariants import linearizability
 from invariants.history import FAIL, INFO, OK, Operation
 from invariants.linearizability import check_linearizable, linearizable
 from invariants.verdict import UNKNOWN
@@ -205,3 +213,233 @@ def test_kv_agrees_with_brute_force(ops):
 def test_register_agrees_with_brute_force(ops):
     model = Register(0)
     assert check_linearizable(ops, model).ok == brute_force_linearizable(ops, model)
+
+
+# -- the search's representation: exact, and small however long the history ----------------
+
+class _ReferenceSearch:
+    """The search as it was before the watermark, kept to check the new one explores alike.
+
+    A configuration is (bitset of every op taken, state), so its memory grew with the square of
+    the history; the `ok` ops' call and return events sit in one linked list sorted by time.
+    """
+
+    def __init__(self, ops: list[Operation], model) -> None:
+        self.ops = sorted(ops, key=lambda op: (op.call, op.id))
+        self.model = model
+        self.is_ok = [op.status == OK for op in self.ops]
+        n = len(self.ops)
+        self.head, self.info_head = 2 * n, 2 * n + 1
+        events = [(op.call, 0, i) for i, op in enumerate(self.ops) if self.is_ok[i]]
+        events += [(op.ret, 1, n + i) for i, op in enumerate(self.ops) if self.is_ok[i]]
+        order = [self.head] + [event for _, _, event in sorted(events)]
+        info_order = [self.info_head] + [i for i in range(n) if not self.is_ok[i]]
+        self.next = [-1] * (2 * n + 2)
+        self.prev = [-1] * (2 * n + 2)
+        for chain in (order, info_order):
+            for before, after in itertools.pairwise(chain):
+                self.next[before] = after
+                self.prev[after] = before
+        self.bit = [1 << i for i in range(n)]
+        self.not_info = ~sum(bit for bit, ok in zip(self.bit, self.is_ok, strict=True) if not ok)
+        self.seen: set = set()
+
+    def run(self) -> tuple:
+        """(status, steps, ids of the deepest prefix, state after it)."""
+        n, head, nxt, is_ok, bit = len(self.ops), self.head, self.next, self.is_ok, self.bit
+        state, done, pending_ok = self.model.initial(), 0, sum(is_ok)
+        self.seen.add((done, state))
+        stack: list = []
+        best: tuple = ((), state)
+        entry, limit, steps = nxt[head], 0, 0
+        while pending_ok:
+            steps += 1
+            if entry >= n:
+                limit = self.ops[entry - n].ret
+                entry = nxt[self.info_head]
+            if 0 <= entry < n and (is_ok[entry] or self.ops[entry].call <= limit):
+                i, alts, start = entry, self.next_states(entry, state), 0
+            else:
+                if len(stack) > len(best[0]):
+                    best = (tuple(frame[0] for frame in stack), state)
+                if not stack:
+                    return ("violated", steps, self._ids(best[0]), best[1])
+                i, state, alts, k, limit = stack.pop()
+                self._link(i, True)
+                done ^= bit[i]
+                pending_ok += is_ok[i]
+                start = k + 1
+            k = self._first_unseen(alts, start, done, i) if start < len(alts) else -1
+            if k < 0:
+                entry = nxt[i]
+                continue
+            stack.append((i, state, alts, k, limit))
+            self._link(i, False)
+            state, done, pending_ok = alts[k], done | bit[i], pending_ok - is_ok[i]
+            entry = nxt[head]
+        return ("ok", steps, self._ids(frame[0] for frame in stack), state)
+
+    def _ids(self, indices) -> tuple:
+        return tuple(self.ops[i].id for i in indices)
+
+    def next_states(self, i: int, state) -> list:
+        op = self.ops[i]
+        outcomes = self.model.apply(state, op.f, op.args)
+        if self.is_ok[i]:
+            return [after for result, after in outcomes if result == op.result]
+        return list(dict.fromkeys(after for _, after in outcomes))
+
+    def _first_unseen(self, alts: list, start: int, done: int, i: int) -> int:
+        after = done | self.bit[i]
+        for k in range(start, len(alts)):
+            state = alts[k]
+            if ((after, state) in self.seen or (after & self.not_info, state) in self.seen
+                    or (not self.is_ok[i] and (done, state) in self.seen)):
+                continue
+            self.seen.add((after, state))
+            return k
+        return -1
+
+    def _link(self, i: int, back: bool) -> None:
+        """Unlink op i's events, or (`back`) relink them, in reverse order of unlinking."""
+        events = [i, len(self.ops) + i] if self.is_ok[i] else [i]
+        for event in reversed(events) if back else events:
+            before, after = self.prev[event], self.next[event]
+            self.next[before] = event if back else after
+            if after >= 0:
+                self.prev[after] = event if back else before
+
+
+def _assert_explores_like_reference(ops: list[Operation], model) -> None:
+    happened = [op for op in ops if op.status != FAIL]
+    search = linearizability._Search(happened, model)
+    search.prepare(None)
+    assert search.ops == sorted(happened, key=lambda op: (op.call, op.id))
+    assert search.ok_ops == [i for i, op in enumerate(search.ops) if op.status == OK]
+    assert search.info_ops == [i for i, op in enumerate(search.ops) if op.status == INFO]
+    by_return = sorted(range(len(search.ok_ops)), key=search.ret_place.__getitem__)
+    assert [search.ops[search.ok_ops[r]].ret for r in by_return] == search.rets == sorted(
+        search.ops[i].ret for i in search.ok_ops)
+    assert by_return == sorted(by_return, key=lambda r: (search.rets[search.ret_place[r]], r))
+    outcome = search.run(math.inf, None)
+    ids = tuple(search.ops[i].id for i in outcome.prefix)
+    assert (outcome.status, outcome.steps, ids, outcome.state) == \
+        _ReferenceSearch(happened, model).run()
+
+
+@st.composite
+def simulated_histories(draw, max_ops: int = 40):
+    """Histories of a correct register from a few clients, some corrupted, in any order."""
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    ops = simulate(Register(0), register_invocation, draw(st.integers(0, max_ops)),
+                   draw(st.integers(1, 5)), draw(st.sampled_from([0.0, 0.1, 0.3])), rng)
+    ops = [attrs.evolve(op, result=rng.choice([op.result, 0, 1]))
+           if op.status == OK and rng.random() < draw(st.sampled_from([0, 0.02, 0.1])) else op
+           for op in ops]
+    return draw(st.permutations(ops)) if draw(st.booleans()) else ops
+
+
+@settings(max_examples=300, derandomize=True, deadline=None)
+@given(st.one_of(histories(register_ops), simulated_histories(max_ops=7)))
+def test_small_histories_agree_with_brute_force_and_are_explored_as_before(ops):
+    """The verdict is brute force's, and the search takes exactly the steps of the search it
+    replaced."""
+    assert check_linearizable(ops, Register(0)).ok == brute_force_linearizable(ops, Register(0))
+    _assert_explores_like_reference(ops, Register(0))
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(simulated_histories())
+def test_longer_histories_are_explored_as_before(ops):
+    _assert_explores_like_reference(ops, Register(0))
+
+
+@settings(max_examples=200, derandomize=True, deadline=None)
+@given(histories(kv_ops))
+def test_kv_partitions_are_explored_as_before(ops):
+    for part in KV().partition([op for op in ops if op.status != FAIL]):
+        _assert_explores_like_reference(part, KV())
+
+
+def _memo_sizes(n_ops: int) -> tuple[int, int, float]:
+    """(largest bitset in bits, largest int in bytes, memo entries per step) after a check."""
+    search = linearizability._Search([op for op in long_history(n_ops) if op.status != FAIL],
+                                     Register())
+    search.prepare(None)
+    outcome = search.run(math.inf, None)
+    assert outcome.status == "ok"
+    ints = [part for key in search.seen for part in key[:3]]
+    assert len(search.transitions) <= linearizability._TRANSITIONS_KEPT
+    return (max(key[1].bit_length() for key in search.seen), max(map(sys.getsizeof, ints)),
+            len(search.seen) / outcome.steps)
+
+
+def test_memo_keys_stay_small_as_the_history_grows():
+    """A mostly sequential history: the memo's keys do not grow with it (before the watermark,
+    each held an n-bit integer), and it holds at most one entry per step."""
+    small, large = _memo_sizes(1_000), _memo_sizes(8_000)
+    assert large[0] <= 16 and large[1] <= 32  # a few concurrent ops; machine-word ints
+    assert large[0] <= small[0] + 4 and large[1] == small[1]
+    assert small[2] <= 1 and large[2] <= 1
+
+
+def test_deepest_prefix_is_kept_without_copying_the_path():
+    """A long violation found after much backtracking: the witness is the deepest prefix."""
+    ops = long_history(3_000)
+    reads = [i for i, op in enumerate(ops) if op.f == "read" and op.status == OK]
+    victim = reads[len(reads) // 2]
+    ops[victim] = attrs.evolve(ops[victim], result="corrupted")
+    verdict = check(ops, Register(), max_steps=None)
+    assert verdict.violated
+    [failure] = verdict.witness
+    assert ops[victim].id in failure["stuck"]
+    _assert_explores_like_reference(ops, Register())
+
+
+# -- the time budget holds before the search too --------------------------------------------
+
+# A clock that moves one second per look. It is looked at once to set the deadline, then after
+# each phase: dropping the `fail` ops, partitioning, ordering by call, ranking, ordering by
+# return, chaining; then by the search, at its first step.
+PHASE_LOOKS = 6
+
+
+def _ticking_clock(monkeypatch) -> itertools.count:
+    ticks = itertools.count()
+    monkeypatch.setattr(linearizability, "_now", lambda: next(ticks))
+    return ticks
+
+
+@pytest.mark.parametrize(("seconds", "note"), [
+    (0, "before the search started: the 2000 ops were still being partitioned"),
+    (1, "before the search started: the 2000 ops were still being partitioned"),
+    (2, "partition 0 (1998 ops) was still being put in order for the search"),
+    (3, "partition 0 (1998 ops) was still being put in order for the search"),
+    (4, "partition 0 (1998 ops) was still being put in order for the search"),
+    (5, "partition 0 (1998 ops) was still being put in order for the search"),
+])
+def test_time_budget_spent_between_phases_is_unknown_without_a_search(monkeypatch, seconds,
+                                                                      note):
+    """The deadline passes between two phases: the check stops at the next look, and the
+    search never starts (the search would look at the clock once more)."""
+    ticks = _ticking_clock(monkeypatch)
+    verdict = check(long_history(2_000), Register(), max_seconds=seconds)
+    assert verdict.status == UNKNOWN
+    assert note in verdict.explanation
+    assert verdict.witness["linearized"] == []
+    json.dumps(verdict.witness)
+    assert next(ticks) == seconds + 2  # the look at `seconds + 1` was the last one
+
+
+def test_time_budget_spent_once_the_search_starts_is_its_own(monkeypatch):
+    ticks = _ticking_clock(monkeypatch)
+    verdict = check(long_history(2_000), Register(), max_seconds=PHASE_LOOKS)
+    assert verdict.status == UNKNOWN
+    assert "after 0 search steps" in verdict.explanation
+    assert "got a linearizable prefix of 0 ops" in verdict.explanation
+    assert next(ticks) == PHASE_LOOKS + 2
+
+
+def test_time_budget_after_the_last_phase_lets_the_check_finish(monkeypatch):
+    _ticking_clock(monkeypatch)
+    assert check(long_history(2_000), Register(), max_seconds=10**6).ok

@@ -84,9 +84,9 @@ def test_commit_wait_acknowledges_only_after_the_commit_timestamp_in_true_time()
     the commit timestamp, whatever the clocks' skew."""
     acks = [op for seed in range(30) for op in read_write_acks(walk("correct", seed))]
     assert len(acks) > 30
-    assert all(op.ret > op.result["commit_ts"] for op in acks)
+    assert all(op.ret_time > op.result["commit_ts"] for op in acks)
     early = [op for seed in range(30) for op in read_write_acks(walk("no-commit-wait", seed))
-             if op.ret <= op.result["commit_ts"]]
+             if op.ret_time <= op.result["commit_ts"]]
     assert early
 
 

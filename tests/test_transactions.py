@@ -1,8 +1,10 @@
 import itertools
 import json
 import random
+import re
 import time
 
+import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,6 +13,7 @@ from benchmarks.bench_transactions import plant_g_single, serializable_history
 from invariants.history import FAIL, INFO, OK
 from invariants.transactions import (
     LEVELS,
+    MalformedTransaction,
     check_transactions,
     dependency_graph,
     realtime_precedence,
@@ -194,6 +197,16 @@ def test_touching_intervals_are_concurrent():
     assert check(ops, "strict-serializable").ok
 
 
+def test_real_time_is_the_order_of_events_and_is_explained_with_times():
+    """Both transactions at time 5: the order of their events still says T1 returned before T2
+    was called; the explanation shows the times, not the positions."""
+    ops = [attrs.evolve(t(1, [["append", "x", 1]], call=0, ret=1), call_time=5, ret_time=5),
+           attrs.evolve(t(2, [["r", "x", []]], call=2, ret=3), call_time=5, ret_time=5)]
+    verdict = check(ops, "strict-serializable")
+    assert types(verdict) == ["G-single-realtime"]
+    assert "T1 returned at t=5 before T2 was called at t=5 (realtime)" in verdict.explanation
+
+
 def test_process_order_edges_are_optional():
     ops = [t(1, [["append", "x", 1]], process="p", call=0, ret=1),
            t(2, [["r", "x", []]], process="p", call=2, ret=3)]
@@ -238,14 +251,56 @@ def test_repeated_values_cannot_be_attributed():
     assert "unique" in verdict.explanation
 
 
-def test_spent_budget_is_unknown_when_the_cycles_might_be_allowed():
-    verdict = check(WRITE_SKEW, "snapshot-isolation", max_seconds=0)
-    assert verdict.status == UNKNOWN
-    assert verdict.witness["unresolved"]
+def verdicts_by_step_budget(ops, level):
+    """The verdict under every step budget, from none up to the first that needs no more."""
+    verdicts = []
+    while not verdicts or verdicts[-1].status == UNKNOWN:
+        verdicts.append(check(ops, level, max_seconds=None, max_steps=len(verdicts)))
+    return verdicts
+
+
+def test_every_step_of_the_check_is_budgeted_and_a_spent_budget_is_unknown():
+    *spent, enough = verdicts_by_step_budget(WRITE_SKEW, "snapshot-isolation")
+    assert enough.ok
+    assert all(verdict.status == UNKNOWN for verdict in spent)
+    # spent while reading the micro-ops and inferring the graph, then within the cycle search
+    assert "before the dependency graph was inferred" in spent[0].explanation
+    assert spent[-1].witness["unresolved"]
+    assert len(spent) > 50
 
 
 def test_spent_budget_still_reports_a_cycle_when_every_cycle_is_forbidden():
-    assert types(check(WRITE_SKEW, "serializable", max_seconds=0)) == ["G2-item"]
+    """Budgets that run out in the cycle search leave snapshot isolation undecided, but at
+    serializable every cycle is forbidden: any cycle is a witness."""
+    in_search = [steps for steps, verdict in enumerate(
+        verdicts_by_step_budget(WRITE_SKEW, "snapshot-isolation"))
+        if verdict.status == UNKNOWN and verdict.witness]
+    assert in_search
+    for steps in in_search:
+        verdict = check(WRITE_SKEW, "serializable", max_seconds=None, max_steps=steps)
+        assert types(verdict) == ["G2-item"]
+
+
+def test_step_budgets_are_deterministic_and_counted_in_the_explanation():
+    verdict = check(READ_SKEW[:1] + READ_SKEW[2:], max_seconds=None)
+    steps = int(re.search(r"\((\d+) steps\)", verdict.explanation).group(1))
+    assert check(READ_SKEW[:1] + READ_SKEW[2:], max_seconds=None, max_steps=steps).ok
+    assert check(READ_SKEW[:1] + READ_SKEW[2:], max_seconds=None,
+                 max_steps=steps - 1).status == UNKNOWN
+
+
+def test_a_time_budget_covers_inferring_the_graph_too():
+    assert check(WRITE_SKEW, "serializable", max_seconds=0).status == UNKNOWN
+
+
+def test_a_time_budget_is_kept_on_a_large_history():
+    """Reading the micro-ops and building the graph used to run outside the budget (20x)."""
+    ops = serializable_history(5_000, seed=5)
+    start = time.perf_counter()
+    verdict = check_transactions(ops, "strict-serializable", max_seconds=0.05)
+    elapsed = time.perf_counter() - start
+    assert verdict.status == UNKNOWN
+    assert elapsed < 0.05 * 1.2 + 0.1
 
 
 def test_max_cycles_caps_the_witness():
@@ -273,6 +328,19 @@ def test_as_a_history_invariant():
     assert check_si.__name__ == "snapshot_isolation"
     assert check_si(WRITE_SKEW).ok
     assert check_si(READ_SKEW).violated
+
+
+@pytest.mark.parametrize("result, problem", [
+    ([["read", "x", []]], "micro-op 0 is 'read', which this checker does not interpret"),
+    ([["r", "x"]], "micro-op 0 is ['r', 'x']: expected [f, key, value]"),
+    ([["append", "x", [1]]], "micro-op 0 writes [1], which cannot be compared"),
+    ([["r", "x", 1]], "micro-op 0 read x, which is appended to, and returned 1"),
+])
+def test_micro_ops_the_checker_cannot_read_are_never_skipped(result, problem):
+    malformed = attrs.evolve(t(2, [["r", "x", []]]), result=result)
+    with pytest.raises(MalformedTransaction, match=re.escape(problem)) as info:
+        check([t(1, [["append", "x", 1]]), malformed])
+    assert (info.value.op.id, info.value.in_completion) == (2, True)
 
 
 def test_unknown_level_is_an_error():

@@ -27,9 +27,11 @@ def brute_force_serializable(ops: Sequence[Operation], *, realtime: bool = False
 
 
 def brute_force_externally_consistent(txns: Sequence[TimedTxn]) -> bool:
-    """Timestamps agree with real time, and some real-time-respecting order replays the reads."""
+    """Timestamps agree with real time (a later read-only transaction may share an earlier
+    one's timestamp), and some real-time-respecting order replays the reads."""
     committed = [txn for txn in txns if txn.committed]
-    if any(a.ret < b.call and a.commit_ts >= b.commit_ts
+    if any(a.ret < b.call and (a.commit_ts > b.commit_ts
+                               or (a.commit_ts == b.commit_ts and b.writes))
            for a, b in itertools.permutations(committed, 2)):
         return False
     optional = [txn for txn in txns if not txn.committed]

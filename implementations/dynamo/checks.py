@@ -67,7 +67,7 @@ def quorum_regularity(sim: Simulation) -> Verdict:
     for read in reads:
         returned = returned_versions(read, written)
         for write in writes:
-            if write.args[0] == read.args[0] and write.ret < read.call \
+            if write.args[0] == read.args[0] and write.precedes(read) \
                     and not is_seen(write, returned, written):
                 return violated(name, f"{read.describe()} misses the earlier acknowledged "
                                       f"{write.describe()}: it returned {returned}, none of "
@@ -83,7 +83,7 @@ def no_lost_write(sim: Simulation) -> Verdict:
     name = "no-lost-write"
     ending = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
     written = versions_by_value(sim)
-    finals = {read.args[0]: read for read in ok_ops(sim, "read") if read.call >= ending}
+    finals = {read.args[0]: read for read in ok_ops(sim, "read") if read.call_time >= ending}
     writes = ok_ops(sim, "write")
     for write in writes:
         key = write.args[0]

@@ -194,9 +194,9 @@ def session_order(sim: Simulation) -> Verdict:
         if op.status != "ok":
             continue
         if op.f in ("read", "sync") and op.result is not None:
-            ops.append(SessionOp(op.process, READ, op.args[0], op.result[1], op.call))
+            ops.append(SessionOp(op.process, READ, op.args[0], op.result[1], op.call_time))
         elif op.f == "incr" and isinstance(op.result, int):
-            ops.append(SessionOp(op.process, WRITE, op.args[0], op.result, op.call))
+            ops.append(SessionOp(op.process, WRITE, op.args[0], op.result, op.call_time))
     for verdict in (check_read_your_writes(ops), check_monotonic_reads(ops)):
         if verdict.violated:
             return violated("session-order", verdict.explanation, verdict.witness)
@@ -216,7 +216,7 @@ def sequential_names(sim: Simulation) -> Verdict:
         names[op.result] = op
     for a in made:
         for b in made:
-            if a.ret is not None and a.ret < b.call and parent_of(a.result) == \
+            if a.precedes(b) and parent_of(a.result) == \
                     parent_of(b.result) and sequence_number(a.result) >= \
                     sequence_number(b.result):
                 return violated("sequential-names", f"{b.result} was created after "
@@ -244,7 +244,7 @@ def lock_released(sim: Simulation) -> Verdict:
     """After the run (everything healed and restarted), a fresh client gets the lock."""
     for op in sim.operations():
         if op.f == "lock" and op.status != "ok":
-            return violated("lock-released", f"{op.process} asked for the lock at t={op.call} "
+            return violated("lock-released", f"{op.process} asked for the lock at t={op.call_time} "
                             f"and never got it: {_lock_queue(sim)}", [op.to_json()])
     return passed("lock-released", "every lock request was granted")
 

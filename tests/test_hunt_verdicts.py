@@ -1,0 +1,48 @@
+"""A hunt says what it knows: runs no check could decide are shown and are not 'clean'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+import pytest
+from click.testing import CliRunner
+
+from checker import registry
+from checker.cli import cli
+from checker.system import history_invariant
+from invariants.verdict import unknown
+from tests.toys import COUNTER
+
+
+@history_invariant("undecidable")
+def undecidable(sim: Any) -> Any:
+    """A check whose budget always runs out."""
+    return unknown("undecidable", "budget spent")
+
+
+UNDECIDED = attrs.evolve(COUNTER, name="undecided",
+                         invariants=(*COUNTER.invariants, undecidable))
+
+
+@pytest.fixture
+def only_undecided(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(registry, "systems", lambda: {UNDECIDED.name: UNDECIDED})
+
+
+def test_a_correct_variant_with_unknown_runs_is_not_clean(only_undecided, tmp_path):
+    result = CliRunner().invoke(cli, ["hunt", "undecided:correct", "--runs", "3", "--jobs", "1",
+                                      "--quiet", "--report-dir", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    header, row = result.stdout.splitlines()
+    assert header.split()[:5] == ["system", "variant", "verdict", "runs", "unknown"]
+    assert row.split()[:5] == ["undecided", "correct", "UNKNOWN", "3", "3"]
+    assert "undecided:correct (UNKNOWN)" in result.stderr
+
+
+def test_a_missed_bug_outranks_unknown_runs_in_the_exit_code(only_undecided, tmp_path):
+    result = CliRunner().invoke(cli, ["hunt", "undecided", "--runs", "1", "--jobs", "1",
+                                      "--quiet", "--no-shrink", "--report-dir", str(tmp_path)])
+    rows = {line.split()[1]: line.split()[2] for line in result.stdout.splitlines()[1:]}
+    assert rows == {"correct": "UNKNOWN", "forgetful": "MISSED"}
+    assert result.exit_code == 1
