@@ -10,7 +10,8 @@ set of at most half of the nodes (or one of the `islands` given).
 
 A state is named by a canonical fingerprint, the same in every process: node states
 (`Node.state()`, or a node's `canonical_state()` if it has one), storage, random generators,
-clock offsets, messages in flight as a multiset (sequence numbers left out), timers and pauses
+clock offsets, messages in flight as a multiset (sequence numbers left out; on FIFO channels,
+with each message's place in its channel's queue), timers and pauses
 relative to now, the partition, the fault budget left, the clients' history and the ghost
 record. State invariants are checked in every state.
 Every state (or only those where the workload is done or that lie at the depth bound) is also
@@ -21,9 +22,13 @@ Reductions, each optional:
 - sleep sets (Godefroid, 1996): two events commute when they touch disjoint parts of the state
   (see `_footprint`): deliveries to different nodes, a timer on one node and a drop of a
   message to another, a partition and a delivery it does not cut, ...; a timer that advances
-  time depends on everything. Having explored `a` then `b`, the search does not explore `b`
-  then `a`. Every state is still reached -- sleep sets save transitions, not states -- so the
-  verdict is that of the full search.
+  time depends on everything. On FIFO channels a message event writes its whole channel (the
+  next message becomes deliverable), so events on one channel never commute with each other,
+  while deliveries on different channels to different nodes do; a send appended at a channel's
+  tail commutes with taking its head. A `reset` writes both its channels and both its nodes.
+  Having explored `a` then `b`, the search does not explore `b` then `a`. Every state is
+  still reached -- sleep sets save transitions, not states -- so the verdict is that of the
+  full search.
 - symmetry: nodes a configuration declares interchangeable (`params["symmetric"]`: groups of
   node ids) are renamed to the smallest equivalent state. The nodes of a group must behave the
   same under renaming: same code and workload, no draws from `ctx.random` (their seeds differ),
@@ -328,6 +333,7 @@ def _state_text(canon: _Canon, sim: Simulation, rename: Rename, time_invariant: 
     base = now if time_invariant else 0
     unordered = (
         [f"{n}={text}" for n, text in canon.nodes.items()],
+        _fifo_message_texts(canon) if sim.fifo else
         [f"{s}>{d}:{text}" for (s, d, _), text in canon.messages.items()],
         [f"{n}.{name}@{due - now}" for (n, name), due in sim.timers.due.items()],
         [f"{n}@{until - now}" for n, until in sim.paused_until.items() if until > now],
@@ -342,6 +348,18 @@ def _state_text(canon: _Canon, sim: Simulation, rename: Rename, time_invariant: 
     clock = "" if time_invariant else str(now)
     return "\n".join(["\x1f".join(sorted(part)) for part in unordered]
                      + ["\x1f".join(history), cut, budget, clock])
+
+
+def _fifo_message_texts(canon: _Canon) -> list[str]:
+    """Messages in flight on FIFO channels: each with its place in its channel's queue, which
+    decides when it may be delivered (sequence numbers themselves left out)."""
+    places: dict[tuple[str, str], int] = {}
+    texts = []
+    for (src, dst, _), text in sorted(canon.messages.items(), key=lambda item: item[0][2]):
+        place = places.get((src, dst), 0)
+        places[(src, dst)] = place + 1
+        texts.append(f"{src}>{dst}#{place}:{text}")
+    return texts
 
 
 def _cut_text(island: list[str], nodes: list[str], rename: Rename) -> str:
@@ -360,6 +378,8 @@ def _rename_key(key: Key, rename: Rename) -> Key:
     if key[0] == "partition":
         sides = [side.split(",") for side in key[1].split("|")]
         return ("partition", _cut_text(sides[0], sides[0] + sides[1], rename))
+    if key[0] == "reset":  # a connection: its two ends in order, as the simulation names it
+        return ("reset", *sorted((rename(key[1]), rename(key[2]))))
     return tuple(rename(x) if isinstance(x, str) else x for x in key)
 
 
@@ -767,12 +787,14 @@ def _pending_timers(sim: Simulation) -> list[tuple]:
     return [("fire", node, name) for node, name in sim.timers.due if sim.up(node)]
 
 
-def _touched(event: tuple) -> str | None:
-    """The node whose own state an event may change (None: no node's)."""
+def _touched(event: tuple) -> tuple[str, ...]:
+    """The nodes whose own state an event may change."""
     kind = event[0]
     if kind == "deliver":
-        return event[2]
-    return event[1] if kind in ("fire", "invoke", "crash", "restart", "pause", "skew") else None
+        return (event[2],)
+    if kind == "reset":
+        return tuple(dict.fromkeys(event[1:3]))
+    return (event[1],) if kind in ("fire", "invoke", "crash", "restart", "pause", "skew") else ()
 
 
 _HISTORY = ("history",)
@@ -788,10 +810,20 @@ def _footprint(sim: Simulation, key: Key) -> Footprint | None:
     offset), the messages it takes and sends (a multiset: sends commute), the ghost record (a
     multiset in the fingerprint) and, for a client, the history (a list: two clients' entries
     do not commute). A delivery also reads whether its link is cut, which a partition or a
-    heal writes; a budgeted fault uses up its budget."""
+    heal writes; a budgeted fault uses up its budget.
+
+    On FIFO channels an event on a message writes its whole channel: taking a message makes
+    the next one deliverable. Sends need no entry: a handler appends at its channels' tails,
+    which commutes with taking a head, and a channel is non-empty wherever an event on it is
+    enabled. A reset empties two channels, so it writes both and both nodes (the only ones
+    whose handlers send on them, and whose `on_reset` it calls)."""
     kind, node = key[0], key[1] if len(key) > 1 else ""
+    if kind == "reset":
+        channels = {("channel", key[1], key[2]), ("channel", key[2], key[1])}
+        return {*channels, ("budget", kind), *_on_node(sim, key[1]),
+                *_on_node(sim, key[2])}, set()
     if kind in MESSAGE_KINDS:
-        message = ("message", *key[1:])
+        message = ("channel", *key[1:3]) if sim.fifo else ("message", *key[1:])
         if kind != "deliver":
             return {message, ("budget", kind)}, set()
         return {message, *_on_node(sim, key[2])}, {_link(key[1], key[2])}
@@ -873,8 +905,7 @@ def _advance(sim: Simulation, event: tuple, checks: list) -> list[str] | Verdict
         sim.execute(event)
     except NodeFailure as failure:
         return node_failure(failure)
-    actor = _touched(event)
-    return _state_violation(checks, sim) or (touched if actor is None else [*touched, actor])
+    return _state_violation(checks, sim) or [*touched, *_touched(event)]
 
 
 def _state_violation(checks: list, sim: Simulation) -> Verdict | None:

@@ -33,6 +33,10 @@ class Node:
     def on_timer(self, ctx: Context, name: str) -> None:
         """The timer `name` set with `ctx.set_timer` is due."""
 
+    def on_reset(self, ctx: Context, peer: str) -> None:
+        """FIFO systems only: the connection with `peer` broke (a `reset` fault), and what was
+        in flight on it either way is lost. Called on each end that is up."""
+
     def leads(self) -> bool:
         """Whether this node believes it is the leader (master, primary). The random walk cuts
         leaders off more often than other nodes, as Jepsen's nemeses do: that is where

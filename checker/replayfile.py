@@ -40,7 +40,7 @@ _ARGS: dict[str, tuple[str, ...]] = {
     "deliver": ("node", "node", "seq"), "drop": ("node", "node", "seq"),
     "duplicate": ("node", "node", "seq"), "fire": ("node", "timer"), "invoke": ("client",),
     "crash": ("server",), "restart": ("server",), "partition": ("island",), "heal": (),
-    "pause": ("server", "ticks"), "skew": ("server", "offset"),
+    "pause": ("server", "ticks"), "skew": ("server", "offset"), "reset": ("node", "node"),
 }
 _TYPES = {"node": str, "server": str, "client": str, "timer": str, "seq": int, "ticks": int,
           "offset": int, "island": list}

@@ -47,6 +47,9 @@ def describe_step(step: Step) -> str:
             return f"pause {args[0]} for {args[1]} ticks"
         case "skew":
             return f"skew {args[0]}'s clock to offset {args[1]:+d}"
+        case "reset":
+            lost = f" (lost {step.detail} in flight)" if step.detail else ""
+            return f"reset the connection {args[0]} ↔ {args[1]}{lost}"
     return repr(step.event)
 
 
@@ -194,6 +197,8 @@ def _mermaid_step(step: Step) -> list[str]:
             return [f"    {args[0]}-x{args[1]}: dropped {_mermaid_text(repr(step.detail))}"]
         case "fire" | "crash" | "restart" | "pause" | "skew" | "invoke":
             return [f"    Note over {args[0]}: {text}"]
+        case "reset":
+            return [f"    Note over {args[0]},{args[1]}: {text}"]
     return []  # partition, heal, duplicate: in the numbered trace
 
 

@@ -51,7 +51,7 @@ def build_seed(seed: int) -> int:
 
 def new_simulation(system: System, variant: str, config: Config, seed: int) -> Simulation:
     cluster = system.build(config, system.variant(variant).impl, random.Random(build_seed(seed)))
-    return Simulation(cluster, seed, config.epsilon, config.faults)
+    return Simulation(cluster, seed, config.epsilon, config.faults, system.fifo)
 
 
 def execute(system: System, variant: str, config: Config, seed: int,

@@ -8,6 +8,13 @@ descriptor) that names what happens in words stable enough to replay and to shri
     ("crash", node)               ("restart", node)
     ("partition", (island...))    ("heal",)
     ("pause", node, ticks)        ("skew", node, offset)
+    ("reset", a, b)
+
+On FIFO channels (`fifo`, a system's declaration that its channels behave as TCP connections)
+only the oldest message in flight on each (src, dst) channel may be delivered; a `reset`
+breaks the connection between two nodes: what is in flight either way is lost, and each end
+that is up is told (`Node.on_reset`). `duplicate` is not a fault of FIFO channels (TCP
+discards duplicate segments), and `reset` is one only of them.
 
 `enabled(kind)` lists the events of one kind that may happen now; `execute(event)` does one.
 """
@@ -27,10 +34,12 @@ from checker.timers import Timers
 from invariants.history import Event, Operation, pair
 
 DELIVERY_KINDS = ("deliver", "fire", "invoke")
-FAULT_KINDS = ("drop", "duplicate", "crash", "restart", "partition", "heal", "pause", "skew")
+# "reset" last: strategies draw for the kinds in order, and older runs must not change
+FAULT_KINDS = ("drop", "duplicate", "crash", "restart", "partition", "heal", "pause", "skew",
+               "reset")
 KINDS = DELIVERY_KINDS + FAULT_KINDS
 MESSAGE_KINDS = ("deliver", "drop", "duplicate")  # events that name a message in flight
-BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew")
+BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew", "reset")
 _CHANGES_REACHABILITY = frozenset(("crash", "restart", "partition", "heal", "pause"))
 
 
@@ -105,10 +114,11 @@ class Cluster:
 
 class Simulation:
     def __init__(self, cluster: Cluster, seed: int, epsilon: int,
-                 budget: dict[str, int]) -> None:
+                 budget: dict[str, int], fifo: bool = False) -> None:
         self.time = 0
         self.epsilon = epsilon
-        self.network = Network()
+        self.fifo = fifo  # channels are FIFO: only each channel's oldest message is deliverable
+        self.network = Network(fifo)
         self.timers = Timers()
         self.history: list[Event] = []
         self.ghost: list[tuple[str, int, str, dict]] = []
@@ -172,8 +182,15 @@ class Simulation:
 
     def _admit(self, envelope: Envelope) -> None:
         if not self._ready_stale and self.can_receive(envelope.dst) \
-                and not self.network.cut(envelope.src, envelope.dst):
+                and not self.network.cut(envelope.src, envelope.dst) \
+                and (not self.fifo or self.network.is_head(envelope.key)):
             self._ready[("deliver", envelope.src, envelope.dst, envelope.seq)] = None
+
+    def _admit_head(self, src: str, dst: str) -> None:
+        """FIFO: the channel's message now oldest, if any, may be delivered."""
+        head = self.network.head(src, dst)
+        if head is not None:
+            self._admit(head)
 
     def send(self, src: str, dst: str, msg: Any) -> None:
         self._admit(self.network.send(src, dst, msg))
@@ -201,7 +218,14 @@ class Simulation:
         return self._in_flight("drop")
 
     def _enabled_duplicate(self) -> list[tuple]:
-        return self._in_flight("duplicate")
+        return [] if self.fifo else self._in_flight("duplicate")
+
+    def _enabled_reset(self) -> list[tuple]:
+        """One reset per connection with a message in flight, named by its nodes in order."""
+        if not self.fifo or self.budget["reset"] <= 0:
+            return []
+        pairs = dict.fromkeys(tuple(sorted(channel)) for channel in self.network.channels)
+        return [("reset", a, b) for a, b in pairs]
 
     def _enabled_crash(self) -> list[tuple]:
         if self.budget["crash"] <= 0:
@@ -237,8 +261,15 @@ class Simulation:
             if key not in self.network.in_flight:
                 return False
             if kind == "deliver":
-                return self.can_receive(key[1]) and not self.network.cut(key[0], key[1])
+                return self.can_receive(key[1]) and not self.network.cut(key[0], key[1]) \
+                    and (not self.fifo or self.network.is_head(key))
+            if kind == "duplicate" and self.fifo:
+                return False
             return self.budget[kind] > 0
+        if kind == "reset":
+            return self.fifo and self.budget["reset"] > 0 and len(event) == 3 \
+                and ((event[1], event[2]) in self.network.channels
+                     or (event[2], event[1]) in self.network.channels)
         if kind == "partition":
             return bool(self._enabled_partition())
         if kind in ("pause", "skew"):
@@ -292,12 +323,28 @@ class Simulation:
     def _do_deliver(self, src: str, dst: str, seq: int) -> Any:
         self._ready.pop(("deliver", src, dst, seq), None)
         msg = self.network.take((src, dst, seq)).msg
+        if self.fifo:
+            self._admit_head(src, dst)
         self._call(dst, self.nodes[dst].on_message, src, msg)
         return msg
 
     def _do_drop(self, src: str, dst: str, seq: int) -> Any:
         self._ready.pop(("deliver", src, dst, seq), None)
-        return self.network.take((src, dst, seq)).msg
+        msg = self.network.take((src, dst, seq)).msg
+        if self.fifo:
+            self._admit_head(src, dst)
+        return msg
+
+    def _do_reset(self, a: str, b: str) -> int:
+        """The connection between a and b breaks: returns how many messages were lost."""
+        lost = self.network.reset(a, b)
+        for envelope in lost:
+            self._ready.pop(("deliver", *envelope.key), None)
+        for node_id in dict.fromkeys((a, b)):
+            node = self.nodes[node_id]
+            if node is not None:
+                self._call(node_id, node.on_reset, b if node_id == a else a)
+        return len(lost)
 
     def _do_duplicate(self, src: str, dst: str, seq: int) -> Any:
         copy = self.network.duplicate((src, dst, seq))

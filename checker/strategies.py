@@ -14,7 +14,7 @@ from checker.sim import DELIVERY_KINDS, FAULT_KINDS, MESSAGE_KINDS, Simulation
 
 BASE_WEIGHTS = {"deliver": 12.0, "fire": 3.0, "invoke": 3.0, "drop": 1.0, "duplicate": 1.0,
                 "crash": 0.5, "restart": 1.0, "partition": 0.5, "heal": 0.7, "pause": 0.5,
-                "skew": 0.5}
+                "skew": 0.5, "reset": 0.5}
 _FOLLOWS = {"restart": "crash", "heal": "partition"}  # undo-faults ride with their fault
 
 
@@ -39,6 +39,7 @@ class RandomWalk:
         self.rng = random.Random(seed)
         self.max_pause = max_pause
         self.reboot_on_heal = False  # a correlated fault: a server reboots as a partition heals
+        self.swarm = swarm
         self.weights = self._swarm_weights() if swarm else dict(BASE_WEIGHTS)
         self._budget_drawn = False
         self.heal_at: int | None = None  # when the current partition ends
@@ -49,7 +50,7 @@ class RandomWalk:
         weights = {kind: BASE_WEIGHTS[kind] for kind in DELIVERY_KINDS}
         weights["fire"] *= self.rng.choice((0.3, 1.0, 3.0))
         for kind in FAULT_KINDS:
-            if kind in _FOLLOWS:
+            if kind in _FOLLOWS or kind == "reset":  # reset: drawn with the budget, if FIFO
                 continue
             if self.rng.random() < 0.5:
                 weights[kind] = BASE_WEIGHTS[kind] * self.rng.choice((0.3, 1.0, 3.0))
@@ -60,6 +61,12 @@ class RandomWalk:
         return weights
 
     def _draw_budget(self, sim: Simulation) -> None:
+        # reset is a fault of FIFO systems only; its rate is drawn only for them, so that the
+        # walks of every other system draw what they drew before reset existed
+        if not sim.fifo:
+            self.weights.pop("reset", None)
+        elif self.swarm and self.rng.random() < 0.5:
+            self.weights["reset"] = BASE_WEIGHTS["reset"] * self.rng.choice((0.3, 1.0, 3.0))
         for kind, most in sim.budget.items():
             faulting = kind in self.weights or (kind == "crash" and self.reboot_on_heal)
             sim.budget[kind] = self.rng.randint(0, most) if faulting else 0

@@ -237,6 +237,9 @@ class System:
     configs: dict[str, Config]
     variants: dict[str, Variant]
     proofs: Callable[[Config, Any], list[Verdict]] | None = None
+    # channels are FIFO, as TCP connections are: each (sender, receiver) channel delivers in
+    # send order; `duplicate` is then no fault, and `reset` (a broken connection) is one
+    fifo: bool = False
 
     def config(self, name: str) -> Config:
         if name not in self.configs:
