@@ -43,6 +43,11 @@ class GuardedGroup(click.Group):
     def invoke(self, ctx: click.Context):  # noqa: ANN201 - click's signature
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:  # a bad option or argument: one line too
+            command = f"{ctx.command_path} {exc.ctx.info_name}" if exc.ctx and exc.ctx.parent \
+                else ctx.command_path
+            message = ascii(exc.format_message())[1:-1]
+            raise BadInput(f"{message} (see '{command} --help')") from None
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort,
                 SystemExit, KeyboardInterrupt):
             raise

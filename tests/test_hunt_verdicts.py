@@ -46,3 +46,17 @@ def test_a_missed_bug_outranks_unknown_runs_in_the_exit_code(only_undecided, tmp
     rows = {line.split()[1]: line.split()[2] for line in result.stdout.splitlines()[1:]}
     assert rows == {"correct": "UNKNOWN", "forgetful": "MISSED"}
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["check", "--budget-seconds", "abc", "x.jsonl"], "'abc' is not a valid float"),
+    (["hunt", "--runs", "0"], "'--runs': 0 is not in the range"),
+    (["check"], "Missing argument 'FILE'"),
+    (["replay", "a", "b"], "unexpected extra argument"),
+])
+def test_usage_errors_are_one_line_of_bad_input(args, fragment):
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("deepdives: error: ") and fragment in line
+    assert f"(see 'cli {args[0]} --help')" in line
