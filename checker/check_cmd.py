@@ -1,7 +1,9 @@
 """`deepdives check FILE`: check a history recorded outside deepdives.
 
 `--model M` checks linearizability against a named sequential model; `--consistency LEVEL`
-checks a transactional (Elle-style) history against an isolation level. Exit codes: 0 ok,
+checks a transactional (Elle-style) history against an isolation level; `--log` checks a
+Kafka-style history of sends and polls for lost, duplicated, inconsistent, skipped or
+reordered records (invariants/logs.py). Exit codes: 0 ok,
 1 violated, 2 bad input, 3 unknown (a budget ran out).
 
 Histories written by other tools follow their own conventions, so each model comes with the
@@ -37,9 +39,11 @@ from checker.historyio import (
     load_history,
     printable,
 )
+from invariants.budget import MalformedOperation
 from invariants.history import OK, Operation, pair
 from invariants.linearizability import check_linearizable
-from invariants.transactions import LEVELS, TXN, MalformedTransaction, check_transactions
+from invariants.logs import LOG_FS, check_log
+from invariants.transactions import LEVELS, TXN, check_transactions
 from invariants.verdict import OK as PASSED
 from invariants.verdict import VIOLATED, Verdict
 from models.collections import Counter, Lock, Log, Queue, Set
@@ -130,22 +134,29 @@ def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) 
               help="Check linearizability against this sequential model.")
 @click.option("--consistency", "level", type=click.Choice(list(LEVELS)),
               help="Check transactions (f = txn) against this isolation level.")
+@click.option("--log", "log", is_flag=True,
+              help="Check a Kafka-style log history (send/poll) for lost, duplicated, "
+                   "inconsistent, skipped or reordered records.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS),
               help="History format (default: from the extension: .jsonl/.json/.ndjson, .edn).")
 @click.option("--budget-seconds", type=float, default=60.0, callback=_positive_seconds,
               show_default=True, help="Give up with 'unknown' (exit 3) after this long.")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the verdict and its witness as Markdown to this file.")
-def check_command(file: Path, model: str | None, level: str | None, fmt: str | None,
-                  budget_seconds: float, markdown_out: Path | None) -> None:
-    """Check the history in FILE: linearizability (--model) or isolation (--consistency).
+def check_command(file: Path, model: str | None, level: str | None, log: bool,
+                  fmt: str | None, budget_seconds: float, markdown_out: Path | None) -> None:
+    """Check the history in FILE: linearizability (--model), isolation (--consistency) or a
+    Kafka-style log (--log).
 
     Exits 0 ok, 1 violated, 2 bad input, 3 unknown (budget spent).
     """
-    if (model is None) == (level is None):
-        raise BadInput("give exactly one of --model or --consistency")
-    history, ops = _load_ops(file, fmt, level)
-    if model is not None:
+    if (model is not None) + (level is not None) + log != 1:
+        raise BadInput("give exactly one of --model, --consistency or --log")
+    history, ops = _load_ops(file, fmt, level, log)
+    if log:
+        verdict = _readable(history, lambda: check_log(ops, max_seconds=budget_seconds))
+        subject = "as a Kafka-style log"
+    elif model is not None:
         spec = MODELS[model]
         calls, sequential = as_model_calls(ops, spec), spec.make()
         _check_shapes(calls, sequential, history)
@@ -153,7 +164,8 @@ def check_command(file: Path, model: str | None, level: str | None, fmt: str | N
                                      max_seconds=budget_seconds)
         subject = f"against the `{model}` model"
     else:
-        verdict = _check_transactions(history, ops, level, budget_seconds)
+        verdict = _readable(history, lambda: check_transactions(ops, level,
+                                                                max_seconds=budget_seconds))
         subject = f"at `{level}`"
     summary = witness_summary(verdict, ops)
     click.echo(f"{verdict.invariant}: {verdict.status}")
@@ -172,8 +184,8 @@ def _bad_input(message: str) -> BadInput:
     return BadInput(printable(message))
 
 
-def _load_ops(file: Path, fmt: str | None, level: str | None) -> tuple[HistoryFile,
-                                                                      list[Operation]]:
+def _load_ops(file: Path, fmt: str | None, level: str | None,
+              log: bool = False) -> tuple[HistoryFile, list[Operation]]:
     """The file's history and operations; a history with nothing to check is bad input."""
     try:
         history = load_history(file, fmt)
@@ -182,21 +194,22 @@ def _load_ops(file: Path, fmt: str | None, level: str | None) -> tuple[HistoryFi
     ops = pair(history.events)
     if level is not None and not any(op.f == TXN for op in ops):
         raise _bad_input(f"{file}: no {TXN} operations to check at {level}")
+    if log and not any(op.f in LOG_FS for op in ops):
+        raise _bad_input(f"{file}: no {', '.join(LOG_FS)} operations to check as a log")
     if not ops:
         raise _bad_input(f"{file}: no operations to check ({len(history.events)} events, none "
                          f"of them an invocation)")
     return history, ops
 
 
-def _check_transactions(history: HistoryFile, ops: list[Operation], level: str,
-                        budget_seconds: float) -> Verdict:
-    """The isolation check; a transaction it cannot read is bad input, named by its line."""
+def _readable(history: HistoryFile, check: Callable[[], Verdict]) -> Verdict:
+    """Run a check; an operation it cannot read is bad input, named by its line."""
     try:
-        return check_transactions(ops, level, max_seconds=budget_seconds)
-    except MalformedTransaction as exc:
+        return check()
+    except MalformedOperation as exc:
         op, part = exc.op, "completion" if exc.in_completion else "invocation"
         where = history.where(op.ret if exc.in_completion else op.call)
-        raise _bad_input(f"{where}: operation #{op.id} (the {part} of a {TXN} by process "
+        raise _bad_input(f"{where}: operation #{op.id} (the {part} of a {op.f} by process "
                          f"{op.process}): {exc.problem}") from None
 
 

@@ -38,14 +38,13 @@ import bisect
 import contextlib
 import gc
 import itertools
-import math
-import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import networkx as nx
 
+from invariants.budget import Budget, BudgetSpent, MalformedOperation
 from invariants.history import FAIL, INFO, OK, Operation
 from invariants.verdict import Verdict, passed, unknown, violated
 
@@ -78,7 +77,6 @@ _WITNESS_TRIES = 10  # candidate cycles compared when looking for a short witnes
 _MAX_REACH_NODES = 20_000  # the exact G-single search keeps a bitset per node of a component
 _REPORTED_PER_TYPE = 20
 _EXPLAINED = 10
-_CLOCK_EVERY = 256  # steps between two looks at the clock
 _SHOWN_CHARS = 60  # of a malformed value, in messages
 
 
@@ -110,14 +108,14 @@ def check_transactions(ops: Iterable[Operation], level: str = "serializable", *,
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
-    budget = _Budget(max_seconds, max_steps)
+    budget = Budget(max_seconds, max_steps)
     with _collector_paused():
         return _check(list(ops), level, realtime or level == "strict-serializable",
                       process_order, budget, max_cycles)
 
 
 def _check(ops: list[Operation], level: str, realtime: bool, process_order: bool,
-           budget: _Budget, max_cycles: int) -> Verdict:
+           budget: Budget, max_cycles: int) -> Verdict:
     """The check proper; the history's indexes are freed when it returns, before the garbage
     collector resumes (else resuming it would trace them all)."""
     try:
@@ -125,7 +123,7 @@ def _check(ops: list[Operation], level: str, realtime: bool, process_order: bool
         search = _search_cycles(history, LEVELS[level], budget, max_cycles)
     except _Ambiguous as why:
         return unknown(level, f"cannot attribute reads to writes: {why}")
-    except _BudgetSpent as spent:
+    except BudgetSpent as spent:
         return unknown(level, f"{spent} before the dependency graph was inferred and "
                               f"searched: no verdict")
     return _verdict(level, history, search, budget)
@@ -148,7 +146,7 @@ def dependency_graph(ops: Iterable[Operation], *, realtime: bool = False,
     justifies it. Raises ValueError if a value was written twice to a key.
     """
     history = _History(list(ops), realtime=realtime, process_order=process_order,
-                       budget=_Budget(None, None))
+                       budget=Budget(None, None))
     graph = history.graph(history.nodes)
     for a, b, data in graph.edges(data=True):
         data["types"] = sorted(history.succ[a][b])
@@ -222,51 +220,20 @@ class _RegisterRead(NamedTuple):
     index: int
 
 
-class MalformedTransaction(ValueError):
-    """A txn operation whose value the checker cannot read.
-
-    `in_completion`: the problem is in the `ok` completion's value (the result), else in the
-    invocation's (the args); `problem` says what was expected.
-    """
-
-    def __init__(self, op: Operation, in_completion: bool, problem: str) -> None:
-        part = "completion" if in_completion else "invocation"
-        super().__init__(f"T{op.id} ({part}): {problem}")
-        self.op, self.in_completion, self.problem = op, in_completion, problem
+class MalformedTransaction(MalformedOperation):
+    """A txn operation whose value the checker cannot read."""
 
 
 class _Ambiguous(ValueError):
     """A value was written twice, so a read of it cannot name its writer."""
 
 
-class _BudgetSpent(Exception):
-    pass
-
-
-class _Budget:
-    """Seconds and steps left; `spend` is called wherever the check does work."""
-
-    def __init__(self, max_seconds: float | None, max_steps: int | None) -> None:
-        self.deadline = math.inf if max_seconds is None else time.monotonic() + max_seconds
-        self.max_steps = math.inf if max_steps is None else max_steps
-        self.steps = 0
-        self._next_look = 0  # look at the clock at the first step
-
-    def spend(self, steps: int = 1) -> None:
-        self.steps += steps
-        if self.steps > self.max_steps:
-            raise _BudgetSpent(f"step budget ({self.max_steps} steps) spent")
-        if self.steps >= self._next_look:
-            self._next_look = self.steps + _CLOCK_EVERY
-            if time.monotonic() > self.deadline:
-                raise _BudgetSpent(f"time budget spent after {self.steps} steps")
-
 
 class _History:
     """Everything inferred from one history: writers, version orders, anomalies, edges."""
 
     def __init__(self, ops: list[Operation], *, realtime: bool, process_order: bool,
-                 budget: _Budget) -> None:
+                 budget: Budget) -> None:
         self.budget = budget
         self.ops = {op.id: op for op in ops if op.f == TXN}
         self.mops = {id_: self._micro_ops(op) for id_, op in self.ops.items()}
@@ -827,7 +794,7 @@ class _Search(NamedTuple):
     unexamined: int  # components skipped once `max_cycles` was reached
 
 
-def _search_cycles(history: _History, forbidden: frozenset[str], budget: _Budget,
+def _search_cycles(history: _History, forbidden: frozenset[str], budget: Budget,
                    max_cycles: int) -> _Search:
     cyclic = history.cyclic_part()
 
@@ -843,7 +810,7 @@ def _search_cycles(history: _History, forbidden: frozenset[str], budget: _Budget
         finder = _CycleFinder(history, component)
         try:
             cycle = finder.worst_forbidden(forbidden)
-        except _BudgetSpent as spent:
+        except BudgetSpent as spent:
             if "G2-item" not in forbidden:
                 search.unresolved.append(f"a component of {len(component)} transactions: "
                                          f"{spent}")
@@ -857,7 +824,7 @@ def _search_cycles(history: _History, forbidden: frozenset[str], budget: _Budget
 
 
 def _strong_components(nodes: Iterable[int], successors: Callable[[int], Iterable[int]],
-                       budget: _Budget) -> list[list[int]]:
+                       budget: Budget) -> list[list[int]]:
     """The strongly connected components of the graph on `nodes` (Tarjan's algorithm, with
     an explicit stack: components can be as long as the history).
 
@@ -962,7 +929,7 @@ class _CycleFinder:
         sub-component, answers this for every rw edge at once.
         """
         if len(self.nodes) > _MAX_REACH_NODES:
-            raise _BudgetSpent(f"component too large ({len(self.nodes)} transactions) for the "
+            raise BudgetSpent(f"component too large ({len(self.nodes)} transactions) for the "
                                f"exact G-single search")
         successors = self._successors(no_rw)
         parts = _strong_components(self.nodes, successors, self.budget)
@@ -1077,7 +1044,7 @@ def _base_type(kind: str) -> str:
 
 # -- the verdict -------------------------------------------------------------------------------
 
-def _verdict(level: str, history: _History, search: _Search, budget: _Budget) -> Verdict:
+def _verdict(level: str, history: _History, search: _Search, budget: Budget) -> Verdict:
     forbidden = LEVELS[level]
     direct = [a for a in history.anomalies if a["type"] in forbidden]
     tolerated = [a["type"] for a in history.anomalies if a["type"] not in forbidden]

@@ -60,7 +60,7 @@ def assert_well_behaved(result, args: tuple[str, ...]) -> None:
         return
     assert result.stderr == ""
     lines = result.stdout.splitlines()
-    invariant = "linearizable" if args[0] == "--model" else args[1]
+    invariant = {"--model": "linearizable", "--log": "kafka-log"}.get(args[0]) or args[1]
     status = {0: "ok", 1: "violated", 3: "unknown"}[result.exit_code]
     assert lines[0] == f"{invariant}: {status}"
     assert not any(line.startswith(f"{invariant}: ") for line in lines[1:]), result.stdout
@@ -259,6 +259,12 @@ def test_hostile_files_for_models_end_in_a_verdict_or_one_line_of_bad_input(work
 @given(hostile_files(["txn"]), st.sampled_from(TXN_CHECKS))
 def test_hostile_transactions_end_in_a_verdict_or_one_line_of_bad_input(workdir, file, args):
     check_hostile(workdir, file, args)
+
+
+@FUZZ
+@given(hostile_files(["send", "poll", "txn", "assign"]))
+def test_hostile_logs_end_in_a_verdict_or_one_line_of_bad_input(workdir, file):
+    check_hostile(workdir, file, ("--log",))
 
 
 # -- valid but odd histories, and violations, whose verdicts are known ----------------------
