@@ -13,12 +13,10 @@ import traceback
 import attrs
 
 from checker import watchdog
-from checker.sim import NodeFailure, NodeRaised, Simulation
+from checker.sim import NodeFailure, Simulation
 from checker.strategies import Strategy
 from checker.system import Config, System
 from invariants.verdict import OK, UNKNOWN, Verdict, passed, unknown, violated
-
-HANDLER_EXCEPTION = NodeRaised.invariant
 
 
 @attrs.frozen
