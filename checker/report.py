@@ -13,6 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from checker.historyio import printable
 from checker.run import RunResult
 from checker.sim import Step
 from checker.system import System
@@ -51,15 +52,6 @@ def describe_step(step: Step) -> str:
             lost = f" (lost {step.detail} in flight)" if step.detail else ""
             return f"reset the connection {args[0]} ↔ {args[1]}{lost}"
     return repr(step.event)
-
-
-def printable(text: str) -> str:
-    """`text` with each character that could break a line or start a terminal escape
-    (control and format characters, line separators, lone surrogates) written as its Python
-    escape, so that one line stays one line and shows what it holds."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
 
 
 def trace_lines(steps: list[Step], start: int = 1) -> list[str]:
