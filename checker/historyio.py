@@ -19,7 +19,6 @@ import bisect
 import json
 import math
 import re
-import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -27,7 +26,8 @@ from typing import Any
 
 import attrs
 
-from invariants.history import FAIL, INFO, INVOKE, OK, Event
+from checker.files import UnreadableFile, read_regular_file
+from invariants.history import FAIL, INFO, INVOKE, OK, Event, kind_of
 
 FORMATS = ("jsonl", "edn")
 EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".edn": "edn"}
@@ -71,38 +71,17 @@ def load_history(path: str | Path, fmt: str | None = None) -> HistoryFile:
 
 
 def _read_text(path: Path) -> str:
-    """The text of a regular file. Anything else is refused before it is opened: reading a
-    FIFO blocks until a writer comes, a device may never end."""
+    """The text of a regular file (`checker.files`: a FIFO or a device cannot hang it)."""
     try:
-        mode = path.stat().st_mode
-    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
-        raise _unreadable(path, exc) from None
-    if not stat.S_ISREG(mode):
-        raise HistoryFileError(f"{path}: expected a regular file, found {_file_kind(mode)}")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise _unreadable(path, exc) from None
+        data = read_regular_file(path)
+    except UnreadableFile as exc:
+        raise HistoryFileError(f"{path}: {exc}") from None
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise HistoryFileError(f"{path}, line {line}: expected UTF-8 text, found the byte "
                                f"{data[exc.start]:#04x}") from None
-
-
-def _unreadable(path: Path, exc: Exception) -> HistoryFileError:
-    return HistoryFileError(f"{path}: cannot read: {exc}")
-
-
-_FILE_KINDS: tuple[tuple[Callable[[int], bool], str], ...] = (
-    (stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-    (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-    (stat.S_ISSOCK, "a socket"))
-
-
-def _file_kind(mode: int) -> str:
-    return next((name for is_kind, name in _FILE_KINDS if is_kind(mode)), "a special file")
 
 
 def parse_jsonl(text: str, source: str = "<history>") -> HistoryFile:
@@ -212,7 +191,7 @@ def _events(records: list[tuple[int, Any]], source: str) -> HistoryFile:
 def _event(record: Any, position: int, where: str) -> Event:
     """One event; `position` is its time when the history gives none."""
     if not isinstance(record, Mapping):
-        raise HistoryFileError(f"{where}: expected an event map, found {_kind(record)}")
+        raise HistoryFileError(f"{where}: expected an event map, found {kind_of(record)}")
     missing = [key for key in ("process", "type", "f") if key not in record]
     if missing:
         present = ", ".join(printable(str(key)) for key in record)
@@ -224,9 +203,9 @@ def _event(record: Any, position: int, where: str) -> Event:
                                f"found {type_!r}")
     if not isinstance(process, (str, int)) or isinstance(process, bool):
         raise HistoryFileError(f"{where}: expected process to be a name or number, "
-                               f"found {_kind(process)}")
+                               f"found {kind_of(process)}")
     if not isinstance(f, str):
-        raise HistoryFileError(f"{where}: expected f to be a name, found {_kind(f)}")
+        raise HistoryFileError(f"{where}: expected f to be a name, found {kind_of(f)}")
     time = record.get("time", position)
     if not isinstance(time, int) or isinstance(time, bool):
         raise HistoryFileError(f"{where}: expected time to be an integer, found {time!r}")
@@ -251,12 +230,6 @@ def printable_name(name: str) -> str:
 
 def _escaped(text: str, keep: Callable[[str], bool]) -> str:
     return "".join(char if keep(char) else repr(char)[1:-1] for char in text)
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "a map", list: "a list", frozenset: "a set", str: "a string",
-             type(None): "nil/null", bool: "a boolean", int: "a number", float: "a number"}
-    return names.get(type(value), type(value).__name__)
 
 
 # -- EDN ---------------------------------------------------------------------------------

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import stat
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from checker.files import UnreadableFile, read_regular_file
 from checker.run import new_simulation
 from checker.sim import KINDS, NodeFailure
 from checker.system import MOST_NODES, Config, System, json_type, params_problem
@@ -88,33 +87,11 @@ def load(path: str | Path) -> Counterexample:
 
 
 def _read(path: str | Path) -> bytes:
-    """The file's bytes, if it is a regular file of at most MAX_BYTES. It is opened without
-    blocking and checked before it is read, so a FIFO or a device cannot hang the reader."""
+    """The file's bytes, if it is a regular file of at most MAX_BYTES (`checker.files`)."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError as exc:
-        raise ReplayFileError(f"cannot read: {exc.strerror}") from None
-    except ValueError:  # a NUL in the path
-        raise ReplayFileError("cannot read: not a valid path") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise ReplayFileError(f"not a regular file ({_file_kind(mode)})")
-        with open(fd, "rb", closefd=False) as file:
-            raw = file.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise ReplayFileError(f"cannot read: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_BYTES:
-        raise ReplayFileError(f"larger than {MAX_BYTES // 2**20} MiB: not a replay file")
-    return raw
-
-
-def _file_kind(mode: int) -> str:
-    kinds = {stat.S_ISDIR: "a directory", stat.S_ISFIFO: "a FIFO", stat.S_ISCHR: "a device",
-             stat.S_ISBLK: "a device", stat.S_ISSOCK: "a socket"}
-    return next((name for test, name in kinds.items() if test(mode)), "not a file")
+        return read_regular_file(path, MAX_BYTES)
+    except UnreadableFile as exc:
+        raise ReplayFileError(str(exc)) from None
 
 
 def _decode(raw: bytes) -> Any:

@@ -118,3 +118,11 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return value
+
+
+def kind_of(value: Any) -> str:
+    """What a value read from a history file is, in words (for messages about bad input)."""
+    names = {dict: "a map", list: "a list", tuple: "a list", frozenset: "a set", set: "a set",
+             str: "a string", type(None): "nil/null", bool: "a boolean", int: "a number",
+             float: "a number"}
+    return names.get(type(value), type(value).__name__)

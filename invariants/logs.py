@@ -39,7 +39,7 @@ from typing import Any
 import attrs
 
 from invariants.budget import Budget, BudgetSpent, MalformedOperation
-from invariants.history import OK, Operation
+from invariants.history import OK, Operation, kind_of
 from invariants.verdict import Verdict, passed, unknown, violated
 
 INVARIANT = "kafka-log"
@@ -157,13 +157,13 @@ def _read_op(op: Operation, budget: Budget) -> list:
 def _micro_ops(op: Operation, value: Any, in_completion: bool) -> list[tuple]:
     if not isinstance(value, (list, tuple)):
         raise MalformedLog(op, in_completion, f"expected a list of micro-ops, found "
-                                              f"{_kind(value)}")
+                                              f"{kind_of(value)}")
     mops = []
     for i, mop in enumerate(value):
         if not isinstance(mop, (list, tuple)) or not mop:
             raise MalformedLog(op, in_completion, f"micro-op {i}: expected a list such as "
                                                   f"['send', key, value] or ['poll'], found "
-                                                  f"{_kind(mop)}")
+                                                  f"{kind_of(mop)}")
         name = mop[0]
         if name == "send" and len(mop) != 3:
             raise MalformedLog(op, in_completion, f"micro-op {i}: expected ['send', key, "
@@ -208,13 +208,13 @@ def _read_poll(op: Operation, i: int, reads: Any, budget: Budget
         reads = dict(reads)
     if not isinstance(reads, Mapping):
         raise MalformedLog(op, True, f"micro-op {i}: expected a map from keys to [[offset, "
-                                     f"value], ...], found {_kind(reads)}")
+                                     f"value], ...], found {kind_of(reads)}")
     result: dict[str, list[tuple[int, Any]]] = {}
     for raw_key, pairs in reads.items():
         key = _key(op, True, i, raw_key)
         if not isinstance(pairs, (list, tuple)):
             raise MalformedLog(op, True, f"micro-op {i}: key {key!r}: expected a list of "
-                                         f"[offset, value] pairs, found {_kind(pairs)}")
+                                         f"[offset, value] pairs, found {kind_of(pairs)}")
         budget.spend(len(pairs) + 1)
         read = result.setdefault(key, [])
         for pair in pairs:
@@ -228,14 +228,14 @@ def _read_poll(op: Operation, i: int, reads: Any, budget: Budget
 def _key(op: Operation, in_completion: bool, i: int, key: Any) -> str:
     if isinstance(key, bool) or not isinstance(key, (str, int)):
         raise MalformedLog(op, in_completion, f"micro-op {i}: expected a key (a name or an "
-                                              f"integer), found {_kind(key)}")
+                                              f"integer), found {kind_of(key)}")
     return str(key)
 
 
 def _scalar(op: Operation, in_completion: bool, i: int, value: Any, what: str) -> Any:
     if isinstance(value, (list, tuple, dict, set, frozenset)):
         raise MalformedLog(op, in_completion, f"micro-op {i}: expected {what} that is not a "
-                                              f"collection, found {_kind(value)}")
+                                              f"collection, found {kind_of(value)}")
     return value
 
 
@@ -244,13 +244,6 @@ def _offset(op: Operation, i: int, offset: Any) -> int:
         raise MalformedLog(op, True, f"micro-op {i}: expected an offset (an integer >= 0), "
                                      f"found {offset!r}")
     return offset
-
-
-def _kind(value: Any) -> str:
-    names = {dict: "a map", list: "a list", tuple: "a list", frozenset: "a set", set: "a set",
-             str: "a string", type(None): "nil/null", bool: "a boolean", int: "a number",
-             float: "a number"}
-    return names.get(type(value), type(value).__name__)
 
 
 # -- the records ---------------------------------------------------------------------------

@@ -232,9 +232,9 @@ HOSTILE = {
                         "'verdict' must be one of"),
     "more choices than steps": (lambda p: edited(p, config(max_steps=0)),
                                 "more than a run of its config takes"),
-    "a directory": (lambda p: p.parent, "not a regular file (a directory)"),
+    "a directory": (lambda p: p.parent, "expected a regular file, found a directory"),
     "a FIFO": (lambda p: (os.mkfifo(p.with_name("fifo")), p.with_name("fifo"))[1],
-               "not a regular file (a FIFO)"),
+               "expected a regular file, found a FIFO"),
 }
 
 
