@@ -1,12 +1,17 @@
 """Delivery guarantees over message ids: at-least-once, at-most-once, exactly-once.
 
 The input is two lists: what producers handed to the system (`InputRecord`s) and what it
-emitted (`OutputRecord`s), matched by id. Three things can go wrong:
+emitted (`OutputRecord`s), matched by id. Four things can go wrong:
 
 - lost: an acknowledged input id never appears among the outputs (breaks at-least-once and
   exactly-once). An input the producer never saw acknowledged may be lost under any mode.
 - duplicated: an id is output more than once (breaks at-most-once and exactly-once).
 - unexpected: an output whose id no input has: the system invented it (breaks every mode).
+- altered: an output whose `value` differs from the `value` its input expects (breaks every
+  mode). This is how a pipeline is checked against a reference run: the inputs are what the
+  same job computes once, in order, without failures (a window's count, a click joined with
+  its query, a row's final content), keyed by what identifies each result; the outputs are
+  what the system committed. An input whose value is None expects any value.
 
 Several input records with one id are one logical input sent several times (a producer's
 retries); it counts as acknowledged if any of them was. Each problem is reported with the
@@ -34,6 +39,7 @@ class InputRecord:
     time: int | None = None
     source: str | None = None
     acked: bool = True
+    value: Any = None  # what its output must hold; None: anything
 
 
 @attrs.frozen
@@ -43,6 +49,7 @@ class OutputRecord:
     id: Hashable
     time: int | None = None
     source: str | None = None
+    value: Any = None
 
 
 def check_delivery(inputs: list[InputRecord], outputs: list[OutputRecord],
@@ -62,9 +69,11 @@ def check_delivery(inputs: list[InputRecord], outputs: list[OutputRecord],
         "lost": [] if mode == "at-most-once" else _lost(sent, received, inputs),
         "duplicated": [] if mode == "at-least-once" else _duplicated(sent, received),
         "unexpected": _unexpected(sent, received),
+        "altered": _altered(inputs, outputs),
     }
     counts = f"{len(inputs)} input record(s) with {len(sent)} id(s), {len(outputs)} output(s)"
-    if problems["duplicated"] or problems["unexpected"] or (problems["lost"] and quiesced):
+    if any(problems[kind] for kind in ("duplicated", "unexpected", "altered")) \
+            or (problems["lost"] and quiesced):
         return violated(invariant, _explain(mode, problems), {"mode": mode, **problems})
     if problems["lost"]:
         lost = problems["lost"]
@@ -100,6 +109,19 @@ def _unexpected(sent: dict, received: dict) -> list[dict]:
             for id_, records in received.items() if id_ not in sent]
 
 
+def _altered(inputs: list[InputRecord], outputs: list[OutputRecord]) -> list[dict]:
+    """Outputs whose value is not the one their id's input expects (the first input of the
+    id that names a value: retries carry the same content)."""
+    expected: dict[Hashable, Any] = {}
+    for record in inputs:
+        if record.value is not None:
+            expected.setdefault(record.id, record.value)
+    return [{"problem": "altered", "id": record.id, "expected": expected[record.id],
+             "value": record.value, "output": index}
+            for index, record in enumerate(outputs)
+            if record.id in expected and record.value != expected[record.id]]
+
+
 def _explain(mode: str, problems: dict[str, list[dict]]) -> str:
     summary = ", ".join(f"{len(found)} {kind}" for kind, found in problems.items() if found)
     lines = [f"not {mode}: {summary}"]
@@ -114,6 +136,9 @@ def _describe(problem: dict) -> str:
     id_ = problem["id"]
     if problem["problem"] == "lost":
         return f"{id_!r} was lost: {_records(problem['inputs'])}, never output"
+    if problem["problem"] == "altered":
+        return f"{id_!r} came out as {problem['value']!r} (output #{problem['output']}), " \
+               f"but the reference run gives {problem['expected']!r}"
     if problem["problem"] == "unexpected":
         return f"{id_!r} was never input but came out: {_records(problem['outputs'])}"
     sent = f" (sent as {_records(problem['inputs'])})" if problem["inputs"] else ""

@@ -111,3 +111,18 @@ def test_agrees_with_counting_reference(inputs, outputs, mode):
         found = {kind: {p["id"] for p in verdict.witness[kind]}
                  for kind in ("lost", "duplicated", "unexpected")}
         assert found == {"lost": lost, "duplicated": dup, "unexpected": unexpected}
+
+
+def test_output_content_is_checked_against_the_reference():
+    reference = [InputRecord(("w1", "k"), value=3), InputRecord(("w2", "k"), value=None)]
+    right = [OutputRecord(("w1", "k"), value=3), OutputRecord(("w2", "k"), value="any")]
+    assert check_delivery(reference, right).ok
+    wrong = [OutputRecord(("w1", "k"), time=7, value=4), OutputRecord(("w2", "k"))]
+    verdict = check_delivery(reference, wrong)
+    assert verdict.violated
+    [altered] = verdict.witness["altered"]
+    assert altered == {"problem": "altered", "id": ("w1", "k"), "expected": 3, "value": 4,
+                       "output": 0}
+    assert "('w1', 'k') came out as 4 (output #0), but the reference run gives 3" \
+        in verdict.explanation
+    assert check_delivery(reference, wrong, "at-least-once").violated
