@@ -1,0 +1,360 @@
+"""Mutation test: the share of small changes to a system's protocol code the default hunt kills.
+
+    python benchmarks/mutation.py SYSTEM [SYSTEM ...] [--mutants 60] [--runs 1000]
+                                  [--probe-seeds 20] [--jobs 2] [--seed 0]
+
+A mutant is one small change at one place of the system's code, of the kinds real protocol
+mistakes take: a comparison flipped (`<` for `<=`, `==` for `!=`, `in` for `not in`), `and`
+for `or`, a `not` dropped, an integer off by one, `+` for `-`, `min` for `max`, `True` for
+`False`, a statement deleted. Mutated are the bodies of the functions in the system's module
+(or package) that the correct variant runs: not its invariants (`checks.py` and functions
+registered as invariants), not `build` (the workload), not the classes only seeded bugs use.
+
+Each mutant is written into a private copy of the code and run in its own process, which
+first probes it: the correct variant's runs of the default configuration on the probe seeds,
+compared with the unmutated code's. A mutant whose every probe run is identical changes
+nothing the hunt can see (equivalent, or out of the workload's reach) and is not counted.
+The others face the default hunt of the correct variant (`--runs`, default configuration,
+random walk): killed when a run is violated or undecided, or when the code cannot even be
+built. The figure is killed / (killed + survived); survivors are listed to be read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import attrs
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.results import markdown_table, write_section  # noqa: E402
+
+PACKAGES = ("checker", "models", "invariants", "implementations", "benchmarks")
+MUTANT_TIMEOUT = 900  # seconds; a mutant that hangs the hunt this long counts as killed
+FLIPS: dict[type, type] = {
+    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq, ast.NotEq: ast.Eq, ast.In: ast.NotIn, ast.NotIn: ast.In,
+    ast.Is: ast.IsNot, ast.IsNot: ast.Is, ast.And: ast.Or, ast.Or: ast.And,
+    ast.Add: ast.Sub, ast.Sub: ast.Add,
+}
+SWAPPED_CALLS = {"min": "max", "max": "min"}
+
+
+@attrs.frozen
+class Site:
+    """One place a mutant changes: the file, the line, and what it does there."""
+
+    path: str
+    line: int
+    kind: str
+    index: int  # the site's number among the file's sites, in walk order
+
+    def describe(self) -> str:
+        return f"{self.path}:{self.line} {self.kind}"
+
+
+# --- finding the code to mutate --------------------------------------------------------------
+
+
+def protocol_files(system_name: str) -> list[Path]:
+    """The system's module, or its package's modules except the invariants in `checks.py`."""
+    package = ROOT / "implementations" / system_name
+    if package.is_dir():
+        return sorted(p for p in package.glob("*.py") if p.name != "checks.py")
+    return [ROOT / "implementations" / f"{system_name}.py"]
+
+
+def seeded_only_classes(system) -> set[str]:
+    """Names of the classes that only seeded bugs run (their mutants test nothing real)."""
+    correct = _classes_in(system.variant("correct").impl)
+    seeded = set().union(*(_classes_in(v.impl) for v in system.variants.values() if v.seeded))
+    return {cls.__name__ for cls in seeded - correct}
+
+
+def _classes_in(impl, depth: int = 0) -> set[type]:
+    """The classes a variant's impl names: itself, or the fields of an attrs record of roles,
+    or the function of a `functools.partial`, one or two levels down."""
+    if depth > 2:
+        return set()
+    if isinstance(impl, type):
+        return {impl}
+    if attrs.has(type(impl)):
+        return set().union(*(_classes_in(getattr(impl, f.name), depth + 1)
+                             for f in attrs.fields(type(impl))))
+    if hasattr(impl, "func"):
+        return _classes_in(impl.func, depth + 1)
+    return set()
+
+
+def _skipped_function(node: ast.FunctionDef) -> bool:
+    """Invariants and the workload are not protocol code."""
+    names = {ast.unparse(d).split("(")[0] for d in node.decorator_list}
+    return node.name == "build" or bool(names & {"state_invariant", "history_invariant"})
+
+
+class _Walker(ast.NodeTransformer):
+    """Numbers every mutation site of a module in walk order; with `target`, applies the
+    site of that number and leaves the rest alone."""
+
+    def __init__(self, skip_classes: set[str], target: int | None = None) -> None:
+        self.skip_classes, self.target = skip_classes, target
+        self.sites: list[tuple[int, str]] = []
+        self.in_function = False
+
+    def _site(self, node: ast.AST, kind: str) -> bool:
+        """Record a site inside a function body; whether it is the one to apply."""
+        if not self.in_function:
+            return False
+        self.sites.append((getattr(node, "lineno", 0), kind))
+        return self.target == len(self.sites) - 1
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        return node if node.name in self.skip_classes else self.generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
+        if _skipped_function(node):
+            return node
+        outer, self.in_function = self.in_function, True
+        self.generic_visit(node)
+        self.in_function = outer
+        return node
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for field, value in ast.iter_fields(node):
+            if isinstance(value, list) and value and isinstance(value[0], ast.stmt):
+                setattr(node, field, self._statements(value))
+            elif isinstance(value, list):
+                setattr(node, field, [self.visit(item) if isinstance(item, ast.AST) else item
+                                      for item in value])
+            elif isinstance(value, ast.AST):
+                setattr(node, field, self.visit(value))
+        return node
+
+    def _statements(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        """Each statement of a function (but a docstring, a nested definition or a `pass`)
+        may be deleted; the others are visited."""
+        kept = []
+        for stmt in body:
+            docstring = isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
+            definition = isinstance(stmt, (ast.FunctionDef, ast.ClassDef, ast.Pass))
+            if not (docstring or definition) and self._site(stmt, "delete statement"):
+                kept.append(ast.copy_location(ast.Pass(), stmt))
+            else:
+                kept.append(self.visit(stmt))
+        return kept
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        for i, op in enumerate(node.ops):
+            if type(op) in FLIPS and self._site(node, f"{_sym(op)} -> {_sym(FLIPS[type(op)]())}"):
+                node.ops[i] = FLIPS[type(op)]()
+        return self.generic_visit(node)
+
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:
+        if self._site(node, f"{_sym(node.op)} -> {_sym(FLIPS[type(node.op)]())}"):
+            node.op = FLIPS[type(node.op)]()
+        return self.generic_visit(node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        if type(node.op) in FLIPS and \
+                self._site(node, f"{_sym(node.op)} -> {_sym(FLIPS[type(node.op)]())}"):
+            node.op = FLIPS[type(node.op)]()
+        return self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        if type(node.op) in FLIPS and \
+                self._site(node, f"{_sym(node.op)}= -> {_sym(FLIPS[type(node.op)]())}="):
+            node.op = FLIPS[type(node.op)]()
+        return self.generic_visit(node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        if isinstance(node.op, ast.Not) and self._site(node, "drop not"):
+            return self.visit(node.operand)
+        return self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> ast.AST:
+        if isinstance(node.value, bool):
+            if self._site(node, f"{node.value} -> {not node.value}"):
+                return ast.copy_location(ast.Constant(not node.value), node)
+        elif isinstance(node.value, int):
+            for delta in (1, -1):
+                if self._site(node, f"{node.value} -> {node.value + delta}"):
+                    return ast.copy_location(ast.Constant(node.value + delta), node)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        name = node.func.id if isinstance(node.func, ast.Name) else None
+        if name in SWAPPED_CALLS and self._site(node, f"{name} -> {SWAPPED_CALLS[name]}"):
+            node.func = ast.copy_location(ast.Name(SWAPPED_CALLS[name], ast.Load()), node.func)
+        return self.generic_visit(node)
+
+
+def _sym(op: ast.AST) -> str:
+    return {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==",
+            ast.NotEq: "!=", ast.In: "in", ast.NotIn: "not in", ast.Is: "is",
+            ast.IsNot: "is not", ast.And: "and", ast.Or: "or", ast.Add: "+",
+            ast.Sub: "-"}[type(op)]
+
+
+def sites(path: Path, skip_classes: set[str]) -> list[Site]:
+    walker = _Walker(skip_classes)
+    walker.visit(ast.parse(path.read_text()))
+    relative = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
+    return [Site(relative, line, kind, i) for i, (line, kind) in enumerate(walker.sites)]
+
+
+def mutate(path: Path, site: Site, skip_classes: set[str]) -> str:
+    """The source of `path` with `site` applied."""
+    walker = _Walker(skip_classes, target=site.index)
+    tree = ast.fix_missing_locations(walker.visit(ast.parse(path.read_text())))
+    return ast.unparse(tree)
+
+
+# --- running a mutant ------------------------------------------------------------------------
+
+
+def evaluate(system_name: str, runs: int, probe_seeds: int, baseline: list[str] | None) -> dict:
+    """Run inside a mutant's copy: the probe's fingerprints and, if they differ from the
+    baseline's, the hunt's verdict."""
+    from checker import registry
+    from checker.hunt import Budget, hunt
+    from checker.portfolio import run_strategy
+    from checker.run import execute
+
+    system = registry.lookup(system_name)
+    config = system.config("default")
+    probe = []
+    for seed in range(probe_seeds):
+        result = execute(system, "correct", config, seed, run_strategy("random", seed, config))
+        probe.append(result.sim.fingerprint() + result.verdict.status)
+    if baseline is not None and probe == baseline:
+        return {"probe": probe, "outcome": "equivalent"}
+    if baseline is None:
+        return {"probe": probe}
+    outcome = hunt(system, "correct", config, budget=Budget(runs=runs), shrink_found=False)
+    if outcome.violation is not None:
+        return {"probe": probe, "outcome": "killed",
+                "by": outcome.violation.verdict.invariant, "runs": outcome.runs}
+    if outcome.unknowns:
+        return {"probe": probe, "outcome": "killed", "by": "unknown verdicts",
+                "runs": outcome.runs}
+    return {"probe": probe, "outcome": "survived", "runs": outcome.runs}
+
+
+def run_copy(copy: Path, args: list[str]) -> dict:
+    """Run this script's `--evaluate` in `copy`, whose packages shadow the installed ones."""
+    try:
+        done = subprocess.run([sys.executable, str(copy / "benchmarks" / "mutation.py"),
+                               "--evaluate", *args], cwd=copy, capture_output=True, text=True,
+                              timeout=MUTANT_TIMEOUT, env=_env(copy))
+    except subprocess.TimeoutExpired:
+        return {"outcome": "killed", "by": f"no end within {MUTANT_TIMEOUT} s"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"outcome": "killed", "by": f"does not run: {last[:100]}"}
+    return json.loads(lines[-1])
+
+
+def _env(copy: Path) -> dict:
+    import os
+    return {**os.environ, "PYTHONPATH": str(copy), "PYTHONHASHSEED": "0"}
+
+
+def fresh_copy() -> Path:
+    copy = Path(tempfile.mkdtemp(prefix="deepdives-mutant-"))
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, copy / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+def test_mutant(site: Site, source: str, system_name: str, runs: int, probe_seeds: int,
+                baseline: list[str]) -> dict:
+    copy = fresh_copy()
+    try:
+        (copy / site.path).write_text(source)
+        result = run_copy(copy, [system_name, str(runs), str(probe_seeds), json.dumps(baseline)])
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    result.pop("probe", None)
+    return {"site": site.describe(), **result}
+
+
+def mutation_test(system_name: str, mutants: int, runs: int, probe_seeds: int, jobs: int,
+                  seed: int) -> list[dict]:
+    from checker import registry
+
+    system = registry.lookup(system_name)
+    skip = seeded_only_classes(system)
+    candidates = [(site, path) for path in protocol_files(system_name)
+                  for site in sites(path, skip)]
+    chosen = random.Random(f"mutants/{system_name}/{seed}").sample(
+        candidates, min(mutants, len(candidates)))
+    copy = fresh_copy()
+    try:
+        baseline = run_copy(copy, [system_name, str(runs), str(probe_seeds), "null"])["probe"]
+    finally:
+        shutil.rmtree(copy, ignore_errors=True)
+    print(f"{system_name}: {len(candidates)} mutation sites, testing {len(chosen)}", flush=True)
+
+    def one(item: tuple[Site, Path]) -> dict:
+        site, path = item
+        result = test_mutant(site, mutate(path, site, skip), system_name, runs, probe_seeds,
+                             baseline)
+        print(f"  {result['outcome']:<10} {result['site']}  {result.get('by', '')}", flush=True)
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, chosen))
+
+
+def summary_row(system_name: str, results: list[dict]) -> list[str]:
+    count = {kind: sum(r["outcome"] == kind for r in results)
+             for kind in ("equivalent", "killed", "survived")}
+    counted = count["killed"] + count["survived"]
+    share = f"{100 * count['killed'] / counted:.0f}%" if counted else "-"
+    return [system_name, str(len(results)), str(count["equivalent"]), str(count["killed"]),
+            str(count["survived"]), share]
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--evaluate":
+        name, runs, probe_seeds, baseline = sys.argv[2:6]
+        print(json.dumps(evaluate(name, int(runs), int(probe_seeds), json.loads(baseline))))
+        return
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("systems", nargs="+")
+    parser.add_argument("--mutants", type=int, default=60, help="mutants sampled per system")
+    parser.add_argument("--runs", type=int, default=1000, help="the hunt's runs per mutant")
+    parser.add_argument("--probe-seeds", type=int, default=20)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="which mutants are sampled")
+    args = parser.parse_args()
+    rows, survivors = [], []
+    for name in args.systems:
+        results = mutation_test(name, args.mutants, args.runs, args.probe_seeds, args.jobs,
+                                args.seed)
+        rows.append(summary_row(name, results))
+        survivors += [f"- `{r['site']}`" for r in results if r["outcome"] == "survived"]
+        print(*rows[-1], sep="\t", flush=True)
+    table = markdown_table(["system", "mutants", "equivalent", "killed", "survived",
+                            "killed share"], rows)
+    write_section(f"Mutation: {', '.join(args.systems)}",
+                  f"python benchmarks/mutation.py {' '.join(args.systems)} --mutants "
+                  f"{args.mutants} --runs {args.runs} --seed {args.seed}",
+                  table + ("\n\nSurvivors:\n\n" + "\n".join(survivors) if survivors else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+"""The mutation benchmark's mutator: which code it touches and that each mutant is one change."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from pathlib import Path
+
+from benchmarks.mutation import mutate, seeded_only_classes, sites
+from checker import registry
+
+SOURCE = '''
+@state_invariant("x")
+def invariant(sim):
+    return sim.a < 1
+
+def build(config):
+    return config.n + 1
+
+class Node:
+    LIMIT = 3
+
+    def step(self, a, b):
+        """Docstring."""
+        if a < b and not self.done:
+            self.count += 1
+        return max(a, b)
+
+class Buggy(Node):
+    def step(self, a, b):
+        return a == b
+'''
+
+
+def _sites(tmp_path: Path, skip: set[str]) -> tuple[Path, list]:
+    path = tmp_path / "module.py"
+    path.write_text(SOURCE)
+    return path, sites(path, skip)
+
+
+def test_only_protocol_functions_are_mutated(tmp_path: Path) -> None:
+    _, found = _sites(tmp_path, {"Buggy"})
+    kinds = sorted(site.kind for site in found)
+    assert kinds == sorted(["delete statement", "< -> <=", "and -> or", "drop not",
+                            "delete statement", "+= -> -=", "1 -> 2", "1 -> 0",
+                            "delete statement", "max -> min"])
+    assert {site.line for site in found} == {14, 15, 16}
+
+
+def test_each_mutant_changes_one_place(tmp_path: Path) -> None:
+    path, found = _sites(tmp_path, {"Buggy"})
+    original = ast.unparse(ast.parse(SOURCE)).splitlines()
+    for site in found:
+        mutant = mutate(path, site, {"Buggy"}).splitlines()
+        changes = [op for op in difflib.SequenceMatcher(None, original, mutant).get_opcodes()
+                   if op[0] != "equal"]
+        assert len(changes) == 1, site
+
+
+def test_classes_only_seeded_bugs_run_are_left_alone() -> None:
+    skip = seeded_only_classes(registry.lookup("percolator"))
+    assert skip == {"CleanupSecondaryFirst", "OracleReusesBatch", "ReadsIgnoreLocks"}
