@@ -63,6 +63,13 @@ class Site:
         return f"{self.path}:{self.line} {self.kind}"
 
 
+def system_named(name: str):
+    """The system registered by `implementations.<name>`, imported alone: the other systems'
+    modules (perhaps being edited) play no part in its mutants' fate."""
+    import importlib
+    return importlib.import_module(f"implementations.{name}").SYSTEM
+
+
 # --- finding the code to mutate --------------------------------------------------------------
 
 
@@ -225,12 +232,11 @@ def mutate(path: Path, site: Site, skip_classes: set[str]) -> str:
 def evaluate(system_name: str, runs: int, probe_seeds: int, baseline: list[str] | None) -> dict:
     """Run inside a mutant's copy: the probe's fingerprints and, if they differ from the
     baseline's, the hunt's verdict."""
-    from checker import registry
     from checker.hunt import Budget, hunt
     from checker.portfolio import run_strategy
     from checker.run import execute
 
-    system = registry.lookup(system_name)
+    system = system_named(system_name)
     config = system.config("default")
     probe = []
     for seed in range(probe_seeds):
@@ -292,9 +298,7 @@ def test_mutant(site: Site, source: str, system_name: str, runs: int, probe_seed
 
 def mutation_test(system_name: str, mutants: int, runs: int, probe_seeds: int, jobs: int,
                   seed: int) -> list[dict]:
-    from checker import registry
-
-    system = registry.lookup(system_name)
+    system = system_named(system_name)
     skip = seeded_only_classes(system)
     candidates = [(site, path) for path in protocol_files(system_name)
                   for site in sites(path, skip)]
