@@ -1,0 +1,237 @@
+"""The invariants. Each reads what the implementation cannot fake: the job the user program
+submitted and what it and the readers were told (the history), the store's durable files,
+and ghost facts (which rename took effect, which task the master marked completed or
+re-executed, and why); the expected output comes from `models/mapreduce.py` running the
+user's functions sequentially. None asks the master or a worker what it thinks."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from checker.sim import Simulation
+from checker.system import history_invariant, state_invariant
+from implementations.mapreduce.messages import MAP, REDUCE, STORE, final_file
+from implementations.mapreduce.program import INPUT, PROGRAMS
+from invariants.history import OK, Operation
+from invariants.verdict import Verdict, passed, violated
+from models.mapreduce import (
+    Records,
+    executions,
+    from_one_execution,
+    partition_from_some_execution,
+)
+
+
+@functools.cache
+def expected(program: str, splits: int, reduces: int) -> tuple[tuple[Records, ...], ...]:
+    """Every sequential execution's output partitions (one for a deterministic program)."""
+    return tuple(executions(PROGRAMS[program], INPUT[:splits], reduces))
+
+
+def submitted(sim: Simulation) -> dict[str, Any] | None:
+    """The job the user program submitted, as its history records it."""
+    return next((event.value for event in sim.history
+                 if event.type == "invoke" and event.f == "job"), None)
+
+
+def outputs_of(job: dict[str, Any]) -> tuple[tuple[Records, ...], ...]:
+    return expected(job["program"], job["splits"], job["reduces"])
+
+
+def stored_files(sim: Simulation) -> dict[str, Any]:
+    """The output store's files as its disk holds them (what survives its crashes)."""
+    return sim.contexts[STORE].storage.items().get("files", {})
+
+
+def describe(records: Records, expected_records: Records) -> str:
+    """What is wrong with a partition file, in words."""
+    repeated = [r for r in dict.fromkeys(records) if records.count(r) > 1]
+    if repeated:
+        return f"holds {show(repeated[0])} {records.count(repeated[0])} times"
+    missing = [r for r in expected_records if r not in records]
+    if missing and all(r in expected_records for r in records):
+        return f"holds {len(records)} of its {len(expected_records)} records (missing " \
+               f"{', '.join(show(r) for r in missing)})"
+    return f"holds {show_all(records)} where a sequential run has {show_all(expected_records)}"
+
+
+def show(record: tuple) -> str:
+    return f"{record[0]}={record[1]}"
+
+
+def show_all(records: Records) -> str:
+    return "[" + ", ".join(show(r) for r in records) + "]"
+
+
+def wrong_partition(records: Records | None, partition: int,
+                    outputs: tuple[tuple[Records, ...], ...]) -> str | None:
+    """Why `records` is not partition `partition` of some sequential execution, or None."""
+    if records is None:
+        return "does not exist"
+    if partition_from_some_execution(records, partition, outputs):
+        return None
+    return describe(records, outputs[0][partition])
+
+
+# --- state invariants: after every step ------------------------------------------------------
+
+
+@state_invariant("no-partial-final")
+def no_partial_final(sim: Simulation) -> str | None:
+    """A file under a final output name is always a whole partition: the partition's output
+    in a sequential execution, never part of it, never more."""
+    files = stored_files(sim)
+    job = submitted(sim)
+    for partition in range(job["reduces"] if job else 0):
+        name = final_file(partition)
+        if name in files:
+            problem = wrong_partition(files[name].records, partition, outputs_of(job))
+            if problem:
+                return f"the final file {name} {problem} (t={sim.time})"
+    return None
+
+
+class _Facts:
+    """What an invariant has read of the ghost record so far, and what it learnt."""
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.commits: dict[str, tuple[str, Records]] = {}  # final file -> (writer, records)
+        self.completed: dict[str, str] = {}  # task -> the worker that completed it
+
+
+def new_facts(sim: Simulation, name: str) -> tuple[_Facts, list[tuple]]:
+    seen = sim.invariant_state(name, _Facts)
+    facts = sim.ghost[seen.read:]
+    seen.read = len(sim.ghost)
+    return seen, facts
+
+
+@state_invariant("one-commit-per-partition")
+def one_commit_per_partition(sim: Simulation) -> str | None:
+    """At most one reduce execution's rename takes effect per final file (as the store
+    records it), and a final file holds what that rename committed and nothing else."""
+    seen, facts = new_facts(sim, "one-commit-per-partition")
+    for kind, time, _, fact in facts:
+        if kind != "committed":
+            continue
+        if fact["file"] in seen.commits:
+            first, _ = seen.commits[fact["file"]]
+            return f"{fact['file']} was committed twice: by {first}'s rename, then by " \
+                   f"{fact['writer']}'s (t={time})"
+        seen.commits[fact["file"]] = (fact["writer"], fact["records"])
+    for name, file in sorted(stored_files(sim).items()):
+        if not name.startswith("out/"):
+            continue
+        if name not in seen.commits:
+            return f"{name} exists, holding {show_all(file.records)}, but no rename " \
+                   f"committed it (t={sim.time})"
+        writer, records = seen.commits[name]
+        if file.records != records:
+            return f"{name} holds {show_all(file.records)}, not the {show_all(records)} " \
+                   f"that {writer}'s rename committed (t={sim.time})"
+    return None
+
+
+@state_invariant("completed-once")
+def completed_once(sim: Simulation) -> str | None:
+    """The master marks a task completed again only after re-executing it for a cause that
+    holds: the worker whose local disk held the completed map's output failed. A completed
+    reduce task is never re-executed: its output is in the global file system."""
+    seen, facts = new_facts(sim, "completed-once")
+    for kind, time, _, fact in facts:
+        task, worker = fact.get("task"), fact.get("worker")
+        if kind == "completed":
+            if task in seen.completed:
+                return f"the master marked {task} completed by {worker} (t={time}), though " \
+                       f"{seen.completed[task]} had completed it and it was not re-executed"
+            seen.completed[task] = worker
+        elif kind == "reexecute":
+            if task.startswith(REDUCE) or seen.completed.get(task) != worker:
+                return f"the master re-executed {task} because {worker} failed (t={time}), " \
+                       f"but {task} was completed by {seen.completed.get(task, 'nobody')}"
+            del seen.completed[task]
+    return None
+
+
+@state_invariant("one-execution")
+def one_execution(sim: Simulation) -> str | None:
+    """The strong semantics, which the paper promises for deterministic map and reduce
+    operators only: the partitions committed so far all come from one sequential execution
+    (for a deterministic program, implied by `no-partial-final`)."""
+    job = submitted(sim)
+    if job is None:
+        return None
+    files = stored_files(sim)
+    committed = {p: files[final_file(p)].records for p in range(job["reduces"])
+                 if final_file(p) in files}
+    if from_one_execution(committed, outputs_of(job)):
+        return None
+    shown = "; ".join(f"{final_file(p)} = {show_all(records)}"
+                      for p, records in committed.items())
+    return f"no single sequential execution of {job['program']} produces all of {shown}: " \
+           f"the partitions come from different executions (t={sim.time})"
+
+
+# --- history invariants: after the ending ----------------------------------------------------
+
+
+def ops_witness(ops: list[Operation]) -> dict[str, Any]:
+    return {"ops": [op.to_json() for op in ops]}
+
+
+def undone(sim: Simulation, job: dict[str, Any]) -> str:
+    """The tasks the master never marked completed, or re-executed since (ghost facts)."""
+    completed: set[str] = set()
+    for kind, _, _, fact in sim.ghost:
+        if kind == "completed":
+            completed.add(fact["task"])
+        elif kind == "reexecute":
+            completed.discard(fact["task"])
+    tasks = [f"{MAP}{i}" for i in range(job["splits"])] + \
+        [f"{REDUCE}{r}" for r in range(job["reduces"])]
+    left = [task for task in tasks if task not in completed]
+    return f"{', '.join(left)} not completed" if left else "every task completed"
+
+
+@history_invariant("sequential-output")
+def sequential_output(sim: Simulation) -> Verdict:
+    """Progress and the paper's guarantee: the job was reported done, and after that every
+    partition's final file, as readers read it and as the store holds it, is that
+    partition's output in a sequential execution of the program (for a deterministic program,
+    the one sequential result). A read during the job finds no file or a whole one."""
+    job_op = next((op for op in sim.operations() if op.f == "job"), None)
+    if job_op is None:
+        return passed("sequential-output", "no job was submitted")
+    if job_op.status != OK:
+        return violated("sequential-output",
+                        f"the job {job_op.args['program']} was never reported done (its call "
+                        f"is {job_op.status}): at the end, {undone(sim, job_op.args)}",
+                        ops_witness([job_op]))
+    outputs = outputs_of(job_op.args)
+    confirmed: set[int] = set()
+    for op in sim.operations():
+        if op.f != "read" or op.status != OK:
+            continue
+        after = job_op.precedes(op)
+        if op.result is None and not after:
+            continue
+        problem = wrong_partition(op.result, op.args, outputs)
+        if problem:
+            when = "after the job was done" if after else "during the job"
+            return violated("sequential-output",
+                            f"{op.process} read {final_file(op.args)} {when}: it {problem}",
+                            ops_witness([job_op, op]))
+        if after:
+            confirmed.add(op.args)
+    files = stored_files(sim)
+    for partition in range(job_op.args["reduces"]):
+        name = final_file(partition)
+        problem = wrong_partition(getattr(files.get(name), "records", None), partition,
+                                  outputs)
+        if problem or partition not in confirmed:
+            reason = problem or "no reader confirmed it after the job was done"
+            return violated("sequential-output", f"at the end {name} {reason}",
+                            ops_witness([job_op]))
+    return passed("sequential-output", "every partition equals a sequential execution's")
