@@ -11,12 +11,19 @@ from pathlib import Path
 
 import click
 
-from checker import lesson, registry, report
+from checker import lesson, properties, registry, report
 from checker.badinput import BadInput, GuardedGroup
 from checker.check_cmd import EXIT_UNKNOWN, check_command
 from checker.explore_cmd import explore_command
 from checker.hunt import STRATEGIES, Budget, HuntOutcome, Shard, hunt, write_counterexample
-from checker.replayfile import MAX_SEED, Counterexample, ReplayFileError, check_fits, load
+from checker.replayfile import (
+    MAX_SEED,
+    Counterexample,
+    PropertyCounterexample,
+    ReplayFileError,
+    check_fits,
+    load,
+)
 from checker.run import RunResult, execute
 from checker.shrink import HUNT_REPLAYS, NoLongerViolates, shrink
 from checker.strategies import Replay
@@ -38,7 +45,9 @@ def list_systems() -> None:
         click.echo(f"{system.name} — {system.summary}")
         click.echo(f"  paper: {system.paper}")
         click.echo(f"  configs: {', '.join(system.configs)}")
-        click.echo("  invariants: " + ", ".join(inv.name for inv in system.invariants))
+        checks = "properties (of inputs Hypothesis draws)" if system.kind == "property" \
+            else "invariants"
+        click.echo(f"  {checks}: " + ", ".join(inv.name for inv in system.invariants))
         for variant in system.variants.values():
             what = f": breaks {variant.breaks} (caught by {variant.caught_by})" \
                 if variant.seeded else ""
@@ -174,7 +183,7 @@ def _table(outcomes: list[HuntOutcome]) -> str:
                      for row in rows)
 
 
-def _load(path: str) -> tuple[Counterexample, System]:
+def _load(path: str) -> tuple[Counterexample | PropertyCounterexample, System]:
     """A replay file checked all the way: the file itself, then against its system (the
     invariant, the configuration's build, the nodes its choices name). Anything wrong is bad
     input, said in one printable line."""
@@ -191,7 +200,7 @@ def _load(path: str) -> tuple[Counterexample, System]:
     return example, system
 
 
-def _replay(example: Counterexample, system: System) -> RunResult:
+def _replay(example: Counterexample | PropertyCounterexample, system: System) -> RunResult:
     return execute(system, example.variant, example.config, example.seed,
                    Replay(example.choices))
 
@@ -205,7 +214,9 @@ def replay_command(file: str) -> None:
     """
     example, system = _load(file)
     result = _replay(example, system)
-    for line in report.trace_lines(result.sim.trace):
+    lines = properties.replay_lines(system, result) if system.kind == "property" \
+        else report.trace_lines(result.sim.trace)
+    for line in lines:
         click.echo(line)
     verdict = result.verdict
     click.echo(f"\n{verdict.invariant}: {verdict.status}")
@@ -238,6 +249,9 @@ def shrink_command(file: str, output_dir: Path | None, replays: int) -> None:
     if example.verdict != "violated":
         raise BadInput(report.printable(f"{file}: records no violation ({example.verdict}), "
                                         "nothing to shrink"))
+    if system.kind == "property":
+        _shrink_input(file, example, system, output_dir, replays)
+        return
     try:
         shrunk = shrink(system, example.variant, example.config, example.seed,
                         example.choices, example.invariant, max_replays=replays)
@@ -251,6 +265,33 @@ def shrink_command(file: str, output_dir: Path | None, replays: int) -> None:
     except OSError as exc:
         raise BadInput(report.printable(f"{target}: cannot write: {exc.strerror}")) from None
     click.echo(f"{shrunk.before} -> {shrunk.after} events in {shrunk.replays} replays")
+    click.echo(report.printable(f"replay: {replay_path}"))
+    click.echo(report.printable(f"report: {report_path}"))
+
+
+def _shrink_input(file: str, example: PropertyCounterexample, system: System,
+                  output_dir: Path | None, replays: int) -> None:
+    """`deepdives shrink` of a property system's file: smaller inputs, by structure; when
+    none violates the property, it says the input is minimal and writes nothing."""
+    try:
+        result, checks = properties.shrink_input(system, example.variant, example.config,
+                                                 example.seed, example.input,
+                                                 example.invariant, replays)
+    except NoLongerViolates as exc:
+        click.echo(report.printable(f"deepdives: {file}: {exc}; nothing written"), err=True)
+        sys.exit(1)
+    before = system.size(system.from_json(example.input, example.config))
+    if result.sim.input == example.input:
+        click.echo(report.printable(f"{file}: minimal: no smaller input violates "
+                                    f"{example.invariant} ({checks} checked); nothing written"))
+        return
+    target = output_dir or Path(file).parent / "shrunk"
+    try:
+        replay_path, report_path = write_counterexample(system, result, target, before)
+    except OSError as exc:
+        raise BadInput(report.printable(f"{target}: cannot write: {exc.strerror}")) from None
+    after = system.size(system.from_json(result.sim.input, result.config))
+    click.echo(f"input of size {before} -> {after} in {checks} checks")
     click.echo(report.printable(f"replay: {replay_path}"))
     click.echo(report.printable(f"report: {report_path}"))
 

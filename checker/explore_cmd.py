@@ -60,6 +60,10 @@ def explore_command(targets: tuple[str, ...], config_name: str, order: str, dept
         configs = {system.name: system.config(config_name) for system, _ in plan}
     except LookupError as exc:
         raise BadInput(exc.args[0]) from None
+    for system, _ in plan:
+        if system.kind == "property":
+            raise BadInput(f"{system.name} is a property system: it has inputs, not schedules, "
+                           f"to explore (deepdives hunt {system.name} searches them)")
     failed = []
     for system, variant in plan:
         config = configs[system.name]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import attrs
 
-from checker import report
+from checker import properties, report
 from checker.portfolio import portfolio_run, run_strategy
-from checker.replayfile import Counterexample
+from checker.replayfile import counterexample
 from checker.run import RunResult, execute
 from checker.shrink import HUNT_REPLAYS, shrink
 from checker.system import Config, System
@@ -94,6 +94,9 @@ def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: 
          shard: Shard = Shard(), strategy: str = "random", report_dir: Path | None = None,
          shrink_found: bool = True, shrink_replays: int = HUNT_REPLAYS,
          progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
+    if system.kind == "property":
+        return _hunt_inputs(system, variant, config, budget, seed + shard.index, report_dir,
+                            shrink_found, shrink_replays, progress)
     started = time.perf_counter()
     runs = events = unknowns = 0
     found: RunResult | None = None
@@ -119,6 +122,29 @@ def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: 
     if found is None:
         return outcome
     return _record(system, found, outcome, report_dir, shrink_found, shrink_replays)
+
+
+def _hunt_inputs(system: System, variant: str, config: Config, budget: Budget, seed: int,
+                 report_dir: Path | None, shrink_found: bool, shrink_replays: int,
+                 progress: Callable[[int], None]) -> HuntOutcome:
+    """A property system's hunt: one Hypothesis search (whatever the strategy; shard i of n
+    searches from seed + i), its runs the examples it checked, its trace sizes the input's
+    before and after shrinking (`checker.properties`)."""
+    searched = properties.search(system, variant, config, seed, examples=budget.runs,
+                                 seconds=budget.seconds, shrink=shrink_found,
+                                 max_checks=shrink_replays, progress=progress)
+    outcome = HuntOutcome(system.name, variant, system.variant(variant).seeded, searched.runs,
+                          searched.runs, searched.elapsed)
+    found = searched.found
+    if found is None:
+        return outcome
+    outcome = attrs.evolve(outcome, violation=found.result, time_to_first=found.time_to_first,
+                           before=found.first_size, after=found.size)
+    if report_dir is None:
+        return outcome
+    replay_path, report_path = write_counterexample(system, found.result, report_dir,
+                                                    found.first_size)
+    return attrs.evolve(outcome, replay_path=str(replay_path), report_path=str(report_path))
 
 
 def _one_run(system: System, variant: str, config: Config, seed: int,
@@ -152,10 +178,11 @@ def write_counterexample(system: System, result: RunResult, report_dir: Path,
     stem = f"{result.system}.{result.variant}.seed{result.seed}"
     replay_path = report_dir / f"{stem}.json"
     report_path = report_dir / f"{stem}.md"
-    Counterexample(result.system, result.variant, result.config, result.seed, result.choices,
-                   result.verdict.invariant, result.verdict.status,
-                   result.verdict.explanation).save(replay_path)
-    text = report.markdown(result, system, str(replay_path),
-                           shrunk_from if shrunk_from != len(result.choices) else None)
+    counterexample(system, result).save(replay_path)
+    if system.kind == "property":  # shrunk_from: the size of the input first found
+        text = properties.markdown(result, system, str(replay_path), shrunk_from)
+    else:
+        text = report.markdown(result, system, str(replay_path),
+                               shrunk_from if shrunk_from != len(result.choices) else None)
     report.write_markdown(report_path, text)
     return replay_path, report_path

@@ -9,7 +9,9 @@ A lesson is prose around blocks the tool fills in:
 Each block is produced by hunting that variant from seed 0 and shrinking what is found (on the
 default config, or the one a block names: `<!-- trace sso:minority-quorum config=five -->`); the
 replay file is saved under `traces/` beside the lesson. `--check` replays those files and
-fails when the rendering differs, so the lesson shows what the code does today.
+fails when the rendering differs, so the lesson shows what the code does today. A property
+system's block shows the shrunk input and the property instead of a trace
+(`checker.properties.lesson_block`).
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ import os
 import re
 from pathlib import Path
 
-from checker import registry, report
+from checker import properties, registry, report
 from checker.hunt import Budget, hunt
-from checker.replayfile import Counterexample, load
+from checker.replayfile import counterexample, load
 from checker.run import RunResult, execute
 from checker.strategies import Replay
 
@@ -55,11 +57,12 @@ def _block(lesson: Path, target: str, config: str, check: bool) -> str:
         if outcome.violation is None:
             return f"*No violation found in {outcome.runs} runs.*\n"
         result = outcome.violation
-        Counterexample(system.name, variant, result.config, result.seed, result.choices,
-                       result.verdict.invariant, result.verdict.status,
-                       result.verdict.explanation).save(replay)
+        counterexample(system, result).save(replay)
     command = target if config == "default" else f"{target} --config {config}"
-    return _describe(result, command, Path(os.path.relpath(replay)).as_posix())
+    replay_name = Path(os.path.relpath(replay)).as_posix()
+    if system.kind == "property":  # the input and the property instead of a trace
+        return properties.lesson_block(result, system, command, replay_name)
+    return _describe(result, command, replay_name)
 
 
 def _describe(result: RunResult, target: str, replay_name: str) -> str:

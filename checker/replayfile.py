@@ -8,6 +8,10 @@ the file alone can tell (bytes, JSON, field types, bounds); `check_fits` what on
 can (the invariant is one the system checks, every node a choice names is one the
 configuration builds). Replay skips a choice that cannot happen, so a choice naming a node
 that does not exist would otherwise be silently ignored, or reach the engine unchecked.
+
+A property system's file (`PropertyCounterexample`, `checker.properties`) holds, instead of
+choices and an invariant, the input as JSON and the property it violates; its system checks
+the input (`from_json`) as the simulated systems check their choices' nodes.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 import attrs
 
 from checker.files import UnreadableFile, read_regular_file
-from checker.run import new_simulation
+from checker.run import RunResult, new_simulation
 from checker.sim import KINDS, NodeFailure
 from checker.system import MOST_NODES, Config, System, json_type, params_problem
 from invariants.verdict import OK, UNKNOWN, VIOLATED
@@ -73,13 +77,59 @@ class Counterexample:
                 "explanation": self.explanation}
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1) + "\n")
-        tmp.replace(path)  # never leave a half-written file behind
+        _save(self.to_json(), path)
 
 
-def load(path: str | Path) -> Counterexample:
+@attrs.frozen
+class PropertyCounterexample:
+    """A property system's replay file: the input (as JSON) that violates the property
+    `invariant` (written as the field "property"). As a run's choices it is one choice,
+    ("input", JSON), which is what `Replay` re-checks."""
+
+    system: str
+    variant: str
+    config: Config
+    seed: int
+    invariant: str
+    input: Any
+    verdict: str
+    explanation: str = ""
+
+    @property
+    def choices(self) -> list[tuple]:
+        return [("input", self.input)]
+
+    def to_json(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "system": self.system,
+                "variant": self.variant, "config": self.config.to_json(), "seed": self.seed,
+                "property": self.invariant, "input": self.input, "verdict": self.verdict,
+                "explanation": self.explanation}
+
+    def save(self, path: Path) -> None:
+        _save(self.to_json(), path)
+
+
+def _save(data: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    tmp.replace(path)  # never leave a half-written file behind
+
+
+def counterexample(system: System, result: RunResult) -> Counterexample | PropertyCounterexample:
+    """The replay file of a run: its choices, or for a property system its input."""
+    verdict = result.verdict
+    if system.kind == "property":
+        [(_, value)] = result.choices
+        return PropertyCounterexample(result.system, result.variant, result.config, result.seed,
+                                      verdict.invariant, value, verdict.status,
+                                      verdict.explanation)
+    return Counterexample(result.system, result.variant, result.config, result.seed,
+                          result.choices, verdict.invariant, verdict.status,
+                          verdict.explanation)
+
+
+def load(path: str | Path) -> Counterexample | PropertyCounterexample:
     try:
         return parse(_decode(_read(path)))
     except ReplayFileError as exc:
@@ -152,7 +202,7 @@ def _check_shape(data: Any) -> None:
                     from None
 
 
-def parse(data: Any) -> Counterexample:
+def parse(data: Any) -> Counterexample | PropertyCounterexample:
     if not isinstance(data, dict):
         raise ReplayFileError("expected a JSON object at the top level")
     if data.get("format") != FORMAT:
@@ -161,8 +211,22 @@ def parse(data: Any) -> Counterexample:
     if type(data.get("version")) is not int or data["version"] != VERSION:
         raise ReplayFileError(f"replay format version {_shown(data.get('version'))} is not "
                               f"supported (this deepdives reads version {VERSION})")
-    fields = {"system": str, "variant": str, "config": dict, "seed": int, "choices": list,
-              "invariant": str, "verdict": str, "explanation": str}
+    if "choices" not in data and "input" in data:
+        return _parse_property_file(data)
+    config = _common_fields(data, {"choices": list, "invariant": str})
+    if len(data["choices"]) > config.max_steps:
+        raise ReplayFileError(f"{len(data['choices'])} choices, more than a run of its config "
+                              f"takes (max_steps {config.max_steps})")
+    choices = [_event_from_json(i, e, config) for i, e in enumerate(data["choices"])]
+    return Counterexample(data["system"], data["variant"], config, data["seed"], choices,
+                          data["invariant"], data["verdict"], data.get("explanation", ""))
+
+
+def _common_fields(data: dict, own: dict[str, type]) -> Config:
+    """Check the fields every replay file has, and `own` (those of its kind), in the order
+    they are written; return its configuration."""
+    fields = {"system": str, "variant": str, "config": dict, "seed": int, **own,
+              "verdict": str, "explanation": str}
     for name, kind in fields.items():
         value = data.get(name, "" if name == "explanation" else None)
         if not isinstance(value, kind) or isinstance(value, bool):
@@ -175,15 +239,18 @@ def parse(data: Any) -> Counterexample:
         raise ReplayFileError(f"field 'verdict' must be one of {', '.join(VERDICTS)}, not "
                               f"{_shown(data['verdict'])}")
     try:
-        config = Config.from_json(data["config"])
+        return Config.from_json(data["config"])
     except ValueError as exc:
         raise ReplayFileError(f"field 'config' is invalid: {exc}") from None
-    if len(data["choices"]) > config.max_steps:
-        raise ReplayFileError(f"{len(data['choices'])} choices, more than a run of its config "
-                              f"takes (max_steps {config.max_steps})")
-    choices = [_event_from_json(i, e, config) for i, e in enumerate(data["choices"])]
-    return Counterexample(data["system"], data["variant"], config, data["seed"], choices,
-                          data["invariant"], data["verdict"], data.get("explanation", ""))
+
+
+def _parse_property_file(data: dict) -> PropertyCounterexample:
+    """A property system's file: the input is any JSON here (the bytes' checks bound it);
+    its system says whether it is an input (`check_fits`)."""
+    config = _common_fields(data, {"property": str})
+    return PropertyCounterexample(data["system"], data["variant"], config, data["seed"],
+                                  data["property"], data["input"], data["verdict"],
+                                  data.get("explanation", ""))
 
 
 def _shown(value: Any) -> str:
@@ -228,9 +295,13 @@ def _out_of_range(role: str, arg: Any, config: Config) -> str | None:
     return None
 
 
-def check_fits(example: Counterexample, system: System) -> None:
+def check_fits(example: Counterexample | PropertyCounterexample, system: System) -> None:
     """Check what only the system can tell: the invariant is one it checks, the configuration
-    builds, and every node a choice names is one of the built nodes, in its role."""
+    builds, and every node a choice names is one of the built nodes, in its role (for a
+    property system: the property is one of its own, and the input is one of its inputs)."""
+    if system.kind == "property" or isinstance(example, PropertyCounterexample):
+        _check_input_fits(example, system)
+        return
     names = {inv.name for inv in system.invariants} | _ENGINE_VERDICTS
     if example.invariant not in names:
         raise ReplayFileError(f"{system.name} checks no invariant {example.invariant!r} "
@@ -252,6 +323,28 @@ def check_fits(example: Counterexample, system: System) -> None:
                         f"choice {index}: {event[0]} names {name!r}, not a "
                         f"{'node' if role == 'island' else role} of config "
                         f"{example.config.name!r} ({_listing(known[role])})")
+
+
+def _check_input_fits(example: Counterexample | PropertyCounterexample,
+                      system: System) -> None:
+    if not isinstance(example, PropertyCounterexample):
+        raise ReplayFileError(f"{system.name} is a property system: its replay files hold an "
+                              f"input, not choices")
+    if system.kind != "property":
+        raise ReplayFileError(f"{system.name} replays choices of events: the file holds an "
+                              f"input")
+    names = {prop.name for prop in system.invariants} | {"all"}
+    if example.invariant not in names:
+        raise ReplayFileError(f"{system.name} checks no property {example.invariant!r} "
+                              f"(known: {', '.join(sorted(names))})")
+    problem = params_problem(example.config.params, system)
+    if problem:
+        raise ReplayFileError(f"config field 'params' {problem}")
+    try:
+        system.from_json(example.input, example.config)
+    except ValueError as exc:
+        raise ReplayFileError(f"field 'input' is not an input of {system.name}: {exc}") \
+            from None
 
 
 def _built_nodes(example: Counterexample, system: System) -> tuple[list[str], list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -229,6 +229,10 @@ class Variant:
 
 @attrs.frozen
 class System:
+    # what the commands run: "simulation" (a cluster driven by a scheduling strategy) or
+    # "property" (inputs drawn by Hypothesis: `checker.properties.PropertySystem`)
+    kind: ClassVar[str] = "simulation"
+
     name: str
     paper: str
     summary: str
