@@ -1,0 +1,296 @@
+"""Mesa's invariants, each derived from ghost facts and the model (`models/mesa.py`), never
+from the implementation's own functions.
+
+The facts: what the clients submitted and were told (the history), which batch the versions
+database gave each version and which versions it committed (its replicas' ghost notes, as
+they apply the log), and what each instance holds durably (its storage, read as data). The
+model is the table whose version n aggregates the rows *submitted* under the batch the
+versions database gave version n.
+
+State invariants, after every step: `versions-in-order`, `compaction-preserves-answers`,
+`committed-on-quorum`, `answers-at-committed-versions` (and SSO's `one-value-per-slot` for the
+versions database's Paxos log). History invariants, at the end: `answers-match-model`,
+`batches-exactly-once`, `progress-at-quiescence`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from checker.sim import Simulation
+from checker.system import history_invariant, state_invariant
+from implementations.mesa.deployment import Deployment
+from invariants.delivery import InputRecord, OutputRecord, check_delivery
+from invariants.history import INVOKE, OK, Operation
+from invariants.verdict import Verdict, passed, violated
+from models.mesa import (
+    VersionedTable,
+    answer_problem,
+    chain_ends,
+    commit_problem,
+    delta_problem,
+    show,
+)
+
+
+def deployment(sim: Simulation) -> Deployment:
+    """The deployment as the operator configured it (every client carries it; clients never
+    crash)."""
+    return sim.nodes[sim.clients[0]].deployment
+
+
+class Facts:
+    """Per simulation: the ghost record and the history read so far. Read after every step,
+    so that what a client was told is compared with what was committed by then."""
+
+    def __init__(self, how: str) -> None:
+        self.ghost_read = 0
+        self.submits_read = 0  # history events read for submissions, and for answers
+        self.answers_read = 0
+        self.submitted: dict[str, Any] = {}  # batch -> its rows, from the clients' invocations
+        self.assigned: dict[int, str] = {}  # version -> batch, from the versions database
+        self.committed: dict[int, str] = {}
+        self.commit_times: dict[int, tuple[int, str]] = {}  # version -> (t, replica) first
+        self.table = VersionedTable(how)  # the assigned versions, with their submitted rows
+        self.order_problem: str | None = None
+        self.told_problem: str | None = None
+
+    @property
+    def last_committed(self) -> int:
+        return len(self.committed)
+
+    def catch_up(self, sim: Simulation) -> None:
+        """Submissions first (a batch is submitted before any version is given to it), then
+        the ghost notes, then the answers clients recorded."""
+        while self.submits_read < len(sim.history):
+            event = sim.history[self.submits_read]
+            self.submits_read += 1
+            if event.f == "submit" and event.type == INVOKE:
+                batch, rows = event.value
+                self.submitted.setdefault(batch, rows)
+        while self.ghost_read < len(sim.ghost):
+            kind, time, node, fact = sim.ghost[self.ghost_read]
+            self.ghost_read += 1
+            if kind == "assigned":
+                self.on_assigned(fact["version"], fact["batch"], time)
+            elif kind == "committed":
+                self.on_committed(fact["version"], fact["batch"], time, node)
+        while self.answers_read < len(sim.history):
+            event = sim.history[self.answers_read]
+            self.answers_read += 1
+            if event.type == OK:
+                self.on_told(event.process, event.f, event.value, event.time)
+
+    def on_assigned(self, version: int, batch: str, time: int) -> None:
+        problem = commit_problem(self.assigned, version, batch)
+        if problem is None and batch not in self.submitted:
+            problem = f"version {version} was given to {batch}, which no client submitted"
+        if problem is not None:
+            self.order_problem = self.order_problem or f"assignment at t={time}: {problem}"
+            return
+        self.assigned[version] = batch
+        self.table.add(version, self.submitted[batch])
+
+    def on_committed(self, version: int, batch: str, time: int, replica: str) -> None:
+        problem = commit_problem(self.committed, version, batch)
+        if problem is None and self.assigned.get(version) != batch:
+            problem = f"version {version} was committed with {batch}, but given to " \
+                      f"{self.assigned.get(version)}"
+        if problem is not None:
+            self.order_problem = self.order_problem or f"commit at t={time}: {problem}"
+            return
+        if version not in self.committed:
+            self.committed[version] = batch
+            self.commit_times[version] = (time, replica)
+
+    def on_told(self, client: str, f: str, result: Any, time: int) -> None:
+        """A client was told of a version: its batch's, or its answer's."""
+        version = result if f == "submit" else result[0]
+        if version > self.last_committed and self.told_problem is None:
+            what = "told its batch is version" if f == "submit" else "answered at version"
+            self.told_problem = (f"{client} was {what} {version} (t={time}), when the last "
+                                 f"committed version was {self.last_committed}")
+
+
+def facts(sim: Simulation) -> Facts:
+    known = sim.invariant_state("mesa-facts", lambda: Facts(deployment(sim).aggregate))
+    known.catch_up(sim)
+    return known
+
+
+@attrs.frozen
+class Disk:
+    """What one instance's disk holds, judged against the model: the first delta that does
+    not match it, and the versions its deltas can answer."""
+
+    stored: Any  # the stored value these judgements are about
+    problem: str | None
+    answerable: frozenset[int]
+    gaps: tuple[int, ...]  # versions up to the highest any delta reaches that it cannot answer
+
+    @property
+    def newest(self) -> int:
+        """The newest version the disk can answer: what the instance has loaded, whole."""
+        return max(self.answerable, default=0)
+
+
+def disk(sim: Simulation, instance: str) -> Disk:
+    """The judgement of the instance's disk, made again only when the disk changed (each
+    write stores a new value; a delta's batches never change once given a version)."""
+    disks = sim.invariant_state("mesa-disks", dict)
+    stored = sim.contexts[instance].storage.durable("deltas", ())
+    if instance not in disks or disks[instance].stored is not stored:
+        table = facts(sim).table
+        deltas = dict(stored)
+        problem = next((f"{instance}'s delta {problem}" for (v1, v2), rows in sorted(deltas.items())
+                        if (problem := delta_problem(table, v1, v2, rows))), None)
+        answerable = chain_ends(deltas)
+        highest = max((v2 for _, v2 in deltas), default=0)
+        gaps = tuple(v for v in range(highest + 1) if v not in answerable)
+        disks[instance] = Disk(stored, problem, frozenset(answerable), gaps)
+    return disks[instance]
+
+
+# --- state invariants -------------------------------------------------------------------------
+
+
+@state_invariant("versions-in-order")
+def versions_in_order(sim: Simulation) -> str | None:
+    """The versions database gives versions 1, 2, 3, ... each to one submitted batch, no batch
+    twice, and commits them in that order, each with the batch it was given."""
+    return facts(sim).order_problem
+
+
+@state_invariant("compaction-preserves-answers")
+def compaction_preserves_answers(sim: Simulation) -> str | None:
+    """Every delta [v1, v2] on every instance's disk holds exactly the aggregate of the
+    batches v1..v2, and every version from `window` below the last committed one up to the
+    newest it loaded can still be assembled from adjacent deltas starting at its base."""
+    known = facts(sim)
+    settings = deployment(sim)
+    oldest = max(0, known.last_committed - settings.window)
+    for instance in settings.instances:
+        judged = disk(sim, instance)
+        if judged.problem:
+            return judged.problem
+        lost = next((v for v in judged.gaps if v >= oldest), None)
+        if lost is not None:
+            return (f"{instance} can no longer answer version {lost} (last committed "
+                    f"{known.last_committed}, window {settings.window}): its deltas "
+                    f"{sorted(dict(judged.stored))} hold no adjacent chain from 0 to it")
+    return None
+
+
+@state_invariant("committed-on-quorum")
+def committed_on_quorum(sim: Simulation) -> str | None:
+    """The last committed version is on the disks of at least `quorum` instances: a chain of
+    their deltas reaches it (whose content `compaction-preserves-answers`, checked first,
+    vouches for)."""
+    known = facts(sim)
+    settings = deployment(sim)
+    version = known.last_committed
+    if version == 0:
+        return None
+    holding = [i for i in settings.instances if disk(sim, i).newest >= version]
+    if len(holding) < settings.quorum:
+        when, replica = known.commit_times[version]
+        return (f"version {version} is committed (at {replica}, t={when}) but only "
+                f"{len(holding)} instance(s) hold it ({', '.join(holding) or 'none'}); the "
+                f"commit criterion is {settings.quorum}")
+    return None
+
+
+@state_invariant("answers-at-committed-versions")
+def answers_at_committed_versions(sim: Simulation) -> str | None:
+    """No client is told of a version that was not committed when it was told: no query is
+    answered at it, no submission acknowledged with it."""
+    return facts(sim).told_problem
+
+
+# --- history invariants -----------------------------------------------------------------------
+
+
+@history_invariant("answers-match-model")
+def answers_match_model(sim: Simulation) -> Verdict:
+    """Every query answered at version n returned the model's value at n (whichever instance
+    answered: all answer a committed version alike), at the version asked for if any."""
+    name = "answers-match-model"
+    known = facts(sim)
+    answers = [op for op in sim.operations() if op.f == "query" and op.status == OK]
+    for op in answers:
+        (key, asked), (version, value) = op.args, op.result
+        problem = None
+        if asked is not None and version != asked:
+            problem = f"asked for version {asked}, answered at {version}"
+        elif version > known.last_committed:
+            problem = f"version {version} was never committed"
+        else:
+            problem = answer_problem(known.table, key, version, value)
+        if problem:
+            return violated(name, f"{op.describe()}: {problem} (table at version {version}: "
+                                  f"{show(known.table.at(min(version, known.last_committed)))})",
+                            {"query": op.to_json()})
+    return passed(name, f"{len(answers)} answered queries each match the model")
+
+
+@history_invariant("batches-exactly-once")
+def batches_exactly_once(sim: Simulation) -> Verdict:
+    """Every acknowledged batch is committed, as the version its client was told; no batch is
+    committed twice; no committed batch was never submitted (invariants/delivery.py)."""
+    known = facts(sim)
+    submits = [op for op in sim.operations() if op.f == "submit"]
+    inputs = [InputRecord(op.args[0], op.call_time, op.process, acked=op.status == OK,
+                          value=op.result if op.status == OK else None) for op in submits]
+    outputs = [OutputRecord(batch, known.commit_times[version][0],
+                            known.commit_times[version][1], value=version)
+               for version, batch in sorted(known.committed.items())]
+    verdict = check_delivery(inputs, outputs, "exactly-once")
+    return attrs.evolve(verdict, invariant="batches-exactly-once")
+
+
+@history_invariant("progress-at-quiescence")
+def progress_at_quiescence(sim: Simulation) -> Verdict:
+    """After the ending: every version given to a batch is committed, every instance holds
+    the last committed version and knows it is committed, and every final query answered at
+    the last committed version. A system that does nothing fails here."""
+    name = "progress-at-quiescence"
+    known = facts(sim)
+    last = known.last_committed
+    if len(known.assigned) > last:
+        version = last + 1
+        return violated(name, f"version {version} ({known.assigned[version]}) was given a "
+                              f"batch but never committed")
+    for instance in deployment(sim).instances:
+        storage = sim.contexts[instance].storage
+        held = disk(sim, instance).newest
+        told = storage.durable("committed", 0)
+        if held < last or told < last:
+            return violated(name, f"{instance} holds versions up to {held} and knows {told} "
+                                  f"committed, behind the last committed version {last}")
+    return final_queries_answered(sim, last)
+
+
+def final_queries_answered(sim: Simulation, last: int) -> Verdict:
+    """Each client's final operations ran, last, and succeeded; each final query at `last`.
+    (A client still busy with an earlier operation when the ending came skips its final
+    ones: its last operation is then not the one expected.)"""
+    name = "progress-at-quiescence"
+    mine: dict[str, list[Operation]] = {client: [] for client in sim.clients}
+    for op in sim.operations():
+        mine[op.process].append(op)
+    expected: dict[str, list[tuple[str, Any]]] = {client: [] for client in sim.clients}
+    for client, f, args in sim.final_ops:
+        expected[client].append((f, args))
+    for client, finals in expected.items():
+        ran = mine[client][len(mine[client]) - len(finals):] if finals else []
+        for (f, args), op in zip(finals, ran + [None] * (len(finals) - len(ran))):
+            if op is None or (op.f, op.args) != (f, args):
+                return violated(name, f"{client}'s final {f}{args} never ran: an earlier "
+                                      f"operation was still pending at the end")
+            if op.status != OK or f == "query" and op.result[0] != last:
+                return violated(name, f"{op.describe()}, not at the last committed version "
+                                      f"{last}", {"operation": op.to_json()})
+    return passed(name, f"everything committed up to version {last}, on every instance, and "
+                        f"the final queries answered there")

@@ -1,0 +1,112 @@
+"""The versions database: Mesa's metadata, replicated by Paxos across datacenters.
+
+Mesa section 3.2: the only data that passes through synchronous replication is metadata.
+Each version's record (which batch it is, where its update files are) and the committed
+version live in a versions database replicated by Paxos; the update data itself reaches
+the Mesa instances asynchronously. Here the database is a cell of `sso.Replica`s — Multi-Paxos
+from `paxos_core` with a master that serves reads under its lease — whose state machine is
+`VersionsDatabase`:
+
+- `Assign(batch)` gives the batch the version after the last one assigned, or, for a batch
+  that already has one (a committer retrying, or restarted), returns that version: a batch
+  gets one version, whatever the retries;
+- `CommitVersion(v)` makes v the committed version, only if it is the one after the committed
+  version: versions are committed one after the other;
+- `ReadVersions` is answered by the master from its state: everything a stateless committer
+  needs to pick up where another left off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from checker.node import Context
+from implementations import sso
+from implementations.mesa.messages import (
+    Assign,
+    Assigned,
+    CommittedUpTo,
+    CommitVersion,
+    NotMaster,
+    ReadVersions,
+    Update,
+    Versions,
+)
+from implementations.paxos_core import MASTER
+
+RENEW = 200  # the master renews its lease this often (sso.LEASE covers it easily)
+
+
+@attrs.define
+class VersionsDatabase:
+    """The replicated state: every version's record, and the committed version."""
+
+    updates: dict[int, Update] = attrs.Factory(dict)
+    by_batch: dict[str, int] = attrs.Factory(dict)
+    committed: int = 0
+
+    def assign(self, batch: str, rows: Any) -> tuple[int, bool]:
+        """The batch's version, and whether it is new."""
+        if batch in self.by_batch:
+            return self.by_batch[batch], False
+        version = len(self.updates) + 1
+        self.updates[version] = Update(version, batch, rows)
+        self.by_batch[batch] = version
+        return version, True
+
+    def commit(self, version: int) -> bool:
+        if version != self.committed + 1 or version not in self.updates:
+            return False
+        self.committed = version
+        return True
+
+
+class VersionsReplica(sso.Replica):
+    """One replica of the versions database."""
+
+    database = VersionsDatabase  # the state machine the log is applied to
+
+    def on_start(self, ctx: Context) -> None:
+        self.db = self.database()  # before `boot` replays the log into it
+        super().on_start(ctx)
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        match msg:
+            case Assign() | CommitVersion():
+                if self.role == MASTER:
+                    self.propose(ctx, msg)  # answered in `apply`, once chosen
+                else:
+                    ctx.send(src, NotMaster(self.master_hint))
+            case ReadVersions():
+                if self.up_to_date() and self.lease_valid(ctx):
+                    ctx.send(src, Versions(self.db.committed, tuple(self.db.updates.values())))
+                else:
+                    ctx.send(src, NotMaster(self.master_hint))
+            case _:
+                super().on_message(ctx, src, msg)
+
+    def apply(self, ctx: Context, slot: int, value: Any) -> None:
+        match value:
+            case Assign(committer, batch, rows):
+                version, new = self.db.assign(batch, rows)
+                if new:
+                    ctx.note("assigned", version=version, batch=batch)
+                reply: Any = Assigned(batch, version, self.db.updates[version].rows)
+            case CommitVersion(committer, version):
+                if self.db.commit(version):
+                    ctx.note("committed", version=version, batch=self.db.updates[version].batch)
+                reply = CommittedUpTo(self.db.committed)
+            case _:
+                return  # a no-op
+        if self.role == MASTER:
+            ctx.send(committer, reply)
+
+    def tick_period(self, ctx: Context) -> int:
+        if self.role == MASTER and not self.cut_off(ctx):
+            return RENEW
+        return super().tick_period(ctx)
+
+    def cut_off(self, ctx: Context) -> bool:
+        return self.role == MASTER and ctx.now() - self.last_renewal > RENEW + sso.SILENT

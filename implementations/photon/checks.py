@@ -1,0 +1,220 @@
+"""The invariants. They read what the frontends were told (the history), what joiners were
+told by the registry (ghost notes), the chosen values Paxos learners noted, and the durable
+contents of the output logs and of the registry replicas' logs, and judge them against the
+model (`models/photon.py`); none asks the implementation's own functions.
+
+Nodes are found by their names: output logs `o<dc>`, registry replicas `r<n>`; a joiner
+`j<dc>` and an output log `o<dc>` belong to datacenter `<dc>`."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import attrs
+
+from checker.sim import Simulation
+from checker.system import history_invariant, state_invariant
+from invariants.delivery import InputRecord, OutputRecord, check_delivery
+from invariants.history import OK
+from invariants.verdict import Verdict, passed, violated
+from models.photon import (
+    MODE,
+    IdRegistry,
+    disagreements,
+    duplicated,
+    join,
+    misattributed,
+    registry_of,
+)
+
+
+def datacenter(node: str) -> str:
+    return node[1:]
+
+
+def output_logs(sim: Simulation) -> tuple[str, ...]:
+    return _named(tuple(sim.servers), "o")
+
+
+def replicas(sim: Simulation) -> tuple[str, ...]:
+    return _named(tuple(sim.servers), "r")
+
+
+@functools.cache
+def _named(servers: tuple[str, ...], prefix: str) -> tuple[str, ...]:
+    return tuple(node for node in servers if node.startswith(prefix))
+
+
+def output_records(sim: Simulation) -> list[tuple[str, Any]]:
+    """(output log, joined click) for everything durably in an output log, log by log."""
+    return [(log, joined) for log in output_logs(sim)
+            for joined in sim.contexts[log].storage.durable("joined", ())]
+
+
+def replica_log(sim: Simulation, replica: str, log: list | None = None) -> list[tuple[str, Any]]:
+    """The (click id, token) inserts of the replica's durable chosen log, up to its first
+    gap: what it has applied, or will apply on recovery. Given the `log` read before (a
+    chosen slot is never written again), only what was chosen since is read."""
+    stored, log = sim.contexts[replica].storage, log if log is not None else []
+    while (value := stored.durable(f"chosen/{len(log)}", ())) != ():
+        log.append(None if value is None else (value.click_id, value.token))  # None: a no-op
+    return log
+
+
+def replica_tables(sim: Simulation, logs: dict[str, list] | None = None) -> dict[str, dict]:
+    """Each replica's table: the model's registry after the inserts of its durable log."""
+    logs = logs if logs is not None else {}
+    for replica in replicas(sim):
+        logs[replica] = replica_log(sim, replica, logs.get(replica))
+    return {replica: registry_of(entry for entry in log if entry is not None)
+            for replica, log in logs.items()}
+
+
+# --- state invariants: after every step ------------------------------------------------------
+
+
+@state_invariant("no-duplicate-join")
+def no_duplicate_join(sim: Simulation) -> str | None:
+    """No click id is in the output logs of the two datacenters twice (nor in one twice)."""
+    sizes = sim.invariant_state("no-duplicate-join", lambda: [()])
+    now = tuple(len(sim.contexts[log].storage.durable("joined", ())) for log in output_logs(sim))
+    if now == sizes[0]:
+        return None
+    sizes[0] = now
+    records = output_records(sim)
+    twice = duplicated(joined.click_id for _, joined in records)
+    if twice:
+        where = [log for log, joined in records if joined.click_id == twice[0]]
+        return f"click {twice[0]} was output twice, by {' and '.join(where)} (t={sim.time})"
+    return None
+
+
+@attrs.define
+class _Registrations:
+    """Per simulation: the registry's log as learners noted it, replayed on the model."""
+
+    read: int = 0  # ghost entries looked at
+    slots: dict[int, Any] = attrs.Factory(dict)  # slot -> the first value learned for it
+    applied: int = 0  # slots replayed on the model, in order
+    model: IdRegistry = attrs.Factory(IdRegistry)
+
+
+@state_invariant("registered-once")
+def registered_once(sim: Simulation) -> str | None:
+    """Every success a joiner was told for an insert names the token the registry's log
+    registered the click id with first: per id, one token ever succeeds."""
+    seen = sim.invariant_state("registered-once", _Registrations)
+    while seen.read < len(sim.ghost):
+        kind, time, node, fact = sim.ghost[seen.read]
+        seen.read += 1
+        if kind == "chosen" and node.startswith("r"):
+            seen.slots.setdefault(fact["slot"], fact["value"])
+            while seen.applied in seen.slots:
+                value = seen.slots[seen.applied]
+                if value is not None:
+                    seen.model.insert(value.click_id, value.token)
+                seen.applied += 1
+        elif kind == "inserted" and fact["ok"]:
+            holder = seen.model.entries.get(fact["click"])
+            if holder != fact["token"]:
+                return (f"{node} was told at t={time} that click {fact['click']} is registered "
+                        f"for its token {fact['token']!r}, but the registry's log registered "
+                        f"it {f'for {holder!r}' if holder else 'for nobody'}")
+    return None
+
+
+@attrs.define
+class _Tables:
+    """Per simulation: each replica's durable log as read so far, and the tables it gives."""
+
+    logs: dict[str, list] = attrs.Factory(dict)
+    sizes: tuple = ()
+    tables: dict[str, dict] = attrs.Factory(dict)
+
+
+@state_invariant("registry-replicas-agree")
+def registry_replicas_agree(sim: Simulation) -> str | None:
+    """Each registry replica's table is what the model makes of its durable log, and any two
+    replicas hold the same token for every click id both hold."""
+    seen = sim.invariant_state("registry-replicas-agree", _Tables)
+    sizes = tuple(len(replica_log(sim, r, seen.logs.setdefault(r, []))) for r in replicas(sim))
+    if sizes != seen.sizes:
+        seen.sizes, seen.tables = sizes, replica_tables(sim, seen.logs)
+        conflicts = disagreements(seen.tables)
+        if conflicts:
+            click, a, token_a, b, token_b = conflicts[0]
+            return f"click {click} is registered for {token_a!r} at {a} but {token_b!r} at {b}"
+    for replica, table in seen.tables.items():
+        node = sim.nodes[replica]
+        if node is not None and node.registry != table:
+            return f"{replica}'s table {node.registry} is not what its log gives: {table}"
+    return None
+
+
+# --- history invariants: at the end of the run ------------------------------------------------
+
+
+def logged_clicks(sim: Simulation) -> list[InputRecord]:
+    """Every click a frontend logged, expected joined with its query as the model joins
+    them; acknowledged when its `serve` returned ok."""
+    serves = [op for op in sim.operations() if op.f == "serve"]
+    queries = {op.args[0]: op.args[1] for op in serves}  # serve(query id, ad, click ids)
+    clicks = {click: op.args[0] for op in serves for click in op.args[2]}
+    expected = join(queries, clicks)
+    return [InputRecord(click, op.call_time, op.process, acked=op.status == OK,
+                        value=expected.get(click))
+            for op in serves for click in op.args[2]]
+
+
+@history_invariant("joined-exactly-once")
+def joined_exactly_once(sim: Simulation) -> Verdict:
+    """At quiescence the output logs of both datacenters hold every logged click exactly
+    once, joined with its own query (`invariants.delivery`: nothing lost, duplicated,
+    invented or joined wrong)."""
+    outputs = [OutputRecord(joined.click_id, None, log, (joined.query_id, joined.ad))
+               for log, joined in output_records(sim)]
+    verdict = check_delivery(logged_clicks(sim), outputs, MODE)
+    return attrs.evolve(verdict, invariant="joined-exactly-once")
+
+
+@history_invariant("pipeline-drains")
+def pipeline_drains(sim: Simulation) -> Verdict:
+    """Progress: every operation completed, and the final drain found the pipeline idle
+    (nothing left to join, the registry replicas level)."""
+    ops = sim.operations()
+    unfinished = [op for op in ops if op.ret is None]
+    if unfinished:
+        return violated("pipeline-drains", f"{unfinished[0].describe()}: it never completed",
+                        {"operation": unfinished[0].to_json()})
+    for client, f, args in sim.final_ops:
+        last = [op for op in ops if op.process == client][-1:]
+        if not last or (last[0].f, last[0].args, last[0].status) != (f, args, OK):
+            what = last[0].describe() if last else "nothing"
+            return violated("pipeline-drains", f"the final {f}({args!r}) of {client} did not "
+                            f"succeed: its last operation was {what}")
+    return passed("pipeline-drains", "every operation completed; the final drain succeeded")
+
+
+@history_invariant("registry-converged")
+def registry_converged(sim: Simulation) -> Verdict:
+    """At quiescence every registry replica holds the same table, and each datacenter's
+    output log holds only clicks that table registered for that datacenter's joiner."""
+    tables = replica_tables(sim)
+    first, *others = sorted(tables)
+    for other in others:
+        if tables[other] != tables[first]:
+            return violated("registry-converged", f"{first} holds {tables[first]} but {other} "
+                            f"holds {tables[other]}")
+    owners = {click: datacenter(token.joiner) for click, token in tables[first].items()}
+    outputs: dict[str, list[str]] = {}
+    for log, joined in output_records(sim):
+        outputs.setdefault(datacenter(log), []).append(joined.click_id)
+    wrong = misattributed(outputs, owners)
+    if wrong:
+        dc, click, owner = wrong[0]
+        holder = f"for datacenter {owner}" if owner else "for nobody"
+        return violated("registry-converged", f"datacenter {dc} output click {click}, which "
+                        f"the registry holds {holder}")
+    return passed("registry-converged", f"{len(tables)} replicas hold the same "
+                                        f"{len(tables[first])} registrations")
