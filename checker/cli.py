@@ -170,10 +170,10 @@ def _hunt_by_name(system_name: str, variant: str, config_name: str, budget: Budg
 
 
 def _table(outcomes: list[HuntOutcome]) -> str:
-    header = ("system", "variant", "verdict", "runs", "unknown", "first violation", "trace",
-              "report")
+    header = ("system", "variant", "verdict", "runs", "unknown", "ops ok", "first violation",
+              "trace", "report")
     rows = [header] + [
-        (o.system, o.variant, o.verdict, str(o.runs), str(o.unknowns),
+        (o.system, o.variant, o.verdict, str(o.runs), str(o.unknowns), o.ok_share,
          "-" if o.time_to_first is None else f"{o.time_to_first:.2f}s",
          "-" if o.before is None else f"{o.before} -> {o.after}",
          o.report_path or "-")

@@ -17,6 +17,7 @@ from checker.replayfile import counterexample
 from checker.run import RunResult, execute
 from checker.shrink import HUNT_REPLAYS, shrink
 from checker.system import Config, System
+from invariants.history import INVOKE, OK
 from invariants.verdict import UNKNOWN
 
 STRATEGIES = ("random", "pct", "portfolio", "hypothesis")
@@ -61,6 +62,8 @@ class HuntOutcome:
     events: int
     elapsed: float
     unknowns: int = 0
+    invoked: int = 0  # client operations the runs invoked
+    completed_ok: int = 0  # of them, completed `ok` (not fail, info or never)
     violation: RunResult | None = None
     time_to_first: float | None = None
     before: int | None = None
@@ -82,6 +85,12 @@ class HuntOutcome:
         return not self.seeded and self.violation is None and self.unknowns > 0
 
     @property
+    def ok_share(self) -> str:
+        """The share of invoked client operations that completed ok, in words: a correct
+        variant that completes almost nothing is suspect even when nothing is violated."""
+        return f"{100 * self.completed_ok / self.invoked:.0f}%" if self.invoked else "-"
+
+    @property
     def verdict(self) -> str:
         if self.seeded:
             return "found" if self.violation else "MISSED"
@@ -98,7 +107,7 @@ def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: 
         return _hunt_inputs(system, variant, config, budget, seed + shard.index, report_dir,
                             shrink_found, shrink_replays, progress)
     started = time.perf_counter()
-    runs = events = unknowns = 0
+    runs = events = unknowns = invoked = completed_ok = 0
     found: RunResult | None = None
     if strategy == "hypothesis":
         from checker.hypothesis_adapter import hypothesis_hunt
@@ -112,13 +121,16 @@ def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: 
             runs += 1
             events += run_events
             unknowns += result is not None and result.verdict.status == UNKNOWN
+            if result is not None:
+                invoked += sum(event.type == INVOKE for event in result.sim.history)
+                completed_ok += sum(event.type == OK for event in result.sim.history)
             progress(runs)
             if result is not None and result.violated:
                 found = result
                 break
     elapsed = time.perf_counter() - started
     outcome = HuntOutcome(system.name, variant, system.variant(variant).seeded, runs, events,
-                          elapsed, unknowns)
+                          elapsed, unknowns, invoked, completed_ok)
     if found is None:
         return outcome
     return _record(system, found, outcome, report_dir, shrink_found, shrink_replays)

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 from checker import registry
 from checker.cli import cli
-from checker.system import history_invariant
+from checker.hunt import Budget, hunt
+from checker.system import Variant, history_invariant
 from invariants.verdict import unknown
-from tests.toys import COUNTER
+from tests.toys import COUNTER, Counter
 
 
 @history_invariant("undecidable")
@@ -60,3 +61,27 @@ def test_usage_errors_are_one_line_of_bad_input(args, fragment):
     [line] = result.stderr.splitlines()
     assert line.startswith("deepdives: error: ") and fragment in line
     assert f"(see 'cli {args[0]} --help')" in line
+
+
+class Deaf(Counter):
+    """Acknowledges nothing: its clients' operations never complete ok."""
+
+    def on_message(self, ctx: Any, src: str, msg: Any) -> None:
+        return None
+
+
+def test_a_hunt_reports_the_share_of_operations_completed_ok() -> None:
+    deaf = attrs.evolve(COUNTER, variants={"correct": Variant("correct", Deaf)})
+    working = hunt(COUNTER, "correct", COUNTER.config("default"), budget=Budget(runs=5))
+    silent = hunt(deaf, "correct", deaf.config("default"), budget=Budget(runs=5))
+    assert working.invoked == silent.invoked > 0
+    assert 0 < working.completed_ok <= working.invoked and working.ok_share.endswith("%")
+    assert silent.completed_ok == 0 and silent.ok_share == "0%"
+
+
+def test_the_hunt_table_shows_the_ok_share(only_undecided, tmp_path):
+    result = CliRunner().invoke(cli, ["hunt", "undecided:correct", "--runs", "2", "--jobs", "1",
+                                      "--quiet", "--report-dir", str(tmp_path)])
+    header, row = result.stdout.splitlines()
+    assert header.split()[5:7] == ["ops", "ok"]
+    assert row.split()[5].endswith("%")
