@@ -36,10 +36,12 @@ from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis.strategies import SearchStrategy
 
+from checker import watchdog
 from checker.historyio import printable
 from checker.report import _code, _md  # the reports' escaping, for the same media
 from checker.run import RunResult
 from checker.shrink import NoLongerViolates
+from checker.sim import HandlerOverrun
 from checker.strategies import Replay, Strategy
 from checker.system import Config, Invariant, System
 from invariants.verdict import Verdict, passed, violated
@@ -105,13 +107,16 @@ def check_input(system: PropertySystem, variant: str, value: Any) -> Verdict:
     """The first property, in the system's order, that the variant breaks on `value`. An
     exception raised while checking is the implementation failing on the input: a finding."""
     impl = system.variant(variant).impl
-    for prop in system.invariants:
-        try:
-            sentence = prop.check(impl, value)
-        except Exception as exc:  # whatever the implementation raises
-            sentence = f"the implementation raised {type(exc).__name__}: {exc}"
-        if sentence:
-            return violated(prop.name, sentence)
+    with watchdog.guard():
+        for prop in system.invariants:
+            try:
+                sentence = watchdog.watched(f"property {prop.name}", prop.check, impl, value)
+            except HandlerOverrun as overrun:
+                sentence = f"the implementation {overrun.sentence} on this input"
+            except Exception as exc:  # whatever the implementation raises
+                sentence = f"the implementation raised {type(exc).__name__}: {exc}"
+            if sentence:
+                return violated(prop.name, sentence)
     return passed("all", f"{len(system.invariants)} properties hold")
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar
 
 from checker.sim import HANDLERS, HandlerOverrun
 
+T = TypeVar("T")
 SECONDS = 2.0  # the longest one handler call may run
 TICK = 0.25
 
@@ -51,6 +53,18 @@ def guard(seconds: float | None = None) -> Iterator[None]:
         signal.setitimer(signal.ITIMER_REAL, 0)
         HANDLERS.watched = False
         signal.signal(signal.SIGALRM, previous)
+
+
+def watched(label: str, fn: Callable[..., T], *args: Any) -> T:
+    """Call `fn` as one bounded call named `label` (code that is not a node's handler, such as
+    a property system's check of one input): inside a guard, a call that never returns raises
+    `HandlerOverrun` in it."""
+    HANDLERS.calls += 1
+    HANDLERS.node, HANDLERS.name, HANDLERS.args = label, fn.__name__, ()
+    try:
+        return fn(*args)
+    finally:
+        HANDLERS.node = None
 
 
 def _can_watch() -> bool:

@@ -15,19 +15,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
-from checker import lesson, registry
+from checker import lesson, registry, watchdog
 from checker.cli import cli
 from checker.hunt import Budget, hunt
-from checker.properties import pretty_json, smaller
+from checker.properties import check_input, pretty_json, smaller
 from checker.replayfile import PropertyCounterexample, ReplayFileError, check_fits, load
 from checker.run import execute
 from checker.strategies import RandomWalk, Replay
-from checker.system import System
+from checker.system import System, Variant
 from tests.toys import COUNTER
-from tests.toys_property import TOY_RLE
+from tests.toys_property import TOY_RLE, RunLength
 
 ROOT = Path(__file__).parent.parent
 DEFAULT = TOY_RLE.config("default")
@@ -148,7 +149,7 @@ import sys
 if sys.argv[1] == "loaded":  # other modules' constants must not change the draws
     import checker.cli, models.kv, tests.test_replay_fuzz
 from checker.hunt import Budget, hunt
-from tests.toys_property import TOY_RLE
+from tests.toys_property import TOY_RLE, RunLength
 for variant in ("two-bit-counts", "nine-raises"):
     for seed in (0, 11):
         o = hunt(TOY_RLE, variant, TOY_RLE.config("default"), budget=Budget(runs=2000),
@@ -292,3 +293,20 @@ def test_pretty_json_breaks_long_values_and_hides_backticks() -> None:
     assert all(len(line) <= 40 for line in lines) and '"\\u0060"' in lines[-2]
     assert json.loads("\n".join(lines)) == {"a": list(range(40)), "b": "`"}
     assert pretty_json(["\x7f", "é"]) == ['["\\u007f", "\\u00e9"]']  # printable ASCII
+
+
+class LoopsOnNine(RunLength):
+    def encode(self, digits: list[int]) -> list[tuple[int, int]]:
+        while 9 in digits:  # never advances
+            pass
+        return super().encode(digits)
+
+
+def test_a_check_that_never_returns_is_a_finding_not_a_hung_hunt(monkeypatch) -> None:
+    monkeypatch.setattr(watchdog, "SECONDS", 0.5)
+    looping = attrs.evolve(TOY_RLE, variants={**TOY_RLE.variants, "loops": Variant(
+        "loops", LoopsOnNine(), breaks="hangs on a 9", caught_by="roundtrip")})
+    verdict = check_input(looping, "loops", [9])
+    assert verdict.violated and verdict.invariant == "roundtrip"
+    assert "ran for 0.5 s without returning" in verdict.explanation
+    assert check_input(looping, "loops", [1, 2]).ok
