@@ -1,0 +1,146 @@
+"""The properties: what Dremel's code makes of a case must agree with the model
+(`models.dremel`: records as nested values, columns as the paper defines their levels,
+queries evaluated record by record).
+
+They are checked in this order, and a case's verdict is the first one broken. None of them
+asks the code whether it is right: records are compared with the generated records or
+their projection, columns with the model's definition of every level, query answers with
+the model's row-wise evaluation over the records the case put in each tablet.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+from checker.properties import property_invariant
+from implementations.dremel.cases import Case
+from implementations.dremel.engine import Dremel
+from implementations.dremel.schema import show_value
+from implementations.dremel.striping import Columns
+from models import dremel as model
+
+
+def _levels(columns: Columns) -> dict[str, list[tuple]]:
+    return {path: [(e.value, e.r, e.d) for e in entries] for path, entries in columns.items()}
+
+
+def _column_text(entries: list[tuple]) -> str:
+    return ", ".join(f"{show_value(v)} {r} {d}" for v, r, d in entries) or "(empty)"
+
+
+def _columns_text(columns: Columns) -> str:
+    return "; ".join(f"{path}: {_column_text(entries)}"
+                     for path, entries in _levels(columns).items())
+
+
+def _short(value: Any, most: int = 240) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= most else text[:most - 3] + "..."
+
+
+def _mismatch(got: list[dict], expected: list[dict]) -> str:
+    if len(got) != len(expected):
+        return f"{len(got)} records where there were {len(expected)}" + \
+            (f": {_short(got)}" if got else "")
+    i = next(i for i, (a, b) in enumerate(zip(got, expected)) if a != b)
+    return f"record {i + 1} comes back as {_short(got[i])}, not {_short(expected[i])}"
+
+
+@property_invariant("roundtrip")
+def roundtrip(dremel: Dremel, case: Case) -> str | None:
+    """Assembling all the columns gives back the records striped into them:
+    assemble(stripe(records)) == records, record for record."""
+    columns = dremel.stripe(case.schema, case.records)
+    back = dremel.assemble(case.schema, columns)
+    if back == case.records:
+        return None
+    return f"assemble(stripe(records)): {_mismatch(back, case.records)}; the columns " \
+           f"(value r d) were {_short(_columns_text(columns))}"
+
+
+@property_invariant("partial-assembly")
+def partial_assembly(dremel: Dremel, case: Case) -> str | None:
+    """Assembling only some columns gives the records projected on those fields: every
+    group that is present stays, holding only the fields that lead to a chosen column."""
+    columns = dremel.stripe(case.schema, case.records)
+    chosen = list(case.columns)
+    back = dremel.assemble(case.schema, columns, chosen)
+    expected = model.project(case.schema, case.records, chosen)
+    if back == expected:
+        return None
+    return f"assembling {', '.join(chosen)}: {_mismatch(back, expected)}"
+
+
+@property_invariant("levels")
+def levels(dremel: Dremel, case: Case) -> str | None:
+    """Every column obeys the rules of repetition and definition levels, and holds exactly
+    the entries the paper's definitions give the records."""
+    columns = _levels(dremel.stripe(case.schema, case.records))
+    if problems := model.column_problems(case.schema, columns):
+        return problems[0]
+    for path, entries in model.stripe(case.schema, case.records).items():
+        if columns[path] != entries:
+            return f"column {path} is {_short(_column_text(columns[path]))}; the " \
+                   f"definitions give {_short(_column_text(entries))}"
+    return None
+
+
+def _expected(case: Case, records: list[dict]) -> list[list[Any]]:
+    query = {"aggregate": case.query.aggregate, "value": case.query.value,
+             "group_by": case.query.group_by}
+    return model.evaluate(case.schema, records, query)
+
+
+@property_invariant("column-query")
+def column_query(dremel: Dremel, case: Case) -> str | None:
+    """A query evaluated over the columns answers what it answers record by record."""
+    got = dremel.query(case.query, dremel.stripe(case.schema, case.records))
+    expected = _expected(case, case.records)
+    return None if got == expected else \
+        f"{case.query} over the columns is {_short(got)}; record by record, {_short(expected)}"
+
+
+def _answer(dremel: Dremel, case: Case, percent: int | None) -> Any:
+    return dremel.serve(case.schema, case.query, case.tablets(), frozenset(case.slow),
+                        case.leaves, case.fanout, percent)
+
+
+@property_invariant("serving-exact")
+def serving_exact(dremel: Dremel, case: Case) -> str | None:
+    """In exact mode the serving tree, stragglers and all, answers what the query answers
+    over the whole table, having processed every tablet once."""
+    answer = _answer(dremel, case, None)
+    tablets = tuple(range(len(case.cuts) + 1))
+    if answer.processed != tablets or answer.fraction != 1:
+        return f"the exact answer covers tablets {list(answer.processed)} (fraction " \
+               f"{answer.fraction}), not all of {list(tablets)}"
+    expected = _expected(case, case.records)
+    return None if answer.rows == expected else \
+        f"the tree answers {_short(answer.rows)}; over the whole table, {_short(expected)}"
+
+
+@property_invariant("serving-approximate")
+def serving_approximate(dremel: Dremel, case: Case) -> str | None:
+    """In approximate mode the root answers once the percentage asked for is processed: it
+    states the fraction of tablets its answer covers, at least that percentage, and the
+    answer is the query's over exactly those tablets."""
+    answer = _answer(dremel, case, case.percent)
+    tablets = case.tablets()
+    processed = answer.processed
+    if list(processed) != sorted(set(processed)) or \
+            not all(0 <= t < len(tablets) for t in processed):
+        return f"the answer claims tablets {list(processed)} of {len(tablets)}"
+    if answer.fraction != Fraction(len(processed), len(tablets)):
+        return f"the answer states fraction {answer.fraction} but covers " \
+               f"{len(processed)} of {len(tablets)} tablets"
+    if answer.fraction < Fraction(case.percent, 100):
+        return f"asked for {case.percent}%, the answer covers only {answer.fraction}"
+    expected = _expected(case, [r for t in processed for r in tablets[t]])
+    return None if answer.rows == expected else \
+        f"over tablets {list(processed)} the tree answers {_short(answer.rows)}; the " \
+        f"query over their records, {_short(expected)}"
+
+
+PROPERTIES = (roundtrip, partial_assembly, levels, column_query, serving_exact,
+              serving_approximate)
