@@ -168,14 +168,15 @@ class _Unpickler(pickle.Unpickler):
 @attrs.frozen
 class _Snapshot:
     """A frozen copy of a simulation: `fork()` makes as many live ones as needed. The copies
-    keep no trace: the search records its own paths."""
+    keep their trace (a few steps at the depths searched): state invariants may read what
+    happened (the messages delivered so far), and must read the same in a search as in a
+    run."""
 
     data: bytes
     aside: tuple
 
     @classmethod
     def of(cls, sim: Simulation) -> _Snapshot:
-        sim.trace = []
         buffer, aside = io.BytesIO(), []
         _Pickler(buffer, aside).dump(sim)
         return cls(buffer.getvalue(), tuple(aside))
