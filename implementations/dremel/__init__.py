@@ -18,8 +18,9 @@ optionally GROUP BY a field that does not repeat) from the columns alone, as par
 aggregates that combine; `serving.py` is the serving tree — root, intermediate servers,
 leaf servers over tablets — with aggregation pushed down to the leaves and stragglers
 handled by backups, answering exactly or, after a given percentage of the tablets,
-approximately with the fraction it covers. The tree is evaluated in process and
-deterministically (integer ticks), inside a property, not on the simulation engine.
+approximately with the fraction it covers. The tree's servers are nodes on the simulation
+engine, run inside a property: the case's `schedule` seeds the order of their messages and
+timers.
 
 This is a property system (`checker.properties`): nothing is scheduled. Hypothesis draws
 cases (`cases.py`: a schema, records, columns to assemble, a query, tablets, slow tablets,

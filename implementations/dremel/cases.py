@@ -27,7 +27,9 @@ from models import dremel as model
 # checking it takes well under a second
 MOST_FIELDS, MOST_DEPTH, MOST_RECORDS, MOST_ITEMS = 16, 4, 64, 16
 MOST_TABLETS, MOST_SERVERS, MOST_FANOUT, MOST_TEXT, MOST_SIZE = 16, 16, 8, 16, 4096
-KEYS = ["columns", "cuts", "fanout", "leaves", "percent", "query", "records", "schema", "slow"]
+KEYS = ["columns", "cuts", "fanout", "leaves", "percent", "query", "records", "schedule",
+        "schema", "slow"]
+MOST_SCHEDULE = 2**32 - 1
 
 
 @attrs.frozen
@@ -41,6 +43,7 @@ class Case:
     percent: int  # what an approximate answer waits for
     leaves: int  # leaf servers
     fanout: int  # leaf servers under each intermediate server
+    schedule: int  # seeds the order of the serving tree's messages and timers
 
     def tablets(self) -> list[list[dict]]:
         bounds = [0, *self.cuts, len(self.records)]
@@ -135,7 +138,8 @@ def cases(draw: st.DrawFn, params: dict) -> Case:
     slow = draw(st.lists(st.integers(0, len(cuts)), unique=True))
     return Case(schema, drawn, tuple(p for p in paths if p in chosen), query, tuple(cuts),
                 tuple(sorted(slow)), draw(st.integers(1, 100)),
-                draw(st.integers(1, params["max_servers"])), draw(st.integers(1, 3)))
+                draw(st.integers(1, params["max_servers"])), draw(st.integers(1, 3)),
+                draw(st.integers(0, MOST_SCHEDULE)))
 
 
 def inputs(config: Config) -> st.SearchStrategy:
@@ -150,7 +154,7 @@ def to_json(case: Case) -> dict:
             "query": {"aggregate": case.query.aggregate, "value": case.query.value,
                       "group_by": case.query.group_by},
             "cuts": list(case.cuts), "slow": list(case.slow), "percent": case.percent,
-            "leaves": case.leaves, "fanout": case.fanout}
+            "leaves": case.leaves, "fanout": case.fanout, "schedule": case.schedule}
 
 
 def from_json(data: Any, config: Config | None = None) -> Case:
@@ -178,11 +182,12 @@ def from_json(data: Any, config: Config | None = None) -> Case:
     if not (_ints(slow) and slow == sorted(set(slow))
             and all(0 <= t <= len(cuts) for t in slow)):
         raise ValueError("slow must be distinct tablet numbers, sorted")
-    for key, most in (("percent", 100), ("leaves", MOST_SERVERS), ("fanout", MOST_FANOUT)):
-        if type(data[key]) is not int or not 1 <= data[key] <= most:
-            raise ValueError(f"{key} must be an integer within 1..{most}")
+    for key, least, most in (("percent", 1, 100), ("leaves", 1, MOST_SERVERS),
+                             ("fanout", 1, MOST_FANOUT), ("schedule", 0, MOST_SCHEDULE)):
+        if type(data[key]) is not int or not least <= data[key] <= most:
+            raise ValueError(f"{key} must be an integer within {least}..{most}")
     case = Case(schema, rows, tuple(chosen), _query(data["query"], schema), tuple(cuts),
-                tuple(slow), data["percent"], data["leaves"], data["fanout"])
+                tuple(slow), data["percent"], data["leaves"], data["fanout"], data["schedule"])
     if size(case) > MOST_SIZE:
         raise ValueError(f"{size(case)} fields and values in all, more than {MOST_SIZE}")
     if any(len(v) > MOST_TEXT for r in rows for p in paths for v in model.values_at(r, p)
@@ -241,5 +246,5 @@ def show(case: Case) -> list[str]:
     lines += [f"partial assembly of: {', '.join(case.columns)}", f"query: {case.query}",
               f"{len(case.cuts) + 1} tablet(s) cut at {list(case.cuts)}, slow {list(case.slow)}; "
               f"{case.leaves} leaf server(s), {case.fanout} to an intermediate; approximate "
-              f"answer after {case.percent}%"]
+              f"answer after {case.percent}%; schedule {case.schedule}"]
     return lines

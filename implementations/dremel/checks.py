@@ -17,6 +17,7 @@ from checker.properties import property_invariant
 from implementations.dremel.cases import Case
 from implementations.dremel.engine import Dremel
 from implementations.dremel.schema import show_value
+from implementations.dremel.serving import Answer
 from implementations.dremel.striping import Columns
 from models import dremel as model
 
@@ -101,9 +102,14 @@ def column_query(dremel: Dremel, case: Case) -> str | None:
         f"{case.query} over the columns is {_short(got)}; record by record, {_short(expected)}"
 
 
-def _answer(dremel: Dremel, case: Case, percent: int | None) -> Any:
-    return dremel.serve(case.schema, case.query, case.tablets(), frozenset(case.slow),
-                        case.leaves, case.fanout, percent)
+def _answer(dremel: Dremel, case: Case, percent: int | None) -> Answer | str:
+    """The tree's answer, or why there is none."""
+    answer = dremel.serve(case.schema, case.query, case.tablets(), frozenset(case.slow),
+                          case.leaves, case.fanout, percent, case.schedule)
+    if answer is None:
+        mode = "an exact" if percent is None else f"an approximate ({percent}%)"
+        return f"the serving tree never gave its user {mode} answer"
+    return answer
 
 
 @property_invariant("serving-exact")
@@ -111,6 +117,8 @@ def serving_exact(dremel: Dremel, case: Case) -> str | None:
     """In exact mode the serving tree, stragglers and all, answers what the query answers
     over the whole table, having processed every tablet once."""
     answer = _answer(dremel, case, None)
+    if isinstance(answer, str):
+        return answer
     tablets = tuple(range(len(case.cuts) + 1))
     if answer.processed != tablets or answer.fraction != 1:
         return f"the exact answer covers tablets {list(answer.processed)} (fraction " \
@@ -126,6 +134,8 @@ def serving_approximate(dremel: Dremel, case: Case) -> str | None:
     states the fraction of tablets its answer covers, at least that percentage, and the
     answer is the query's over exactly those tablets."""
     answer = _answer(dremel, case, case.percent)
+    if isinstance(answer, str):
+        return answer
     tablets = case.tablets()
     processed = answer.processed
     if list(processed) != sorted(set(processed)) or \

@@ -32,9 +32,10 @@ class Dremel:
         return q.final(query.aggregate, q.scan(query, columns))
 
     def serve(self, schema: list[dict], query: q.Query, tablets: list[list[dict]],
-              slow: frozenset[int], leaves: int, fanout: int,
-              percent: int | None = None) -> Answer:
-        """Stripe each tablet's records and answer the query with a serving tree of
-        `leaves` leaf servers, `fanout` to an intermediate server."""
+              slow: frozenset[int], leaves: int, fanout: int, percent: int | None = None,
+              schedule: int = 0) -> Answer | None:
+        """Stripe each tablet's records and run a serving tree of `leaves` leaf servers,
+        `fanout` to an intermediate server, on the simulation engine, the order of its
+        messages and timers drawn from `schedule`: the answer its user gets (None if none)."""
         striped = [self.stripe(schema, records) for records in tablets]
-        return self.tree(leaves, fanout).execute(query, striped, slow, percent)
+        return self.tree(leaves, fanout).execute(query, striped, slow, percent, schedule)
