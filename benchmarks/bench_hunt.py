@@ -4,8 +4,9 @@
 
 For each seeded bug: hunts from `--seeds` different base seeds, the median wall time to the
 first violation and the median shrunk trace length. For each correct variant: runs and
-events survived with zero violations. Each system gets its own section of RESULTS.md, so
-systems can be measured one at a time.
+events survived with zero violations. Hunts are the default hunt's: every configuration the
+system registers, half of the runs on `default` (`checker.hunt.ConfigMix`). Each system gets
+its own section of RESULTS.md, so systems can be measured one at a time.
 """
 
 from __future__ import annotations
@@ -19,13 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import markdown_table, write_section
 from checker import registry
-from checker.hunt import Budget, hunt
+from checker.hunt import Budget, ConfigMix, hunt
 
 SEED_STRIDE = 100_000  # base seeds far apart: independent hunts
 
 
 def seeded_row(system, variant: str, seeds: int) -> list[str]:
-    config = system.config("default")
+    config = ConfigMix.every(system)
     times, before, after, invariants = [], [], [], set()
     for k in range(seeds):
         outcome = hunt(system, variant, config, budget=Budget(runs=20_000, seconds=120),
@@ -43,7 +44,7 @@ def seeded_row(system, variant: str, seeds: int) -> list[str]:
 
 
 def correct_row(system, runs: int) -> list[str]:
-    outcome = hunt(system, "correct", system.config("default"), budget=Budget(runs=runs),
+    outcome = hunt(system, "correct", ConfigMix.every(system), budget=Budget(runs=runs),
                    seed=10**9)
     verdict = "clean" if outcome.violation is None else \
         f"VIOLATED {outcome.violation.verdict.invariant}"

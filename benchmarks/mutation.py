@@ -11,13 +11,13 @@ for `or`, a `not` dropped, an integer off by one, `+` for `-`, `min` for `max`, 
 registered as invariants), not `build` (the workload), not the classes only seeded bugs use.
 
 Each mutant is written into a private copy of the code and run in its own process, which
-first probes it: the correct variant's runs of the default configuration on the probe seeds,
-compared with the unmutated code's. A mutant whose every probe run is identical changes
+first probes it: the correct variant's runs on the probe seeds (each on the configuration
+the default hunt gives its seed), compared with the unmutated code's. A mutant whose every probe run is identical changes
 nothing the hunt can see (equivalent, or out of the workload's reach) and is not counted.
 (A property system's run checks one input, too little to call a mutant equivalent: its
 mutants are all counted, so its figure is a lower bound.) The others face the default hunt
-of the correct variant (`--runs`, default configuration, random walk or the property
-search): killed when a run is violated or undecided, or when the code cannot even be
+of the correct variant (`--runs`, every configuration as `deepdives hunt` mixes them,
+random walk or the property search): killed when a run is violated or undecided, or when the code cannot even be
 built. The figure is killed / (killed + survived); survivors are listed to be read.
 """
 
@@ -234,23 +234,24 @@ def mutate(path: Path, site: Site, skip_classes: set[str]) -> str:
 def evaluate(system_name: str, runs: int, probe_seeds: int, baseline: list[str] | None) -> dict:
     """Run inside a mutant's copy: the probe's fingerprints and, if they differ from the
     baseline's, the hunt's verdict."""
-    from checker.hunt import Budget, hunt
+    from checker.hunt import Budget, ConfigMix, hunt
     from checker.portfolio import run_strategy
     from checker.run import execute
 
     system = system_named(system_name)
-    config = system.config("default")
+    mix = ConfigMix.every(system)  # the default hunt's configurations
     probe = []
     # a property system's run checks one input, which says too little to call a mutant
     # equivalent: every mutant of one faces the hunt (its kill share is a lower bound)
     for seed in range(probe_seeds if system.kind == "simulation" else 0):
+        config = mix.for_seed(seed)
         result = execute(system, "correct", config, seed, run_strategy("random", seed, config))
         probe.append(result.sim.fingerprint() + result.verdict.status)
     if baseline is not None and probe == baseline:
         return {"probe": probe, "outcome": "equivalent"}
     if baseline is None:
         return {"probe": probe}
-    outcome = hunt(system, "correct", config, budget=Budget(runs=runs), shrink_found=False)
+    outcome = hunt(system, "correct", mix, budget=Budget(runs=runs), shrink_found=False)
     if outcome.violation is not None:
         return {"probe": probe, "outcome": "killed",
                 "by": outcome.violation.verdict.invariant, "runs": outcome.runs}

@@ -15,7 +15,16 @@ from checker import lesson, properties, registry, report
 from checker.badinput import BadInput, GuardedGroup
 from checker.check_cmd import EXIT_UNKNOWN, check_command
 from checker.explore_cmd import explore_command
-from checker.hunt import STRATEGIES, Budget, HuntOutcome, Shard, hunt, write_counterexample
+from checker.hunt import (
+    ALL_CONFIGS,
+    STRATEGIES,
+    Budget,
+    HuntOutcome,
+    Shard,
+    hunt,
+    hunt_config,
+    write_counterexample,
+)
 from checker.replayfile import (
     MAX_SEED,
     Counterexample,
@@ -65,7 +74,9 @@ def list_systems() -> None:
               help="First seed; runs use seed, seed+n, seed+2n, ... for shard i/n.")
 @click.option("--shard", default="0/1", show_default=True,
               help="Run only shard i of n (seeds congruent to seed+i mod n).")
-@click.option("--config", "config_name", default="default", show_default=True)
+@click.option("--config", "config_name", default=ALL_CONFIGS, show_default=True,
+              help="A configuration's name, or 'all': half of the runs on `default`, the "
+                   "rest spread over the system's other configurations.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True)
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("reports"), show_default=True)
@@ -110,7 +121,7 @@ def _plan(targets: tuple[str, ...], config_name: str) -> list[tuple[System, str]
         parsed = [registry.parse_target(t) for t in targets] or [
             (s, list(s.variants)) for s in registry.systems().values()]
         for system, _ in parsed:
-            system.config(config_name)
+            hunt_config(system, config_name)
     except LookupError as exc:
         raise BadInput(exc.args[0]) from None
     return [(system, variant) for system, variants in parsed for variant in variants]
@@ -164,7 +175,7 @@ def _hunt_by_name(system_name: str, variant: str, config_name: str, budget: Budg
                   progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
     """One variant's hunt, named so that another process can run it too."""
     system = registry.lookup(system_name)
-    return hunt(system, variant, system.config(config_name), budget=budget, seed=seed,
+    return hunt(system, variant, hunt_config(system, config_name), budget=budget, seed=seed,
                 shard=shard, strategy=strategy, report_dir=report_dir, shrink_found=shrink_found,
                 progress=progress)
 

@@ -719,6 +719,9 @@ class _Search:
         if kind == "skew":
             offset = sim.contexts[event[1]].offset
             return [("skew", event[1], e) for e in (-sim.epsilon, sim.epsilon) if e != offset]
+        if kind == "drift":
+            rate = sim.contexts[event[1]].rate
+            return [("drift", event[1], r) for r in (-sim.max_drift, sim.max_drift) if r != rate]
         return [event]
 
     # --- ends and violations ---------------------------------------------------------------
@@ -795,7 +798,8 @@ def _touched(event: tuple) -> tuple[str, ...]:
         return (event[2],)
     if kind == "reset":
         return tuple(dict.fromkeys(event[1:3]))
-    return (event[1],) if kind in ("fire", "invoke", "crash", "restart", "pause", "skew") else ()
+    return (event[1],) if kind in ("fire", "invoke", "crash", "restart", "pause", "skew",
+                                   "drift") else ()
 
 
 _HISTORY = ("history",)
@@ -833,7 +837,7 @@ def _footprint(sim: Simulation, key: Key) -> Footprint | None:
     if kind == "fire":
         due = sim.timers.due[(node, key[2])]
         return (_on_node(sim, node), set()) if due <= sim.time else None
-    if kind in ("crash", "pause", "skew"):
+    if kind in ("crash", "pause", "skew", "drift"):
         return {("node", node), ("budget", kind)}, set()
     if kind == "restart":
         return {("node", node)}, set()

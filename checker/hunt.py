@@ -4,6 +4,7 @@ write the counterexample. A seeded bug passes when it is found; `correct` when n
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import time
 from collections.abc import Callable
@@ -54,6 +55,46 @@ class Shard:
 
 
 @attrs.frozen
+class ConfigMix:
+    """The configurations a hunt spreads its runs over — swarm testing over configurations,
+    as the random walk's is over faults: a window that one cluster shape or workload opens
+    rarely, another opens often. Half of the runs get the first configuration (a system's
+    `default`), the other half are spread evenly over the rest; which one a run gets is a
+    function of its seed alone, so a run replays, and shards split every configuration."""
+
+    configs: tuple[Config, ...]
+
+    @classmethod
+    def every(cls, system: System) -> ConfigMix:
+        """The default hunt's: the system's `default` configuration first, then the others
+        in the order the system registers them."""
+        default = system.config("default")
+        return cls((default, *(c for c in system.configs.values() if c is not default)))
+
+    @property
+    def first(self) -> Config:
+        return self.configs[0]
+
+    def for_seed(self, seed: int) -> Config:
+        if len(self.configs) == 1:
+            return self.first
+        digest = hashlib.blake2b(f"config/{seed}".encode(), digest_size=8).digest()
+        drawn = int.from_bytes(digest, "big")
+        if drawn % 2 == 0:
+            return self.first
+        return self.configs[1 + (drawn // 2) % (len(self.configs) - 1)]
+
+
+ALL_CONFIGS = "all"
+
+
+def hunt_config(system: System, name: str) -> Config | ConfigMix:
+    """What `--config NAME` names: one configuration, or `all` of them mixed (the default
+    hunt's); LookupError for a name the system does not know."""
+    return ConfigMix.every(system) if name == ALL_CONFIGS else system.config(name)
+
+
+@attrs.frozen
 class HuntOutcome:
     system: str
     variant: str
@@ -99,25 +140,31 @@ class HuntOutcome:
         return "UNKNOWN" if self.unknowns else "clean"
 
 
-def hunt(system: System, variant: str, config: Config, *, budget: Budget, seed: int = 0,
-         shard: Shard = Shard(), strategy: str = "random", report_dir: Path | None = None,
-         shrink_found: bool = True, shrink_replays: int = HUNT_REPLAYS,
+def hunt(system: System, variant: str, config: Config | ConfigMix, *, budget: Budget,
+         seed: int = 0, shard: Shard = Shard(), strategy: str = "random",
+         report_dir: Path | None = None, shrink_found: bool = True,
+         shrink_replays: int = HUNT_REPLAYS,
          progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
+    """Hunt one variant on one configuration, or on a mix of them (`ConfigMix`). A property
+    system's search, and the Hypothesis strategy, use a mix's first configuration only: their
+    inputs are drawn, not shaped by a cluster."""
+    mix = config if isinstance(config, ConfigMix) else ConfigMix((config,))
     if system.kind == "property":
-        return _hunt_inputs(system, variant, config, budget, seed + shard.index, report_dir,
+        return _hunt_inputs(system, variant, mix.first, budget, seed + shard.index, report_dir,
                             shrink_found, shrink_replays, progress)
     started = time.perf_counter()
     runs = events = unknowns = invoked = completed_ok = 0
     found: RunResult | None = None
     if strategy == "hypothesis":
         from checker.hypothesis_adapter import hypothesis_hunt
-        found, runs = hypothesis_hunt(system, variant, config, seed, budget.runs or 200)
+        found, runs = hypothesis_hunt(system, variant, mix.first, seed, budget.runs or 200)
         progress(runs)
     else:
         for run_seed in shard.seeds(seed):
             if budget.spent(runs, time.perf_counter() - started):
                 break
-            result, run_events = _one_run(system, variant, config, run_seed, strategy)
+            result, run_events = _one_run(system, variant, mix.for_seed(run_seed), run_seed,
+                                          strategy)
             runs += 1
             events += run_events
             unknowns += result is not None and result.verdict.status == UNKNOWN

@@ -79,8 +79,10 @@ def machine_for(system: System, variant: str, config: Config, seed: int) -> type
                 failures.append(self.sim.choices())
                 raise ViolationFound(f"{verdict.invariant}: {verdict.explanation}")
 
+    has = {"reset": system.fifo,
+           "drift": config.faults.get("drift", 0) > 0 and config.max_drift > 0}
     for kind in KINDS:
-        if kind != "reset" or system.fifo:  # no rule that never runs: draws stay as they were
+        if has.get(kind, True):  # no rule that never runs: draws stay as they were
             setattr(SimulationMachine, kind, _rule_for(kind, config))
     SimulationMachine.rest = _rest
     SimulationMachine.failures = failures
@@ -109,9 +111,10 @@ def _rule_for(kind: str, config: Config) -> Any:
             if 0 < len(island) < len(nodes):
                 self.do(("partition", tuple(sorted(island))))
         return partition
-    if kind in ("pause", "skew"):
-        low, high = (1, max(1, config.max_pause)) if kind == "pause" else \
-            (-config.epsilon, config.epsilon)
+    if kind in ("pause", "skew", "drift"):
+        low, high = {"pause": (1, max(1, config.max_pause)),
+                     "skew": (-config.epsilon, config.epsilon),
+                     "drift": (-config.max_drift, config.max_drift)}[kind]
 
         @precondition(_enabled(kind))
         @rule(i=_INDEX, amount=st.integers(min_value=low, max_value=high))

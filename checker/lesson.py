@@ -58,7 +58,7 @@ def _block(lesson: Path, target: str, config: str, check: bool) -> str:
             return f"*No violation found in {outcome.runs} runs.*\n"
         result = outcome.violation
         counterexample(system, result).save(replay)
-    command = target if config == "default" else f"{target} --config {config}"
+    command = f"{target} --config {config}"  # one configuration, not the default hunt's mix
     replay_name = Path(os.path.relpath(replay)).as_posix()
     if system.kind == "property":  # the input and the property instead of a trace
         return properties.lesson_block(result, system, command, replay_name)

@@ -89,18 +89,60 @@ class Storage:
 
 
 class Context:
-    """The world as one node sees it. One context per node, kept across its restarts."""
+    """The world as one node sees it. One context per node, kept across its restarts.
+
+    The node's clock is true time plus an offset within +-epsilon. A `skew` fault sets the
+    offset; a `drift` fault sets a rate (parts per thousand) at which the offset then grows
+    or shrinks with true time, until it reaches a bound of +-epsilon and stays there: a clock
+    that runs fast or slow, as far as the uncertainty bound allows. Timers are measured on
+    this clock: a node's `set_timer(name, d)` fires when its own clock has advanced by d, so
+    a fast clock's timeouts come early in true time and a slow one's late."""
 
     def __init__(self, sim: Simulation, node_id: str, seed: int) -> None:
         self.id = node_id
         self.storage = Storage()
-        self.offset = 0  # this node's clock minus true time; |offset| <= epsilon
         self.random = random.Random(seed)
         self._sim = sim
+        self.rate = 0  # the clock's drift, parts per thousand of true time
+        self._anchor_offset, self._anchor_time = 0, 0  # the offset at a true time
 
     @property
     def epsilon(self) -> int:
         return self._sim.epsilon
+
+    @property
+    def offset(self) -> int:
+        """This node's clock minus true time; |offset| <= epsilon."""
+        return self._offset_at(self._sim.time)
+
+    @offset.setter
+    def offset(self, value: int) -> None:
+        self._anchor_offset, self._anchor_time = value, self._sim.time
+
+    def drift(self, rate: int) -> None:
+        """From now on the clock gains `rate` ticks per thousand (loses, if negative)."""
+        self.offset = self.offset
+        self.rate = rate
+
+    def _offset_at(self, time: int) -> int:
+        if not self.rate:
+            return self._anchor_offset
+        drifted = self._anchor_offset + self.rate * (time - self._anchor_time) // 1000
+        return max(-self._sim.epsilon, min(self._sim.epsilon, drifted))
+
+    def _when_clock_reads(self, reading: int) -> int:
+        """The first true time after now at which this clock reads `reading` or more."""
+        low = self._sim.time + 1
+        if not self.rate:
+            return max(low, reading - self._anchor_offset)
+        high = max(low, reading + self._sim.epsilon)  # the clock is never epsilon behind
+        while low < high:  # the clock never runs backwards (|rate| < 1000): bisect
+            middle = (low + high) // 2
+            if middle + self._offset_at(middle) >= reading:
+                high = middle
+            else:
+                low = middle + 1
+        return low
 
     def now(self) -> int:
         """This node's own clock: true time plus its offset."""
@@ -120,8 +162,9 @@ class Context:
                 self.send(dst, msg)
 
     def set_timer(self, name: str, delay: int) -> None:
-        """Fire `on_timer(name)` after `delay` ticks; replaces a pending timer of that name."""
-        self._sim.timers.set(self.id, name, self._sim.time + max(1, delay))
+        """Fire `on_timer(name)` after `delay` ticks of this node's clock; replaces a pending
+        timer of that name."""
+        self._sim.timers.set(self.id, name, self._when_clock_reads(self.now() + max(1, delay)))
 
     def cancel_timer(self, name: str) -> None:
         self._sim.timers.cancel(self.id, name)

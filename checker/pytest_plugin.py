@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from checker import registry
-from checker.hunt import Budget, HuntOutcome, hunt
+from checker.hunt import ALL_CONFIGS, Budget, HuntOutcome, hunt, hunt_config
 
 # A count, so that a test's counterexample is the same on any machine; over every seeded bug,
 # it costs about what the former 10 s each cost (docs/engine.md, "Shrinking").
@@ -53,11 +53,11 @@ class Hunter:
         self.shrink_replays = config.getoption("deepdives_shrink_replays")
 
     def __call__(self, system_name: str, variant: str, runs: int,
-                 config_name: str = "default") -> HuntOutcome:
+                 config_name: str = ALL_CONFIGS) -> HuntOutcome:
         system = registry.lookup(system_name)
         budget = Budget(runs=self.runs if self.runs and not system.variant(variant).seeded
                         else runs)
-        outcome = hunt(system, variant, system.config(config_name), budget=budget,
+        outcome = hunt(system, variant, hunt_config(system, config_name), budget=budget,
                        seed=self.seed, report_dir=self.report_dir,
                        shrink_replays=self.shrink_replays)
         if not outcome.passed:

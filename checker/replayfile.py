@@ -44,9 +44,10 @@ _ARGS: dict[str, tuple[str, ...]] = {
     "duplicate": ("node", "node", "seq"), "fire": ("node", "timer"), "invoke": ("client",),
     "crash": ("server",), "restart": ("server",), "partition": ("island",), "heal": (),
     "pause": ("server", "ticks"), "skew": ("server", "offset"), "reset": ("node", "node"),
+    "drift": ("server", "rate"),
 }
 _TYPES = {"node": str, "server": str, "client": str, "timer": str, "seq": int, "ticks": int,
-          "offset": int, "island": list}
+          "offset": int, "rate": int, "island": list}
 
 
 # the verdicts a run may end in besides the system's invariants: a node's handler failed, or
@@ -286,7 +287,8 @@ def _event_from_json(index: int, raw: Any, config: Config) -> tuple:
 def _out_of_range(role: str, arg: Any, config: Config) -> str | None:
     """What is wrong with one argument as the engine would draw it, given the config."""
     bounds = {"seq": (0, MAX_SEED), "ticks": (1, max(1, config.max_pause)),
-              "offset": (-config.epsilon, config.epsilon)}
+              "offset": (-config.epsilon, config.epsilon),
+              "rate": (-config.max_drift, config.max_drift)}
     if role == "island" and not all(isinstance(n, str) for n in arg):
         return "takes a list of node names"
     if role in bounds and not bounds[role][0] <= arg <= bounds[role][1]:

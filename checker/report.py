@@ -48,6 +48,9 @@ def describe_step(step: Step) -> str:
             return f"pause {args[0]} for {args[1]} ticks"
         case "skew":
             return f"skew {args[0]}'s clock to offset {args[1]:+d}"
+        case "drift":
+            pace = "fast" if args[1] > 0 else "slow" if args[1] < 0 else "true"
+            return f"{args[0]}'s clock drifts: it runs {pace}, {args[1]:+d}‰ (within ±epsilon)"
         case "reset":
             lost = f" (lost {step.detail} in flight)" if step.detail else ""
             return f"reset the connection {args[0]} ↔ {args[1]}{lost}"
@@ -187,7 +190,7 @@ def _mermaid_step(step: Step) -> list[str]:
             return [f"    {args[0]}->>{args[1]}: {_mermaid_text(repr(step.detail))}"]
         case "drop":
             return [f"    {args[0]}-x{args[1]}: dropped {_mermaid_text(repr(step.detail))}"]
-        case "fire" | "crash" | "restart" | "pause" | "skew" | "invoke":
+        case "fire" | "crash" | "restart" | "pause" | "skew" | "drift" | "invoke":
             return [f"    Note over {args[0]}: {text}"]
         case "reset":
             return [f"    Note over {args[0]},{args[1]}: {text}"]

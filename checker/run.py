@@ -49,7 +49,8 @@ def build_seed(seed: int) -> int:
 
 def new_simulation(system: System, variant: str, config: Config, seed: int) -> Simulation:
     cluster = system.build(config, system.variant(variant).impl, random.Random(build_seed(seed)))
-    return Simulation(cluster, seed, config.epsilon, config.faults, system.fifo)
+    return Simulation(cluster, seed, config.epsilon, config.faults, system.fifo,
+                      config.max_drift)
 
 
 def execute(system: System, variant: str, config: Config, seed: int,

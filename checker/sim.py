@@ -8,7 +8,7 @@ descriptor) that names what happens in words stable enough to replay and to shri
     ("crash", node)               ("restart", node)
     ("partition", (island...))    ("heal",)
     ("pause", node, ticks)        ("skew", node, offset)
-    ("reset", a, b)
+    ("reset", a, b)               ("drift", node, rate)
 
 On FIFO channels (`fifo`, a system's declaration that its channels behave as TCP connections)
 only the oldest message in flight on each (src, dst) channel may be delivered; a `reset`
@@ -34,12 +34,16 @@ from checker.timers import Timers
 from invariants.history import Event, Operation, pair
 
 DELIVERY_KINDS = ("deliver", "fire", "invoke")
-# "reset" last: strategies draw for the kinds in order, and older runs must not change
+# "reset" and "drift" last: strategies draw for the kinds in order, and older runs must not
+# change
 FAULT_KINDS = ("drop", "duplicate", "crash", "restart", "partition", "heal", "pause", "skew",
-               "reset")
+               "reset", "drift")
 KINDS = DELIVERY_KINDS + FAULT_KINDS
 MESSAGE_KINDS = ("deliver", "drop", "duplicate")  # events that name a message in flight
-BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew", "reset")
+BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew", "reset", "drift")
+# budgets of the strategies' targeted nemeses, which aim the faults above at moments (see
+# `checker.strategies.RandomWalk`): not events of their own
+NEMESES = ("nemesis",)
 _CHANGES_REACHABILITY = frozenset(("crash", "restart", "partition", "heal", "pause"))
 
 
@@ -114,9 +118,10 @@ class Cluster:
 
 class Simulation:
     def __init__(self, cluster: Cluster, seed: int, epsilon: int,
-                 budget: dict[str, int], fifo: bool = False) -> None:
+                 budget: dict[str, int], fifo: bool = False, max_drift: int = 0) -> None:
         self.time = 0
         self.epsilon = epsilon
+        self.max_drift = max_drift  # parts per thousand
         self.fifo = fifo  # channels are FIFO: only each channel's oldest message is deliverable
         self.network = Network(fifo)
         self.timers = Timers()
@@ -124,6 +129,7 @@ class Simulation:
         self.ghost: list[tuple[str, int, str, dict]] = []
         self.trace: list[Step] = []
         self.budget = {kind: budget.get(kind, 0) for kind in BUDGETED}
+        self.nemesis = budget.get("nemesis", 0)  # targeted faults a strategy may aim
         self.phase = "run"
         self._implied = False  # the next event is implied, not chosen
         self._invariant_state: dict[str, Any] = {}
@@ -253,6 +259,11 @@ class Simulation:
             return []
         return [("skew", n, 0) for n in self.servers if self.up(n)]
 
+    def _enabled_drift(self) -> list[tuple]:
+        if self.budget["drift"] <= 0 or self.epsilon == 0 or self.max_drift == 0:
+            return []
+        return [("drift", n, 0) for n in self.servers if self.up(n)]
+
     def is_enabled(self, event: tuple) -> bool:
         """Whether a concrete event (as replayed from a trace) can happen now."""
         kind = event[0]
@@ -272,7 +283,7 @@ class Simulation:
                      or (event[2], event[1]) in self.network.channels)
         if kind == "partition":
             return bool(self._enabled_partition())
-        if kind in ("pause", "skew"):
+        if kind in ("pause", "skew", "drift"):
             return any(e[1] == event[1] for e in self.enabled(kind))
         return event in self.enabled(kind)
 
@@ -387,6 +398,9 @@ class Simulation:
 
     def _do_skew(self, node_id: str, offset: int) -> None:
         self.contexts[node_id].offset = max(-self.epsilon, min(self.epsilon, offset))
+
+    def _do_drift(self, node_id: str, rate: int) -> None:
+        self.contexts[node_id].drift(max(-self.max_drift, min(self.max_drift, rate)))
 
     # --- clients and histories ------------------------------------------------------------
 

@@ -11,11 +11,13 @@ import random
 from typing import Any, Protocol
 
 from checker.sim import DELIVERY_KINDS, FAULT_KINDS, MESSAGE_KINDS, Simulation
+from invariants.history import OK
 
 BASE_WEIGHTS = {"deliver": 12.0, "fire": 3.0, "invoke": 3.0, "drop": 1.0, "duplicate": 1.0,
                 "crash": 0.5, "restart": 1.0, "partition": 0.5, "heal": 0.7, "pause": 0.5,
-                "skew": 0.5, "reset": 0.5}
+                "skew": 0.5, "reset": 0.5, "drift": 0.5}
 _FOLLOWS = {"restart": "crash", "heal": "partition"}  # undo-faults ride with their fault
+_OPT_IN = ("reset", "drift")  # faults of only the systems or configurations that have them
 
 
 def leaders(sim: Simulation) -> list[str]:
@@ -33,7 +35,14 @@ class RandomWalk:
 
     Faults also come correlated: in some runs a server reboots just as a partition heals (as
     when a rack loses power and network together), so that a node comes back with only its
-    durable state into a network still carrying messages from both sides of the partition."""
+    durable state into a network still carrying messages from both sides of the partition.
+
+    Where a configuration gives a `nemesis` budget, half of the runs also aim their faults
+    (a targeted nemesis): the moment a client is told `ok`, the leader is cut off (with
+    whichever clients fall on its side) — fail-over right after an acknowledgement, where
+    a write acknowledged too early is lost — and what the old leader had in flight is
+    delivered first once the partition heals, after a new leader may have taken over: a
+    message delayed across a leader change."""
 
     def __init__(self, seed: int, max_pause: int = 0, swarm: bool = True) -> None:
         self.rng = random.Random(seed)
@@ -44,13 +53,16 @@ class RandomWalk:
         self._budget_drawn = False
         self.heal_at: int | None = None  # when the current partition ends
         self._queued: list[tuple] = []  # the rest of a correlated fault
+        self.nemesis = 0  # targeted faults left to aim (see the class's docstring)
+        self._history_seen = 0
+        self._stale: list[tuple] = []  # an isolated leader's messages, delivered first
 
     def _swarm_weights(self) -> dict[str, float]:
         """Each run enables a random subset of fault kinds, each at a random rate."""
         weights = {kind: BASE_WEIGHTS[kind] for kind in DELIVERY_KINDS}
         weights["fire"] *= self.rng.choice((0.3, 1.0, 3.0))
         for kind in FAULT_KINDS:
-            if kind in _FOLLOWS or kind == "reset":  # reset: drawn with the budget, if FIFO
+            if kind in _FOLLOWS or kind in _OPT_IN:  # drawn with the budget, if the run has them
                 continue
             if self.rng.random() < 0.5:
                 weights[kind] = BASE_WEIGHTS[kind] * self.rng.choice((0.3, 1.0, 3.0))
@@ -61,15 +73,21 @@ class RandomWalk:
         return weights
 
     def _draw_budget(self, sim: Simulation) -> None:
-        # reset is a fault of FIFO systems only; its rate is drawn only for them, so that the
-        # walks of every other system draw what they drew before reset existed
-        if not sim.fifo:
-            self.weights.pop("reset", None)
-        elif self.swarm and self.rng.random() < 0.5:
-            self.weights["reset"] = BASE_WEIGHTS["reset"] * self.rng.choice((0.3, 1.0, 3.0))
+        # reset is a fault of FIFO systems only, drift of configurations that allow it; their
+        # rates are drawn only for those, so that every other walk draws what it drew before
+        # these faults existed
+        has = {"reset": sim.fifo, "drift": sim.budget["drift"] > 0 and sim.max_drift > 0
+               and sim.epsilon > 0}
+        for kind in _OPT_IN:
+            if not has[kind]:
+                self.weights.pop(kind, None)
+            elif self.swarm and self.rng.random() < 0.5:
+                self.weights[kind] = BASE_WEIGHTS[kind] * self.rng.choice((0.3, 1.0, 3.0))
         for kind, most in sim.budget.items():
             faulting = kind in self.weights or (kind == "crash" and self.reboot_on_heal)
             sim.budget[kind] = self.rng.randint(0, most) if faulting else 0
+        if sim.nemesis and "partition" in self.weights and self.rng.random() < 0.5:
+            self.nemesis = self.rng.randint(1, sim.nemesis)
         self._budget_drawn = True
 
     def next(self, sim: Simulation) -> tuple | None:
@@ -81,6 +99,10 @@ class RandomWalk:
             return self._queued.pop(0)
         if self.heal_at is not None and sim.network.partitioned and sim.time >= self.heal_at:
             return self._timed_heal(sim)
+        if self.nemesis or self._stale:
+            aimed = self._isolate_after_ack(sim) or self._stale_first(sim)
+            if aimed:
+                return aimed
         options = [(kind, sim.enabled(kind)) for kind in self.weights
                    if not (kind == "heal" and self.heal_at is not None)]
         options = [(kind, events) for kind, events in options if events]
@@ -105,6 +127,35 @@ class RandomWalk:
         self._queued = [("restart", node), ("heal",)]
         return ("crash", node)
 
+    def _isolate_after_ack(self, sim: Simulation) -> tuple | None:
+        """Cut the leader off right after a client was told `ok`."""
+        acked = len(sim.history) > self._history_seen and sim.history[-1].type == OK
+        self._history_seen = len(sim.history)
+        if not (acked and self.nemesis and sim.enabled("partition")):
+            return None
+        leading = leaders(sim)
+        if not leading:
+            return None
+        self.nemesis -= 1
+        leader = self.rng.choice(leading)
+        island = [leader, *(c for c in sim.clients if self.rng.random() < 0.5)]
+        if self.max_pause:
+            self.heal_at = sim.time + self._boundary_biased(1, self.max_pause)
+        self._stale = [key for key in sim.network.in_flight if key[0] == leader]
+        return ("partition", tuple(sorted(island)))
+
+    def _stale_first(self, sim: Simulation) -> tuple | None:
+        """Once healed, deliver the isolated leader's old messages before anything else."""
+        if sim.network.partitioned:
+            return None
+        self._stale = [key for key in self._stale if key in sim.network.in_flight]
+        ready = set(sim.enabled("deliver"))
+        for key in self._stale:
+            if ("deliver", *key) in ready:
+                self._stale.remove(key)
+                return ("deliver", *key)
+        return None
+
     @staticmethod
     def _workload_done(sim: Simulation) -> bool:
         return sim.clients_idle() and not sim.enabled("invoke")
@@ -120,6 +171,8 @@ class RandomWalk:
             return ("pause", event[1], self._boundary_biased(1, max(1, self.max_pause)))
         if kind == "skew":
             return ("skew", event[1], self._boundary_biased(-sim.epsilon, sim.epsilon))
+        if kind == "drift":
+            return ("drift", event[1], self._boundary_biased(-sim.max_drift, sim.max_drift))
         return event
 
     def _island(self, sim: Simulation) -> tuple[str, ...]:

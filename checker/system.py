@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import attrs
 
-from checker.sim import BUDGETED, Cluster, Simulation
+from checker.sim import BUDGETED, NEMESES, Cluster, Simulation
 from invariants.verdict import Verdict
 
 
@@ -23,6 +23,7 @@ class Config:
     ops_per_client: int = 4
     max_steps: int = 400
     epsilon: int = 0  # bound on every node's clock offset
+    max_drift: int = 0  # fastest a `drift` fault may make a clock run, in parts per thousand
     max_pause: int = 0  # longest process stall a `pause` fault may inject
     faults: dict[str, int] = attrs.field(factory=dict)  # most faults of each kind per run
     quiesce_horizon: int = 400  # virtual time the ending may take to settle
@@ -58,7 +59,7 @@ class Config:
 LIMITS: dict[str, tuple[int, int]] = {
     "servers": (1, 16), "clients": (1, 16), "ops_per_client": (0, 200),
     "max_steps": (0, 10_000), "quiesce_steps": (0, 100_000), "quiesce_horizon": (0, 100_000),
-    "epsilon": (0, 10_000), "max_pause": (0, 100_000),
+    "epsilon": (0, 10_000), "max_pause": (0, 100_000), "max_drift": (0, 500),
 }
 MOST_FAULTS = 1_000  # of one kind in one run
 MOST_NODES = 64  # a configuration may build, whichever knobs add them
@@ -114,8 +115,8 @@ def _faults(value: Any) -> str | None:
         return f"must be an object of fault kinds, not {json_type(value)}"
     count = _integer(0, MOST_FAULTS)
     for kind, most in value.items():
-        if kind not in BUDGETED:
-            return f"names {kind!r}, not a fault kind ({', '.join(BUDGETED)})"
+        if kind not in BUDGETED + NEMESES:
+            return f"names {kind!r}, not a fault kind ({', '.join(BUDGETED + NEMESES)})"
         if problem := count(most):
             return f"{kind!r} {problem}"
     return None
