@@ -12,13 +12,14 @@ registered as invariants), not `build` (the workload), not the classes only seed
 
 Each mutant is written into a private copy of the code and run in its own process, which
 first probes it: the correct variant's runs on the probe seeds (each on the configuration
-the default hunt gives its seed), compared with the unmutated code's. A mutant whose every probe run is identical changes
-nothing the hunt can see (equivalent, or out of the workload's reach) and is not counted.
-(A property system's run checks one input, too little to call a mutant equivalent: its
-mutants are all counted, so its figure is a lower bound.) The others face the default hunt
-of the correct variant (`--runs`, every configuration as `deepdives hunt` mixes them,
-random walk or the property search): killed when a run is violated or undecided, or when the code cannot even be
-built. The figure is killed / (killed + survived); survivors are listed to be read.
+the default hunt gives its seed), compared with the unmutated code's. A mutant whose every
+probe run is identical changes nothing the hunt can see (equivalent, or out of the
+workload's reach) and is not counted. (A property system's run checks one input, too little
+to call a mutant equivalent: its mutants are all counted, so its figure is a lower bound.)
+The others face the default hunt of the correct variant (`--runs`, every configuration as
+`deepdives hunt` mixes them, random walk or the property search): killed when a run is
+violated or undecided, or when the code cannot even be built. The figure is
+killed / (killed + survived); survivors are listed to be read.
 """
 
 from __future__ import annotations
