@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
+import attrs
 import click
 
 from checker import lesson, properties, registry, report
@@ -25,6 +26,8 @@ from checker.hunt import (
     hunt_config,
     write_counterexample,
 )
+from checker.memory import DEFAULT_DIRECTORY, ReplayMemory
+from checker.new_cmd import new_command
 from checker.replayfile import (
     MAX_SEED,
     Counterexample,
@@ -40,11 +43,20 @@ from checker.system import System
 
 
 @click.group(cls=GuardedGroup, context_settings={"help_option_names": ["-h", "--help"]})
-def cli() -> None:
+@click.option("--system-module", "modules", multiple=True, metavar="MODULE",
+              help="Also load the system a module of yours defines (its SYSTEM); repeatable. "
+                   "Systems registered under the entry point group 'deepdives.systems' load "
+                   "without it.")
+def cli(modules: tuple[str, ...]) -> None:
     """Executable deep dives into classic distributed systems.
 
     Every run is deterministic: (system, variant, config, seed, choices) replays exactly.
     """
+    for name in modules:
+        try:
+            registry.add_module(name)
+        except LookupError as exc:
+            raise BadInput(exc.args[0]) from None
 
 
 @cli.command("list")
@@ -81,13 +93,18 @@ def list_systems() -> None:
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
               default=Path("reports"), show_default=True)
 @click.option("--no-shrink", is_flag=True, help="Report the first violation as found.")
+@click.option("--database", default=None,
+              help="Replay memory: remember the failures found in this directory (a "
+                   "Hypothesis example database) and replay them first next time. Default: "
+                   f"{DEFAULT_DIRECTORY} with --strategy hypothesis, none otherwise; "
+                   "'none' turns it off.")
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Variants hunted at once, one process each (default: one per core). "
                    "Results do not depend on it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, seed: int,
                  shard: str, config_name: str, strategy: str, report_dir: Path,
-                 no_shrink: bool, jobs: int | None, quiet: bool) -> None:
+                 no_shrink: bool, database: str | None, jobs: int | None, quiet: bool) -> None:
     """Explore SYSTEM[:VARIANT] targets (default: everything) within a budget.
 
     Exits 0 only when every correct variant stays clean and every seeded bug is found; 1 when
@@ -99,21 +116,37 @@ def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, see
         shard_ = Shard.parse(shard)
     except ValueError as exc:
         raise BadInput(str(exc)) from None
-    budget = Budget(runs=runs, seconds=seconds)
+    if database is None and strategy == "hypothesis":
+        database = str(DEFAULT_DIRECTORY)
+    settings = HuntSettings(config_name, Budget(runs=runs, seconds=seconds), seed, shard_,
+                            strategy, report_dir, not no_shrink,
+                            None if database in (None, "none") else database)
     jobs = min(jobs or _cores(), len(plan))
     if jobs > 1:
-        outcomes = _hunt_in_parallel(plan, jobs, config_name, budget, seed, shard_, strategy,
-                                     report_dir, not no_shrink, quiet)
+        outcomes = _hunt_in_parallel(plan, jobs, settings, quiet)
     else:
-        outcomes = [_hunt_one(system, variant, config_name, budget, seed, shard_, strategy,
-                              report_dir, not no_shrink, quiet)
-                    for system, variant in plan]
+        outcomes = [_hunt_one(system, variant, settings, quiet) for system, variant in plan]
     click.echo(_table(outcomes))
     failed = [o for o in outcomes if not o.passed]
     if failed:
         names = ", ".join(f"{o.system}:{o.variant} ({o.verdict})" for o in failed)
         click.echo(f"FAILED: {names}", err=True)
         sys.exit(EXIT_UNKNOWN if all(o.undecided for o in failed) else 1)
+
+
+@attrs.frozen
+class HuntSettings:
+    """What every variant's hunt of one `deepdives hunt` shares; picklable, so that another
+    process can run a hunt from it."""
+
+    config_name: str
+    budget: Budget
+    seed: int
+    shard: Shard
+    strategy: str
+    report_dir: Path
+    shrink_found: bool
+    database: str | None
 
 
 def _plan(targets: tuple[str, ...], config_name: str) -> list[tuple[System, str]]:
@@ -127,11 +160,10 @@ def _plan(targets: tuple[str, ...], config_name: str) -> list[tuple[System, str]
     return [(system, variant) for system, variants in parsed for variant in variants]
 
 
-def _hunt_one(system: System, variant: str, config_name: str, budget: Budget, seed: int,
-              shard: Shard, strategy: str, report_dir: Path, shrink_found: bool,
+def _hunt_one(system: System, variant: str, settings: HuntSettings,
               quiet: bool) -> HuntOutcome:
     label = f"{system.name}:{variant}"
-    with click.progressbar(length=budget.runs, label=f"{label:<32}", file=sys.stderr,
+    with click.progressbar(length=settings.budget.runs, label=f"{label:<32}", file=sys.stderr,
                            hidden=quiet, show_pos=True) as bar:
         done = [0]
 
@@ -139,8 +171,7 @@ def _hunt_one(system: System, variant: str, config_name: str, budget: Budget, se
             bar.update(runs - done[0])
             done[0] = runs
 
-        return _hunt_by_name(system.name, variant, config_name, budget, seed, shard, strategy,
-                             report_dir, shrink_found, progress)
+        return _hunt_by_name(system.name, variant, settings, progress)
 
 
 def _cores() -> int:
@@ -149,17 +180,15 @@ def _cores() -> int:
     return os.cpu_count() or 1
 
 
-def _hunt_in_parallel(plan: list[tuple[System, str]], jobs: int, config_name: str,
-                      budget: Budget, seed: int, shard: Shard, strategy: str, report_dir: Path,
-                      shrink_found: bool, quiet: bool) -> list[HuntOutcome]:
+def _hunt_in_parallel(plan: list[tuple[System, str]], jobs: int, settings: HuntSettings,
+                      quiet: bool) -> list[HuntOutcome]:
     """One process per variant, `jobs` at a time; outcomes in the plan's order. Each hunt is
     a function of its seeds alone, so its result is the same as in one process (only the
     wall-clock figures differ: shrinking is budgeted in replays, not seconds).
     Processes are forked, so they see the same registry as this one."""
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
-        futures = {pool.submit(_hunt_by_name, system.name, variant, config_name, budget,
-                               seed, shard, strategy, report_dir, shrink_found):
+        futures = {pool.submit(_hunt_by_name, system.name, variant, settings):
                    f"{system.name}:{variant}" for system, variant in plan}
         label = f"{len(plan)} variants, {jobs} at once"
         with click.progressbar(length=len(futures), label=label, file=sys.stderr,
@@ -170,14 +199,15 @@ def _hunt_in_parallel(plan: list[tuple[System, str]], jobs: int, config_name: st
         return [future.result() for future in futures]
 
 
-def _hunt_by_name(system_name: str, variant: str, config_name: str, budget: Budget, seed: int,
-                  shard: Shard, strategy: str, report_dir: Path, shrink_found: bool,
+def _hunt_by_name(system_name: str, variant: str, settings: HuntSettings,
                   progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
     """One variant's hunt, named so that another process can run it too."""
     system = registry.lookup(system_name)
-    return hunt(system, variant, hunt_config(system, config_name), budget=budget, seed=seed,
-                shard=shard, strategy=strategy, report_dir=report_dir, shrink_found=shrink_found,
-                progress=progress)
+    memory = ReplayMemory.at(settings.database) if settings.database else None
+    return hunt(system, variant, hunt_config(system, settings.config_name),
+                budget=settings.budget, seed=settings.seed, shard=settings.shard,
+                strategy=settings.strategy, report_dir=settings.report_dir,
+                shrink_found=settings.shrink_found, memory=memory, progress=progress)
 
 
 def _table(outcomes: list[HuntOutcome]) -> str:
@@ -356,7 +386,12 @@ def lesson_command(files: tuple[Path, ...], check: bool) -> None:
 
 cli.add_command(check_command)
 cli.add_command(explore_command)
+cli.add_command(new_command)
 
 
 def main() -> None:
     cli(prog_name="deepdives")
+
+
+if __name__ == "__main__":
+    main()

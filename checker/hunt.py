@@ -13,6 +13,7 @@ from pathlib import Path
 import attrs
 
 from checker import properties, report
+from checker.memory import ReplayMemory
 from checker.portfolio import portfolio_run, run_strategy
 from checker.replayfile import counterexample
 from checker.run import RunResult, execute
@@ -143,11 +144,36 @@ class HuntOutcome:
 def hunt(system: System, variant: str, config: Config | ConfigMix, *, budget: Budget,
          seed: int = 0, shard: Shard = Shard(), strategy: str = "random",
          report_dir: Path | None = None, shrink_found: bool = True,
-         shrink_replays: int = HUNT_REPLAYS,
+         shrink_replays: int = HUNT_REPLAYS, memory: ReplayMemory | None = None,
          progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
     """Hunt one variant on one configuration, or on a mix of them (`ConfigMix`). A property
     system's search, and the Hypothesis strategy, use a mix's first configuration only: their
-    inputs are drawn, not shaped by a cluster."""
+    inputs are drawn, not shaped by a cluster. With `memory`, the failures remembered for
+    this variant are replayed first, and what the hunt finds is remembered."""
+    if memory is None:
+        return _hunt(system, variant, config, budget, seed, shard, strategy, report_dir,
+                     shrink_found, shrink_replays, None, progress)
+    started = time.perf_counter()
+    remembered = memory.replay(system, variant)
+    if remembered is not None:
+        progress(1)
+        outcome = HuntOutcome(system.name, variant, system.variant(variant).seeded, 1,
+                              len(remembered.sim.trace), time.perf_counter() - started)
+        if system.kind == "property":
+            size = system.size(system.from_json(remembered.sim.input, remembered.config))
+            return _record_input(system, remembered, outcome, size, size, report_dir)
+        return _record(system, remembered, outcome, report_dir, shrink_found, shrink_replays)
+    outcome = _hunt(system, variant, config, budget, seed, shard, strategy, report_dir,
+                    shrink_found, shrink_replays, memory, progress)
+    if outcome.violation is not None:
+        memory.remember(system, outcome.violation)
+    return outcome
+
+
+def _hunt(system: System, variant: str, config: Config | ConfigMix, budget: Budget, seed: int,
+          shard: Shard, strategy: str, report_dir: Path | None, shrink_found: bool,
+          shrink_replays: int, memory: ReplayMemory | None,
+          progress: Callable[[int], None]) -> HuntOutcome:
     mix = config if isinstance(config, ConfigMix) else ConfigMix((config,))
     if system.kind == "property":
         return _hunt_inputs(system, variant, mix.first, budget, seed + shard.index, report_dir,
@@ -157,7 +183,8 @@ def hunt(system: System, variant: str, config: Config | ConfigMix, *, budget: Bu
     found: RunResult | None = None
     if strategy == "hypothesis":
         from checker.hypothesis_adapter import hypothesis_hunt
-        found, runs = hypothesis_hunt(system, variant, mix.first, seed, budget.runs or 200)
+        found, runs = hypothesis_hunt(system, variant, mix.first, seed, budget,
+                                      memory.database if memory else None)
         progress(runs)
     else:
         for run_seed in shard.seeds(seed):
@@ -197,12 +224,18 @@ def _hunt_inputs(system: System, variant: str, config: Config, budget: Budget, s
     found = searched.found
     if found is None:
         return outcome
-    outcome = attrs.evolve(outcome, violation=found.result, time_to_first=found.time_to_first,
-                           before=found.first_size, after=found.size)
+    outcome = attrs.evolve(outcome, time_to_first=found.time_to_first)
+    return _record_input(system, found.result, outcome, found.first_size, found.size,
+                         report_dir)
+
+
+def _record_input(system: System, found: RunResult, outcome: HuntOutcome, before: int,
+                  after: int, report_dir: Path | None) -> HuntOutcome:
+    outcome = attrs.evolve(outcome, violation=found, before=before, after=after,
+                           time_to_first=outcome.time_to_first or outcome.elapsed)
     if report_dir is None:
         return outcome
-    replay_path, report_path = write_counterexample(system, found.result, report_dir,
-                                                    found.first_size)
+    replay_path, report_path = write_counterexample(system, found, report_dir, before)
     return attrs.evolve(outcome, replay_path=str(replay_path), report_path=str(report_path))
 
 

@@ -1,162 +1,153 @@
-"""Hypothesis drives the scheduler: a `RuleBasedStateMachine` whose rules are the event kinds.
+"""Hypothesis drives the random walk: every decision the walk makes — its swarm fault mix,
+which event comes next, partition sides and spans, pause lengths, skews — is drawn from a
+random source Hypothesis controls (`st.randoms(use_true_random=False)`), as is the run's
+seed. Generation is as smart as the walk's, and Hypothesis brings what the walk lacks: its
+example database replays a failure first next time, `target()` steers towards runs with
+more faults, more leader changes, more unacknowledged operations and larger clock skews,
+and its shrinker can work on the decisions.
 
-Each rule draws one index among the enabled events of its kind, so hypothesis' shrinker works
-on the schedule itself and a failure prints as a short program. State invariants are
-`@invariant`s; history invariants run at teardown, after the quiescence phase.
+A failure is returned as the walk ran it — its choices replay it exactly — and the hunt then
+shrinks it with our ddmin, which on these schedules is faster than Hypothesis's shrinker and
+ends shorter (`benchmarks/RESULTS.md`, "Strategies: SYSTEM").
+
+`runs(system, ...)` is the same search as a strategy for a user's own tests:
+
+    @given(runs(MY_SYSTEM, config="small"))
+    def test_my_protocol(run):
+        assert not run.violated, run.verdict.explanation
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, given, reject, settings, target
+from hypothesis import seed as seeded
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.errors import Unsatisfiable
 
 from checker import watchdog
-from checker.run import RunResult, check_history, execute, new_simulation
-from checker.sim import KINDS, NodeFailure, Simulation
-from checker.strategies import Replay
+from checker.run import RunResult, execute
+from checker.sim import FAULT_KINDS, Simulation
+from checker.strategies import RandomWalk, leaders
 from checker.system import Config, System
+from invariants.history import INFO
 
-_INDEX = st.integers(min_value=0, max_value=255)
+MOST_SEED = 2**32 - 1
 
 
 class ViolationFound(AssertionError):
     pass
 
 
-def machine_for(system: System, variant: str, config: Config, seed: int) -> type:
-    """A state machine class exploring one (system, variant, config) with node seed `seed`."""
-    state_checks = [inv for inv in system.invariants if inv.kind == "state"]
-    failures: list[list[tuple]] = []
-    examples = [0]
+class LeaderWatch:
+    """The walk, counting how often the set of nodes that say they lead changes."""
 
-    class SimulationMachine(RuleBasedStateMachine):
-        def __init__(self) -> None:
-            super().__init__()
-            examples[0] += 1
-            self.failed = False
-            self.sim: Simulation = new_simulation(system, variant, config, seed)
-            self.guarded(self.sim.start)
+    def __init__(self, walk: RandomWalk) -> None:
+        self.walk = walk
+        self.changes = 0
+        self._leading: list[str] | None = None
 
-        def do(self, event: tuple) -> None:
-            self.guarded(self.sim.execute, event)
-
-        def guarded(self, step: Any, *args: Any) -> None:
-            """Run `step`; a handler that fails is a finding like any other (the step that
-            failed is the last of the run's choices)."""
-            try:
-                step(*args)
-            except NodeFailure as exc:
-                self.failed = True
-                failures.append(self.sim.choices())
-                raise ViolationFound(f"{exc.invariant}: {exc}") from exc
-
-        @invariant()
-        def state_invariants(self) -> None:
-            for inv in state_checks:
-                sentence = inv.check(self.sim)
-                if sentence:
-                    self.failed = True
-                    failures.append(self.sim.choices())
-                    raise ViolationFound(f"{inv.name}: {sentence}")
-
-        def teardown(self) -> None:
-            if self.failed:
-                return  # already failed on a state invariant or in a handler
-            self.guarded(self.sim.quiesce, config.quiesce_horizon, config.quiesce_steps)
-            verdict = check_history(system, self.sim)
-            if verdict.violated:
-                failures.append(self.sim.choices())
-                raise ViolationFound(f"{verdict.invariant}: {verdict.explanation}")
-
-    has = {"reset": system.fifo,
-           "drift": config.faults.get("drift", 0) > 0 and config.max_drift > 0}
-    for kind in KINDS:
-        if has.get(kind, True):  # no rule that never runs: draws stay as they were
-            setattr(SimulationMachine, kind, _rule_for(kind, config))
-    SimulationMachine.rest = _rest
-    SimulationMachine.failures = failures
-    SimulationMachine.examples = examples
-    return SimulationMachine
+    def next(self, sim: Simulation) -> tuple | None:
+        leading = leaders(sim)
+        if self._leading is not None and leading != self._leading:
+            self.changes += 1
+        self._leading = leading
+        return self.walk.next(sim)
 
 
-@precondition(lambda self: not any(self.sim.enabled(kind) for kind in KINDS))
-@rule()
-def _rest(self: Any) -> None:
-    """Nothing can happen (the workload is done and the network is quiet): hypothesis needs
-    some rule to run until its step count is reached, and the run has ended anyway."""
+def walk_run(system: System, variant: str, config: Config, run_seed: int,
+             rng: random.Random) -> tuple[RunResult, LeaderWatch]:
+    """One run of the random walk, its decisions drawn from `rng`."""
+    watch = LeaderWatch(RandomWalk(rng, max_pause=config.max_pause))
+    return execute(system, variant, config, run_seed, watch), watch
 
 
-def _enabled(kind: str) -> Any:
-    return lambda self: bool(self.sim.enabled(kind))
+def aim(result: RunResult, watch: LeaderWatch) -> None:
+    """Steer Hypothesis towards runs where bugs live."""
+    trace = result.sim.trace
+    target(float(sum(step.event[0] in FAULT_KINDS for step in trace)), label="faults")
+    target(float(watch.changes), label="leader changes")
+    target(float(sum(e.type == INFO for e in result.sim.history)), label="unacknowledged")
+    target(float(sum(abs(step.event[2]) for step in trace if step.event[0] == "skew")),
+           label="clock skew")
 
 
-def _rule_for(kind: str, config: Config) -> Any:
-    if kind == "partition":
-        @precondition(_enabled(kind))
-        @rule(mask=st.integers(min_value=1, max_value=2 ** 16))
-        def partition(self: Any, mask: int) -> None:
-            nodes = self.sim.servers + self.sim.clients
-            island = [n for i, n in enumerate(nodes) if mask >> (i % 16) & 1]
-            if 0 < len(island) < len(nodes):
-                self.do(("partition", tuple(sorted(island))))
-        return partition
-    if kind in ("pause", "skew", "drift"):
-        low, high = {"pause": (1, max(1, config.max_pause)),
-                     "skew": (-config.epsilon, config.epsilon),
-                     "drift": (-config.max_drift, config.max_drift)}[kind]
+def runs(system: System, variant: str = "correct", config: str | Config = "default",
+         aimed: bool = True) -> st.SearchStrategy[RunResult]:
+    """Runs of `system`'s `variant` on `config`, the random walk's decisions and the run's
+    seed drawn by Hypothesis (and shrunk by it); with `aimed`, each run `target`s the
+    quantities above."""
+    chosen = config if isinstance(config, Config) else system.config(config)
 
-        @precondition(_enabled(kind))
-        @rule(i=_INDEX, amount=st.integers(min_value=low, max_value=high))
-        def fault(self: Any, i: int, amount: int) -> None:
-            events = self.sim.enabled(kind)
-            self.do((kind, events[i % len(events)][1], amount))
-        fault.__name__ = kind
-        return fault
+    @st.composite
+    def one_run(draw: st.DrawFn) -> RunResult:
+        rng = draw(st.randoms(use_true_random=False))
+        result, watch = walk_run(system, variant, chosen, draw(st.integers(0, MOST_SEED)), rng)
+        if aimed:
+            aim(result, watch)
+        return result
 
-    @precondition(_enabled(kind))
-    @rule(i=_INDEX)
-    def step(self: Any, i: int) -> None:
-        events = self.sim.enabled(kind)
-        self.do(events[i % len(events)])
-    step.__name__ = kind
-    return step
+    return one_run()
 
 
-def hypothesis_hunt(system: System, variant: str, config: Config, seed: int,
-                    max_examples: int) -> tuple[RunResult | None, int]:
-    """Search with hypothesis; return the shrunk failing run (replayed) and examples tried."""
-    machine = machine_for(system, variant, config, seed)
-    machine._hypothesis_internal_use_seed = seed
-    chosen = settings(max_examples=max_examples, stateful_step_count=min(config.max_steps, 100),
-                      deadline=None, database=None, derandomize=False, print_blob=False,
-                      phases=(Phase.generate,),  # our ddmin shrinks: faster on long schedules
-                      suppress_health_check=list(HealthCheck))
+def database_for(root: Path | ExampleDatabase | None, system: System, variant: str,
+                 config: Config) -> ExampleDatabase | None:
+    """One database per hunted variant and configuration: Hypothesis keys examples by the
+    test function, and every hunt's function is this module's."""
+    if root is None or isinstance(root, ExampleDatabase):
+        return root
+    return DirectoryBasedExampleDatabase(str(Path(root) / f"{system.name}.{variant}.{config.name}"))
+
+
+def hypothesis_hunt(system: System, variant: str, config: Config, seed: int, budget: Any,
+                    database: Path | ExampleDatabase | None = None) -> tuple[RunResult | None, int]:
+    """Search until a run violates an invariant, `budget.runs` examples are tried, or
+    `budget.seconds` pass; the failing run and the examples tried up to it. A database is
+    read first (a failure it holds is replayed before anything new) and keeps what is
+    found."""
+    found: list[RunResult] = []
+    tried = [0]
+    started = time.perf_counter()
+    strategy = runs(system, variant, config)
+
+    @settings(max_examples=budget.runs or 200, deadline=None, print_blob=False,
+              database=database_for(database, system, variant, config),
+              phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target),
+              suppress_health_check=list(HealthCheck))
+    @seeded(seed)
+    @given(strategy)
+    def search(run: RunResult) -> None:
+        if budget.seconds is not None and time.perf_counter() - started > budget.seconds:
+            reject()  # out of time: what is left is skipped, cheaply
+        if not found:  # Hypothesis runs a failing example again to report it: not counted
+            tried[0] += 1
+        if run.violated:
+            found.append(run)
+            raise ViolationFound(f"{run.verdict.invariant}: {run.verdict.explanation}")
+
     try:
         with _no_local_constants(), watchdog.guard():
-            run_state_machine_as_test(machine, settings=chosen)
+            search()
     except ViolationFound:
-        choices = machine.failures[-1]
-        return execute(system, variant, config, seed, Replay(choices)), machine.examples[0]
-    return None, machine.examples[0]
+        return found[-1], tried[0]
+    except Unsatisfiable:  # the time ran out before a single example
+        pass
+    return None, tried[0]
 
 
 @contextlib.contextmanager
 def _no_local_constants() -> Iterator[None]:
     """Hypothesis mixes into its draws constants it finds in the local modules imported so
     far, so what it generates from a seed depends on what else the process has imported (a
-    test worker, a forked hunt). Our draws are indexes into enabled events, for which those
-    constants mean nothing: leave them out, so a seed gives the same run in any process.
+    test worker, a forked hunt). Our draws are a walk's decisions, for which those constants
+    mean nothing: leave them out, so a seed gives the same run in any process.
     (Private API: on a Hypothesis without it, nothing changes.)"""
     try:
         from hypothesis.internal.conjecture import providers

@@ -14,13 +14,16 @@ from hypothesis import HealthCheck, settings
 
 from checker import registry
 from checker.hunt import ALL_CONFIGS, Budget, HuntOutcome, hunt, hunt_config
+from checker.memory import DEFAULT_DIRECTORY, ReplayMemory
+from checker.system import System
 
 # A count, so that a test's counterexample is the same on any machine; over every seeded bug,
 # it costs about what the former 10 s each cost (docs/engine.md, "Shrinking").
 TEST_SHRINK_REPLAYS = 250
 
 settings.register_profile("deepdives-ci", derandomize=True, deadline=None, database=None,
-                          print_blob=True, suppress_health_check=[HealthCheck.too_slow])
+                          print_blob=True, suppress_health_check=[HealthCheck.too_slow,
+                                                                   HealthCheck.large_base_example])
 settings.register_profile("deepdives-hunt", max_examples=5000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 
@@ -36,6 +39,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          f"shortest)")
     group.addoption("--deepdives-report-dir", default="reports",
                     help="where hunts write counterexamples (default: reports/)")
+    group.addoption("--deepdives-database", default=str(DEFAULT_DIRECTORY),
+                    help=f"replay memory: failures found are kept in this Hypothesis example "
+                         f"database and replayed first by the next run (default: "
+                         f"{DEFAULT_DIRECTORY}; 'none' turns it off)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -51,15 +58,18 @@ class Hunter:
         self.seed = config.getoption("deepdives_seed")
         self.report_dir = Path(config.getoption("deepdives_report_dir"))
         self.shrink_replays = config.getoption("deepdives_shrink_replays")
+        database = config.getoption("deepdives_database")
+        self.memory = None if database == "none" else ReplayMemory.at(database)
 
-    def __call__(self, system_name: str, variant: str, runs: int,
+    def __call__(self, system: str | System, variant: str, runs: int,
                  config_name: str = ALL_CONFIGS) -> HuntOutcome:
-        system = registry.lookup(system_name)
+        """Hunt `variant` of `system` (a registered name, or a System of your own)."""
+        system = registry.lookup(system) if isinstance(system, str) else system
         budget = Budget(runs=self.runs if self.runs and not system.variant(variant).seeded
                         else runs)
         outcome = hunt(system, variant, hunt_config(system, config_name), budget=budget,
                        seed=self.seed, report_dir=self.report_dir,
-                       shrink_replays=self.shrink_replays)
+                       shrink_replays=self.shrink_replays, memory=self.memory)
         if not outcome.passed:
             pytest.fail(_explain(outcome), pytrace=False)
         return outcome

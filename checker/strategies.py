@@ -44,8 +44,9 @@ class RandomWalk:
     delivered first once the partition heals, after a new leader may have taken over: a
     message delayed across a leader change."""
 
-    def __init__(self, seed: int, max_pause: int = 0, swarm: bool = True) -> None:
-        self.rng = random.Random(seed)
+    def __init__(self, seed: int | random.Random, max_pause: int = 0, swarm: bool = True) -> None:
+        # a seed, or the source of every decision (Hypothesis's, in `hypothesis_adapter`)
+        self.rng = seed if isinstance(seed, random.Random) else random.Random(seed)
         self.max_pause = max_pause
         self.reboot_on_heal = False  # a correlated fault: a server reboots as a partition heals
         self.swarm = swarm

@@ -77,24 +77,27 @@ def test_shrinking_keeps_the_violation_and_is_one_minimal() -> None:
 
 
 def test_the_hypothesis_strategy_finds_and_replays_the_bug() -> None:
-    result, examples = hypothesis_hunt(COUNTER, "forgetful", CONFIG, seed=3, max_examples=300)
+    result, examples = hypothesis_hunt(COUNTER, "forgetful", CONFIG, 3, Budget(runs=300))
     assert result is not None and result.violated and examples <= 300
-    assert hypothesis_hunt(COUNTER, "correct", CONFIG, seed=3, max_examples=20)[0] is None
+    again = execute(COUNTER, "forgetful", result.config, result.seed, Replay(result.choices))
+    assert again.violated and again.sim.fingerprint() == result.sim.fingerprint()
+    assert hypothesis_hunt(COUNTER, "correct", CONFIG, 3, Budget(runs=20))[0] is None
 
 
-def test_the_hypothesis_strategy_runs_on_after_everything_has_happened() -> None:
-    """A run whose workload is done and whose network is quiet has nothing left to choose;
-    hypothesis still takes its steps (it refused to run before: no rule could)."""
+def test_the_hypothesis_strategy_stops_when_its_time_is_up() -> None:
     quiet = attrs.evolve(COMMIT.configs["small"], faults={})
-    result, examples = hypothesis_hunt(COMMIT, "correct", quiet, seed=0, max_examples=5)
-    assert result is None and examples >= 5
+    result, examples = hypothesis_hunt(COMMIT, "correct", quiet, 0,
+                                       Budget(runs=10**6, seconds=0.5))
+    assert result is None and 0 < examples < 10**6
 
 
 HYPOTHESIS_RUN = """
 {imports}
 from checker.hypothesis_adapter import hypothesis_hunt
 from tests.toys import COUNTER
-result, examples = hypothesis_hunt(COUNTER, "forgetful", COUNTER.configs["default"], 0, 40)
+from checker.hunt import Budget
+result, examples = hypothesis_hunt(COUNTER, "forgetful", COUNTER.configs["default"], 0,
+                                   Budget(runs=40))
 print(examples, result.sim.fingerprint() if result else None)
 """
 

@@ -91,6 +91,6 @@ def test_the_hypothesis_strategy_reports_a_raising_handler_with_a_replayable_tra
     from checker.hypothesis_adapter import hypothesis_hunt
 
     system = with_variant("raising", RaisingCounter)
-    found, _ = hypothesis_hunt(system, "raising", system.config("default"), 0, 50)
+    found, _ = hypothesis_hunt(system, "raising", system.config("default"), 0, Budget(runs=50))
     assert found.verdict.invariant == "no-handler-exception"
     assert found.choices[-1][0] == "deliver"
