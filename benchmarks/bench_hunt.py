@@ -5,7 +5,7 @@
 For each seeded bug: hunts from `--seeds` different base seeds, the median wall time to the
 first violation and the median shrunk trace length. For each correct variant: runs and
 events survived with zero violations. Hunts are the default hunt's: every configuration the
-system registers, half of the runs on `default` (`checker.hunt.ConfigMix`). Each system gets
+system registers, two runs in three on `default` (`checker.hunt.ConfigMix`). Each system gets
 its own section of RESULTS.md, so systems can be measured one at a time.
 """
 

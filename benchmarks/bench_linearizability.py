@@ -1,9 +1,19 @@
 """Time the linearizability checker: `python benchmarks/bench_linearizability.py`.
 
-Each history comes from a simulated correct store: every op takes effect at a random instant
-between its call and its return. A few ops are `info` (the client crashed): half of those
-take effect later, half never. The "corrupted" variant makes one read return a value
-never written, so the history is certainly not linearizable.
+The histories are files under `benchmarks/histories/`, written from fixed seeds the first time
+(delete one to write it anew), so that every run times the same ones. Each comes from a
+simulated store whose every op takes effect at a random instant between its call and its
+return; a few ops are `info` (the client crashed): half of those take effect later, half
+never.
+
+- Register and kv (100 keys): the histories of this benchmark's first version. The
+  "corrupted" variant makes one read return a value never written.
+- The append key-value store of the Raft labs (`append-kv`: get, put, append on strings),
+  with 1, 10 and 50 clients and as many keys as clients, each op on a random key: 2,000 ops
+  checked split by key, and 400 ops checked as one map (`AppendKV(by_key=False)`). Besides
+  the correct store, one with a planted stale read and one with a planted lost append
+  (`simulate_append_kv`), each certainly not linearizable. They are EDN with the key as a
+  field of its own, read as `deepdives check FILE --model append-kv` reads them.
 
 `--long` measures instead the peak memory and the time of a check of long register histories
 (100,000 and 400,000 ops by default, `--sizes` to change), each in a child process of its own,
@@ -13,8 +23,10 @@ and how long a check with `max_seconds=0.5` takes to answer on them.
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import heapq
+import itertools
 import json
 import random
 import re
@@ -31,8 +43,11 @@ import attrs
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import markdown_table, write_section
-from invariants.history import FAIL, INFO, OK, Operation
+from checker.check_cmd import MODELS, as_model_calls, with_event_keys
+from checker.historyio import load_history
+from invariants.history import FAIL, INFO, OK, Operation, pair
 from invariants.linearizability import check_linearizable
+from models.appendkv import AppendKV
 from models.kv import KV
 from models.sequential import Register, SequentialModel
 
@@ -116,31 +131,260 @@ def corrupt_one_read(ops: list[Operation], rng: random.Random) -> list[Operation
             if op is victim else op for op in ops]
 
 
-def bench(name: str, ops: list[Operation], model: SequentialModel) -> list[str]:
-    start = time.perf_counter()
-    verdict = check_linearizable(ops, model)
-    elapsed = time.perf_counter() - start
+def main(only: str | None = None) -> None:
+    """Time every history under `HISTORIES` (written first if missing); `only`: names
+    containing it."""
+    rows = []
+    for case in cases():
+        if only and only not in case.name:
+            continue
+        ops, model = case.load()
+        rows.append(bench(case, ops, model))
+    header = ["history", "clients", "ops", "info", "partitions", "time", "verdict",
+              "search steps"]
+    write_section("Linearizability checker",
+                  "python benchmarks/bench_linearizability.py",
+                  "Histories are files under `benchmarks/histories/`, written by this script "
+                  "from fixed seeds if missing, so that every run times the same ones; the "
+                  "time is the best of three checks (one, if it took over a second; the file "
+                  f"read once, not timed), with a budget of {BUDGET_SECONDS:.0f} s. "
+                  "Append-kv histories are EDN with the key as a field of its own, read as "
+                  "`deepdives check --model append-kv` reads them; *whole map* is one search "
+                  "over the map, without splitting it by key.\n\n"
+                  + markdown_table(header, rows))
+
+
+# -- the histories, as files ----------------------------------------------------------------
+
+HISTORIES = Path(__file__).resolve().parent / "histories"
+APPEND_KV_INFO_RATE = 0.005
+APPEND_KV_BUGS = ("stale-read", "lost-append")
+
+
+@attrs.frozen
+class Case:
+    """One timed history: its file, how to write it, and the model it is checked against."""
+
+    name: str
+    file: str
+    clients: int
+    model: str  # a `deepdives check --model` name
+    write: Callable[[Path], None]
+    whole_map: bool = False  # append-kv only: check the map as one object
+    corrupt: bool = False  # derive it from the file by `corrupt_one_read` (seed 7)
+
+    def load(self) -> tuple[list[Operation], SequentialModel]:
+        path = HISTORIES / self.file
+        if not path.exists():
+            HISTORIES.mkdir(exist_ok=True)
+            self.write(path)
+        history = load_history(path)
+        spec = MODELS[self.model]
+        ops = pair(history.events)
+        if spec.keyed and history.keys:
+            ops = with_event_keys(ops, history)
+        calls = as_model_calls(ops, spec)
+        if self.corrupt:
+            calls = corrupt_one_read(calls, random.Random(7))
+        model = AppendKV(by_key=False) if self.whole_map else spec.make()
+        return calls, model
+
+
+def cases() -> list[Case]:
+    registers = _register_writers()
+    listed = [
+        Case("kv 100 keys, 5 clients", "kv-100keys-5c.jsonl", 5, "kv", registers["kv5"]),
+        Case("kv 100 keys, 5 clients, corrupted", "kv-100keys-5c.jsonl", 5, "kv",
+             registers["kv5"], corrupt=True),
+        Case("kv 100 keys, 10 clients", "kv-100keys-10c.jsonl", 10, "kv", registers["kv10"]),
+        Case("kv 100 keys, 10 clients, corrupted", "kv-100keys-10c.jsonl", 10, "kv",
+             registers["kv10"], corrupt=True),
+        Case("register, 10 clients", "register-10c.jsonl", 10, "register",
+             registers["register"]),
+        Case("register, 10 clients, corrupted", "register-10c-corrupted.jsonl", 10,
+             "register", registers["register-corrupted"]),
+    ]
+    for n_ops, whole_map in ((2_000, False), (400, True)):
+        for clients in (1, 10, 50):
+            for bug in (None, *APPEND_KV_BUGS):
+                file = f"append-kv-{clients}c-{n_ops}.{bug or 'correct'}.edn"
+                name = f"append-kv, {'whole map' if whole_map else 'by key'}, " \
+                       f"{bug or 'correct'}"
+                listed.append(Case(name, file, clients, "append-kv",
+                                   _append_kv_writer(n_ops, clients, bug), whole_map))
+    return listed
+
+
+def _register_writers() -> dict[str, Callable[[Path], None]]:
+    """The register and kv histories of this benchmark's first version, from one seeded rng
+    in its order: kv 5 clients, its corruption, kv 10 clients, its corruption, register."""
+    @functools.cache
+    def generate() -> dict[str, list[Operation]]:
+        rng = random.Random(42)
+        made = {}
+        for key, model, invoke, n_ops, processes in (
+                ("kv5", KV(), kv_invocation(100), 10_000, 5),
+                ("kv10", KV(), kv_invocation(100), 10_000, 10),
+                ("register", Register(), register_invocation, 1_000, 10)):
+            made[key] = simulate(model, invoke, n_ops, processes, info_rate=0.01, rng=rng)
+            made[key + "-corrupted"] = corrupt_one_read(made[key], rng)
+        return made
+
+    def writer(key: str) -> Callable[[Path], None]:
+        return lambda path: write_jsonl(path, generate()[key])
+    return {key: writer(key) for key in ("kv5", "kv10", "register", "register-corrupted")}
+
+
+def write_jsonl(path: Path, ops: list[Operation]) -> None:
+    """The ops as JSON lines, in real-time order (a completion before a call at one time)."""
+    lines = []
+    for time_, _, _, event in _events_in_order(ops):
+        event["time"] = time_
+        lines.append(json.dumps(event, separators=(",", ":")))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _events_in_order(ops: list[Operation]) -> list[tuple[int, int, Operation, dict]]:
+    """(time, 0 for a completion or 1 for a call, op, event), sorted."""
+    events = []
+    for op in ops:
+        events.append((op.call, 1, op, {"process": op.process, "type": "invoke", "f": op.f,
+                                        "value": _jsonable(op.args)}))
+        if op.ret is not None:
+            events.append((op.ret, 0, op, {"process": op.process, "type": op.status, "f": op.f,
+                                           "value": _jsonable(op.result)}))
+    events.sort(key=lambda event: event[:2])
+    return events
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
+# -- the append key-value store of the Raft labs ---------------------------------------------
+
+def _append_kv_writer(n_ops: int, clients: int, bug: str | None) -> Callable[[Path], None]:
+    def write(path: Path) -> None:
+        seed = 1000 * clients + n_ops
+        ops = simulate_append_kv(n_ops, clients, clients, random.Random(seed), bug)
+        write_edn(path, ops, clients)
+    return write
+
+
+def append_kv_invocation(keys: int) -> Callable[[random.Random], Invocation]:
+    """get 45%, append 45%, put 10%; every value written is unique ("x 17 y", "put 18")."""
+    counter = itertools.count()
+
+    def invoke(rng: random.Random) -> Invocation:
+        key, roll, n = f"k{rng.randrange(keys)}", rng.random(), next(counter)
+        if roll < 0.45:
+            return "get", (key,)
+        if roll < 0.9:
+            return "append", (key, f"x {n} y")
+        return "put", (key, f"put {n} ")
+    return invoke
+
+
+def simulate_append_kv(n_ops: int, clients: int, keys: int, rng: random.Random,
+                       bug: str | None = None) -> list[Operation]:
+    """A store whose every op takes effect at one instant inside its interval; with `bug`,
+    one get returns a stale value ("stale-read") or one acknowledged append is lost
+    ("lost-append"), chosen so that no linearization can explain it (`_plant_site`).
+
+    The benchmark uses as many keys as clients, each op on a key drawn at random, as the Raft
+    labs' tests with random keys do: a few clients contend for a key at any time."""
+    model = AppendKV()
+    planned = _plan(append_kv_invocation(keys), n_ops, clients, APPEND_KV_INFO_RATE, rng)
+    lost = None
+    if bug == "lost-append":
+        lost, _ = _plant_site(planned, rng)
+        planned[lost] = attrs.evolve(planned[lost], effect=None)
+    results = _results_at_effect_points(model, planned)
+    if bug == "stale-read":
+        append, get = _plant_site(planned, rng)
+        results[get] = _value_before(model, planned, append)
+    return [Operation(i, op.process, op.f, op.args, results.get(i) if op.status == OK else None,
+                      op.status, op.call, op.ret)
+            for i, op in enumerate(planned)]
+
+
+def _plant_site(planned: list[_Planned], rng: random.Random) -> tuple[int, int]:
+    """An acknowledged append and the first get of its key called after it returned, in the
+    middle third of the history if it can be, with no put of that key overlapping them: every
+    linearization then puts the append before the get and no put between, so the get must
+    see the append's value. Losing the append, or answering the get with the value from
+    before it, cannot be linearized."""
+    third = len(planned) // 3
+    sites = _sites(planned, range(third, 2 * third)) or _sites(planned, range(len(planned)))
+    return rng.choice(sites)
+
+
+def _sites(planned: list[_Planned], appends: range) -> list[tuple[int, int]]:
+    sites = []
+    for i in appends:
+        append = planned[i]
+        if append.f != "append" or append.status != OK:
+            continue
+        key = append.args[0]
+        get = next((j for j, op in enumerate(planned) if op.f == "get" and op.status == OK
+                    and op.args[0] == key and op.call > append.ret), None)
+        if get is not None and not any(
+                op.f == "put" and op.args[0] == key and op.call <= planned[get].ret
+                and (op.ret is None or op.ret >= append.call) for op in planned):
+            sites.append((i, get))
+    return sites
+
+
+def _value_before(model: AppendKV, planned: list[_Planned], append: int) -> str:
+    """The key's value just before the append took effect."""
+    key, state = planned[append].args[0], model.initial()
+    for _, i in sorted((op.effect, i) for i, op in enumerate(planned) if op.effect is not None):
+        if i == append:
+            break
+        state = model.apply(state, planned[i].f, planned[i].args)[0][1]
+    return dict(state).get(key, "")
+
+
+def write_edn(path: Path, ops: list[Operation], clients: int) -> None:
+    """Jepsen-style EDN, one event map a line, the key a field of its own; processes are
+    numbers, a crashed client's successor numbered `clients` higher."""
+    lines = []
+    for index, (time_, _, op, event) in enumerate(_events_in_order(ops)):
+        slot, incarnation = op.process[1:].split(".")
+        process = int(slot) + clients * int(incarnation)
+        key = op.args[0]
+        value = (op.args[1:] or [None])[0] if event["type"] == "invoke" else op.result
+        lines.append(f"{{:index {index}, :time {time_}, :type :{event['type']}, "
+                     f":process {process}, :f :{event['f']}, :key {_edn(key)}, "
+                     f":value {_edn(value)}}}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _edn(value: Any) -> str:
+    return "nil" if value is None else json.dumps(value)
+
+
+def bench(case: Case, ops: list[Operation], model: SequentialModel) -> list[str]:
+    times, verdict = [], None
+    for _ in range(3):
+        start = time.perf_counter()
+        verdict = check_linearizable(ops, model, max_steps=None, max_seconds=BUDGET_SECONDS)
+        times.append(time.perf_counter() - start)
+        if times[-1] > 1:
+            break
+    elapsed = min(times)
     info = sum(op.status == INFO for op in ops)
     summary = verdict.explanation.splitlines()[-1]
-    print(f"{name:<34} {len(ops):>6} ops ({info:>3} info)  {elapsed * 1000:8.1f} ms  "
-          f"{verdict.status:<8}  {summary[:110]}")
-    return [name, str(len(ops)), str(info), f"{elapsed * 1000:.0f} ms", verdict.status]
+    steps = re.search(r"(\d+) search steps", verdict.explanation)
+    parts = len(model.partition([op for op in ops if op.status != FAIL]))
+    print(f"{case.name:<40} {case.clients:>3}c {len(ops):>6} ops ({info:>3} info) "
+          f"{parts:>4} parts {elapsed * 1000:8.1f} ms  {verdict.status:<8}  {summary[:70]}")
+    return [case.name, str(case.clients), str(len(ops)), str(info), str(parts),
+            f"{elapsed * 1000:.0f} ms", verdict.status, steps.group(1) if steps else "-"]
 
 
-def main() -> None:
-    rng = random.Random(42)
-    cases = [
-        ("kv 100 keys, 5 clients", KV(), kv_invocation(100), 10_000, 5),
-        ("kv 100 keys, 10 clients", KV(), kv_invocation(100), 10_000, 10),
-        ("register, 10 clients", Register(), register_invocation, 1_000, 10),
-    ]
-    rows = []
-    for name, model, invoke, n_ops, processes in cases:
-        ops = simulate(model, invoke, n_ops, processes, info_rate=0.01, rng=rng)
-        rows.append(bench(name, ops, model))
-        rows.append(bench(name + ", corrupted", corrupt_one_read(ops, rng), model))
-    write_section("Linearizability checker", "python benchmarks/bench_linearizability.py",
-                  markdown_table(["history", "ops", "info", "time", "verdict"], rows))
+BUDGET_SECONDS = 30.0  # per check: past it, `unknown`
+
 
 
 # -- long histories: memory ---------------------------------------------------------------
@@ -241,6 +485,7 @@ if __name__ == "__main__":
                         help="only the long histories: peak memory and time")
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 400_000],
                         help="history lengths for --long")
+    parser.add_argument("--only", help="time only the histories whose name contains this")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -248,4 +493,4 @@ if __name__ == "__main__":
     elif args.long:
         long_histories(args.sizes)
     else:
-        main()
+        main(args.only)

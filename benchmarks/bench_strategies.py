@@ -80,9 +80,9 @@ def hunt_exhaustive(system: System, variant: str, config: Config, base: int, sec
     return None, float("inf"), states
 
 
-def strategies(system: System, config: Config) -> dict[str, Callable]:
-    hunts = {name: hunt_with(name) for name in STRATEGIES}
-    if small(system, config):
+def strategies(system: System, config: Config, names: tuple[str, ...]) -> dict[str, Callable]:
+    hunts = {name: hunt_with(name) for name in names}
+    if names == STRATEGIES and small(system, config):
         hunts["exhaustive bfs"] = hunt_exhaustive
     return hunts
 
@@ -112,16 +112,19 @@ def _seconds(values: list[float]) -> str:
     return "not found" if value == float("inf") else f"{value:.2f}s"
 
 
-def system_section(system: System, config_name: str, seeds: int, seconds: float) -> None:
+def system_section(system: System, config_name: str, seeds: int, seconds: float,
+                   names: tuple[str, ...]) -> None:
     config = system.config(config_name if config_name in system.configs else "default")
     rows = []
     for variant in (v.name for v in system.variants.values() if v.seeded):
-        for name, hunt_one in strategies(system, config).items():
+        for name, hunt_one in strategies(system, config, names).items():
             rows.append(bug_row(system, variant, config, name, hunt_one, seeds, seconds))
             print(*rows[-1], sep="\t", flush=True)
+    chosen = "" if names == STRATEGIES else f" --strategies {','.join(names)}"
     command = f"python benchmarks/bench_strategies.py --seeds {seeds} --seconds {seconds:g} " \
-              f"--config {config_name} --skip-search {system.name}"
-    write_section(f"Strategies: {system.name}", command, markdown_table(
+              f"--config {config_name}{chosen} --skip-search {system.name}"
+    title = f"Strategies: {system.name}" + (f" ({', '.join(names)})" if chosen else "")
+    write_section(title, command, markdown_table(
         ["bug", "config", "strategy", "found", "median time", "worst", "median effort",
          "shrunk trace", "invariant"], rows))
 
@@ -214,6 +217,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--config", default="default",
                         help="the configuration hunted (a system without it: its default)")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES),
+                        help="which to compare, comma-separated (default: all; a subset is "
+                             "written to a section of its own)")
     parser.add_argument("--skip-bugs", action="store_true")
     parser.add_argument("--skip-search", action="store_true",
                         help="leave out the Paxos model and the reductions")
@@ -222,7 +228,8 @@ def main() -> None:
     systems = [s for s in systems if s.kind == "simulation"]  # strategies schedule events
     if not args.skip_bugs:
         for system in systems:
-            system_section(system, args.config, args.seeds, args.seconds)
+            system_section(system, args.config, args.seeds, args.seconds,
+                           tuple(args.strategies.split(",")))
     if args.skip_search:
         return
     command = "python benchmarks/bench_strategies.py --skip-bugs"

@@ -40,12 +40,13 @@ from checker.historyio import (
     printable,
 )
 from invariants.budget import MalformedOperation
-from invariants.history import OK, Operation, pair
+from invariants.history import INFO, INVOKE, OK, Event, Operation, pair
 from invariants.linearizability import check_linearizable
 from invariants.logs import LOG_FS, check_log
 from invariants.transactions import LEVELS, TXN, check_transactions
 from invariants.verdict import OK as PASSED
 from invariants.verdict import VIOLATED, Verdict
+from models.appendkv import AppendKV
 from models.collections import Counter, Lock, Log, Queue, Set
 from models.kv import KV
 from models.sequential import Register, SequentialModel
@@ -66,6 +67,7 @@ class ModelSpec:
     make: Callable[[], SequentialModel]
     echoes: Mapping[str, Any] = attrs.field(factory=dict)
     adapt: Callable[[Operation], Operation] | None = None
+    keyed: bool = False  # reads a `key` field beside the value (`with_event_keys`)
 
 
 def _read_as_set(op: Operation) -> Operation:
@@ -92,6 +94,32 @@ def _unpack_independent(op: Operation) -> Operation:
     return op
 
 
+def _get_of_append_kv(op: Operation) -> Operation:
+    """A get is by its key alone ([k] or [k, nil]); it reads a missing key as "" (nil too),
+    and Jepsen's independent form [k, v] as v."""
+    if op.f != "get" or not isinstance(op.args, tuple) or not op.args:
+        return op
+    result = op.result
+    if isinstance(result, tuple) and len(result) == 2 and result[0] == op.args[0]:
+        result = result[1]
+    return attrs.evolve(op, args=op.args[:1], result="" if result is None else result)
+
+
+def with_event_keys(ops: list[Operation], history: HistoryFile) -> list[Operation]:
+    """Ops whose events carry a `key` field, their key put before their value: `append` with
+    key k and value v is the call append(k, v), as if the value had been [k, v]. An ok whose
+    value repeats v is an echo (`as_model_calls`)."""
+    keyed = []
+    for op in ops:
+        key = history.keys[op.call]
+        if key is None and op.ret is not None:
+            key = history.keys[op.ret]
+        if key is not None:
+            op = attrs.evolve(op, args=(key,) if op.args is None else (key, op.args))
+        keyed.append(op)
+    return keyed
+
+
 def _lock_by_process(op: Operation) -> Operation:
     """Jepsen lock ops carry no value: the client is the process."""
     return attrs.evolve(op, args=op.process) if op.args is None else op
@@ -99,12 +127,14 @@ def _lock_by_process(op: Operation) -> Operation:
 
 MODELS: dict[str, ModelSpec] = {
     "register": ModelSpec(Register, {"write": None, "cas": True}),
-    "kv": ModelSpec(KV, {"write": None, "cas": True}, _unpack_independent),
+    "kv": ModelSpec(KV, {"write": None, "cas": True}, _unpack_independent, keyed=True),
     "set": ModelSpec(Set, {"add": None}, _read_as_set),
     "log": ModelSpec(Log, {"append": None}),
     "queue": ModelSpec(Queue, {"enqueue": None}),
     "lock": ModelSpec(Lock, {"acquire": True, "release": True}, _lock_by_process),
     "counter": ModelSpec(Counter, {"add": None}),
+    "append-kv": ModelSpec(AppendKV, {"put": None, "append": None}, _get_of_append_kv,
+                           keyed=True),
 }
 
 
@@ -113,10 +143,19 @@ def as_model_calls(ops: list[Operation], spec: ModelSpec) -> list[Operation]:
     calls = []
     for op in ops:
         op = attrs.evolve(op, args=hashable(op.args), result=hashable(op.result))
-        if op.status == OK and op.f in spec.echoes and op.result == op.args:
+        if op.status == OK and op.f in spec.echoes and _repeats_invocation(op, spec):
             op = attrs.evolve(op, result=spec.echoes[op.f])
         calls.append(spec.adapt(op) if spec.adapt else op)
     return calls
+
+
+def _repeats_invocation(op: Operation, spec: ModelSpec) -> bool:
+    """Whether an ok's value is its invocation's: the same, or for a keyed model the value
+    after the key ([k, v] completed with v, as when the key is a field of its own)."""
+    if op.result == op.args:
+        return True
+    return spec.keyed and isinstance(op.args, tuple) and len(op.args) == 2 \
+        and op.result == op.args[1]
 
 
 def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -143,8 +182,21 @@ def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) 
               show_default=True, help="Give up with 'unknown' (exit 3) after this long.")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the verdict and its witness as Markdown to this file.")
+@click.option("--process-order", is_flag=True,
+              help="With --consistency: add process (session) order edges, making "
+                   "snapshot-isolation and serializable their strong-session variants.")
+@click.option("--initial-value", "initial", default="nil", show_default=True,
+              help="With --consistency: a register's value before any write (nil or an "
+                   "integer).")
+@click.option("--writes-follow-reads", is_flag=True,
+              help="With --consistency: a register written after being read in one "
+                   "transaction got the version after the one read (Elle's default: off).")
+@click.option("--sequential-keys", is_flag=True,
+              help="With --consistency: each register is sequentially consistent, so a "
+                   "process sees its versions in order (Elle's default: off).")
 def check_command(file: Path, model: str | None, level: str | None, log: bool,
-                  fmt: str | None, budget_seconds: float, markdown_out: Path | None) -> None:
+                  fmt: str | None, budget_seconds: float, markdown_out: Path | None,
+                  **txn_options: Any) -> None:
     """Check the history in FILE: linearizability (--model), isolation (--consistency) or a
     Kafka-style log (--log).
 
@@ -153,24 +205,26 @@ def check_command(file: Path, model: str | None, level: str | None, log: bool,
     if (model is not None) + (level is not None) + log != 1:
         raise BadInput("give exactly one of --model, --consistency or --log")
     history, ops = _load_ops(file, fmt, level, log)
+    warnings = _reopened(history) if level is not None else []
     if log:
         verdict = _readable(history, lambda: check_log(ops, max_seconds=budget_seconds))
         subject = "as a Kafka-style log"
     elif model is not None:
-        spec = MODELS[model]
+        spec, ops = MODELS[model], _keys_read(ops, history, model)
         calls, sequential = as_model_calls(ops, spec), spec.make()
         _check_shapes(calls, sequential, history)
         verdict = check_linearizable(calls, sequential, max_steps=None,
                                      max_seconds=budget_seconds)
         subject = f"against the `{model}` model"
     else:
-        verdict = _readable(history, lambda: check_transactions(ops, level,
-                                                                max_seconds=budget_seconds))
+        level, options = _txn_level(level, **txn_options)
+        verdict = _readable(history, lambda: check_transactions(
+            ops, level, max_seconds=budget_seconds, **options))
         subject = f"at `{level}`"
     summary = witness_summary(verdict, ops)
     click.echo(f"{verdict.invariant}: {verdict.status}")
     click.echo(printable_lines(verdict.explanation))
-    for line in summary:
+    for line in warnings + summary:
         click.echo(printable(line))
     if markdown_out is not None:
         heading = (f"{_code_span(str(file))} ({len(history.events)} events, {len(ops)} "
@@ -193,6 +247,8 @@ def _load_ops(file: Path, fmt: str | None, level: str | None,
         raise _bad_input(str(exc)) from None
     ops = pair(history.events)
     if level is not None and not any(op.f == TXN for op in ops):
+        ops = completion_only_ops(history.events)
+    if level is not None and not any(op.f == TXN for op in ops):
         raise _bad_input(f"{file}: no {TXN} operations to check at {level}")
     if log and not any(op.f in LOG_FS for op in ops):
         raise _bad_input(f"{file}: no {', '.join(LOG_FS)} operations to check as a log")
@@ -202,15 +258,81 @@ def _load_ops(file: Path, fmt: str | None, level: str | None,
     return history, ops
 
 
+def _keys_read(ops: list[Operation], history: HistoryFile, model: str) -> list[Operation]:
+    """The ops with their events' keys, for a model that reads keys; a `key` field is bad
+    input for any other (ignoring it would check every key as one object)."""
+    if not history.keys:
+        return ops
+    if not MODELS[model].keyed:
+        line = history.lines[next(i for i, key in enumerate(history.keys) if key is not None)]
+        keyed = ", ".join(name for name, spec in MODELS.items() if spec.keyed)
+        raise _bad_input(f"{history.source}, line {line}: the event has a key field, which the "
+                         f"{model} model does not read (models with keys: {keyed})")
+    return with_event_keys(ops, history)
+
+
 def _readable(history: HistoryFile, check: Callable[[], Verdict]) -> Verdict:
     """Run a check; an operation it cannot read is bad input, named by its line."""
     try:
         return check()
     except MalformedOperation as exc:
-        op, part = exc.op, "completion" if exc.in_completion else "invocation"
-        where = history.where(op.ret if exc.in_completion else op.call)
+        op = exc.op
+        in_completion = exc.in_completion or op.call < 0  # a completion-only op
+        part = "completion" if in_completion else "invocation"
+        where = history.where(op.ret if in_completion else op.call)
         raise _bad_input(f"{where}: operation #{op.id} (the {part} of a {op.f} by process "
                          f"{op.process}): {exc.problem}") from None
+
+
+def completion_only_ops(events: list[Event]) -> list[Operation]:
+    """A history of completions only (Elle's README style), one operation per completion.
+
+    Nothing says when such an operation began, so it is read as begun before everything
+    (`call` -1): it precedes nothing in real time, and real time adds no edge.
+    """
+    return [Operation(position, event.process, event.f, event.value,
+                      event.value if event.type == OK else None, event.type, -1,
+                      None if event.type == INFO else position, event.time, event.time)
+            for position, event in enumerate(events) if event.type != INVOKE]
+
+
+def _reopened(history: HistoryFile) -> list[str]:
+    """A warning for each invocation made while its process still had one open: the earlier
+    one is then read as `info` (unknown outcome), as Jepsen reads it. Shown after the
+    verdict's explanation, so that the verdict stays the first line."""
+    open_: dict[str, int] = {}
+    warnings = []
+    for position, event in enumerate(history.events):
+        if event.type == INVOKE and event.process in open_:
+            first = history.events[open_[event.process]]
+            warnings.append(f"warning: {history.where(position)}: process {event.process} "
+                            f"invoked {event.f} while its {first.f} invoked on line "
+                            f"{history.lines[open_[event.process]]} was still open; the "
+                            f"earlier one is read as info (unknown outcome)")
+        if event.type == INVOKE:
+            open_[event.process] = position
+        else:
+            open_.pop(event.process, None)
+    return warnings
+
+
+def _txn_level(level: str, process_order: bool, initial: str, writes_follow_reads: bool,
+               sequential_keys: bool) -> tuple[str, dict[str, Any]]:
+    """The level to check and the checker's options, from the command line's."""
+    options: dict[str, Any] = {"writes_follow_reads": writes_follow_reads,
+                               "sequential_keys": sequential_keys}
+    if initial not in ("nil", "null"):
+        try:
+            options["initial"] = int(initial)
+        except ValueError:
+            raise _bad_input(f"--initial-value: expected nil or an integer, found "
+                             f"{initial!r}") from None
+    if process_order:
+        if f"strong-session-{level}" in LEVELS:
+            level = f"strong-session-{level}"
+        else:
+            options["process_order"] = True
+    return level, options
 
 
 def _check_shapes(calls: list[Operation], model: SequentialModel, history: HistoryFile) -> None:

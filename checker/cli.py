@@ -12,7 +12,7 @@ from pathlib import Path
 import attrs
 import click
 
-from checker import lesson, properties, registry, report
+from checker import lesson, properties, registry, report, viewer
 from checker.badinput import BadInput, GuardedGroup
 from checker.check_cmd import EXIT_UNKNOWN, check_command
 from checker.explore_cmd import explore_command
@@ -87,7 +87,7 @@ def list_systems() -> None:
 @click.option("--shard", default="0/1", show_default=True,
               help="Run only shard i of n (seeds congruent to seed+i mod n).")
 @click.option("--config", "config_name", default=ALL_CONFIGS, show_default=True,
-              help="A configuration's name, or 'all': half of the runs on `default`, the "
+              help="A configuration's name, or 'all': two runs in three on `default`, the "
                    "rest spread over the system's other configurations.")
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="random", show_default=True)
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -102,9 +102,13 @@ def list_systems() -> None:
               help="Variants hunted at once, one process each (default: one per core). "
                    "Results do not depend on it.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--html", "html", is_flag=True,
+              help="Also write each counterexample's trace viewer (a self-contained HTML "
+                   "page) beside its report, and link it from the report.")
 def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, seed: int,
                  shard: str, config_name: str, strategy: str, report_dir: Path,
-                 no_shrink: bool, database: str | None, jobs: int | None, quiet: bool) -> None:
+                 no_shrink: bool, database: str | None, jobs: int | None, quiet: bool,
+                 html: bool) -> None:
     """Explore SYSTEM[:VARIANT] targets (default: everything) within a budget.
 
     Exits 0 only when every correct variant stays clean and every seeded bug is found; 1 when
@@ -126,6 +130,9 @@ def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, see
         outcomes = _hunt_in_parallel(plan, jobs, settings, quiet)
     else:
         outcomes = [_hunt_one(system, variant, settings, quiet) for system, variant in plan]
+    if html:
+        for outcome in outcomes:
+            _add_viewer(outcome)
     click.echo(_table(outcomes))
     failed = [o for o in outcomes if not o.passed]
     if failed:
@@ -210,6 +217,23 @@ def _hunt_by_name(system_name: str, variant: str, settings: HuntSettings,
                 shrink_found=settings.shrink_found, memory=memory, progress=progress)
 
 
+def _add_viewer(outcome: HuntOutcome) -> None:
+    """Write a found counterexample's viewer beside its report, and the report again, linking
+    it. A property system's counterexample is an input, with no trace to view."""
+    if outcome.replay_path is None or outcome.report_path is None:
+        return
+    example, system = _load(outcome.replay_path)
+    if system.kind == "property":
+        return
+    result = _replay(example, system)
+    report_path = Path(outcome.report_path)
+    viewer_path = report_path.with_suffix(".html")
+    viewer.write(viewer_path, viewer.page(system, result))
+    shrunk_from = outcome.before if outcome.before != len(result.choices) else None
+    report.write_markdown(report_path, report.markdown(
+        result, system, outcome.replay_path, shrunk_from, viewer=viewer_path.name))
+
+
 def _table(outcomes: list[HuntOutcome]) -> str:
     header = ("system", "variant", "verdict", "runs", "unknown", "ops ok", "first violation",
               "trace", "report")
@@ -248,13 +272,25 @@ def _replay(example: Counterexample | PropertyCounterexample, system: System) ->
 
 @cli.command("replay")
 @click.argument("file")  # any path: load() says in one line what is wrong with it
-def replay_command(file: str) -> None:
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Also write the trace viewer, a self-contained HTML page "
+                                 "to step through the run, to this file.")
+def replay_command(file: str, html_out: Path | None) -> None:
     """Replay a counterexample deterministically and print its trace.
 
     Exits 0 when the replay gives the verdict the file records, 1 when it does not.
     """
     example, system = _load(file)
+    if html_out is not None and system.kind == "property":
+        raise BadInput(report.printable(f"{file}: a {system.name} counterexample is an input, "
+                                        "with no trace to view (--html)"))
     result = _replay(example, system)
+    if html_out is not None:
+        try:
+            viewer.write(html_out, viewer.page(system, result))
+        except OSError as exc:
+            raise BadInput(report.printable(f"{html_out}: cannot write: {exc.strerror}")) \
+                from None
     lines = properties.replay_lines(system, result) if system.kind == "property" \
         else report.trace_lines(result.sim.trace)
     for line in lines:

@@ -49,6 +49,9 @@ class HistoryFile:
     source: str
     events: list[Event]
     lines: list[int]
+    keys: list[Any] = attrs.field(factory=list)
+    """Each event's `key` field, None where it has none (empty: no event has one). Key-value
+    histories may carry the key beside the value (`{:f :append, :key "7", :value "x"}`)."""
 
     def where(self, position: int) -> str:
         """Where the event at `position` is, for messages: "FILE, line N"."""
@@ -178,14 +181,58 @@ def _events(records: list[tuple[int, Any]], source: str) -> HistoryFile:
         untimed = records[timed.index(False)][0]
         raise HistoryFileError(f"{source}, line {untimed}: expected a time, as other events "
                                f"have one (give every event a time, or none)")
-    events = []
+    events = [_event(record, position, f"{source}, line {number}")
+              for position, (number, record) in enumerate(_with_inferred_fields(records))]
+    return HistoryFile(source, events, [number for number, _ in records],
+                       _event_keys(records, source))
+
+
+def _event_keys(records: list[tuple[int, Any]], source: str) -> list[Any]:
+    """The `key` field of each record (None where absent); empty if no record has one."""
+    if not any(isinstance(record, Mapping) and "key" in record for _, record in records):
+        return []
+    keys = []
+    for number, record in records:
+        key = record.get("key")
+        if isinstance(key, bool) or not isinstance(key, (str, int, type(None))):
+            raise HistoryFileError(f"{source}, line {number}: expected key to be a name or an "
+                                   f"integer, found {kind_of(key)}")
+        keys.append(key)
+    return keys
+
+
+TXN_MICRO_OPS = ("r", "w", "append")
+
+
+def _with_inferred_fields(records: list[tuple[int, Any]]) -> list[tuple[int, Any]]:
+    """The records with what Elle's own histories leave out filled in.
+
+    An event without `f` whose value is a list of transaction micro-ops (`[f, key, value]`
+    with f one of r, w, append) is a `txn`. When no event names a process and none is an
+    invocation (Elle's completion-only histories), each transaction is the operation of a
+    process of its own, named by its position ("op-0", "op-1", ...). Anything else still needs
+    both fields.
+    """
+    anonymous = not any(isinstance(record, Mapping) and ("process" in record
+                                                         or record.get("type") == INVOKE)
+                        for _, record in records)
+    filled = []
     for position, (number, record) in enumerate(records):
-        event = _event(record, position, f"{source}, line {number}")
-        if events and event.time < events[-1].time:
-            raise HistoryFileError(f"{source}, line {number}: expected events in time order, "
-                                   f"found time {event.time} after {events[-1].time}")
-        events.append(event)
-    return HistoryFile(source, events, [number for number, _ in records])
+        if isinstance(record, Mapping):
+            extra = {}
+            if "f" not in record and _is_transaction(record.get("value")):
+                extra["f"] = "txn"
+            if anonymous and record.get("f", extra.get("f")) == "txn":
+                extra["process"] = f"op-{position}"
+            if extra:
+                record = {**record, **extra}
+        filled.append((number, record))
+    return filled
+
+
+def _is_transaction(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(
+        isinstance(mop, list) and mop and mop[0] in TXN_MICRO_OPS for mop in value)
 
 
 def _event(record: Any, position: int, where: str) -> Event:

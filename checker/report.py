@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import html
 import re
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
+from checker import slice as causal
 from checker.historyio import printable
 from checker.run import RunResult
 from checker.sim import Step
@@ -60,27 +62,57 @@ def describe_step(step: Step) -> str:
 def trace_lines(steps: list[Step], start: int = 1) -> list[str]:
     """Numbered lines, each printable; timers that fired only because time had to pass are
     folded into one."""
-    lines = []
-    for i, group in enumerate(_folded(steps), start):
-        first = group[0]
-        if first.phase == "implied":
-            lines.append(f"{i:3}. t={first.time:<5} {_time_passes(group)}")
-        else:
-            lines.append(f"{i:3}. t={first.time:<5} "
-                         f"{'(ending) ' if first.phase == 'quiesce' else ''}"
-                         f"{describe_step(first)}")
-    return [printable(line) for line in lines]
+    return [_group_line(number, group) for number, group in enumerate(_folded(steps), start)]
+
+
+def _group_line(number: int, group: list[Step]) -> str:
+    first = group[0]
+    if first.phase == "implied":
+        return printable(f"{number:3}. t={first.time:<5} {_time_passes(group)}")
+    return printable(f"{number:3}. t={first.time:<5} "
+                     f"{'(ending) ' if first.phase == 'quiesce' else ''}{describe_step(first)}")
 
 
 def _folded(steps: list[Step]) -> list[list[Step]]:
     """Each step alone, except that a run of implied steps is one group."""
-    groups: list[list[Step]] = []
-    for step in steps:
-        if step.phase == "implied" and groups and groups[-1][0].phase == "implied":
-            groups[-1].append(step)
+    return [[steps[i] for i in group] for group in folded_indices(steps)]
+
+
+def folded_indices(steps: list[Step]) -> list[list[int]]:
+    """The steps' indices in groups: each alone, except a run of implied steps."""
+    groups: list[list[int]] = []
+    for i, step in enumerate(steps):
+        if step.phase == "implied" and groups and steps[groups[-1][0]].phase == "implied":
+            groups[-1].append(i)
         else:
-            groups.append([step])
+            groups.append([i])
     return groups
+
+
+def sliced_lines(steps: list[Step], in_slice: set[int]) -> tuple[list[str], list[str]]:
+    """Numbered lines of the folded steps, numbered by their place among all of them: the
+    groups holding a step of the slice (indices into `steps`), and the others."""
+    shown: list[str] = []
+    folded: list[str] = []
+    for number, group in enumerate(folded_indices(steps), 1):
+        line = _group_line(number, [steps[i] for i in group])
+        (shown if in_slice.intersection(group) else folded).append(line)
+    return shown, folded
+
+
+def slice_section(steps: list[Step], in_slice: set[int], chosen: tuple[int, int]) -> list[str]:
+    """The causal slice of `steps` in a code block, the other steps folded in a <details>."""
+    shown, folded = sliced_lines(steps, in_slice)
+    if not folded:
+        head = (f"All {len(shown)} steps are in the causal slice: the violation depends on "
+                "each of them.")
+        return [head, "", "```text", *shown, "```"]
+    head = (f"**The causal slice** ({CAUSAL_SLICE}): {len(shown)} of {len(shown) + len(folded)} "
+            f"steps, {chosen[1]} of the {chosen[0]} chosen events. Steps keep their numbers; "
+            f"the other {len(folded)} are folded below.")
+    return [head, "", "```text", *shown, "```", "",
+            f"<details><summary>The other {len(folded)} steps: the violation does not depend "
+            "on them</summary>", "", "```text", *folded, "```", "", "</details>"]
 
 
 def _time_passes(group: list[Step]) -> str:
@@ -117,8 +149,14 @@ def _witness_op_ids(witness: Any) -> set[int]:
     return set()
 
 
+CAUSAL_SLICE = ("the steps the violation depends on, through messages, each node's own "
+                "changes and the state the invariant reads")
+
+
 def markdown(result: RunResult, system: System, replay_path: str,
-             shrunk_from: int | None = None) -> str:
+             shrunk_from: int | None = None, viewer: str | None = None) -> str:
+    """The report. `viewer`: the name of the trace viewer's file beside it, to link."""
+    result, cut = causal.of_run(system, result, violating_ops(result))
     variant = system.variant(result.variant)
     verdict = result.verdict
     cause = variant.breaks or f"the {variant.name} variant"
@@ -134,44 +172,48 @@ def markdown(result: RunResult, system: System, replay_path: str,
     size = len(result.choices)
     lines += [f"Seed {result.seed}, config `{_code(result.config.name)}`; {size} chosen events"
               + (f" (shrunk from {shrunk_from})" if shrunk_from is not None else "") + ".", ""]
-    lines += ["## Trace", ""] + _trace_section(result) + [""]
-    lines += ["## Sequence diagram", "", "```mermaid", *mermaid(result), "```", ""]
+    if viewer is not None:
+        lines += [f"[Step through it in the trace viewer]({urllib.parse.quote(viewer)}): every "
+                  "node's state, the messages in flight and the timers at each step.", ""]
+    lines += ["## Trace", ""] + _trace_section(result, cut) + [""]
+    lines += ["## Sequence diagram", "", "The causal slice's steps (of those shown above the "
+              "fold).", "", "```mermaid", *mermaid(result, cut.steps), "```", ""]
     lines += ["## The violating history", ""]
     lines += [f"- `{_code(op.describe())}`" for op in violating_ops(result)] or ["(empty)"]
     lines += ["", "## Replay", "", "```", printable(f"deepdives replay {replay_path}"), "```", ""]
     return "\n".join(lines)
 
 
-def _trace_section(result: RunResult) -> list[str]:
-    steps = result.sim.trace
-    ending_at = next((i for i, s in enumerate(steps) if s.phase == "quiesce"), len(steps))
-    run = trace_lines(steps[:ending_at])
-    ending = trace_lines(steps[ending_at:], start=len(run) + 1)
-    section = ["```", *run, "```"]
-    if ending:
-        section += ["", f"<details><summary>The ending: {len(ending)} deterministic steps "
-                    "(heal, restart, deliver everything, final reads)</summary>", "",
-                    "```", *ending, "```", "", "</details>"]
-    return section
+def _trace_section(result: RunResult, cut: causal.CausalSlice) -> list[str]:
+    steps = result.sim.trace[:cut.end]
+    return slice_section(steps, set(cut.steps), cut.chosen(result))
 
 
 def key_steps(result: RunResult) -> list[Step]:
     """The steps a reader needs: when a state invariant broke, every step up to that point;
     otherwise the chosen steps plus the steps of the ending that a client takes part in."""
+    return [result.sim.trace[i] for i in key_indices(result)]
+
+
+def key_indices(result: RunResult) -> list[int]:
+    """The trace indices of `key_steps`."""
     witness = result.verdict.witness
+    trace = result.sim.trace
     if isinstance(witness, dict) and isinstance(witness.get("step"), int):
-        return result.sim.trace[:witness["step"]]
+        return list(range(min(witness["step"], len(trace))))
     clients = set(result.sim.clients)
-    return [s for s in result.sim.trace
+    return [i for i, s in enumerate(trace)
             if s.phase != "quiesce" or clients.intersection(a for a in s.event[1:3]
                                                             if isinstance(a, str))]
 
 
-def mermaid(result: RunResult) -> list[str]:
+def mermaid(result: RunResult, only: frozenset[int] | None = None) -> list[str]:
+    """The key steps as a sequence diagram; `only`: just these trace indices among them."""
     sim = result.sim
+    indices = [i for i in key_indices(result) if only is None or i in only]
     lines = ["sequenceDiagram"]
     lines += [f"    participant {_mermaid_id(node)}" for node in sim.clients + sim.servers]
-    for group in _folded(key_steps(result)):
+    for group in _folded([sim.trace[i] for i in indices]):
         if group[0].phase == "implied":
             nodes = list(dict.fromkeys(_mermaid_id(step.event[1]) for step in group))
             span = nodes[0] if len(nodes) == 1 else f"{nodes[0]},{nodes[-1]}"

@@ -35,7 +35,7 @@ from checker.client import Client
 from checker.node import Context, Node
 from checker.sim import Cluster, Simulation
 from checker.system import Config, System, Variant, history_invariant, state_invariant
-from implementations import sso
+from implementations import sso, sso_checks
 from implementations.paxos_core import MASTER, NO_BALLOT, NOOP, Ballot
 from implementations.resource import ResourceReply, ResourceServer, ResourceWrite, stale_write
 from invariants.linearizability import check_linearizable
@@ -372,6 +372,7 @@ class ChubbyReplica(sso.Replica):
             write.request.name == msg.name for write in self.pending)
         if cacheable:
             self.cachers.setdefault(msg.name, {})[msg.session] = None
+        ctx.note("lease-read", ballot=self.ballot)
         ctx.send(src, Contents(msg.session, msg.req, msg.name, version, contents, cacheable,
                                self.ballot))
 
@@ -455,6 +456,21 @@ class AckBeforeInvalidation(ChubbyReplica):
 
     def invalidated(self, ctx: Context, write: PendingWrite) -> bool:
         return self.clock(ctx)[0] > self.quiet_until
+
+
+class ServesPastLease(ChubbyReplica):
+    """Seeded bug: the master serves while its log is current, whether or not its lease runs.
+
+    Breaks: a master cut off from its cell (or paused) keeps answering reads from its own
+    state after the others elected a new master, which has written since. Caught by:
+    reads-within-lease. Teaches: Chubby section 2.3 (the master lease: the replicas promise
+    to elect no other master while it runs, so only then may the master answer alone) and
+    Paxos Made Live, on master leases: a master whose lease ran out must stop serving reads
+    from its own state.
+    """
+
+    def serving(self, ctx: Context) -> bool:
+        return self.up_to_date()
 
 
 # --- the client library -----------------------------------------------------------------------
@@ -789,18 +805,26 @@ def build(config: Config, cell: Cell, rng: Any) -> Cluster:
         servers=servers,
         clients={c: functools.partial(FileClient, replicas=replicas) for c in clients},
         workload=workload,
-        final_ops=[(clients[i % len(clients)], "read", (name,)) for i, name in enumerate(files)],
+        final_ops=final_reads(clients, files),
     )
 
 
-@state_invariant("one-master")
-def one_master(sim: Simulation) -> str | None:
-    """At most one replica trusts its master lease at any true time."""
-    holders = [n for n, node in sim.nodes.items() if isinstance(node, ChubbyReplica)
-               and node.lease_expiry != NEVER and node.lease_valid(sim.contexts[n])]
-    if len(holders) > 1:
-        return f"{' and '.join(holders)} each trust a master lease at t={sim.time}"
-    return None
+def final_reads(clients: list[str], files: tuple[str, ...]) -> list[tuple[str, str, Any]]:
+    """Each file read twice at the end: a session the client gives up (its grace ran out while
+    the cell had no master) fails the call under way, as Chubby reports; the next call opens a
+    new session and must succeed (the `progress` check judges each client's last operation)."""
+    once = [(clients[i % len(clients)], "read", (name,)) for i, name in enumerate(files)]
+    return once + once
+
+
+def cell_replicas(sim: Simulation) -> list[str]:
+    """The cell's replicas, by name (the other servers are the resource and the primaries)."""
+    return [n for n in sim.servers if n not in (RESOURCE,) and not n.startswith("p")]
+
+
+one_lease_holder, reads_within_lease = sso_checks.lease_checks(sso.LEASE, cell_replicas)
+chosen_on_majority = sso_checks.chosen_on_majority(cell_replicas)
+progress = sso_checks.progress()
 
 
 @state_invariant("no-stale-write")
@@ -848,6 +872,9 @@ def proofs(config: Config, cell: Cell) -> list[Verdict]:
 
 
 FAULTS = {"drop": 6, "duplicate": 6, "crash": 6, "partition": 8, "pause": 8, "skew": 40}
+# The ending may take this long: a call under way when it begins may wait out its longest
+# timeout (CALL_TIMEOUT << (ATTEMPTS - 1)) after a fail-over, before the final reads run.
+ENDING = (CALL_TIMEOUT << (ATTEMPTS - 1)) + GRACE
 
 SYSTEM = System(
     name="chubby",
@@ -856,13 +883,16 @@ SYSTEM = System(
     summary="a lock service with small cached files: sessions and KeepAlives, sequencers and "
             "lock-delay, cache invalidation, master fail-over with epochs, on SSO's cell",
     build=build,
-    invariants=(one_master, sso.one_value_per_slot, no_stale_write, cache_coherent,
-                linearizable_files),
+    invariants=(one_lease_holder, reads_within_lease, sso.one_value_per_slot,
+                chosen_on_majority, no_stale_write, cache_coherent, linearizable_files,
+                progress),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1500,
-                          epsilon=50, max_pause=2500, faults=FAULTS),
+                          epsilon=50, max_pause=2500, faults=FAULTS,
+                        quiesce_horizon=ENDING),
         "small": Config("small", servers=3, clients=2, ops_per_client=6, max_steps=800,
-                        epsilon=50, max_pause=2500, faults=FAULTS),
+                        epsilon=50, max_pause=2500, faults=FAULTS,
+                        quiesce_horizon=ENDING),
     },
     variants={
         "correct": Variant("correct", Cell(ChubbyReplica)),
@@ -879,6 +909,12 @@ SYSTEM = System(
                    "write was acknowledged",
             caught_by="cache-coherent",
             teaches="Chubby section 2.5: a write waits until every cache is invalidated"),
+        "serves-past-lease": Variant(
+            "serves-past-lease", Cell(ServesPastLease),
+            breaks="reads from the master's state: a deposed master cut off from the cell "
+                   "answers reads after a new master has written",
+            caught_by="reads-within-lease",
+            teaches="Chubby section 2.3 and Paxos Made Live: serve reads only under the lease"),
     },
     proofs=proofs,
 )

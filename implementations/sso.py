@@ -25,6 +25,7 @@ from checker.client import Client
 from checker.node import Context
 from checker.sim import Cluster, Simulation
 from checker.system import Config, System, Variant, history_invariant, state_invariant
+from implementations import sso_checks
 from implementations.paxos_core import (
     CANDIDATE,
     FOLLOWER,
@@ -158,10 +159,13 @@ class MasterLease:
 
     def renew_lease(self, ctx: Context) -> None:
         start = self.clock(ctx)[0]
-        for replica in self.replicas:
-            if self.lease_asked.get(replica, start - RETRY) <= start - RETRY:
-                self.lease_asked[replica] = start
-                self.send(ctx, replica, LeaseRequest(self.ballot, start, self.applied))
+        asking = [replica for replica in self.replicas
+                  if self.lease_asked.get(replica, start - RETRY) <= start - RETRY]
+        if asking:
+            ctx.note("lease-asked", ballot=self.ballot, start=start)
+        for replica in asking:
+            self.lease_asked[replica] = start
+            self.send(ctx, replica, LeaseRequest(self.ballot, start, self.applied))
 
     def on_lease_request(self, ctx: Context, src: str, msg: LeaseRequest) -> None:
         if msg.ballot < self.promised:
@@ -171,6 +175,7 @@ class MasterLease:
             if msg.ballot > self.promised:  # a lease for a ballot is also a promise of it
                 self.remember_promise(ctx, msg.ballot)
             self.lease_owner, self.lease_until = src, self.clock(ctx)[1] + LEASE
+            ctx.note("lease-granted", master=src, ballot=msg.ballot, start=msg.start)
             self.send(ctx, src, LeaseGrant(msg.ballot, msg.start))
         self.heard_from_master(ctx, src, msg.applied)  # a heartbeat, granted or not
 
@@ -289,7 +294,10 @@ class Replica(MasterLease, MultiPaxos):
                 and not (self.backing not in (None, candidate) and ctx.now() < self.backing_until))
 
     def on_prepare(self, ctx: Context, src: str, msg: Prepare) -> None:
+        before = self.promised
         super().on_prepare(ctx, src, msg)
+        if before != self.promised == msg.ballot:
+            ctx.note("promised", candidate=src, ballot=msg.ballot)
         if src != self.id and self.promised == msg.ballot:  # give the candidate time to win
             self.backing, self.backing_until = src, ctx.now() + self.patience()
             self.arm_election(ctx, self.patience())
@@ -318,6 +326,7 @@ class Replica(MasterLease, MultiPaxos):
         """From local state, without asking anyone: only a master whose lease holds and whose
         log holds everything earlier masters may have chosen."""
         if self.up_to_date() and self.lease_valid(ctx):
+            ctx.note("lease-read", ballot=self.ballot)
             ctx.send(src, ReadOk(msg.req, self.kv.data.get(msg.key)))
         else:
             ctx.send(src, NotMaster(msg.req, self.master_hint))
@@ -352,8 +361,8 @@ class AckBeforeMajority(Replica):
 
     Breaks: the master applies and acknowledges a write no majority has accepted; if the master
     is cut off, the next master never sees it and fills the slot with something else.
-    Caught by: one-value-per-slot (the old master learned the write, the new one a no-op), or
-    linearizable (a read no longer sees the acknowledged write).
+    Caught by: chosen-on-majority (the master learned a value only its own disk holds), else
+    one-value-per-slot (the next master fills the slot with a no-op) or linearizable.
     Teaches: Paxos Made Simple: a value is chosen only when a majority of acceptors accepted it.
     """
 
@@ -366,7 +375,8 @@ class ForgetsPromise(Replica):
 
     Breaks: after a crash and restart the acceptor votes in a ballot lower than one it promised,
     so a deposed master's value and the new master's value are both chosen for one slot.
-    Caught by: one-value-per-slot. Teaches: Paxos Made Simple, section 2.2: an acceptor must
+    Caught by: chosen-on-majority (the deposed master's value overwrites a vote of the chosen
+    one), else one-value-per-slot. Teaches: Paxos Made Simple, section 2.2: an acceptor must
     remember its promise even if it fails and restarts (Paxos Made Live, on disk corruption).
     """
 
@@ -378,13 +388,49 @@ class MinorityQuorum(Replica):
     """Seeded bug: a quorum of n // 2 replicas instead of a majority.
 
     Breaks: two disjoint halves each elect a master, grant it a lease and choose values.
-    Caught by: quorum-intersection (z3, statically) and one-lease-holder in a run.
+    Caught by: quorum-intersection (z3, statically), and in a run chosen-on-majority (a value
+    learned with one vote) or one-lease-holder.
     Teaches: Paxos Made Simple: any two quorums must intersect.
     """
 
     @staticmethod
     def quorum_size(replicas: int) -> int:
         return replicas // 2
+
+
+class LeaseFromReceipt(Replica):
+    """Seeded bug: the master times each grant from when the grant reached it, not from when
+    it asked.
+
+    Breaks: a grant that sat in the network (a partition, a slow link) extends the master's
+    lease past the grantor's promise, which runs from the grant: the grantor backs a new master
+    while the old one still answers reads from its own state. Caught by: reads-within-lease.
+    Teaches: Paxos Made Live, master leases: a lease must be measured from the moment the
+    master sent its request, the only instant it knows precedes the grant.
+    """
+
+    def on_lease_grant(self, ctx: Context, src: str, msg: LeaseGrant) -> None:
+        received = self.clock(ctx)[0]
+        super().on_lease_grant(ctx, src, msg)
+        if self.role == MASTER and msg.ballot == self.ballot:
+            self.lease_grants[src] = max(self.lease_grants[src], received)
+            if len(self.lease_grants) >= self.quorum:
+                oldest_of_majority = sorted(self.lease_grants.values())[-self.quorum]
+                self.lease_expiry = max(self.lease_expiry, oldest_of_majority + LEASE)
+
+
+class RestartGrantsAtOnce(Replica):
+    """Seeded bug: a restarted replica supports a new master at once.
+
+    Breaks: the lease it granted before crashing is forgotten with its memory; it stands for
+    election, or promises another candidate, while the old master still trusts a lease this
+    replica helped to grant. Caught by: one-lease-holder. Teaches: Paxos Made Live, master
+    leases: what a replica granted must outlive a crash, so a restarted replica waits out the
+    longest lease before supporting anyone (as a restarted acceptor keeps its promises).
+    """
+
+    def on_recover(self, ctx: Context) -> None:
+        self.on_start(ctx)
 
 
 # --- the client -------------------------------------------------------------------------------
@@ -472,18 +518,28 @@ def build(config: Config, impl: type[Replica], rng: Any) -> Cluster:
         servers={r: functools.partial(impl, replicas=replicas) for r in replicas},
         clients={c: functools.partial(SSOClient, replicas=replicas) for c in clients},
         workload=workload,
-        final_ops=[(clients[i % len(clients)], "read", (key,)) for i, key in enumerate(keys)],
+        final_ops=final_reads(clients, keys, config.params.get("final_rounds", 1)),
     )
 
 
-@state_invariant("one-lease-holder")
-def one_lease_holder(sim: Simulation) -> str | None:
-    """At most one replica trusts its master lease at any true time."""
-    holders = [n for n in sim.servers if (node := sim.nodes[n]) is not None
-               and node.lease_expiry != NEVER and node.lease_valid(sim.contexts[n])]
-    if len(holders) > 1:
-        return f"{' and '.join(holders)} each trust a master lease at t={sim.time}"
-    return None
+def final_reads(clients: list[str], keys: Any, rounds: int) -> list[tuple[str, str, Any]]:
+    """The ending reads every key, `rounds` times over. A client gives up a read after
+    CLIENT_ATTEMPTS refusals (about 1,500 ticks of backoff), and a cell may take longer than
+    that to elect a master once the faults heal: replicas restarted in the ending support
+    nobody for a lease, and candidates that kept failing back off for long. A client that gave
+    up asks again; `progress` judges each client's last read."""
+    once = [(clients[i % len(clients)], "read", (key,)) for i, key in enumerate(keys)]
+    return once * rounds
+
+
+def cell_replicas(sim: Simulation) -> list[str]:
+    """The replicas of the cell: SSO's servers are all replicas."""
+    return sim.servers
+
+
+one_lease_holder, reads_within_lease = sso_checks.lease_checks(LEASE, cell_replicas)
+chosen_on_majority = sso_checks.chosen_on_majority(cell_replicas)
+progress = sso_checks.progress()
 
 
 class _FirstLearned:
@@ -523,6 +579,9 @@ def proofs(config: Config, impl: type[Replica]) -> list[Verdict]:
 
 
 FAULTS = {"drop": 6, "duplicate": 6, "crash": 6, "partition": 8, "pause": 8, "skew": 40}
+# The ending may take this long: replicas restarted in it support nobody for a lease, and
+# candidates that kept failing during the run wait longer; then the final reads must succeed.
+ENDING = 3000
 
 SYSTEM = System(
     name="sso",
@@ -531,14 +590,18 @@ SYSTEM = System(
     summary="a key-value store replicated by Multi-Paxos; the master serves reads under a "
             "lease that allows for clock drift",
     build=build,
-    invariants=(one_lease_holder, one_value_per_slot, linearizable_kv),
+    invariants=(one_lease_holder, reads_within_lease, one_value_per_slot, chosen_on_majority,
+                linearizable_kv, progress),
     configs={  # three replicas by default: the smallest cell that survives a failure
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1200,
-                          epsilon=200, max_pause=3000, faults=FAULTS),
+                          epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,
+                          params={"final_rounds": 3}),
         "five": Config("five", servers=5, clients=3, ops_per_client=12, max_steps=1500,
-                       epsilon=200, max_pause=3000, faults=FAULTS),
+                       epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=3 * ENDING,
+                       params={"final_rounds": 3}),
         "small": Config("small", servers=3, clients=1, ops_per_client=2, max_steps=300,
-                        epsilon=200, max_pause=3000, faults=FAULTS),
+                        epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,
+                        params={"final_rounds": 3}),
     },
     variants={
         "correct": Variant("correct", Replica),
@@ -552,19 +615,31 @@ SYSTEM = System(
             "ack-before-majority", AckBeforeMajority,
             breaks="acknowledged writes survive master changes: a partition of the master "
                    "loses a write it acknowledged alone, and the next master fills its slot",
-            caught_by="one-value-per-slot",
+            caught_by="chosen-on-majority",
             teaches="Paxos Made Simple: chosen means accepted by a majority"),
         "forgets-promise": Variant(
             "forgets-promise", ForgetsPromise,
             breaks="one value per slot: after a restart the acceptor votes in a ballot it "
                    "promised to ignore",
-            caught_by="one-value-per-slot",
+            caught_by="chosen-on-majority",
             teaches="Paxos Made Simple, section 2.2: promises are durable"),
         "minority-quorum": Variant(
             "minority-quorum", MinorityQuorum,
             breaks="quorum intersection: two disjoint halves each elect a master",
-            caught_by="one-lease-holder",
+            caught_by="chosen-on-majority",
             teaches="Paxos Made Simple: any two quorums intersect"),
+        "lease-from-receipt": Variant(
+            "lease-from-receipt", LeaseFromReceipt,
+            breaks="reads from the master's state: a delayed grant stretches its lease past "
+                   "the grantor's promise, and it answers reads after a new master took over",
+            caught_by="reads-within-lease",
+            teaches="Paxos Made Live (PODC'07), master leases: time a lease from the request"),
+        "restart-grants-at-once": Variant(
+            "restart-grants-at-once", RestartGrantsAtOnce,
+            breaks="one master at a time: a restarted replica forgets the lease it granted and "
+                   "backs a new master while the old one's lease runs",
+            caught_by="one-lease-holder",
+            teaches="Paxos Made Live (PODC'07), master leases survive a grantor's restart"),
     },
     proofs=proofs,
 )

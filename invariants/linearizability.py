@@ -11,7 +11,26 @@ candidates are tried before the optional `info` ones: which candidates are tried
 only their order, so the verdict is the same, but a history where the `info` ops never need to
 take effect (say many unacknowledged writes and a read of the initial value) is settled at once
 instead of after trying every subset of them. The model's `partition` splits the history into
-independent parts (e.g. one per key), each searched on its own.
+independent parts (e.g. one per key), each searched on its own; the first part that cannot be
+linearized settles the verdict, and the parts after it are not searched.
+
+Why a violation used to cost orders of magnitude more than a pass, and what prunes it. A pass
+ends once one path reaches the end; a violation is proved only once every configuration
+reachable before the op that cannot be placed is ruled out, so whatever multiplies those
+configurations costs a failing search in full. With many clients the multiplier was the reads:
+k reads in flight could be taken in any subset and order, each a configuration of its own
+(Lowe's memo merges equal configurations, not those that differ by reads taken). An op the
+model calls read-only (`read_only`: a read, a get, a failed cas) leaves every state as it was,
+so taking it as soon as it fits loses nothing: any linearization from the configuration can
+drop it from where it was placed and still replay, and the configuration with it taken is
+reachable from the one without. So at each configuration the first read-only candidate that
+fits is taken with no alternative tried, and its configuration is ruled out with the one it
+leads to; a read-only candidate that does not fit is never tried; an `info` op that is
+read-only is dropped before the search. Only the ops that change the state are branched on.
+On a 1,000-op register history from 10 clients with one corrupted read this took the proof
+from 1.9 million steps (230,000 configurations) to about 90,000 (15,000). What still
+multiplies configurations is writes in flight together whose order no read ever sees (appends
+overwritten by a put before any get): every order is a different state.
 
 How a configuration is stored, and why memory stays linear in the history. The `ok` ops are
 ranked by call. An `ok` op can take effect only if it was called before the first pending
@@ -66,7 +85,7 @@ def check_linearizable(ops: list[Operation], model: SequentialModel, *,
     """
     deadline = None if max_seconds is None else _now() + max_seconds
     try:
-        happened = [op for op in ops if op.status != FAIL]
+        happened = _ops_that_matter(ops, _read_only_test(model))
         _check_time(deadline)
         parts = [part for part in model.partition(happened) if part]
         _check_time(deadline)
@@ -77,8 +96,6 @@ def check_linearizable(ops: list[Operation], model: SequentialModel, *,
                         "ops_in_partition": None, "linearized": []})
     limit = math.inf if max_steps is None else max_steps
     used = 0
-    failures: list[dict] = []
-    explanations: list[str] = []
     for index, part in enumerate(parts):
         search = _Search(part, model)
         try:
@@ -88,19 +105,26 @@ def check_linearizable(ops: list[Operation], model: SequentialModel, *,
             outcome = _Outcome(UNKNOWN, 0, (), None)
         used += outcome.steps
         if outcome.status == UNKNOWN:
-            spent = _budget_note(index, parts, used, search, outcome)
-            if failures:
-                return violated(INVARIANT, "\n".join([*explanations, spent]), failures)
-            return unknown(INVARIANT, spent, _budget_witness(index, parts, search, outcome))
+            return unknown(INVARIANT, _budget_note(index, parts, used, search, outcome),
+                           _budget_witness(index, parts, search, outcome))
         if outcome.status == VIOLATED:
-            if not failures:
-                explanations.append(f"not linearizable against {model.name}:")
-            failures.append(_violation_witness(index, search, outcome))
-            explanations.append(f"partition {index}: {_explain_violation(search, outcome)}")
-    if failures:
-        return violated(INVARIANT, "\n".join(explanations), failures)
+            rest = len(parts) - index - 1
+            unchecked = f"\n({rest} later partition(s) not checked: one violation settles " \
+                        f"it)" if rest else ""
+            return violated(INVARIANT, f"not linearizable against {model.name}:\npartition "
+                                       f"{index}: {_explain_violation(search, outcome)}"
+                                       f"{unchecked}", [_violation_witness(index, search, outcome)])
     return passed(INVARIANT, f"{len(happened)} ops in {len(parts)} partition(s) linearize "
                              f"against {model.name} ({used} search steps)")
+
+
+def _ops_that_matter(ops: list[Operation], read_only: Callable[[str, Any, Any], bool]
+                     ) -> list[Operation]:
+    """The ops the search needs: `fail` ops never happened, and an `info` op that changes
+    no state may as well never have happened either (it is optional, and taking it would
+    change nothing another op sees)."""
+    return [op for op in ops if op.status == OK
+            or (op.status != FAIL and not read_only(op.f, op.args, op.result))]
 
 
 def linearizable(model: SequentialModel, **budget: Any) -> Callable[[list[Operation]], Verdict]:
@@ -162,6 +186,24 @@ class _InfoSets:
             node = child
         return node
 
+    def without_one(self, node: int) -> list[int]:
+        """The sets built so far that are `node` less one of its elements."""
+        elements, prefixes = [], []
+        while node:
+            elements.append(self.largest[node])
+            node = self.rest[node]
+            prefixes.append(node)
+        subsets = []
+        for i in range(len(elements)):  # drop elements[i]: its prefix, then the larger ones
+            sub: int | None = prefixes[i]
+            for element in reversed(elements[:i]):
+                sub = self.links.get((sub, element))
+                if sub is None:
+                    break
+            if sub is not None:
+                subsets.append(sub)
+        return subsets
+
 
 class _Deepest:
     """The deepest path the search has reached: its ops and the state after it.
@@ -193,15 +235,20 @@ class _Deepest:
 class _Search:
     """Depth-first search over one partition; single use (`run` consumes the chains).
 
-    `ok` ops are numbered by call (their *rank*), `info` ops too, separately. Three doubly
-    linked chains hold the pending ops: the `ok` ops by call, the `ok` ops by return, the `info`
-    ops by call. Walking the first while calls come no later than the head of the second (the
-    first pending return), each op met may take effect next; the op owning that return must
-    take effect before anything called after it. `info` ops have no return: they block nobody
-    and are never required. The walk then takes up the third chain: the `info` ops called by
-    that return are the remaining candidates, tried after every `ok` one. Linearizing an op
-    unlinks it; backtracking relinks it (dancing links), so every step costs O(1) list work
-    whatever the history length.
+    `ok` ops are numbered by call (their *rank*), `info` ops too, separately. Four doubly
+    linked chains hold the pending ops: the read-only `ok` ops by call (those the model says
+    change no state: reads, failed cas), the other `ok` ops by call, all `ok` ops by return,
+    and the `info` ops by call. The candidates to take effect next are the minimal pending
+    ops: those called no later than the first pending return (the head of the return chain);
+    each chain is walked from its head only while calls come no later than that, so the ops
+    called after it are never looked at, however many they are. Linearizing an op unlinks
+    it; backtracking relinks it (dancing links), so every step costs O(1) list work whatever
+    the history length.
+
+    At each configuration a read-only candidate that fits the state is taken at once, with
+    no alternative tried (see the module's docstring); only when none fits are the others
+    tried, the `ok` ones before the `info` ones. A read-only op that does not fit is never
+    tried, and `info` ops that change nothing were dropped before the search.
     """
 
     def __init__(self, ops: list[Operation], model: SequentialModel) -> None:
@@ -209,6 +256,7 @@ class _Search:
         self.model = model
         self.seen: set[tuple[int, int, int, Hashable]] = set()
         self.transitions: dict[tuple[int, Hashable], list[Hashable]] = {}
+        self.states: dict[Hashable, Hashable] = {}  # each state met, as its first object
         self.info_sets = _InfoSets()
         self.prepared = False
 
@@ -227,13 +275,15 @@ class _Search:
         self.prepared = True
 
     def _rank(self, numbers: list[int]) -> None:
-        """Number the `ok` ops by call (their rank), and the `info` ops."""
+        """Number the `ok` ops by call (their rank), and the `info` ops; mark the read-only."""
         ops = self.ops
         self.is_ok = is_ok = [op.status == OK for op in ops]
         self.ok_ops = ok_ops = [i for i, ok in zip(numbers, is_ok) if ok]  # rank -> op index
         self.info_ops = info_ops = [i for i, ok in zip(numbers, is_ok) if not ok]
         self.ok_calls = [ops[i].call for i in ok_ops]
         self.info_calls = [ops[i].call for i in info_ops]
+        read_only = _read_only_test(self.model)
+        self.read_only = [read_only(ops[i].f, ops[i].args, ops[i].result) for i in ok_ops]
 
     def _order_by_return(self, numbers: list[int]) -> None:
         """The `ok` ops' returns in the order of the return chain, and each rank's place there."""
@@ -246,8 +296,9 @@ class _Search:
             self.ret_place[rank] = place
 
     def _build_chains(self, numbers: list[int]) -> None:
-        """The three chains, each in order, its head at the end (`next` -1 after the last)."""
-        self.call_next, self.call_prev = _chain(len(self.ok_ops), numbers)
+        """The chains, each in order (`next` -1 after the last). The two chains of `ok` ops by
+        call share one pair of arrays: the others' head is at n, the read-only ones' at n + 1."""
+        self.call_next, self.call_prev = _split_chain(self.read_only)
         self.ret_next, self.ret_prev = _chain(len(self.ok_ops), numbers)
         self.info_next, self.info_prev = _chain(len(self.info_ops), numbers)
 
@@ -256,62 +307,88 @@ class _Search:
             self.info_calls
         call_next, ret_next, info_next, rets = self.call_next, self.ret_next, self.info_next, \
             self.rets
-        ok_head, info_head = len(ok_ops), len(info_ops)
-        state, pending_ok = self.model.initial(), len(ok_ops)
+        next_states, seen = self.next_states, self.seen
+        n_ok = len(ok_ops)
+        changers_head, readers_head, info_head = n_ok, n_ok + 1, len(info_ops)
+        state, pending_ok = self.model.initial(), n_ok
         # the configuration: ok ops of rank below `low` all taken, `above` bit j: ok op of rank
         # low + j taken (bit 0 never set), `info`: the set of info ops taken (`_InfoSets`)
         low, above, info = 0, 0, 0
-        self.seen.add((low, above, info, state))
+        seen.add((low, above, info, state))
         # (op, state before, alts, k, limit, low, above, info before): op is an ok op's rank r
-        # or an info op's ~rank; `limit` is the time of the first pending return when the op
-        # was chosen, the latest call of an `info` candidate at that point
-        stack: list[tuple[int, Hashable, list[Hashable], int, Any, int, int, int]] = []
+        # or an info op's ~rank; `alts` None for a read-only op taken at once (no alternative
+        # to try); `limit` is the time of the first pending return when the op was taken
+        stack: list[tuple[int, Hashable, list[Hashable] | None, int, Any, int, int, int]] = []
         deepest = _Deepest(state)
-        # the walk: `entry`, a rank in the call chain, or in the info chain once `in_info`
-        entry, in_info, limit, steps = call_next[ok_head], False, 0, 0
+        # the walk: a phase (_READS, _CHANGERS, _INFO), its chain's `entry`, and once the
+        # entry's successor states are known, `alts` and the first one not yet tried
+        phase, entry, alts, start, steps = _READS, call_next[readers_head], None, 0, 0
+        limit = rets[ret_next[n_ok]] if pending_ok else 0
         while pending_ok:
             if steps >= step_limit or (deadline is not None and not steps % _CLOCK_EVERY
                                        and _now() > deadline):
                 deepest.offer(stack, state)
                 return deepest.outcome(UNKNOWN, steps, self._op_index)
             steps += 1
-            if not in_info and (entry < 0 or ok_calls[entry] > rets[ret_next[ok_head]]):
-                # the first pending return: next, the info ops called by then
-                limit, entry, in_info = rets[ret_next[ok_head]], info_next[info_head], True
-            if not in_info or (entry >= 0 and info_calls[entry] <= limit):
-                # a candidate: try to let its op take effect now
-                op = ~entry if in_info else entry
-                alts, start = self.next_states(info_ops[entry] if in_info else ok_ops[entry],
-                                               state), 0
-            else:  # no candidate left: the pending return's op had to take effect, so undo
-                deepest.offer(stack, state)
+            if phase == _READS:  # the first read-only candidate that fits, if any, goes next
+                while entry >= 0 and ok_calls[entry] <= limit \
+                        and not next_states(ok_ops[entry], state):
+                    entry = call_next[entry]
+                if entry < 0 or ok_calls[entry] > limit:
+                    phase, entry = _CHANGERS, call_next[changers_head]
+                    continue
+                low_after, above_after = _taken(entry, low, above)
+                if not ((low_after, above_after, info, state) in seen
+                        or (info and self._dominated(low_after, above_after, info, state))):
+                    seen.add((low_after, above_after, info, state))
+                    stack.append((entry, state, None, 0, limit, low, above, info))
+                    self._unlink(entry)
+                    low, above, pending_ok = low_after, above_after, pending_ok - 1
+                    if pending_ok:
+                        limit = rets[ret_next[n_ok]]
+                    entry = call_next[entry]  # the reads before it do not fit this state
+                    continue
+                # else: this configuration is the one with that read taken, already ruled out
+            else:
+                in_info = phase == _INFO
+                if alts is None:
+                    if entry >= 0 and (info_calls if in_info else ok_calls)[entry] <= limit:
+                        alts = next_states(info_ops[entry] if in_info else ok_ops[entry], state)
+                        start = 0
+                    elif not in_info:
+                        phase, entry = _INFO, info_next[info_head]
+                        continue
+                if alts is not None:  # a candidate: try to let its op take effect now
+                    if in_info:
+                        low_after, above_after = low, above
+                    else:
+                        low_after, above_after = _taken(entry, low, above)
+                    k, info_after = self._first_unseen(alts, start, low_after, above_after,
+                                                       info, entry if in_info else -1)
+                    if k >= 0:
+                        op = ~entry if in_info else entry
+                        stack.append((op, state, alts, k, limit, low, above, info))
+                        self._unlink(op)
+                        state, low, above, info = alts[k], low_after, above_after, info_after
+                        pending_ok -= not in_info
+                        if pending_ok:
+                            limit = rets[ret_next[n_ok]]
+                        phase, entry, alts = _READS, call_next[readers_head], None
+                        continue
+                    entry, alts = (info_next if in_info else call_next)[entry], None
+                    continue
+            # no candidate left: the pending return's op had to take effect, so undo
+            deepest.offer(stack, state)
+            while True:
                 if not stack:
                     return deepest.outcome(VIOLATED, steps, self._op_index)
                 op, state, alts, k, limit, low, above, info = stack.pop()
-                deepest.backtracked(len(stack))
                 self._relink(op)
-                in_info, entry = op < 0, ~op if op < 0 else op
-                pending_ok += not in_info
-                start = k + 1
-            if start < len(alts):
-                if in_info:
-                    low_after, above_after = low, above
-                elif entry == low:  # the watermark moves past it and the taken ops above
-                    bits = above | 1
-                    ones = (~bits & (bits + 1)).bit_length() - 1  # trailing ones
-                    low_after, above_after = low + ones, bits >> ones
-                else:
-                    low_after, above_after = low, above | 1 << (entry - low)
-                k, info_after = self._first_unseen(alts, start, low_after, above_after, info,
-                                                   entry if in_info else -1)
-                if k >= 0:
-                    stack.append((op, state, alts, k, limit, low, above, info))
-                    self._unlink(op)
-                    state, low, above, info = alts[k], low_after, above_after, info_after
-                    pending_ok -= not in_info
-                    entry, in_info = call_next[ok_head], False
-                    continue
-            entry = info_next[entry] if in_info else call_next[entry]
+                pending_ok += op >= 0
+                if alts is not None:
+                    break  # a read-only op taken at once: its configuration is ruled out too
+            deepest.backtracked(len(stack))
+            phase, entry, start = (_INFO, ~op, k + 1) if op < 0 else (_CHANGERS, op, k + 1)
         return _Outcome(OK, steps, tuple(self._op_index(frame[0]) for frame in stack), state)
 
     def _op_index(self, op: int) -> int:
@@ -329,10 +406,22 @@ class _Search:
                 alts = [after for result, after in outcomes if result == op.result]
             else:
                 alts = list(dict.fromkeys(after for _, after in outcomes))
+            # equal states made one object: memo look-ups then compare them by identity, not
+            # element by element (a whole map of many keys)
+            alts = [self.states.setdefault(after, after) for after in alts]
             if len(self.transitions) >= _TRANSITIONS_KEPT:  # a cache: bounded, not a record
                 self.transitions.clear()
+                self.states.clear()
             self.transitions[key] = alts
         return alts
+
+    def _dominated(self, low: int, above: int, info: int, state: Hashable) -> bool:
+        """Whether a configuration with the same ok ops and state and fewer `info` ops taken
+        was seen (none taken, or one less): it can do everything this one can, since `info`
+        ops are optional and block nobody."""
+        seen = self.seen
+        return (low, above, 0, state) in seen or any(
+            (low, above, sub, state) in seen for sub in self.info_sets.without_one(info))
 
     def _first_unseen(self, alts: list[Hashable], start: int, low: int, above: int,
                       info: int, info_rank: int) -> tuple[int, int]:
@@ -348,7 +437,8 @@ class _Search:
         if info_rank < 0:
             for k in range(start, len(alts)):
                 state = alts[k]
-                if (low, above, info, state) in seen or (info and (low, above, 0, state) in seen):
+                if (low, above, info, state) in seen \
+                        or (info and self._dominated(low, above, info, state)):
                     continue
                 seen.add((low, above, info, state))
                 return k, info
@@ -357,10 +447,11 @@ class _Search:
         for k in range(start, len(alts)):
             state = alts[k]
             if (low, above, info, state) in seen or (low, above, 0, state) in seen:
-                continue  # dominated: a read-only info op always is, by the first test
+                continue  # dominated: taking the op changed nothing, or need not have
             if after == -1:
                 after = self.info_sets.find(info, info_rank)
-            if after is not None and (low, above, after, state) in seen:
+            if after is not None and ((low, above, after, state) in seen
+                                      or self._dominated(low, above, after, state)):
                 continue
             if after is None:
                 after = self.info_sets.find(info, info_rank, create=True)
@@ -388,6 +479,35 @@ class _Search:
         pending = [i for i in range(len(self.ops)) if i not in done]
         first_ret = min((self.ops[i].ret for i in pending if self.is_ok[i]), default=None)
         return [i for i in pending if first_ret is None or self.ops[i].call <= first_ret]
+
+
+_READS, _CHANGERS, _INFO = 0, 1, 2  # the phases of the walk at a configuration
+
+
+def _taken(rank: int, low: int, above: int) -> tuple[int, int]:
+    """The watermark and bitset once the ok op of `rank` (not taken yet) is taken."""
+    if rank != low:
+        return low, above | 1 << (rank - low)
+    bits = above | 1  # the watermark moves past it and the taken ops above
+    ones = (~bits & (bits + 1)).bit_length() - 1  # trailing ones
+    return low + ones, bits >> ones
+
+
+def _read_only_test(model: SequentialModel) -> Callable[[str, Any, Any], bool]:
+    """The model's `read_only`, or "never" for a model without one."""
+    return getattr(model, "read_only", None) or (lambda f, args, result: False)
+
+
+def _split_chain(second: list[bool]) -> tuple[list[int], list[int]]:
+    """`next` and `prev` of two chains over 0..n-1, each in order: the items with `second`
+    false headed at n, the others at n + 1."""
+    n = len(second)
+    following, preceding = [-1] * (n + 2), [-1] * (n + 2)
+    tails = [n, n + 1]
+    for item, chain in enumerate(second):
+        tail = tails[chain]
+        following[tail], preceding[item], tails[chain] = item, tail, item
+    return following, preceding
 
 
 def _chain(size: int, numbers: list[int]) -> tuple[list[int], list[int]]:
@@ -421,6 +541,7 @@ def _violation_witness(index: int, search: _Search, outcome: _Outcome) -> dict:
     stuck = search.candidates(set(outcome.prefix))
     return {
         "partition": index,
+        "steps": outcome.steps,
         "linearized": [search.ops[i].id for i in outcome.prefix],
         "stuck": [search.ops[i].id for i in stuck],
         "state": search.model.describe_state(outcome.state),

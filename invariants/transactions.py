@@ -9,17 +9,21 @@ of its writes.
 Values must be unique per key (the workload's job), so every value read names the transaction
 that wrote it. For a list-append key every read is a prefix of the key's final list, hence the
 longest read *is* the version order (reads that are not prefixes of each other are themselves
-an anomaly). For a register key only what the reads prove is used: the initial value (nil)
-precedes every write, and a transaction that read v and then wrote the key put its version
-after v. Nothing else is guessed.
+an anomaly, `incompatible-order`; the rest of the graph is still inferred and searched). For a
+register key only what is known is used: the initial value (nil unless `initial` says
+otherwise) precedes every write; with `writes_follow_reads`, a transaction that read v and then
+wrote the key put its version after v; with `sequential_keys`, the versions one process saw or
+wrote of a key, transaction after transaction, are in version order. Both options are off by
+default, as in Elle.
 
 From these, Adya's dependency graph over committed transactions: ww (b installed the version
 right after a's), wr (b read a's version), rw (b installed the version right after the one a
-read: a must come first), optionally process-order and real-time edges. A serializable history
-has an acyclic graph; which cycles a weaker level tolerates depends on their rw edges (G0: ww
-only; G1c: ww and wr; G-single: exactly one rw; G2-item: two or more). The other anomalies
-(aborted and intermediate reads, lost updates, garbage, ...) need no cycle and are checked
-directly.
+read: a must come first), optionally process-order and real-time edges. Cycles are named as
+Elle names them (`invariants/txn_cycles.py`): G0, G1c, G-single-item, G-nonadjacent-item,
+G2-item, with a `-process` or `-realtime` suffix when they need an order edge. The other
+anomalies (aborted, intermediate and garbage reads, dirty updates, lost updates, internal and
+future reads, duplicated elements) need no cycle and are checked directly. Which anomalies a
+level forbids is `LEVELS` (following the hierarchy Elle and jepsen.io/consistency publish).
 
 A value the checker cannot read (an unknown micro-op, a micro-op that is not [f, key, value], a
 key or value that cannot be compared) raises `MalformedTransaction`: nothing is skipped.
@@ -34,47 +38,80 @@ the work is, and a spent budget answers `unknown`.
 
 from __future__ import annotations
 
-import bisect
 import contextlib
 import gc
 import itertools
-from collections import defaultdict, deque
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import networkx as nx
 
+from invariants import txn_cycles as cycles
 from invariants.budget import Budget, BudgetSpent, MalformedOperation
 from invariants.history import FAIL, INFO, OK, Operation
+from invariants.txn_cycles import PROCESS as _PROCESS_BIT
+from invariants.txn_cycles import REALTIME as _REALTIME_BIT
+from invariants.txn_cycles import RW as _RW_BIT
+from invariants.txn_cycles import WR as _WR_BIT
+from invariants.txn_cycles import WW as _WW_BIT
 from invariants.verdict import Verdict, passed, unknown, violated
 
 TXN = "txn"
 READ, APPEND, WRITE = "r", "append", "w"
 MICRO_OPS = (READ, APPEND, WRITE)
 WW, WR, RW, PROCESS, REALTIME = "ww", "wr", "rw", "process", "realtime"
+_BITS = {WW: _WW_BIT, WR: _WR_BIT, RW: _RW_BIT, PROCESS: _PROCESS_BIT, REALTIME: _REALTIME_BIT}
 
-_INTEGRITY = frozenset({"garbage", "duplicate", "incompatible-order", "internal"})
-_READ_COMMITTED = _INTEGRITY | {"G0", "G1a", "G1b", "G1c"}
-_SNAPSHOT_ISOLATION = _READ_COMMITTED | {"G-single", "lost-update"}
-_SERIALIZABLE = _SNAPSHOT_ISOLATION | {"G2-item"}
+# -- levels --------------------------------------------------------------------------------
+
+_VARIANTS = ("", "-process", "-realtime")
+
+
+def _cycles_up_to(weakest: str) -> frozenset[str]:
+    """Every cycle type at least as severe as `weakest`, with its order variants."""
+    bases = cycles.CYCLE_BASES[:cycles.CYCLE_BASES.index(weakest) + 1]
+    return frozenset(base + suffix for base in bases for suffix in _VARIANTS)
+
+
+_READ_UNCOMMITTED = frozenset({"garbage-read", "duplicate-elements"}) | _cycles_up_to("G0")
+_READ_COMMITTED = _READ_UNCOMMITTED | {"G1a", "G1b", "dirty-update", "incompatible-order",
+                                       "future-read"} | _cycles_up_to("G1c")
+_CURSOR_STABILITY = _READ_COMMITTED | {"lost-update"}
+_READ_ATOMIC = _READ_COMMITTED | {"internal"}
+_REPEATABLE_READ = _CURSOR_STABILITY | _cycles_up_to("G2-item")
+_SNAPSHOT_ISOLATION = (_CURSOR_STABILITY | _READ_ATOMIC
+                       | _cycles_up_to("G-nonadjacent-item"))
+_SERIALIZABLE = _SNAPSHOT_ISOLATION | _REPEATABLE_READ
 LEVELS: dict[str, frozenset[str]] = {
+    "read-uncommitted": _READ_UNCOMMITTED,
     "read-committed": _READ_COMMITTED,
+    "cursor-stability": _CURSOR_STABILITY,
+    "read-atomic": _READ_ATOMIC,
+    "repeatable-read": _REPEATABLE_READ,
     "snapshot-isolation": _SNAPSHOT_ISOLATION,
+    "strong-session-snapshot-isolation": _SNAPSHOT_ISOLATION,
+    "strong-snapshot-isolation": _SNAPSHOT_ISOLATION,
     "serializable": _SERIALIZABLE,
+    "strong-session-serializable": _SERIALIZABLE,
     "strict-serializable": _SERIALIZABLE,
 }
-"""The anomalies each level forbids. A cycle through process or real-time edges is named after
-its data edges plus a suffix ("G-single-realtime") and is forbidden whenever its base is."""
+"""The anomalies each level forbids. A cycle's `-process` or `-realtime` variant is forbidden
+with its base type; such cycles exist only when the graph has process or real-time edges,
+which the strong-session levels (and `process_order`) and the strong and strict levels (and
+`realtime`) add. Which anomaly each level forbids, and why, is tabled in
+docs/history-format.md."""
+PROCESS_LEVELS = frozenset({"strong-session-snapshot-isolation", "strong-session-serializable"})
+REALTIME_LEVELS = frozenset({"strong-snapshot-isolation", "strict-serializable"})
 
 CYCLE_MEANING = {
     "G0": "write cycle: the transactions' writes interleave",
     "G1c": "circular information flow: each transaction saw or overwrote the other's effects",
-    "G-single": "read skew: a cycle with exactly one anti-dependency (rw)",
-    "G2-item": "write skew: a cycle with two or more anti-dependencies (rw)",
+    "G-single-item": "read skew: a cycle with exactly one anti-dependency (rw)",
+    "G-nonadjacent-item": "a cycle whose anti-dependencies (rw) are never consecutive, which "
+                          "snapshot isolation forbids",
+    "G2-item": "write skew: a cycle with two consecutive anti-dependencies (rw)",
 }
-_PREFERENCE = (WW, WR, PROCESS, REALTIME, RW)  # the edge type shown when an edge has several
-_WITNESS_TRIES = 10  # candidate cycles compared when looking for a short witness
-_MAX_REACH_NODES = 20_000  # the exact G-single search keeps a bitset per node of a component
 _REPORTED_PER_TYPE = 20
 _EXPLAINED = 10
 _SHOWN_CHARS = 60  # of a malformed value, in messages
@@ -93,33 +130,55 @@ def txn_op(id_: int, mops: Sequence[Sequence], *, status: str = OK, process: str
                      None if status == INFO else ret)
 
 
+class Options(NamedTuple):
+    """What Elle leaves optional, with Elle's defaults.
+
+    `initial`: a register's value before any write (reading it is reading the initial version,
+    not garbage). `writes_follow_reads`: a transaction that read a register and then wrote it
+    installed the version right after the one it read. `sequential_keys`: each key is
+    sequentially consistent, so the versions a process reads or writes of it, transaction after
+    transaction, follow each other in version order.
+    """
+
+    initial: Any = None
+    writes_follow_reads: bool = False
+    sequential_keys: bool = False
+
+
 def check_transactions(ops: Iterable[Operation], level: str = "serializable", *,
                        realtime: bool = False, process_order: bool = False,
                        max_seconds: float | None = 10.0, max_steps: int | None = None,
-                       max_cycles: int = 20) -> Verdict:
+                       max_cycles: int = 20, initial: Any = None,
+                       writes_follow_reads: bool = False,
+                       sequential_keys: bool = False) -> Verdict:
     """Check the `txn` operations among `ops` against an isolation level (see `LEVELS`).
 
-    `strict-serializable` adds real-time edges (as does `realtime=True` at any level);
-    `process_order` adds edges between consecutive transactions of one process. The cycle
-    search stops after `max_cycles` forbidden cycles. The whole check spends at most
-    `max_seconds` and `max_steps` (None: no such limit; steps are defined above); once
-    either runs out the answer is `unknown`, unless a forbidden anomaly was already certain.
-    Raises `MalformedTransaction` for a txn value it cannot read.
+    The strong and strict levels add real-time edges (as does `realtime=True` at any level),
+    the strong-session levels process-order edges (as does `process_order=True`): edges
+    between consecutive transactions of one process. Every strongly connected component of the
+    graph is searched for every forbidden cycle type; at most `max_cycles` cycles are kept in
+    the witness (every type found is counted). The whole check spends at most `max_seconds`
+    and `max_steps` (None: no such limit; steps are defined above); once either runs out the
+    answer is `unknown`, unless a forbidden anomaly was already certain. `initial`,
+    `writes_follow_reads` and `sequential_keys` are the `Options`. Raises
+    `MalformedTransaction` for a txn value it cannot read.
     """
     if level not in LEVELS:
         raise ValueError(f"unknown level {level!r}; expected one of {', '.join(LEVELS)}")
     budget = Budget(max_seconds, max_steps)
+    options = Options(initial, writes_follow_reads, sequential_keys)
     with _collector_paused():
-        return _check(list(ops), level, realtime or level == "strict-serializable",
-                      process_order, budget, max_cycles)
+        return _check(list(ops), level, realtime or level in REALTIME_LEVELS,
+                      process_order or level in PROCESS_LEVELS, budget, max_cycles, options)
 
 
 def _check(ops: list[Operation], level: str, realtime: bool, process_order: bool,
-           budget: Budget, max_cycles: int) -> Verdict:
+           budget: Budget, max_cycles: int, options: Options) -> Verdict:
     """The check proper; the history's indexes are freed when it returns, before the garbage
     collector resumes (else resuming it would trace them all)."""
     try:
-        history = _History(ops, realtime=realtime, process_order=process_order, budget=budget)
+        history = _History(ops, realtime=realtime, process_order=process_order, budget=budget,
+                           options=options)
         search = _search_cycles(history, LEVELS[level], budget, max_cycles)
     except _Ambiguous as why:
         return unknown(level, f"cannot attribute reads to writes: {why}")
@@ -139,18 +198,22 @@ def transactional(level: str = "serializable", **budget: Any) -> Callable[[list[
 
 
 def dependency_graph(ops: Iterable[Operation], *, realtime: bool = False,
-                     process_order: bool = False) -> nx.DiGraph:
+                     process_order: bool = False, **options: Any) -> nx.DiGraph:
     """The inferred graph over committed transactions (ids as nodes).
 
     Each edge carries `types` and `deps`: one `{"type", "key", "why"}` per edge type that
     justifies it. Raises ValueError if a value was written twice to a key.
     """
     history = _History(list(ops), realtime=realtime, process_order=process_order,
-                       budget=Budget(None, None))
-    graph = history.graph(history.nodes)
-    for a, b, data in graph.edges(data=True):
-        data["types"] = sorted(history.succ[a][b])
-        data["deps"] = [_dep_json(dep, a, b) for dep in history.succ[a][b].values()]
+                       budget=Budget(None, None), options=Options(**options))
+    graph = nx.DiGraph()
+    graph.add_nodes_from(sorted(history.nodes))
+    for a, out in history.succ.items():
+        for b in out:
+            if a in history.nodes and b in history.nodes:
+                deps = history.deps_of(a, b)
+                graph.add_edge(a, b, types=sorted(dep.type for dep in deps),
+                               deps=[_dep_json(dep, a, b) for dep in deps])
     return graph
 
 
@@ -161,12 +224,12 @@ def realtime_precedence(intervals: Iterable[tuple[int, int, int | None]]) -> lis
     precedes nothing. Each op gets edges from the completed ops no later completion has
     superseded (Elle's trick), so there are about n x concurrency edges instead of n^2.
     """
-    return list(_realtime_edges(intervals))
+    return [(a, b) for b, before in _realtime_predecessors(intervals) for a in before]
 
 
-def _realtime_edges(intervals: Iterable[tuple[int, int, int | None]]
-                    ) -> Iterator[tuple[int, int]]:
-    """`realtime_precedence`'s edges one at a time, so that their consumer can budget them."""
+def _realtime_predecessors(intervals: Iterable[tuple[int, int, int | None]]
+                           ) -> Iterator[tuple[int, list[int]]]:
+    """For each op (as it is called), the completed ops it gets real-time edges from."""
     events = []
     for id_, call, ret in intervals:
         events.append((call, 0, id_))
@@ -182,7 +245,7 @@ def _realtime_edges(intervals: Iterable[tuple[int, int, int | None]]
             frontier[id_] = None
         else:
             before[id_] = list(frontier)
-            yield from ((done, id_) for done in before[id_])
+            yield id_, before[id_]
 
 
 @contextlib.contextmanager
@@ -228,21 +291,23 @@ class _Ambiguous(ValueError):
     """A value was written twice, so a read of it cannot name its writer."""
 
 
+_SIMPLE = (str, int)  # keys and values checked without hashing (bool is an int too)
+
 
 class _History:
     """Everything inferred from one history: writers, version orders, anomalies, edges."""
 
     def __init__(self, ops: list[Operation], *, realtime: bool, process_order: bool,
-                 budget: Budget) -> None:
-        self.budget = budget
+                 budget: Budget, options: Options) -> None:
+        self.budget, self.options = budget, options
         self.ops = {op.id: op for op in ops if op.f == TXN}
         self.mops = {id_: self._micro_ops(op) for id_, op in self.ops.items()}
         self.committed = [id_ for id_, op in self.ops.items() if op.status == OK]
         self.anomalies: list[dict] = []
-        self.succ: dict[int, dict[int, dict[str, _Dep]]] = defaultdict(dict)
-        self.order_types = frozenset(kind for kind, wanted in ((REALTIME, realtime),
-                                                               (PROCESS, process_order))
-                                     if wanted)
+        self.succ: dict[int, dict[int, int]] = defaultdict(dict)  # a -> b -> kinds (bits)
+        self.deps: dict[tuple[int, int, str], tuple] = {}  # (key, detail) per data edge
+        self.present = ((_REALTIME_BIT if realtime else 0)
+                        | (_PROCESS_BIT if process_order else 0))
         self._index_writes()
         self._collect_reads()
         self.observed: set[tuple[Any, Any]] = set()
@@ -262,8 +327,7 @@ class _History:
             self._list_edges(key)
         self._unobserved_append_edges()
         self._register_edges()
-        self._check_internal()
-        self._check_lost_updates()
+        self._check_within_transactions()
         if process_order:
             self._process_edges()
         if realtime:
@@ -271,7 +335,7 @@ class _History:
 
     # -- what each transaction did -----------------------------------------------------
 
-    def _micro_ops(self, op: Operation) -> list[tuple[str, Any, Any]]:
+    def _micro_ops(self, op: Operation) -> list:
         """As completed if `ok`; otherwise the invoked writes (what the reads saw is unknown).
 
         Both the invocation's micro-ops and the completion's are read whole, so that nothing
@@ -282,75 +346,86 @@ class _History:
             return self._parsed(op, op.result, in_completion=True)
         return [mop for mop in invoked if mop[0] != READ]
 
-    def _parsed(self, op: Operation, value: Any, in_completion: bool
-                ) -> list[tuple[str, Any, Any]]:
+    def _parsed(self, op: Operation, value: Any, in_completion: bool) -> list:
         if not isinstance(value, (list, tuple)):
             raise MalformedTransaction(op, in_completion, f"expected a list of micro-ops "
                                        f"[f, key, value], found {_brief(value)}")
         self.budget.spend(len(value) + 1)
         for index, mop in enumerate(value):
-            problem = _micro_op_problem(mop)
-            if problem is not None:
-                raise MalformedTransaction(op, in_completion, f"micro-op {index} {problem}")
-        return [tuple(mop) for mop in value]
+            if not (type(mop) in (list, tuple) and len(mop) == 3 and mop[0] in MICRO_OPS
+                    and type(mop[1]) in _SIMPLE and (mop[0] == READ or type(mop[2]) in _SIMPLE)):
+                problem = _micro_op_problem(mop)
+                if problem is not None:
+                    raise MalformedTransaction(op, in_completion, f"micro-op {index} {problem}")
+        return value
 
     # -- who wrote what --------------------------------------------------------------------
 
     def _index_writes(self) -> None:
         self.writer: dict[tuple[Any, Any], int] = {}  # (key, value) -> ok or info txn
         self.failed_writer: dict[tuple[Any, Any], int] = {}
-        self.appends: dict[tuple[int, Any], list] = defaultdict(list)  # (txn, key) -> values
+        self.appends: dict[tuple[int, Any], list] = {}  # (txn, key) -> values, in order
         self.last_write: dict[tuple[int, Any], Any] = {}  # (txn, key) -> its final value
         self.list_keys: set[Any] = set()
         self.register_keys: set[Any] = set()
+        writer, failed, appends, last_write = (self.writer, self.failed_writer, self.appends,
+                                               self.last_write)
         for id_, op in self.ops.items():
-            self.budget.spend(len(self.mops[id_]))
-            for f, key, value in self.mops[id_]:
-                if f not in (APPEND, WRITE):
+            mops = self.mops[id_]
+            self.budget.spend(len(mops))
+            index = failed if op.status == FAIL else writer
+            for f, key, value in mops:
+                if f == READ:
                     continue
-                (self.list_keys if f == APPEND else self.register_keys).add(key)
-                self._claim(id_, f, key, value)
-                if f == APPEND and op.status != FAIL:
-                    self.appends[(id_, key)].append(value)
-                self.last_write[(id_, key)] = value
+                if f == APPEND:
+                    self.list_keys.add(key)
+                    if op.status != FAIL:
+                        appends.setdefault((id_, key), []).append(value)
+                else:
+                    self.register_keys.add(key)
+                    if value == self.options.initial:
+                        raise _Ambiguous(f"T{id_} wrote {_show(value)} to {_key(key)}, which "
+                                         f"reads cannot tell from the initial value")
+                pair = (key, value)
+                if pair in writer or pair in failed:
+                    other = writer.get(pair, failed.get(pair))
+                    if other != id_ or f == APPEND:
+                        raise _Ambiguous(f"{value!r} was written to {_key(key)} by both "
+                                         f"T{other} and T{id_}; values must be unique per key")
+                index[pair] = id_
+                last_write[(id_, key)] = value
         both = self.list_keys & self.register_keys
         if both:
             raise _Ambiguous(f"key {_key(min(both, key=repr))} is both appended to and written")
-
-    def _claim(self, id_: int, f: str, key: Any, value: Any) -> None:
-        if f == WRITE and value is None:
-            raise _Ambiguous(f"T{id_} wrote nil to {_key(key)}, which reads cannot tell from "
-                             f"the initial value")
-        other = self.writer.get((key, value), self.failed_writer.get((key, value)))
-        if other is not None and (other != id_ or f == APPEND):
-            raise _Ambiguous(f"{value!r} was written to {_key(key)} by both T{other} and "
-                             f"T{id_}; values must be unique per key")
-        index = self.failed_writer if self.ops[id_].status == FAIL else self.writer
-        index[(key, value)] = id_
 
     def _collect_reads(self) -> None:
         """Reads of committed transactions, by key; list reads normalised to lists."""
         self.list_reads: dict[Any, list[_Read]] = defaultdict(list)
         self.register_reads: dict[int, list[_RegisterRead]] = defaultdict(list)
         self.read_at: dict[tuple[int, int], _Read] = {}
+        register_keys, list_reads = self.register_keys, self.list_reads
         for id_ in self.committed:
-            self.budget.spend(len(self.mops[id_]))
-            for index, (f, key, value) in enumerate(self.mops[id_]):
+            mops = self.mops[id_]
+            steps = len(mops)
+            for index, (f, key, value) in enumerate(mops):
                 if f != READ:
                     continue
-                if self._is_register(key, value):
+                if key in register_keys or (key not in self.list_keys and not isinstance(
+                        value, (list, tuple, type(None)))):
                     self._check_register_read(id_, index, key, value)
                     self.register_reads[id_].append(_RegisterRead(key, value, index))
                     continue
-                self._check_list_read(id_, index, key, value)
-                read = _Read(id_, index, value if isinstance(value, list) else list(value or ()))
-                self.list_reads[key].append(read)
+                if type(value) is not list:
+                    value = self._list_read_value(id_, index, key, value)
+                steps += len(value)
+                try:
+                    hash(tuple(value))
+                except TypeError:
+                    self._check_list_elements(id_, index, key, value)
+                read = _Read(id_, index, value)
+                list_reads[key].append(read)
                 self.read_at[(id_, index)] = read
-
-    def _is_register(self, key: Any, value: Any) -> bool:
-        if key in self.register_keys:
-            return True
-        return key not in self.list_keys and not isinstance(value, (list, tuple, type(None)))
+            self.budget.spend(steps)
 
     def _check_register_read(self, id_: int, index: int, key: Any, value: Any) -> None:
         if not _comparable(value):
@@ -358,16 +433,19 @@ class _History:
                                        f"{_key(key)} and returned {_brief(value)}, which "
                                        f"cannot be compared (expected one value)")
 
-    def _check_list_read(self, id_: int, index: int, key: Any, value: Any) -> None:
+    def _list_read_value(self, id_: int, index: int, key: Any, value: Any) -> list:
         if not isinstance(value, (list, tuple, type(None))):
             raise MalformedTransaction(self.ops[id_], True, f"micro-op {index} read "
                                        f"{_key(key)}, which is appended to, and returned "
                                        f"{_brief(value)}: expected a list")
-        self.budget.spend(len(value or ()))
-        if not _comparable(tuple(value or ())):
-            raise MalformedTransaction(self.ops[id_], True, f"micro-op {index} read "
-                                       f"{_key(key)}={_brief(value)}, whose elements cannot "
-                                       f"all be compared (lists or maps inside)")
+        return list(value or ())
+
+    def _check_list_elements(self, id_: int, index: int, key: Any, value: list) -> None:
+        for element in value:
+            if type(element) not in _SIMPLE and not _comparable(element):
+                raise MalformedTransaction(self.ops[id_], True, f"micro-op {index} read "
+                                           f"{_key(key)}={_brief(value)}, whose elements "
+                                           f"cannot all be compared (lists or maps inside)")
 
     # -- list-append keys ------------------------------------------------------------------
 
@@ -375,16 +453,12 @@ class _History:
         """The version order of `key`: its longest read, if every read is a prefix of it."""
         reads = self.list_reads[key]
         self.budget.spend(len(reads))
-        longest = max(reads, key=lambda read: len(read.value))
-        full = longest.value
-        clashing = []
-        for read in reads:
-            self.budget.spend(len(read.value))
-            if full[:len(read.value)] != read.value:
-                clashing.append(read)
+        full = max(reads, key=lambda read: len(read.value)).value
+        longest = next(read for read in reads if read.value is full)
+        clashing = [read for read in reads if full[:len(read.value)] != read.value]
+        self.budget.spend(sum(len(read.value) for read in reads))
         agreed = len(full)
         for read in clashing:
-            self.budget.spend(len(read.value))
             agreed = min(agreed, _common_prefix(full, read.value))
         self.order[key] = full[:agreed]
         self.budget.spend(agreed)
@@ -408,79 +482,108 @@ class _History:
         Compatible reads are prefixes of `full`, so only `full` and the clashing reads need a
         look; a bad value is blamed on the first (shortest) read that contains it.
         """
-        self.budget.spend(len(reads))
-        clashing_at = {(read.txn, read.index) for read in clashing}
-        compatible = sorted((read for read in reads if (read.txn, read.index) not in clashing_at),
-                            key=lambda read: len(read.value))
-        lengths = [len(read.value) for read in compatible]
-        unwritten: set[Any] = set()
-        duplicated: set[Any] = set()
-        for sequence, first_reader in [(full, None)] + [(read.value, read) for read in clashing]:
+        for sequence in [full] + [read.value for read in clashing]:
             self.budget.spend(len(sequence))
-            counts: dict[Any, int] = {}
-            for i, value in enumerate(sequence):
-                counts[value] = counts.get(value, 0) + 1
-                reader = first_reader or compatible[bisect.bisect_right(lengths, i)]
-                if counts[value] == 2 and value not in duplicated:
-                    duplicated.add(value)
-                    self._report("duplicate", key, [reader.txn],
-                                 f"T{reader.txn} read {_key(key)}={_show(reader.value)}, in "
-                                 f"which {value!r} appears more than once, yet it was appended "
-                                 f"once (duplicate)")
-                if (counts[value] == 1 and value not in unwritten
-                        and not self._check_written(key, value, reader)):
-                    unwritten.add(value)
+            known = [(key, value) in self.writer for value in sequence]
+            if len(set(sequence)) == len(sequence) and all(known):
+                self.observed.update((key, value) for value in sequence)
+                continue
+            self._check_sequence(key, reads, sequence, clashing)
 
-    def _check_written(self, key: Any, value: Any, reader: _Read) -> bool:
-        """Record `value` as observed, or report it as aborted or garbage (returns False)."""
-        if (key, value) in self.writer:
-            self.observed.add((key, value))
-            return True
+    def _check_sequence(self, key: Any, reads: list[_Read], sequence: list,
+                        clashing: list[_Read]) -> None:
+        """The slow path of `_check_list_values`, for a sequence with a bad value."""
+        clashing_ids = {id(read) for read in clashing}
+        compatible = sorted((read for read in reads if id(read) not in clashing_ids),
+                            key=lambda read: len(read.value))
+        own = next((read for read in clashing if read.value is sequence), None)
+        counts: dict[Any, int] = {}
+        dirty = None  # the first value read that a failed transaction appended
+        for i, value in enumerate(sequence):
+            counts[value] = counts.get(value, 0) + 1
+            reader = own or next(read for read in compatible if len(read.value) > i)
+            if counts[value] == 2:
+                self._report("duplicate-elements", key, [reader.txn],
+                             f"T{reader.txn} read {_key(key)}={_show(reader.value)}, in which "
+                             f"{value!r} appears more than once, yet it was appended once "
+                             f"(duplicate elements)")
+            if counts[value] != 1:
+                continue
+            if (key, value) in self.writer:
+                self.observed.add((key, value))
+                if dirty is not None:
+                    self._dirty_update(key, dirty, value, reader)
+                    dirty = None
+            elif self._check_unwritten(key, value, reader) and dirty is None:
+                dirty = value
+
+    def _check_unwritten(self, key: Any, value: Any, reader: _Read) -> bool:
+        """Report a value no committed or unknown transaction wrote; True if one failed."""
         failed = self.failed_writer.get((key, value))
         read = f"T{reader.txn} read {_key(key)}={_show(reader.value)}"
         if failed is not None:
             self._report("G1a", key, [reader.txn, failed],
                          f"{read}, but {value!r} was appended by T{failed}, which failed "
                          f"(aborted read, G1a)")
-        else:
-            self._report("garbage", key, [reader.txn],
-                         f"{read}, but no transaction ever appended {value!r} to {_key(key)} "
-                         f"(garbage read)")
+            return True
+        self._report("garbage-read", key, [reader.txn],
+                     f"{read}, but no transaction ever appended {value!r} to {_key(key)} "
+                     f"(garbage read)")
         return False
 
-    def _list_edges(self, key: Any) -> None:
-        order = self.order[key]
-        self.budget.spend(len(order))
-        previous = None
-        for value in order:  # ww: consecutive versions by different committed writers
-            writer = self._node_writer(key, value)
-            if writer is not None:
-                if previous is not None:
-                    self._link(previous[0], writer, _Dep(WW, key, ("next-append", previous[1],
-                                                                    value)))
-                previous = (writer, value)
-        for read in self.list_reads[key]:
-            self._read_edges(key, read, order)
+    def _dirty_update(self, key: Any, aborted: Any, value: Any, reader: _Read) -> None:
+        failed, writer = self.failed_writer[(key, aborted)], self.writer[(key, value)]
+        self._report("dirty-update", key, [reader.txn, failed, writer],
+                     f"T{reader.txn} read {_key(key)}={_show(reader.value)}: T{writer}'s "
+                     f"{value!r} follows {aborted!r}, appended by T{failed}, which failed, so "
+                     f"T{writer}'s update built on aborted state (dirty update)")
 
-    def _read_edges(self, key: Any, read: _Read, order: list) -> None:
-        """wr from the writer of the last value read; rw to the writer of the next one."""
-        seen = read.value
-        self.budget.spend(len(seen) + 1)
-        for value in reversed(seen):
+    def _list_edges(self, key: Any) -> None:
+        """ww between consecutive versions; wr from the writer of the last value a read saw,
+        rw to the writer of the next one. Writers by position are computed once per key, so
+        each read costs the same whatever its length."""
+        order = self.order[key]
+        self.budget.spend(len(order) + len(self.list_reads[key]))
+        writers = [self._node_writer(key, value) for value in order]
+        last_before = [None] * (len(order) + 1)  # (writer, value) of the last node-written
+        for i, (writer, value) in enumerate(zip(writers, order)):
+            if writer is not None:
+                if last_before[i] is not None:
+                    previous, seen = last_before[i]
+                    self._edge(previous, writer, WW, key, ("next-append", seen, value))
+                last_before[i + 1] = (writer, value)
+            else:
+                last_before[i + 1] = last_before[i]
+        next_from: list[tuple[int, Any] | None] = [None] * (len(order) + 1)
+        for i in range(len(order) - 1, -1, -1):
+            next_from[i] = (writers[i], order[i]) if writers[i] is not None else next_from[i + 1]
+        complete = key in self.complete_order
+        edge, last_write, writer_of = self._edge, self.last_write, self.writer
+        for read in self.list_reads[key]:
+            seen, length = read.value, len(read.value)
+            prefix = complete or (length <= len(order) and order[:length] == seen)
+            if prefix:
+                source = last_before[length]
+                if source is not None:
+                    edge(source[0], read.txn, WR, key, ("read-append", seen, source[1]))
+                following = next_from[length] if length < len(order) else None
+                if following is not None:
+                    edge(read.txn, following[0], RW, key, ("read-before-append", seen,
+                                                          following[1]))
+            else:
+                self._clashing_read_source(key, read)
+            if seen and last_write.get((writer_of.get((key, seen[-1])), key), seen[-1]) != seen[-1]:
+                self._check_intermediate(key, read)
+
+    def _clashing_read_source(self, key: Any, read: _Read) -> None:
+        """wr for a read that is not a prefix of the agreed order: from its last value's
+        writer, which it certainly saw."""
+        self.budget.spend(len(read.value))
+        for value in reversed(read.value):
             writer = self._node_writer(key, value)
             if writer is not None:
-                self._link(writer, read.txn, _Dep(WR, key, ("read-append", seen, value)))
-                break
-        if seen:
-            self._check_intermediate(key, read)
-        if len(seen) < len(order) and (key in self.complete_order
-                                       or order[:len(seen)] == seen):
-            for i in range(len(seen), len(order)):
-                writer = self._node_writer(key, order[i])
-                if writer is not None:
-                    self._link(read.txn, writer,
-                               _Dep(RW, key, ("read-before-append", seen, order[i])))
-                    break
+                self._link(writer, read.txn, _Dep(WR, key, ("read-append", read.value, value)))
+                return
 
     def _check_intermediate(self, key: Any, read: _Read) -> None:
         value = read.value[-1]
@@ -500,11 +603,12 @@ class _History:
         order (rw); readers of shorter prefixes already precede those through rw and ww edges.
         """
         tails: dict[Any, tuple[Any, list[_Read]]] = {}
+        self.budget.spend(len(self.appends))
+        observed = self.observed
         for (id_, key), values in self.appends.items():
-            self.budget.spend(len(values))
             if key not in self.complete_order or id_ not in self.nodes:
                 continue
-            unseen = [value for value in values if (key, value) not in self.observed]
+            unseen = [value for value in values if (key, value) not in observed]
             if not unseen:
                 continue
             if key not in tails:
@@ -521,11 +625,12 @@ class _History:
     def _order_tail(self, key: Any) -> tuple[Any, list[_Read]]:
         """The last value of `key`'s order that a committed transaction wrote (None if none),
         and the reads that saw the whole order."""
-        order = self.order[key]
-        self.budget.spend(len(order) + len(self.list_reads[key]))
+        order = self.order.get(key, [])
+        self.budget.spend(len(order) + len(self.list_reads.get(key, ())))
         last = next((value for value in reversed(order)
                      if self._node_writer(key, value) is not None), None)
-        return last, [read for read in self.list_reads[key] if len(read.value) == len(order)]
+        return last, [read for read in self.list_reads.get(key, ())
+                      if len(read.value) == len(order)]
 
     def _node_writer(self, key: Any, value: Any) -> int | None:
         writer = self.writer.get((key, value))
@@ -534,44 +639,81 @@ class _History:
     # -- register keys ---------------------------------------------------------------------
 
     def _register_edges(self) -> None:
-        """Edges from first reads: nil precedes all writes; a read-then-write follows the read."""
+        """Edges from what is known of each register's version order: the initial value
+        precedes every write, and each succession (`_successions`) puts one version after
+        another: ww from the earlier version's writer, rw from its readers."""
+        initial = self.options.initial
         readers: dict[tuple[Any, Any], list[int]] = defaultdict(list)
-        successors: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         for id_, reads in self.register_reads.items():
             self.budget.spend(len(self.mops[id_]))
             for read in self._first_reads(id_, reads):
                 readers[(read.key, read.value)].append(id_)
-                if (id_, read.key) in self.last_write:
-                    successors[(read.key, read.value)].append(id_)
-                if read.value is not None:
+                if read.value != initial:
                     self._register_read_source(id_, read)
-        first_writers = self._possibly_first_writers(successors)
+        successions = list(self._successions())
+        first_writers = self._possibly_first_writers(successions)
         for (key, value), ids in readers.items():
-            if value is None:
-                for reader in ids:
-                    self.budget.spend(len(first_writers[key]) + 1)
-                    for writer in first_writers[key]:
-                        self._link(reader, writer, _Dep(RW, key, (
-                            "read-initial", None, self.last_write[(writer, key)])))
+            if value != initial:
                 continue
-            source = self._node_writer(key, value)
-            for later in successors[(key, value)]:
-                self.budget.spend(len(ids) + 1)
-                written = self.last_write[(later, key)]
-                if source is not None:
-                    self._link(source, later, _Dep(WW, key, ("read-write", value, written)))
-                for reader in ids:
-                    self._link(reader, later,
-                               _Dep(RW, key, ("read-before-overwrite", value, written)))
+            for reader in ids:
+                self.budget.spend(len(first_writers[key]) + 1)
+                for writer in first_writers[key]:
+                    self._link(reader, writer, _Dep(RW, key, (
+                        "read-initial", initial, self.last_write[(writer, key)])))
+        for key, earlier, later, why in successions:
+            self.budget.spend(len(readers.get((key, earlier), ())) + 1)
+            source, after = self._node_writer(key, earlier), self._node_writer(key, later)
+            if after is None or earlier == initial:
+                continue
+            if source is not None:
+                self._link(source, after, _Dep(WW, key, (why, earlier, later)))
+            for reader in readers.get((key, earlier), ()):
+                self._link(reader, after, _Dep(RW, key, (why + "-overwrite", earlier, later)))
 
-    def _possibly_first_writers(self, successors: dict[tuple[Any, Any], list[int]]
+    def _successions(self) -> Iterator[tuple[Any, Any, Any, str]]:
+        """(key, earlier version, later version, why) for what the options let us infer."""
+        if self.options.writes_follow_reads:
+            for id_, reads in self.register_reads.items():
+                for read in self._first_reads(id_, reads):
+                    if (id_, read.key) in self.last_write:
+                        yield read.key, read.value, self.last_write[(id_, read.key)], "read-write"
+        if self.options.sequential_keys:
+            yield from self._process_successions()
+
+    def _process_successions(self) -> Iterator[tuple[Any, Any, Any, str]]:
+        """A process's successive versions of each register, transaction after transaction:
+        the version its last transaction left it seeing, then the next one it saw or wrote."""
+        by_process: dict[str, list[Operation]] = defaultdict(list)
+        for id_ in self.committed:
+            by_process[self.ops[id_].process].append(self.ops[id_])
+        for ops in by_process.values():
+            self.budget.spend(len(ops))
+            current: dict[Any, Any] = {}  # key -> the last version this process saw or wrote
+            for op in sorted(ops, key=lambda op: (op.call, op.id)):
+                for key, first, last in self._register_versions(op.id):
+                    if key in current and current[key] != first:
+                        yield key, current[key], first, "sequential"
+                    current[key] = last
+
+    def _register_versions(self, id_: int) -> Iterator[tuple[Any, Any, Any]]:
+        """(key, first version seen or written, last version) per register key of a txn."""
+        first: dict[Any, Any] = {}
+        last: dict[Any, Any] = {}
+        for f, key, value in self.mops[id_]:
+            if key in self.register_keys and f != APPEND:
+                first.setdefault(key, value)
+                last[key] = value
+        return ((key, first[key], last[key]) for key in first)
+
+    def _possibly_first_writers(self, successions: list[tuple[Any, Any, Any, str]]
                                 ) -> dict[Any, list[int]]:
         """Per register key, its committed writers except those known to overwrite another
-        committed write: a reader of nil precedes these directly and the rest through ww edges.
-        """
-        self.budget.spend(len(self.last_write) + len(successors))
-        follows = {(later, key) for (key, value), laters in successors.items()
-                   if self._node_writer(key, value) is not None for later in laters}
+        committed write: a reader of the initial value precedes these directly and the rest
+        through ww edges."""
+        self.budget.spend(len(self.last_write) + len(successions))
+        follows = {(self.writer.get((key, later)), key)
+                   for key, earlier, later, _ in successions
+                   if self._node_writer(key, earlier) is not None}
         writers: dict[Any, list[int]] = defaultdict(list)
         for id_, key in self.last_write:
             if key in self.register_keys and id_ in self.nodes and (id_, key) not in follows:
@@ -596,11 +738,11 @@ class _History:
                 self._report("G1a", key, [id_, failed],
                              f"{seen}, but T{failed}, which wrote it, failed (aborted read, G1a)")
             else:
-                self._report("garbage", key, [id_],
+                self._report("garbage-read", key, [id_],
                              f"{seen}, but no transaction ever wrote that value (garbage read)")
         elif writer == id_:
-            self._report("internal", key, [id_],
-                         f"{seen} before it wrote that value itself (internal inconsistency)")
+            self._report("future-read", key, [id_],
+                         f"{seen} before it wrote that value itself (future read)")
         else:
             self._link(writer, id_, _Dep(WR, key, ("read-value", value)))
             if self.last_write[(writer, key)] != value:
@@ -611,15 +753,36 @@ class _History:
 
     # -- anomalies within one transaction --------------------------------------------------
 
-    def _check_internal(self) -> None:
-        """Each committed transaction must see its own writes, and nothing it writes later."""
+    def _check_within_transactions(self) -> None:
+        """Internal and future reads, appends seen out of order, lost updates: all need a
+        transaction that touches some key twice, so the others are skipped."""
+        updaters: dict[tuple[Any, Any], list[int]] = defaultdict(list)
+        shown: dict[tuple[Any, Any], Any] = {}
+        self.budget.spend(sum(len(self.mops[id_]) for id_ in self.committed))
         for id_ in self.committed:
-            self.budget.spend(len(self.mops[id_]))
+            mops = self.mops[id_]
+            if len(mops) < 2 or len({mop[1] for mop in mops}) == len(mops):
+                continue
             self._check_own_reads(id_)
+            for key, version, seen in self._versions_read_first(id_):
+                if (id_, key) in self.last_write:
+                    updaters[(key, version)].append(id_)
+                    shown.setdefault((key, version), seen)
+            for key in {mop[1] for mop in mops if mop[0] == APPEND}:
+                if key in self.complete_order and len(self.appends[(id_, key)]) > 1:
+                    self._check_append_order(id_, key, self.appends[(id_, key)])
         for (id_, key), values in self.appends.items():
-            self.budget.spend(len(values))
-            if id_ in self.nodes and key in self.complete_order:
+            if (len(values) > 1 and self.ops[id_].status == INFO and id_ in self.nodes
+                    and key in self.complete_order):
                 self._check_append_order(id_, key, values)
+        for (key, version), ids in updaters.items():
+            if len(ids) > 1:
+                names = " and ".join(f"T{id_}" for id_ in ids)
+                self._report("lost-update", key, ids,
+                             f"{names} {'both' if len(ids) == 2 else 'all'} read "
+                             f"{_key(key)}={_show(shown[(key, version)])} and then wrote "
+                             f"{_key(key)}: whichever committed later never saw the other's "
+                             f"update (lost update)")
 
     def _check_own_reads(self, id_: int) -> None:
         since_read: dict[Any, tuple[list, list]] = {}  # list key -> (last read, appends since)
@@ -632,8 +795,6 @@ class _History:
                 own[key].append(value)
                 if key in since_read:
                     since_read[key][1].append(value)
-            elif f != READ:
-                continue
             elif (id_, index) in self.read_at:
                 read = self.read_at[(id_, index)]
                 self._check_own_list_read(read, key, since_read.get(key), own[key])
@@ -662,8 +823,9 @@ class _History:
             later = self.appends.get((id_, key), [])[len(own):]
             early = [value for value in later if self._contains(key, read, value)]
             if early:
-                self._internal(id_, key, f"read {_key(key)}={_show(seen)}, which already "
-                                         f"contains {early[0]!r}, a value it only appends later")
+                self._report("future-read", key, [id_],
+                             f"T{id_} read {_key(key)}={_show(seen)}, which already contains "
+                             f"{early[0]!r}, a value it only appends later (future read)")
 
     def _contains(self, key: Any, read: _Read, value: Any) -> bool:
         if key in self.complete_order:  # every read is a prefix of the order
@@ -683,25 +845,6 @@ class _History:
 
     def _internal(self, id_: int, key: Any, text: str) -> None:
         self._report("internal", key, [id_], f"T{id_} {text} (internal inconsistency)")
-
-    def _check_lost_updates(self) -> None:
-        """Two committed transactions read the same version of a key, then both wrote it."""
-        updaters: dict[tuple[Any, Any], list[int]] = defaultdict(list)
-        shown: dict[tuple[Any, Any], Any] = {}
-        for id_ in self.committed:
-            self.budget.spend(len(self.mops[id_]))
-            for key, version, seen in self._versions_read_first(id_):
-                if (id_, key) in self.last_write:
-                    updaters[(key, version)].append(id_)
-                    shown.setdefault((key, version), seen)
-        for (key, version), ids in updaters.items():
-            if len(ids) > 1:
-                names = " and ".join(f"T{id_}" for id_ in ids)
-                self._report("lost-update", key, ids,
-                             f"{names} {'both' if len(ids) == 2 else 'all'} read "
-                             f"{_key(key)}={_show(shown[(key, version)])} and then wrote "
-                             f"{_key(key)}: whichever committed later never saw the other's "
-                             f"update (lost update)")
 
     def _versions_read_first(self, id_: int) -> Iterator[tuple[Any, Any, Any]]:
         """(key, version, value read) for each key the transaction read before writing.
@@ -727,12 +870,12 @@ class _History:
         self.budget.spend(len(self.ops))
         for op in self.ops.values():
             by_process[op.process].append(op)
-        for process, ops in by_process.items():
+        for ops in by_process.values():
             self.budget.spend(len(ops))
             last_ok = None
             for op in sorted(ops, key=lambda op: (op.call, op.id)):
                 if last_ok is not None and op.id in self.nodes:
-                    self._link(last_ok, op.id, _Dep(PROCESS, None, ("process", process)))
+                    self._order_link(last_ok, op.id, _PROCESS_BIT)
                 if op.status == OK:
                     last_ok = op.id
 
@@ -740,27 +883,52 @@ class _History:
         """Real-time precedence by positions in the history; explained with the times."""
         self.budget.spend(len(self.nodes))
         intervals = [(id_, self.ops[id_].call, self.ops[id_].ret) for id_ in sorted(self.nodes)]
-        for a, b in _realtime_edges(intervals):
-            self.budget.spend()
-            self._link(a, b, _Dep(REALTIME, None, ("realtime", self.ops[a].ret_time,
-                                                   self.ops[b].call_time)))
+        succ = self.succ
+        for b, before in _realtime_predecessors(intervals):
+            self.budget.spend(len(before) + 1)
+            for a in before:
+                out = succ[a]
+                out[b] = out.get(b, 0) | _REALTIME_BIT
 
     # -- plumbing --------------------------------------------------------------------------
 
     def _link(self, a: int, b: int, dep: _Dep) -> None:
+        self._edge(a, b, dep.type, dep.key, dep.detail)
+
+    def _edge(self, a: int, b: int, kind: str, key: Any, detail: tuple) -> None:
+        """A data edge a -> b of `kind`, its first reason kept (as a plain tuple: cheap)."""
         if a != b:
-            self.succ[a].setdefault(b, {}).setdefault(dep.type, dep)
+            out = self.succ[a]
+            bit = _BITS[kind]
+            kinds = out.get(b, 0)
+            if not kinds & bit:
+                out[b] = kinds | bit
+                self.deps[(a, b, kind)] = (key, detail)
+
+    def _order_link(self, a: int, b: int, bit: int) -> None:
+        if a != b:
+            out = self.succ[a]
+            out[b] = out.get(b, 0) | bit
+
+    def deps_of(self, a: int, b: int) -> list[_Dep]:
+        """Why a -> b, one `_Dep` per edge type; order edges explained from the ops."""
+        kinds = self.succ[a][b]
+        deps = [_Dep(name, *self.deps[(a, b, name)]) for name in (WW, WR, RW)
+                if kinds & _BITS[name]]
+        if kinds & _PROCESS_BIT:
+            deps.append(_Dep(PROCESS, None, ("process", self.ops[a].process)))
+        if kinds & _REALTIME_BIT:
+            deps.append(_Dep(REALTIME, None, ("realtime", self.ops[a].ret_time,
+                                              self.ops[b].call_time)))
+        return deps
+
+    def dep(self, a: int, b: int, bit: int) -> _Dep:
+        name = cycles.KIND_NAMES[bit]
+        return next(dep for dep in self.deps_of(a, b) if dep.type == name)
 
     def _report(self, kind: str, key: Any, txns: list[int], why: str) -> None:
         self.anomalies.append({"type": kind, "key": key, "txns": txns, "why": why,
                                "ops": [self.ops[id_].to_json() for id_ in dict.fromkeys(txns)]})
-
-    def graph(self, nodes: set[int]) -> nx.DiGraph:
-        """The dependency graph restricted to `nodes`."""
-        graph = nx.DiGraph()
-        graph.add_nodes_from(sorted(nodes))
-        graph.add_edges_from((a, b) for a in nodes for b in self.succ.get(a, ()) if b in nodes)
-        return graph
 
     def cyclic_part(self) -> set[int]:
         """What is left after repeatedly removing transactions without incoming edges.
@@ -768,19 +936,18 @@ class _History:
         Every cycle survives, and an acyclic graph (the usual case) vanishes: Kahn's
         topological sort, cheaper than building a networkx graph of the whole history.
         """
-        self.budget.spend(len(self.nodes))
+        succ = self.succ
+        self.budget.spend(len(self.nodes) + sum(map(len, succ.values())))
         incoming = dict.fromkeys(self.nodes, 0)
-        for out in self.succ.values():
-            self.budget.spend(len(out))
-            for b in out:
-                incoming[b] += 1
+        incoming.update(Counter(itertools.chain.from_iterable(succ.values())))
         sources = [id_ for id_, count in incoming.items() if count == 0]
+        empty: dict[int, int] = {}
         while sources:
-            out = self.succ.get(sources.pop(), {})
+            out = succ.get(sources.pop(), empty)
             self.budget.spend(len(out) + 1)
             for b in out:
                 incoming[b] -= 1
-                if incoming[b] == 0:
+                if not incoming[b]:
                     sources.append(b)
         return {id_ for id_, count in incoming.items() if count}
 
@@ -788,225 +955,65 @@ class _History:
 # -- cycle search ------------------------------------------------------------------------------
 
 class _Search(NamedTuple):
-    cycles: list[dict]  # forbidden cycles found
+    cycles: list[dict]  # forbidden cycles kept for the witness (at most max_cycles)
+    counts: dict[str, int]  # forbidden cycle type -> components showing it
     allowed: list[str]  # the size of each component whose cycles are all allowed
     unresolved: list[str]  # why a component could not be decided
-    unexamined: int  # components skipped once `max_cycles` was reached
 
 
 def _search_cycles(history: _History, forbidden: frozenset[str], budget: Budget,
                    max_cycles: int) -> _Search:
+    """Every strongly connected component, searched for every forbidden cycle type."""
     cyclic = history.cyclic_part()
+    succ = history.succ
 
     def successors(a: int) -> Iterator[int]:
-        return (b for b in history.succ.get(a, {}) if b in cyclic)
+        return (b for b in succ.get(a, {}) if b in cyclic)
 
-    components = sorted((set(c) for c in _strong_components(cyclic, successors, budget)
+    components = sorted((set(c) for c in cycles.strong_components(cyclic, successors, budget)
                          if len(c) > 1), key=lambda c: (len(c), min(c)))
-    search = _Search([], [], [], 0)
-    for index, component in enumerate(components):
-        if len(search.cycles) >= max_cycles:
-            return search._replace(unexamined=len(components) - index)
-        finder = _CycleFinder(history, component)
+    bases = tuple(base for base in cycles.CYCLE_BASES if base in forbidden)
+    present = history.present
+    search = _Search([], {}, [], [])
+    for component in components:
+        finder = cycles.ComponentSearch(succ, component, budget, present)
         try:
-            cycle = finder.worst_forbidden(forbidden)
+            found = finder.forbidden_cycles(bases) if bases else []
         except BudgetSpent as spent:
             if "G2-item" not in forbidden:
                 search.unresolved.append(f"a component of {len(component)} transactions: "
                                          f"{spent}")
                 continue
-            cycle = finder.walk_cycle()  # every cycle is forbidden: any witness will do
-        if cycle is None:
+            found = [_walk_cycle(succ, component)]  # every cycle is forbidden: any will do
+        if not found:
             search.allowed.append(f"{len(component)} transactions")
-        else:
-            search.cycles.append(_cycle_anomaly(history, cycle))
+        for kind, cycle, kinds in found:
+            search.counts[kind] = search.counts.get(kind, 0) + 1
+            if len(search.cycles) < max_cycles:
+                search.cycles.append(_cycle_anomaly(history, kind, cycle, kinds))
     return search
 
 
-def _strong_components(nodes: Iterable[int], successors: Callable[[int], Iterable[int]],
-                       budget: Budget) -> list[list[int]]:
-    """The strongly connected components of the graph on `nodes` (Tarjan's algorithm, with
-    an explicit stack: components can be as long as the history).
-
-    Each component comes after every component it reaches (reverse topological order).
-    `successors(a)` must stay within `nodes`; every edge followed is a step.
-    """
-    index: dict[int, int] = {}
-    low: dict[int, int] = {}
-    stack: list[int] = []
-    on_stack: set[int] = set()
-    components: list[list[int]] = []
-
-    def visit(node: int) -> tuple[int, Iterator[int]]:
-        index[node] = low[node] = len(index)
-        stack.append(node)
-        on_stack.add(node)
-        return node, iter(successors(node))
-
-    for root in sorted(nodes):
-        if root in index:
-            continue
-        work = [visit(root)]
-        while work:
-            node, children = work[-1]
-            for child in children:
-                budget.spend()
-                if child not in index:
-                    work.append(visit(child))
-                    break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
-            else:
-                work.pop()
-                if work:
-                    parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
-                if low[node] == index[node]:
-                    components.append(_pop_component(stack, on_stack, node))
-    return components
+def _walk_cycle(succ: dict[int, dict[int, int]], nodes: set[int]) -> tuple[str, list[int],
+                                                                              list[int]]:
+    """Some cycle, found without spending: walk from successor to successor inside the
+    component (each node has one there) until a node repeats. Linear in the component,
+    whose finding the budget already paid for; for when the budget is spent."""
+    seen: dict[int, int] = {}
+    path: list[int] = []
+    node = min(nodes)
+    while node not in seen:
+        seen[node] = len(path)
+        path.append(node)
+        node = next(b for b in succ[node] if b in nodes)
+    cycle = path[seen[node]:]
+    kinds = [next(cycles._bits(succ[a][b])) for a, b in zip(cycle, cycle[1:] + cycle[:1])]
+    return cycles.cycle_type(kinds), cycle, kinds
 
 
-def _pop_component(stack: list[int], on_stack: set[int], root: int) -> list[int]:
-    component = []
-    while not component or component[-1] != root:
-        component.append(stack.pop())
-        on_stack.discard(component[-1])
-    return component
-
-
-class _CycleFinder:
-    """Searches one strongly connected component for the least tolerated kind of cycle."""
-
-    def __init__(self, history: _History, component: set[int]) -> None:
-        self.succ = history.succ
-        self.nodes = component
-        self.budget = history.budget
-        self.order_types = history.order_types
-
-    def worst_forbidden(self, forbidden: frozenset[str]) -> list[int] | None:
-        """A shortest-found cycle of the first forbidden kind among G0, G1c, G-single, G2-item.
-
-        Exact: `None` means no cycle of a forbidden kind exists in the component.
-        """
-        ww_only = frozenset({WW}) | self.order_types
-        no_rw = frozenset({WW, WR}) | self.order_types
-        cycle = self._cycle_via(WW, ww_only) or self._cycle_via(WR, no_rw)
-        if cycle is None and "G-single" in forbidden:
-            cycle = self._single_rw_cycle(no_rw)
-        if cycle is None and "G2-item" in forbidden:
-            cycle = self.any_cycle()
-        return cycle
-
-    def any_cycle(self) -> list[int] | None:
-        edges = self._edges(RW, self.nodes) or self._edges(None, self.nodes)
-        return self._shortest_cycle(edges, self.nodes, None)
-
-    def walk_cycle(self) -> list[int]:
-        """Some cycle, found without spending: walk from successor to successor inside the
-        component (each node has one there) until a node repeats. Linear in the component,
-        whose finding the budget already paid for; for when the budget is spent."""
-        seen: dict[int, int] = {}
-        path: list[int] = []
-        node = min(self.nodes)
-        while node not in seen:
-            seen[node] = len(path)
-            path.append(node)
-            node = next(b for b in self.succ[node] if b in self.nodes)
-        return path[seen[node]:]
-
-    def _cycle_via(self, kind: str, types: frozenset[str]) -> list[int] | None:
-        """A cycle through a `kind` edge using only `types` edges: exact via sub-components."""
-        for part in self._components(types):
-            cycle = self._shortest_cycle(self._edges(kind, part), part, types)
-            if cycle is not None:
-                return cycle
-        return None
-
-    def _single_rw_cycle(self, no_rw: frozenset[str]) -> list[int] | None:
-        """A cycle with exactly one rw edge a -> b: b must reach a without rw edges.
-
-        Reachability over the condensation of the rw-free subgraph, one bitset per
-        sub-component, answers this for every rw edge at once.
-        """
-        if len(self.nodes) > _MAX_REACH_NODES:
-            raise BudgetSpent(f"component too large ({len(self.nodes)} transactions) for the "
-                               f"exact G-single search")
-        successors = self._successors(no_rw)
-        parts = _strong_components(self.nodes, successors, self.budget)
-        part = {a: c for c, members in enumerate(parts) for a in members}
-        reach: list[int] = []
-        for c, members in enumerate(parts):  # each after every part it reaches
-            later = {part[b] for a in members for b in successors(a)} - {c}
-            self.budget.spend(len(later) + 1)
-            bits = 1 << c
-            for d in later:
-                bits |= reach[d]
-            reach.append(bits)
-        candidates = [(a, b) for a, b in self._edges(RW, self.nodes)
-                      if reach[part[b]] >> part[a] & 1]
-        return self._shortest_cycle(candidates, self.nodes, no_rw)
-
-    def _shortest_cycle(self, edges: list[tuple[int, int]], nodes: set[int],
-                        types: frozenset[str] | None) -> list[int] | None:
-        """The shortest cycle found closing one of (the first few of) `edges` a -> b."""
-        best = None
-        for a, b in edges[:_WITNESS_TRIES]:
-            path = self._shortest_path(b, a, nodes, types)
-            if path is not None and (best is None or len(path) < len(best)):
-                best = path
-                if len(best) == 2:
-                    break
-        return None if best is None else [best[-1], *best[:-1]]
-
-    def _shortest_path(self, start: int, goal: int, nodes: set[int],
-                       types: frozenset[str] | None) -> list[int] | None:
-        parent: dict[int, int | None] = {start: None}
-        queue = deque([start])
-        while queue:
-            a = queue.popleft()
-            self.budget.spend(len(self.succ[a]) + 1)
-            for b, deps in self.succ[a].items():
-                if b in parent or b not in nodes or (types is not None
-                                                     and types.isdisjoint(deps)):
-                    continue
-                parent[b] = a
-                if b == goal:
-                    return _unwind(parent, b)
-                queue.append(b)
-        return None
-
-    def _components(self, types: frozenset[str]) -> list[set[int]]:
-        parts = _strong_components(self.nodes, self._successors(types), self.budget)
-        return sorted((set(c) for c in parts if len(c) > 1), key=lambda c: (len(c), min(c)))
-
-    def _successors(self, types: frozenset[str]) -> Callable[[int], Iterator[int]]:
-        """Successors inside the component along edges of one of `types`."""
-        def successors(a: int) -> Iterator[int]:
-            return (b for b, deps in self.succ[a].items()
-                    if b in self.nodes and not types.isdisjoint(deps))
-        return successors
-
-    def _edges(self, kind: str | None, nodes: set[int]) -> list[tuple[int, int]]:
-        """Edges within `nodes` that have type `kind` (any type if None), in a stable order."""
-        edges = []
-        for a in sorted(nodes):
-            self.budget.spend(len(self.succ[a]) + 1)
-            edges += [(a, b) for b, deps in self.succ[a].items()
-                      if b in nodes and (kind is None or kind in deps)]
-        return edges
-
-
-def _unwind(parent: dict[int, int | None], node: int) -> list[int]:
-    path = [node]
-    while parent[path[-1]] is not None:
-        path.append(parent[path[-1]])
-    return path[::-1]
-
-
-def _cycle_anomaly(history: _History, cycle: list[int]) -> dict:
+def _cycle_anomaly(history: _History, kind: str, cycle: list[int], kinds: list[int]) -> dict:
     steps = list(zip(cycle, cycle[1:] + cycle[:1]))
-    deps = [_preferred(history.succ[a][b]) for a, b in steps]
-    kind = _cycle_type(deps)
+    deps = [history.dep(a, b, bit) for (a, b), bit in zip(steps, kinds)]
     edges = [{"from": a, "to": b, **_dep_json(dep, a, b)} for (a, b), dep in zip(steps, deps)]
     first, second = (f"T{id_}" for id_ in cycle[:2])
     if len(cycle) == 2:
@@ -1016,30 +1023,10 @@ def _cycle_anomaly(history: _History, cycle: list[int]) -> dict:
         conclusion = (f"so {first} must come before {second}, and {second} (via {via}) "
                       f"before {first}")
     story = "; ".join(edge["why"] for edge in edges)
-    why = (f"{kind} ({CYCLE_MEANING[_base_type(kind)]}): {story}; {conclusion}: no serial "
+    why = (f"{kind} ({CYCLE_MEANING[cycles.base_of(kind)]}): {story}; {conclusion}: no serial "
            f"order exists")
     return {"type": kind, "cycle": cycle, "edges": edges, "why": why,
             "ops": [history.ops[id_].to_json() for id_ in cycle]}
-
-
-def _preferred(deps: dict[str, _Dep]) -> _Dep:
-    return next(deps[kind] for kind in _PREFERENCE if kind in deps)
-
-
-def _cycle_type(deps: list[_Dep]) -> str:
-    kinds = [dep.type for dep in deps]
-    anti = kinds.count(RW)
-    base = ("G2-item" if anti > 1 else "G-single" if anti == 1
-            else "G1c" if WR in kinds else "G0")
-    if REALTIME in kinds:
-        return base + "-realtime"
-    return base + "-process" if PROCESS in kinds else base
-
-
-def _base_type(kind: str) -> str:
-    for suffix in ("-realtime", "-process"):
-        kind = kind.removesuffix(suffix)
-    return kind
 
 
 # -- the verdict -------------------------------------------------------------------------------
@@ -1050,14 +1037,20 @@ def _verdict(level: str, history: _History, search: _Search, budget: Budget) -> 
     tolerated = [a["type"] for a in history.anomalies if a["type"] not in forbidden]
     found = _cap_per_type(direct) + search.cycles
     if found:
-        counts = _counts([a["type"] for a in direct] + [a["type"] for a in search.cycles])
-        lines = [f"not {level}: {counts}"]
+        counts = _counts([a["type"] for a in direct])
+        counts.update(search.counts)
+        lines = [f"not {level}: " + ", ".join(f"{kind} x{counts[kind]}"
+                                              for kind in sorted(counts, key=_severity))]
         lines += [f"- {anomaly['why']}" for anomaly in found[:_EXPLAINED]]
         if len(found) > _EXPLAINED:
             lines.append(f"... and {len(found) - _EXPLAINED} more in the witness")
-        if search.unexamined:
-            lines.append(f"({search.unexamined} more cyclic component(s) not examined: "
-                         f"max_cycles reached)")
+        shown = sum(1 for a in found if a.get("cycle"))
+        if shown < sum(search.counts.values()):
+            lines.append(f"({sum(search.counts.values()) - shown} more forbidden cycle(s) "
+                         f"counted but not kept: max_cycles reached)")
+        if search.unresolved:
+            lines.append(f"({len(search.unresolved)} cyclic component(s) not decided: budget "
+                         f"spent)")
         return violated(level, "\n".join(lines), found)
     summary = (f"{len(history.nodes)} committed transactions, "
                f"{sum(len(out) for out in history.succ.values())} dependency edges "
@@ -1069,12 +1062,21 @@ def _verdict(level: str, history: _History, search: _Search, budget: Budget) -> 
                        {"unresolved": search.unresolved})
     notes = []
     if tolerated:
-        notes.append(f"allowed at this level: {_counts(tolerated)}")
+        notes.append("allowed at this level: " + ", ".join(
+            f"{kind} x{n}" for kind, n in _counts(tolerated).items()))
     if search.allowed:
         notes.append(f"cycles allowed at this level in {len(search.allowed)} component(s) "
                      f"({', '.join(search.allowed[:5])})")
     return passed(level, f"{summary}; no anomaly {level} forbids" +
                   "".join(f"; {note}" for note in notes))
+
+
+def _severity(kind: str) -> tuple[int, int]:
+    """Anomalies found without a cycle first, then cycles from G0 to G2-item."""
+    base = cycles.base_of(kind)
+    if base not in cycles.CYCLE_BASES:
+        return (0, 0)
+    return (1 + cycles.CYCLE_BASES.index(base), _VARIANTS.index(kind[len(base):]))
 
 
 def _cap_per_type(anomalies: list[dict]) -> list[dict]:
@@ -1087,11 +1089,11 @@ def _cap_per_type(anomalies: list[dict]) -> list[dict]:
     return capped
 
 
-def _counts(kinds: list[str]) -> str:
+def _counts(kinds: list[str]) -> dict[str, int]:
     tally: dict[str, int] = {}
     for kind in kinds:
         tally[kind] = tally.get(kind, 0) + 1
-    return ", ".join(f"{kind} x{count}" for kind, count in tally.items())
+    return tally
 
 
 # -- words -------------------------------------------------------------------------------------
@@ -1117,12 +1119,17 @@ def _why(dep: _Dep, a: str, b: str) -> str:
                     f"read ever saw (rw)")
         case ("read-write", seen, value):
             return f"{b} read {key}={seen!r}, written by {a}, then wrote {key}={value!r} (ww)"
+        case ("sequential", seen, value):
+            return (f"a process saw {key}={seen!r}, written by {a}, then in a later "
+                    f"transaction {key}={value!r}, written by {b}: with sequential keys, "
+                    f"{b}'s version comes after (ww)")
         case ("read-value", seen):
             return f"{b} read {key}={seen!r}, written by {a} (wr)"
-        case ("read-before-overwrite", seen, value):
+        case ("read-write-overwrite" | "sequential-overwrite", seen, value):
             return f"{a} read {key}={seen!r} before {b} overwrote it with {value!r} (rw)"
-        case ("read-initial", _, value):
-            return f"{a} read {key}=nil (the initial value) before {b} wrote {key}={value!r} (rw)"
+        case ("read-initial", initial, value):
+            return (f"{a} read {key}={_show(initial)} (the initial value) before {b} wrote "
+                    f"{key}={value!r} (rw)")
         case ("process", process):
             return f"{a} completed before {b} began, both on process {process} (process)"
         case ("realtime", ret, call):

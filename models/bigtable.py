@@ -77,3 +77,19 @@ def newest(state: State, row: str) -> Any:
 def add_version(state: State, row: str, value: Any) -> State:
     rows = [(r, v) for r, v in state if r != row] + [(row, (*versions(state, row), value))]
     return tuple(sorted(rows, key=lambda item: item[0]))
+
+
+# --- the table's layout, as the checks judge it --------------------------------------------------
+
+
+def in_range(row: str, lo: str, hi: str | None) -> bool:
+    """Whether `row` falls in the tablet of rows [lo, hi) (hi None: to the end of the table)."""
+    return lo <= row and (hi is None or row < hi)
+
+
+def newest_cell(cells: list[tuple[str, Any, Any]], row: str) -> tuple[Any, Any] | None:
+    """(timestamp, value) of `row`'s newest version among (row, timestamp, value) cells from
+    any level, memtable, SSTables or log; None if it has none. A value None is a tombstone."""
+    found = [(ts, value) for r, ts, value in cells if r == row]
+    return max(found, key=lambda version: version[0]) if found else None
+

@@ -70,19 +70,29 @@ EMPTY = Clock()
 class Version:
     """One write's value, its dot and the context it was written with. `stamp` is the
     coordinator's clock reading when it wrote (Dynamo keeps one per clock entry, for
-    truncation); the correct register never compares stamps."""
+    truncation); the correct register never compares stamps. A delete writes a *tombstone*
+    (`deleted`): a version like any other, superseding what its context saw, whose value
+    is the delete's name. A read shows a tombstone sibling as its value negated
+    (`shown`)."""
 
     value: object
     dot: Dot
     context: Clock = EMPTY
     stamp: int = 0
+    deleted: bool = False
 
     @property
     def clock(self) -> Clock:
         return self.context.add(self.dot)
 
+    @property
+    def shown(self) -> object:
+        """What a read returns for this sibling: the value, or a tombstone's negated."""
+        return -self.value if self.deleted else self.value  # type: ignore[operator]
+
     def __repr__(self) -> str:
-        return f"{self.value!r}@{self.dot[0]}:{self.dot[1]}{self.context!r}"
+        mark = "del:" if self.deleted else ""
+        return f"{mark}{self.value!r}@{self.dot[0]}:{self.dot[1]}{self.context!r}"
 
 
 def join_clocks(versions: Iterable[Version]) -> Clock:
@@ -118,6 +128,11 @@ class MVRegister:
 def covered(version: Version, returned: Iterable[Version]) -> bool:
     """The read returned this version, or a version whose clock has seen it."""
     return any(r.dot == version.dot or r.clock.covers(version.dot) for r in returned)
+
+
+def shown_values(versions: Iterable[Version]) -> tuple:
+    """A read's result: its siblings' values in order, tombstones negated."""
+    return tuple(sorted(v.shown for v in versions))  # type: ignore[type-var]
 
 
 def missing(returned: Iterable[Version], required: Iterable[Version]) -> list[Version]:

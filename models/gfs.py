@@ -12,7 +12,8 @@ Record append is at-least-once: a retry after a failure may leave the record mor
 and the primary pads a chunk that cannot hold the next record, so defined regions are
 interspersed with padding, duplicates and inconsistent regions. What GFS does promise is the
 fact `missing_appends` checks: each successful record append is present, whole, at the offset
-it returned, on every current replica.
+it returned, on every current replica. And a reader sees only what writers wrote: the bytes a
+read returns are padding and records some client appended (`unwritten`).
 """
 
 from __future__ import annotations
@@ -76,3 +77,20 @@ def _runs(kinds: list[str]) -> list[Region]:
         else:
             out.append(Region(i, i + 1, kind))
     return out
+
+
+def unwritten(data: str, records: Iterable[str], pad: str) -> int | None:
+    """The first offset of `data` that is neither padding nor the start of a whole record some
+    client appended (None: every byte is accounted for). Records never overlap partly: each
+    write is a whole record or padding at a record boundary, so a greedy scan suffices."""
+    known = sorted(set(records))
+    i = 0
+    while i < len(data):
+        if data[i] == pad:
+            i += 1
+            continue
+        record = next((r for r in known if data.startswith(r, i)), None)
+        if record is None:
+            return i
+        i += len(record)
+    return None

@@ -37,6 +37,9 @@ class KV(SequentialModel):
             return [(False, state)]
         return []
 
+    def read_only(self, f: str, args: Any, result: Any) -> bool:
+        return f == "read" or (f == "cas" and result is False)
+
     def partition(self, ops: list[Operation]) -> list[list[Operation]]:
         """One sub-history per key, in order of first appearance: keys never interact."""
         by_key: dict[Hashable, list[Operation]] = {}

@@ -49,3 +49,49 @@ class SnapshotStore:
         for key, value in writes.items():
             self.versions.setdefault(key, []).append((self.clock, value))
         return self.clock
+
+
+class Columns:
+    """Percolator's columns of every row, rebuilt from the ghost record of the cells the
+    tablet servers wrote and erased (`cell` facts), and what they mean, read independently of
+    the store's own code: which transactions committed where, which locks remain, what a
+    snapshot sees."""
+
+    COLUMNS = ("data", "lock", "write")
+
+    def __init__(self) -> None:
+        self.cells: dict[tuple[str, str], dict[int, Any]] = {}  # (row, column) -> ts -> cell
+
+    def record(self, row: str, column: str, ts: int, cell: Any) -> None:
+        """A cell written (or erased: None) by one single-row transaction."""
+        cells = self.cells.setdefault((row, column), {})
+        if cell is None:
+            cells.pop(ts, None)
+        else:
+            cells[ts] = cell
+
+    def column(self, row: str, column: str) -> dict[int, Any]:
+        return self.cells.get((row, column), {})
+
+    def locks(self, row: str) -> list[int]:
+        """Start timestamps of the locks the row still holds."""
+        return sorted(self.column(row, "lock"))
+
+    def commit_ts(self, row: str, start_ts: int) -> int | None:
+        """The commit timestamp of the write record naming start_ts in the row, if any."""
+        return next((ts for ts, record in sorted(self.column(row, "write").items())
+                     if record.start_ts == start_ts and not record.rolled_back), None)
+
+    def decided(self, row: str, start_ts: int) -> bool:
+        """Whether the row holds a record of start_ts's fate: a commit or a rollback."""
+        return any(record.start_ts == start_ts for record in self.column(row, "write").values())
+
+    def snapshot(self, row: str, ts: float) -> tuple:
+        """What a read at ts sees: the data named by the newest commit record at or before ts."""
+        commits = [(commit_ts, record.start_ts)
+                   for commit_ts, record in self.column(row, "write").items()
+                   if commit_ts <= ts and not record.rolled_back]
+        return self.column(row, "data").get(max(commits)[1], ()) if commits else ()
+
+    def rows(self) -> list[str]:
+        return sorted({row for row, _ in self.cells})

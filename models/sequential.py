@@ -42,6 +42,14 @@ class SequentialModel(Protocol):
         """The state in words, for explanations."""
         ...
 
+    def read_only(self, f: str, args: Any, result: Any) -> bool:
+        """Whether `f(args)` completing with `result` leaves every state as it found it (a
+        read; a cas that failed). The linearizability checker lets such an op take effect as
+        soon as it fits the state, without trying other orders: it cannot change what any
+        other op sees. The default, False, is always safe, only slower.
+        """
+        return False
+
 
 class Register(SequentialModel):
     """A single read/write register with compare-and-set.
@@ -66,6 +74,9 @@ class Register(SequentialModel):
             old, new = args
             return [(True, new)] if state == old else [(False, state)]
         return []
+
+    def read_only(self, f: str, args: Any, result: Any) -> bool:
+        return f == "read" or (f == "cas" and result is False)
 
     def describe_state(self, state: Hashable) -> str:
         return f"value={state!r}"

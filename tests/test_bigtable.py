@@ -3,14 +3,20 @@ model, the storage pieces and the invariants behave on hand-made states (they ca
 
 from __future__ import annotations
 
+from typing import Any
+
+import attrs
 import pytest
 
 import implementations
+from checker.hunt import Budget, hunt
+from checker.node import Context
 from checker.run import RunResult, execute, new_simulation
-from checker.sim import Simulation
+from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
-from checker.system import Config
-from implementations.bigtable import SYSTEM, checks
+from checker.system import Config, Variant
+from implementations.bigtable import SYSTEM, Parts, checks
+from implementations.bigtable.messages import Split, SplitDone
 from implementations.bigtable.storage import (
     GFS_NODE,
     AppendLog,
@@ -21,7 +27,7 @@ from implementations.bigtable.storage import (
     major_merge,
     newest_version,
 )
-from implementations.bigtable.tabletserver import Tablet
+from implementations.bigtable.tabletserver import Tablet, TabletServer
 from models.bigtable import Table
 
 DEFAULT = SYSTEM.config("default")
@@ -55,6 +61,8 @@ def test_correct_runs_exercise_the_protocol() -> None:
 @pytest.mark.parametrize("variant, invariants", [
     ("serves-without-lock", {"one-server-per-row", "linearizable"}),
     ("ack-before-log-sync", {"acked-durable"}),
+    ("stale-location-cache", {"progress-at-quiescence"}),
+    ("split-drops-log", {"acked-durable"}),
 ])
 def test_seeded_bug_is_found_and_replays(variant: str, invariants: set[str]) -> None:
     found = next((r for r in (walk(variant, seed) for seed in range(100))
@@ -179,7 +187,86 @@ def test_acked_durable() -> None:
     gfs, ctx = sim.nodes[GFS_NODE], sim.contexts[GFS_NODE]
     gfs.on_message(ctx, "ts1", AppendLog("t", Mutation("c1", 1, "a", (1, 1), 10), sync=False))
     sim.ghost.append(("acked", sim.time, "ts1", {"row": "a", "ts": (1, 1), "value": 10}))
-    assert "page cache" in checks.acked_durable.check(sim)
+    assert "row 'a' is empty" in checks.acked_durable.check(sim)
     gfs.on_message(ctx, "ts1", AppendLog("t", Mutation("c1", 2, "a", (1, 2), 20)))
     sim.ghost.append(("acked", sim.time, "ts1", {"row": "a", "ts": (1, 2), "value": 20}))
     assert checks.acked_durable.check(sim) is None
+
+
+def test_acked_durable_watches_every_step_not_only_the_acknowledgement() -> None:
+    """A version acknowledged while synced is lost later when the files change under it: here
+    a split that hands the children no log (what `split-drops-log` does)."""
+    sim = gfs_simulation()
+    gfs, ctx = sim.nodes[GFS_NODE], sim.contexts[GFS_NODE]
+    gfs.on_message(ctx, "ts1", AppendLog("t", Mutation("c1", 1, "b", (1, 1), 10)))
+    sim.ghost.append(("acked", sim.time, "ts1", {"row": "b", "ts": (1, 1), "value": 10}))
+    assert checks.acked_durable.check(sim) is None
+    files = ctx.storage.get("tablet/t")
+    ctx.storage.put("tablet/t>=b", attrs.evolve(files, lo="b", log=()))
+    ctx.storage.put("tablet/t", attrs.evolve(files, split_into=(("t>=b", "b", None),)))
+    assert checks.acked_durable.check(sim) is None  # no step of GFS's: not looked at again
+    sim.trace.append(Step(("deliver", "ts1", GFS_NODE, 2), sim.time))
+    assert "row 'b' is empty" in checks.acked_durable.check(sim)
+    ctx.storage.put("tablet/t", files)  # both the parent and its child live: 'b' twice
+    sim.trace.append(Step(("deliver", "ts1", GFS_NODE, 3), sim.time))
+    assert "2 live tablets" in checks.acked_durable.check(sim)
+
+
+def test_acked_durable_accepts_a_logged_delete_after_a_merge_dropped_the_row() -> None:
+    sim = gfs_simulation()
+    ctx = sim.contexts[GFS_NODE]
+    sim.ghost += [("acked", 0, "ts1", {"row": "a", "ts": (1, 1), "value": 10}),
+                  ("logged", 0, GFS_NODE, {"tablet": "t", "row": "a", "ts": (1, 2),
+                                           "value": None, "writes": True})]
+    ctx.storage.put("tablet/t", TabletFiles("", None))  # merged away: no version at all
+    assert checks.acked_durable.check(sim) is None
+
+
+# --- progress at quiescence ----------------------------------------------------------------------
+
+
+class NeverLoads(TabletServer):
+    """Does nothing useful: takes its lock and answers pings, but never loads a tablet."""
+
+    def on_assign(self, ctx: Context, src: str, tablet: str, file: str, epoch: int) -> None:
+        pass
+
+
+def test_a_cell_that_serves_nothing_fails_progress() -> None:
+    system = attrs.evolve(SYSTEM, variants={
+        **SYSTEM.variants, "never-loads": Variant("never-loads", Parts(server=NeverLoads))})
+    outcome = hunt(system, "never-loads", DEFAULT, budget=Budget(runs=20), shrink_replays=0)
+    assert outcome.violation is not None
+    verdict = outcome.violation.verdict
+    assert verdict.invariant == "progress-at-quiescence" and "final read" in verdict.explanation
+
+
+def test_progress_compares_the_final_read_with_what_the_server_holds() -> None:
+    result = walk("correct", 3)
+    assert checks.progress_at_quiescence.check(result.sim).ok
+    sim = result.sim
+    final = next(e for e in reversed(sim.history) if e.type == "ok" and e.f == "read")
+    sim.history[sim.history.index(final)] = attrs.evolve(final, value="not written")
+    verdict = checks.progress_at_quiescence.check(sim)
+    assert verdict.violated and "serves tablet" in verdict.explanation
+
+
+def test_correct_runs_end_with_a_split_table_served() -> None:
+    """The ending's wait lets the cell settle: every final read succeeds (the split's notice
+    is sent again if lost, so no row is left to a tablet nobody serves)."""
+    for seed in range(10):
+        sim = walk("correct", seed).sim
+        finals = [op for op in sim.operations() if op.f == "read"][-2:]
+        assert all(op.status == "ok" for op in finals), seed
+
+
+def test_a_lost_split_notice_is_sent_again() -> None:
+    sim = gfs_simulation()
+    server, ctx = sim.nodes["ts1"], sim.contexts["ts1"]
+    server.split_into["t"] = (("t<b", "", "b"), ("t>=b", "b", None))
+    server.generation = 1
+    sent: list[Any] = []
+    ctx.send = lambda dst, msg: sent.append((dst, msg))  # type: ignore[method-assign]
+    server.lease_valid = lambda ctx: True  # type: ignore[method-assign]
+    server.on_message(ctx, "m", Split("t", "b"))
+    assert sent == [("m", SplitDone("t", server.split_into["t"], server.file, True))]

@@ -11,11 +11,12 @@ import attrs
 import pytest
 
 import implementations
+from checker.hunt import Budget, hunt
 from checker.run import RunResult, execute, new_simulation
 from checker.sim import Cluster, Simulation
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
-from implementations import chubby
+from implementations import chubby, sso
 from implementations.chubby import (
     LOCK_DELAY,
     RESOURCE,
@@ -61,6 +62,7 @@ def test_correct_cell_survives_a_few_seeds(config: str) -> None:
 @pytest.mark.parametrize("variant, invariants", [
     ("no-sequencer", {"no-stale-write"}),
     ("ack-before-invalidation", {"cache-coherent", "linearizable"}),
+    ("serves-past-lease", {"reads-within-lease"}),
 ])
 def test_seeded_bug_is_found_and_replays(variant: str, invariants: set[str]) -> None:
     found = next((r for r in (walk(variant, seed) for seed in range(200))
@@ -273,15 +275,34 @@ def test_cache_coherent_on_hand_made_ghosts() -> None:
         "version 1 at t=6")
 
 
-def test_one_master_on_hand_made_leases() -> None:
-    sim = fresh()
-    n1, n2 = sim.nodes["n1"], sim.nodes["n2"]
-    n1.role, n1.lease_expiry = MASTER, 1000
-    assert chubby.one_master.check(sim) is None
-    n2.role, n2.lease_expiry = MASTER, 1000
-    assert chubby.one_master.check(sim) == "n1 and n2 each trust a master lease at t=0"
-    sim.time = 1000  # both have run out
-    assert chubby.one_master.check(sim) is None
+def test_lease_checks_count_the_cells_replicas_only() -> None:
+    """A read backed by two of the three replicas is within its lease; the resource and the
+    primaries, servers too, are no grantors."""
+    sim, ballot = fresh(), Ballot(1, "n1")
+    assert chubby.cell_replicas(sim) == ["n1", "n2", "n3"]
+    sim.ghost.append(("lease-asked", 0, "n1", {"ballot": ballot, "start": 0}))
+    for grantor in ("n1", "fs"):
+        sim.ghost.append(("lease-granted", 1, grantor, {"master": "n1", "ballot": ballot,
+                                                        "start": 0}))
+    sim.ghost.append(("lease-read", 2, "n1", {"ballot": ballot}))
+    assert chubby.reads_within_lease.check(sim) == (
+        "n1 answered a read at t=2 under ballot 1.n1 with only n1 granting it a lease "
+        f"asked for after t={2 - sso.LEASE}")
+
+
+class DeafMaster(chubby.ChubbyReplica):
+    """Does nothing useful: a master that sends every request elsewhere."""
+
+    def on_request(self, ctx: Any, src: str, msg: Any) -> None:
+        ctx.send(src, chubby.NotMaster(msg.req, None))
+
+
+def test_a_cell_that_serves_nothing_is_caught_by_progress() -> None:
+    system = attrs.evolve(SYSTEM, variants={
+        **SYSTEM.variants, "deaf": Variant("deaf", chubby.Cell(DeafMaster))})
+    outcome = hunt(system, "deaf", DEFAULT, budget=Budget(runs=10), seed=0)
+    assert outcome.violation is not None
+    assert outcome.violation.verdict.invariant == "progress", outcome.violation.verdict
 
 
 def test_linearizable_files_on_a_hand_made_history() -> None:

@@ -8,9 +8,12 @@ import attrs
 import pytest
 
 import implementations
+from checker.hunt import Budget, hunt
+from checker.node import Context
 from checker.run import execute, new_simulation
 from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk
+from checker.system import Variant
 from implementations.dynamo import SETTLE, SYSTEM, build_ring, checks, proofs
 from implementations.dynamo.node import DATA, SloppyCountedStrict, StorageNode
 from implementations.dynamo.ring import LEAVES, Ring, leaf_of, merkle_tree
@@ -197,3 +200,86 @@ def test_anti_entropy_brings_replicas_together_after_heals() -> None:
 
 def test_configs_differ_only_in_counting() -> None:
     assert attrs.evolve(SLOPPY, name="default", params=DEFAULT.params) == DEFAULT
+
+
+# --- deletes, what gets return, progress --------------------------------------------------------
+
+
+D4 = Version(4, ("c1", 2), Clock.of({"c1": 1}), deleted=True)  # c1 deletes after reading A1
+
+
+def test_a_tombstone_is_a_version_that_supersedes_what_it_saw() -> None:
+    assert sync((A1, A2), (D4,)) == (D4, A2) and D4.shown == -4 and repr(D4) == "del:4@c1:2{c1:1}"
+
+
+def deleting_history(final_result: tuple) -> Simulation:
+    sim = fresh()
+    sim.trace.append(Step(("heal",), 10, phase="quiesce"))
+    with_history(sim, ("c1", "invoke", "write", ("a", 1), 0), ("c1", "ok", "write", None, 1),
+                 ("c1", "invoke", "delete", ("a", 4), 2), ("c1", "ok", "delete", None, 3),
+                 ("c2", "invoke", "read", ("a",), 20), ("c2", "ok", "read", final_result, 21),
+                 versions=(A1, A2, D4))
+    return sim
+
+
+def test_deletes_stick_wants_the_deleted_gone_and_the_delete_remembered() -> None:
+    assert checks.deletes_stick.check(deleting_history((-4,))).ok
+    back = checks.deletes_stick.check(deleting_history((-4, 1)))
+    assert back.violated and "had seen and deleted" in back.explanation
+    forgotten = checks.deletes_stick.check(deleting_history(()))
+    assert forgotten.violated and "is forgotten" in forgotten.explanation
+
+
+def test_gets_return_only_puts_of_their_key_reconciled() -> None:
+    sim = deleting_history((-4,))
+    assert checks.gets_return_puts.check(sim).ok
+    for result, says in (((7,), "names no write"), ((-1,), "names no delete"),
+                         ((-4, 1), "siblings not reconciled")):
+        verdict = checks.gets_return_puts.check(deleting_history(result))
+        assert verdict.violated and says in verdict.explanation, result
+
+
+class Mute(StorageNode):
+    """Does nothing useful: takes every request and never answers a client."""
+
+    def on_request(self, ctx: Context, msg: object) -> None:
+        pass
+
+
+def test_a_ring_that_never_answers_fails_progress() -> None:
+    system = attrs.evolve(SYSTEM, variants={**SYSTEM.variants, "mute": Variant("mute", Mute)})
+    outcome = hunt(system, "mute", DEFAULT, budget=Budget(runs=20), shrink_replays=0)
+    assert outcome.violation is not None
+    verdict = outcome.violation.verdict
+    assert verdict.invariant == "progress-at-quiescence" and "final" in verdict.explanation
+
+
+def test_progress_compares_final_gets_and_homes_with_what_the_nodes_hold() -> None:
+    result = execute(SYSTEM, "correct", DEFAULT, 1, RandomWalk(1, DEFAULT.max_pause))
+    sim = result.sim
+    assert checks.progress_at_quiescence.check(sim).ok
+    home = build_ring(DEFAULT).preference_list("a", 3)[0]
+    held = sim.contexts[home].storage.durable(DATA + "a", ())
+    sim.contexts[home].storage.put(DATA + "a", (*held, Version(99, ("c9", 1))))
+    verdict = checks.progress_at_quiescence.check(sim)
+    assert verdict.violated and "durably hold" in verdict.explanation
+    sim.contexts[home].storage.put(DATA + "a", held)
+    sim.contexts["n5"].storage.put("hints", {("n1", "a"): (A1,)})
+    assert "still holds hints" in checks.progress_at_quiescence.check(sim).explanation
+
+
+@pytest.mark.parametrize("variant, invariant", [
+    ("tombstone-reaped", "deletes-stick"),
+    ("request-named-by-client", "progress-at-quiescence"),
+])
+def test_new_seeded_bugs_are_found(variant: str, invariant: str) -> None:
+    outcome = hunt(SYSTEM, variant, DEFAULT, budget=Budget(runs=300), shrink_replays=0)
+    assert outcome.violation is not None and outcome.violation.verdict.invariant == invariant
+
+
+def test_workload_deletes() -> None:
+    sim = fresh()
+    assert any(f == "delete" for ops in sim.workload.values() for f, _ in ops) or any(
+        f == "delete" for seed in range(1, 6)
+        for ops in new_simulation(SYSTEM, "correct", DEFAULT, seed).workload.values()
+        for f, _ in ops)

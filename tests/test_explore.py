@@ -247,9 +247,9 @@ def test_sso_small_bounded_search_is_the_same_with_sleep_sets() -> None:
     assert full.verdict == reduced.verdict and full.states == reduced.states
     assert reduced.transitions < full.transitions
     bug = explore(system, "minority-quorum", config, max_depth=4, faults=faults)
-    assert bug.violated and bug.verdict.invariant == "one-lease-holder"
+    assert bug.violated and bug.verdict.invariant in ("one-lease-holder", "chosen-on-majority")
     again = replayed(system, "minority-quorum", config, 0, bug.choices)
-    assert again.verdict.invariant == "one-lease-holder"
+    assert again.verdict.invariant == bug.verdict.invariant
 
 
 def test_bad_order_is_refused() -> None:

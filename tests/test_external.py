@@ -142,7 +142,7 @@ def test_unknown_outcome_cannot_take_effect_before_its_call():
 
 
 def test_spent_budget_is_unknown():
-    verdict = check(timed_history(100, seed=1), timeout_ms=1)
+    verdict = check(timed_history(400, seed=11), timeout_ms=1)
     assert verdict.status == UNKNOWN
     assert "1 ms" in verdict.explanation
 

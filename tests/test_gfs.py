@@ -6,15 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 import implementations
+from checker.node import Context
 from checker.run import execute, new_simulation
+from checker.sim import Step
 from checker.strategies import RandomWalk, Replay
-from checker.system import Config
-from implementations.gfs import SYSTEM, checks
+from checker.system import Config, System, Variant
+from implementations.gfs import SYSTEM, Roles, checks
 from implementations.gfs.chunkserver import ChunkServer, LeaseHeld, Replica, SecondaryOwnOffset
-from implementations.gfs.master import Master
+from implementations.gfs.master import Master, ReplaceOnlyDead, VersionLoggedLazily
 from implementations.gfs.messages import (
     LEASE,
     MASTER,
@@ -23,6 +26,7 @@ from implementations.gfs.messages import (
     AppendOk,
     AppendRecord,
     ChunkFull,
+    CloneChunk,
     DeleteChunk,
     Heartbeat,
     Lease,
@@ -33,14 +37,26 @@ from implementations.gfs.messages import (
     VersionOk,
 )
 from invariants.history import Event
-from models.gfs import CONSISTENT, DEFINED, INCONSISTENT, Region, missing_appends, regions
+from models.gfs import (
+    CONSISTENT,
+    DEFINED,
+    INCONSISTENT,
+    Region,
+    missing_appends,
+    regions,
+    unwritten,
+)
 from tests.handclock import Clock
 
 DEFAULT, SMALL = SYSTEM.config("default"), SYSTEM.config("small")
 
 
-def walk(variant: str, seed: int, config: Config) -> Any:
-    return execute(SYSTEM, variant, config, seed, RandomWalk(seed, config.max_pause))
+def walk(variant: str, seed: int, config: Config, system: System = SYSTEM) -> Any:
+    return execute(system, variant, config, seed, RandomWalk(seed, config.max_pause))
+
+
+def with_roles(roles: Roles) -> System:
+    return attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", roles)})
 
 
 # --- the hunt --------------------------------------------------------------------------------
@@ -60,6 +76,8 @@ def test_correct_variant_survives_the_hunt(config: Config, runs: int) -> None:
 @pytest.mark.parametrize("variant, invariant", [
     ("regrant-unreachable", "one-lease-per-chunk"),
     ("secondary-own-offset", "appends-at-offset"),
+    ("version-logged-lazily", "chunk-versions"),
+    ("replace-only-dead", "progress-at-quiescence"),
 ])
 def test_seeded_bug_is_found_and_replays(variant: str, invariant: str) -> None:
     found = next(r for r in (walk(variant, seed, DEFAULT) for seed in range(300))
@@ -67,6 +85,36 @@ def test_seeded_bug_is_found_and_replays(variant: str, invariant: str) -> None:
     assert found.verdict.invariant == invariant, found.verdict
     again = execute(SYSTEM, variant, DEFAULT, found.seed, Replay(found.choices))
     assert again.sim.fingerprint() == found.sim.fingerprint()
+
+
+class DeafMaster(Master):
+    """Hears nothing: no chunk is ever created, no client ever answered."""
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        pass
+
+
+class NoCloning(ChunkServer):
+    """Ignores the master's clone requests: a lost replica is never replaced."""
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        if type(msg).__name__ != "CloneChunk":
+            super().on_message(ctx, src, msg)
+
+
+@pytest.mark.parametrize("roles", [Roles(master=DeafMaster), Roles(chunkserver=NoCloning)],
+                         ids=["deaf-master", "no-cloning"])
+def test_a_cluster_that_does_not_progress_is_reported(roles: Roles) -> None:
+    found = next(r for r in (walk("mutant", seed, DEFAULT, with_roles(roles))
+                             for seed in range(20)) if r.verdict.violated)
+    assert found.verdict.invariant == "progress-at-quiescence", found.verdict
+
+
+def test_the_correct_cluster_restores_every_chunk_to_three_replicas() -> None:
+    result = walk("correct", 0, DEFAULT)
+    (told,) = [op.result for op in result.sim.operations() if op.f == "replicated"]
+    assert told and all(len(replicas) == 3 for _, _, replicas in told)
+    assert checks.progress_at_quiescence.check(result.sim).ok
 
 
 # --- the consistency model -------------------------------------------------------------------
@@ -85,6 +133,12 @@ def test_a_missing_append_is_named_with_what_the_replica_holds() -> None:
         "'[a]' appended at offset 0 is missing on cs2, which holds '[b]' there"]
     assert missing_appends(replicas, [(3, "[b]")]) == [
         "'[b]' appended at offset 3 is missing on cs2, which holds '' there"]
+
+
+def test_unwritten_finds_the_first_byte_no_append_wrote() -> None:
+    assert unwritten("[a][b]__", ["[a]", "[b]"], "_") is None
+    assert unwritten("[a][x]__", ["[a]", "[b]"], "_") == 3
+    assert unwritten("[a][b", ["[a]", "[b]"], "_") == 3
 
 
 # --- a replica on disk ------------------------------------------------------------------------
@@ -146,6 +200,51 @@ def test_a_bump_nobody_took_keeps_the_replicas_and_brings_them_up() -> None:
     ctx.sent.clear()
     master.on_message(ctx, "cs1", Heartbeat(((0, 1),)))
     assert ctx.replies(NewVersion) == [NewVersion(0, 2)]
+
+
+def test_a_bump_nobody_took_is_asked_again_at_its_version_and_settled_without_a_lease() -> None:
+    master, ctx = master_with_chunk()
+    master.on_find_primary(ctx, "c1", 1, 0)
+    master.on_timer(ctx, "grant:0")  # nobody took version 2
+    ctx.sent.clear()
+    ctx.time = LEASE + 20  # no lease runs: the scan settles the bump
+    for server in ("cs1", "cs2"):
+        master.on_message(ctx, server, Heartbeat(((0, 1),)))
+    master.on_timer(ctx, "scan")
+    assert ctx.replies(NewVersion) == [NewVersion(0, 2)] * 2 + [NewVersion(0, 2)] * 2
+    for server in ("cs1", "cs2"):
+        master.on_message(ctx, server, VersionOk(0, 2))
+    assert master.replicas[0] == ["cs1", "cs2"] and not ctx.storage.get("bumping:0")
+    assert not ctx.replies(Lease) and ctx.storage.get("version:0") == 2
+
+
+def test_a_replica_reporting_an_older_version_late_stays_a_replica() -> None:
+    master, ctx = master_with_chunk()
+    master.on_find_primary(ctx, "c1", 1, 0)
+    for server in ("cs1", "cs2", "cs3"):
+        master.on_message(ctx, server, VersionOk(0, 2))
+    ctx.sent.clear()
+    master.on_message(ctx, "cs1", Heartbeat(((0, 1),)))  # sent before it took version 2
+    assert master.replicas[0] == ["cs1", "cs2", "cs3"] and not ctx.replies(DeleteChunk)
+
+
+def test_the_seeded_master_tells_replicas_a_version_not_on_its_disk() -> None:
+    for impl, on_disk in ((Master, 2), (VersionLoggedLazily, 1)):
+        master, ctx = master_with_chunk()
+        master.__class__ = impl
+        master.on_find_primary(ctx, "c1", 1, 0)
+        assert ctx.replies(NewVersion) == [NewVersion(0, 2)] * 3
+        assert ctx.storage.durable("version:0") == on_disk
+
+
+def test_the_seeded_master_replaces_a_dead_replica_but_not_a_stale_one() -> None:
+    for impl, clones in ((Master, 1), (ReplaceOnlyDead, 0)):
+        master, ctx = master_with_chunk()
+        master.__class__ = impl
+        master.on_message(ctx, "cs4", Heartbeat(()))
+        master.set_replicas(ctx, 0, ["cs1", "cs2"])  # cs3 dropped out as stale
+        master.on_timer(ctx, "scan")
+        assert len([m for m in ctx.replies(CloneChunk) if m.target == "cs3"]) == clones
 
 
 def test_a_restarted_master_grants_no_lease_until_one_surely_ran_out() -> None:
@@ -310,3 +409,53 @@ def test_appends_at_offset_checks_every_current_replica() -> None:
     verdict = checks.appends_at_offset.check(sim)
     assert verdict.violated and "'[b]' appended at offset 3 is missing on cs2" in \
         verdict.explanation
+
+
+def test_chunk_versions_flags_a_copy_ahead_of_the_masters_disk_and_a_stale_member() -> None:
+    sim = started()
+    master = sim.contexts[MASTER].storage
+    master.put(PATH, 1)
+    master.put("version:0", 2)
+    master.put("replicas:0", ("cs1", "cs2"))
+    sim.contexts["cs1"].storage.put("chunk:0", Replica(2))
+    sim.contexts["cs2"].storage.put("chunk:0", Replica(2))
+    assert checks.chunk_versions.check(sim) is None
+    master.put("version:0", 3, synced=False)  # a bump only in the page cache
+    sim.contexts["cs1"].storage.put("chunk:0", Replica(3))
+    sim.trace.append(Step(("deliver", MASTER, "cs1", 0), 0))
+    assert "cs1 holds chunk 0 at version 3, but the master's record on disk is at version 2" \
+        in checks.chunk_versions.check(sim)
+    sim = started()
+    sim.contexts[MASTER].storage.put(PATH, 1)
+    sim.contexts[MASTER].storage.put("version:0", 2)
+    sim.contexts[MASTER].storage.put("replicas:0", ("cs1", "cs2"))
+    sim.contexts["cs1"].storage.put("chunk:0", Replica(2))
+    sim.contexts["cs2"].storage.put("chunk:0", Replica(1))
+    sim.ghost.append(("lease", 0, MASTER, {"handle": 0, "version": 2}))
+    assert "names cs2 a replica of chunk 0, which holds version 1, older than the lease" in \
+        checks.chunk_versions.check(sim)
+
+
+def test_reads_see_appends_judges_the_bytes_a_read_returned() -> None:
+    sim = started()
+    sim.history += [Event("c1", "invoke", "append", ("[a]",), 0),
+                    Event("c1", "ok", "append", (0, 0), 1),
+                    Event("c2", "invoke", "read", (0,), 2),
+                    Event("c2", "ok", "read", "[a]__", 3)]
+    assert checks.reads_see_appends.check(sim).ok
+    sim.history += [Event("c2", "invoke", "read", (0,), 4), Event("c2", "ok", "read", "", 5)]
+    verdict = checks.reads_see_appends.check(sim)
+    assert verdict.violated and "without '[a]' at offset 0" in verdict.explanation
+    sim = started()
+    sim.history += [Event("c2", "invoke", "read", (0,), 0), Event("c2", "ok", "read", "[z]", 1)]
+    verdict = checks.reads_see_appends.check(sim)
+    assert verdict.violated and "offset 0 are no record any client appended" in \
+        verdict.explanation
+
+
+def test_appends_at_offset_flags_a_chunk_left_without_current_replicas() -> None:
+    sim = started()
+    sim.history += [Event("c1", "invoke", "append", ("[a]",), 0),
+                    Event("c1", "ok", "append", (0, 0), 1)]
+    verdict = checks.appends_at_offset.check(sim)
+    assert verdict.violated and "chunk 0 has no current replica left" in verdict.explanation

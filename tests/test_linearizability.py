@@ -2,6 +2,7 @@ import itertools
 import json
 import math
 import random
+import re
 import sys
 
 import attrs
@@ -215,13 +216,12 @@ def test_register_agrees_with_brute_force(ops):
     assert check_linearizable(ops, model).ok == brute_force_linearizable(ops, model)
 
 
-# -- the search's representation: exact, and small however long the history ----------------
+# -- the search against the plain one it replaced ---------------------------------------------
 
 class _ReferenceSearch:
-    """The search as it was before the watermark, kept to check the new one explores alike.
-
-    A configuration is (bitset of every op taken, state), so its memory grew with the square of
-    the history; the `ok` ops' call and return events sit in one linked list sorted by time.
+    """The plain Wing & Gong search with Lowe's memo, as it was before the watermark and the
+    read-only rule: a configuration is (bitset of every op taken, state), every candidate is
+    tried at every configuration. Kept as an oracle for histories too long for brute force.
     """
 
     def __init__(self, ops: list[Operation], model) -> None:
@@ -244,26 +244,22 @@ class _ReferenceSearch:
         self.not_info = ~sum(bit for bit, ok in zip(self.bit, self.is_ok, strict=True) if not ok)
         self.seen: set = set()
 
-    def run(self) -> tuple:
-        """(status, steps, ids of the deepest prefix, state after it)."""
+    def run(self) -> str:
+        """"ok" or "violated"."""
         n, head, nxt, is_ok, bit = len(self.ops), self.head, self.next, self.is_ok, self.bit
         state, done, pending_ok = self.model.initial(), 0, sum(is_ok)
         self.seen.add((done, state))
         stack: list = []
-        best: tuple = ((), state)
-        entry, limit, steps = nxt[head], 0, 0
+        entry, limit = nxt[head], 0
         while pending_ok:
-            steps += 1
             if entry >= n:
                 limit = self.ops[entry - n].ret
                 entry = nxt[self.info_head]
             if 0 <= entry < n and (is_ok[entry] or self.ops[entry].call <= limit):
                 i, alts, start = entry, self.next_states(entry, state), 0
             else:
-                if len(stack) > len(best[0]):
-                    best = (tuple(frame[0] for frame in stack), state)
                 if not stack:
-                    return ("violated", steps, self._ids(best[0]), best[1])
+                    return "violated"
                 i, state, alts, k, limit = stack.pop()
                 self._link(i, True)
                 done ^= bit[i]
@@ -277,10 +273,7 @@ class _ReferenceSearch:
             self._link(i, False)
             state, done, pending_ok = alts[k], done | bit[i], pending_ok - is_ok[i]
             entry = nxt[head]
-        return ("ok", steps, self._ids(frame[0] for frame in stack), state)
-
-    def _ids(self, indices) -> tuple:
-        return tuple(self.ops[i].id for i in indices)
+        return "ok"
 
     def next_states(self, i: int, state) -> list:
         op = self.ops[i]
@@ -310,8 +303,30 @@ class _ReferenceSearch:
                 self.prev[after] = event if back else before
 
 
-def _assert_explores_like_reference(ops: list[Operation], model) -> None:
-    happened = [op for op in ops if op.status != FAIL]
+def _assert_is_a_linearization_prefix(ops: list[Operation], prefix: list[int], model,
+                                      state) -> None:
+    """`prefix` (op ids) replays in the model with the recorded results, ends in `state`, and
+    respects real time: an ok op that returned before one in it was called is in it, before."""
+    by_id = {op.id: op for op in ops}
+    assert len(set(prefix)) == len(prefix)
+    current = model.initial()
+    for position, id_ in enumerate(prefix):
+        op = by_id[id_]
+        earlier = set(prefix[:position])
+        assert all(other.id in earlier for other in ops
+                   if other.status == OK and other.ret is not None and other.ret < op.call)
+        outcomes = model.apply(current, op.f, op.args)
+        fitting = [after for result, after in outcomes
+                   if op.status != OK or result == op.result]
+        assert fitting, f"#{id_} does not fit after {prefix[:position]}"
+        current = fitting[0]
+    assert current == state
+
+
+def _assert_agrees_with_reference(ops: list[Operation], model) -> None:
+    """The search's preparation is right, its verdict is the plain search's, and what it
+    answers with is a linearization (ok) or a linearizable prefix (violated)."""
+    happened = linearizability._ops_that_matter(ops, model.read_only)
     search = linearizability._Search(happened, model)
     search.prepare(None)
     assert search.ops == sorted(happened, key=lambda op: (op.call, op.id))
@@ -322,9 +337,12 @@ def _assert_explores_like_reference(ops: list[Operation], model) -> None:
         search.ops[i].ret for i in search.ok_ops)
     assert by_return == sorted(by_return, key=lambda r: (search.rets[search.ret_place[r]], r))
     outcome = search.run(math.inf, None)
-    ids = tuple(search.ops[i].id for i in outcome.prefix)
-    assert (outcome.status, outcome.steps, ids, outcome.state) == \
-        _ReferenceSearch(happened, model).run()
+    assert outcome.status == _ReferenceSearch([op for op in ops if op.status != FAIL],
+                                              model).run()
+    ids = [search.ops[i].id for i in outcome.prefix]
+    _assert_is_a_linearization_prefix(happened, ids, model, outcome.state)
+    if outcome.status == "ok":
+        assert {op.id for op in happened if op.status == OK} <= set(ids)
 
 
 @st.composite
@@ -341,24 +359,43 @@ def simulated_histories(draw, max_ops: int = 40):
 
 @settings(max_examples=300, derandomize=True, deadline=None)
 @given(st.one_of(histories(register_ops), simulated_histories(max_ops=7)))
-def test_small_histories_agree_with_brute_force_and_are_explored_as_before(ops):
-    """The verdict is brute force's, and the search takes exactly the steps of the search it
-    replaced."""
+def test_small_histories_agree_with_brute_force_and_the_plain_search(ops):
     assert check_linearizable(ops, Register(0)).ok == brute_force_linearizable(ops, Register(0))
-    _assert_explores_like_reference(ops, Register(0))
+    _assert_agrees_with_reference(ops, Register(0))
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)
 @given(simulated_histories())
-def test_longer_histories_are_explored_as_before(ops):
-    _assert_explores_like_reference(ops, Register(0))
+def test_longer_histories_agree_with_the_plain_search(ops):
+    _assert_agrees_with_reference(ops, Register(0))
 
 
 @settings(max_examples=200, derandomize=True, deadline=None)
 @given(histories(kv_ops))
-def test_kv_partitions_are_explored_as_before(ops):
+def test_kv_partitions_agree_with_the_plain_search(ops):
     for part in KV().partition([op for op in ops if op.status != FAIL]):
-        _assert_explores_like_reference(part, KV())
+        _assert_agrees_with_reference(part, KV())
+
+
+def test_read_only_ops_are_taken_without_trying_other_orders():
+    """Reads that fit are never branched on: a corrupted 1,000-op register history from 10
+    clients is proved violated in a few times the steps a pass takes (on the benchmark's
+    such history, the search before this rule took 1.9 million steps to prove it, 39 times
+    the 48,000 it took to pass the uncorrupted one)."""
+    ops = simulate(Register(), register_invocation, 1_000, 10, 0.0, random.Random(3))
+    reads = [i for i, op in enumerate(ops) if op.f == "read" and op.status == OK]
+    corrupted = list(ops)
+    corrupted[reads[len(reads) // 2]] = attrs.evolve(ops[reads[len(reads) // 2]], result=99)
+    steps = [_steps(check(history, Register(), max_steps=None))
+             for history in (ops, corrupted)]
+    assert steps[1] <= 6 * steps[0]
+
+
+def _steps(verdict) -> int:
+    if verdict.ok:
+        return int(re.search(r"\((\d+) search steps\)", verdict.explanation).group(1))
+    assert verdict.violated
+    return verdict.witness[0]["steps"]
 
 
 def _memo_sizes(n_ops: int) -> tuple[int, int, float]:
@@ -393,7 +430,7 @@ def test_deepest_prefix_is_kept_without_copying_the_path():
     assert verdict.violated
     [failure] = verdict.witness
     assert ops[victim].id in failure["stuck"]
-    _assert_explores_like_reference(ops, Register())
+    _assert_agrees_with_reference(ops, Register())
 
 
 # -- the time budget holds before the search too --------------------------------------------

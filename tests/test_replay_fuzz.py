@@ -1,7 +1,7 @@
 """Hostile replay files for `deepdives replay` and `deepdives shrink`, made by Hypothesis.
 
-Each input starts from a real counterexample (sso:minority-quorum, found by a hunt here) and is
-mutated: random bytes, truncation, bytes that are not UTF-8, deep nesting, huge and
+Each input starts from a real counterexample (sso:restart-grants-at-once, found by a hunt
+here) and is mutated: random bytes, truncation, bytes that are not UTF-8, deep nesting, huge and
 out-of-range numbers, NaN, wrong types, missing fields, unknown kinds, nodes, invariants and
 params, lone surrogates, control characters, absurd configurations — and edits that leave a
 well-formed file (fewer or reordered choices, another node, another seed), which may or may
@@ -46,13 +46,13 @@ SHRINK_REPLAYS = 20  # a shrink of a well-formed mutant need not finish, only en
 
 @pytest.fixture(scope="module")
 def originals(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict]:
-    """A real counterexample, as found (17 choices: replay's input) and shrunk (1 choice:
+    """A real counterexample, as found (41 choices: replay's input) and shrunk (5 choices:
     shrink's input, which it replays again and again)."""
     system = registry.lookup("sso")
     found = {}
     for shrunk in (False, True):
         out = tmp_path_factory.mktemp("shrunk" if shrunk else "found")
-        outcome = hunt(system, "minority-quorum", system.config("default"),
+        outcome = hunt(system, "restart-grants-at-once", system.config("default"),
                        budget=Budget(runs=100), report_dir=out, shrink_found=shrunk)
         found["shrink" if shrunk else "replay"] = json.loads(Path(outcome.replay_path)
                                                              .read_text())

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 import implementations
 from checker.run import execute, new_simulation
 from checker.strategies import RandomWalk, Replay
+from checker.system import Variant
 from implementations.paxos_core import MASTER, Accept
 from implementations.spanner import SYSTEM, checks, directory
 from implementations.spanner.messages import (
@@ -32,8 +34,8 @@ EPSILON = DEFAULT.epsilon
 T1, T2 = Txn("c1", 1), Txn("c2", 1)
 
 
-def walk(variant: str, seed: int, config: Any = DEFAULT) -> Any:
-    return execute(SYSTEM, variant, config, seed, RandomWalk(seed, config.max_pause))
+def walk(variant: str, seed: int, config: Any = DEFAULT, system: Any = SYSTEM) -> Any:
+    return execute(system, variant, config, seed, RandomWalk(seed, config.max_pause))
 
 
 def fresh(variant: str = "correct") -> Any:
@@ -64,8 +66,10 @@ def test_correct_variant_survives_a_few_seeds(config: str) -> None:
 
 
 @pytest.mark.parametrize("variant, invariants", [
-    ("no-commit-wait", {"external-consistency"}),
+    ("no-commit-wait", {"external-consistency", "commit-timestamps"}),
     ("snapshot-read-before-safe-time", {"repeatable-snapshot-reads", "external-consistency"}),
+    ("prepared-ignores-abort", {"prepared-resolved"}),
+    ("heuristic-abort", {"atomic-commit"}),
 ])
 def test_seeded_bug_is_found_and_replays(variant: str, invariants: set[str]) -> None:
     found = next(r for r in (walk(variant, seed) for seed in range(300)) if r.violated)
@@ -153,19 +157,97 @@ def test_commit_wait_lasts_twice_epsilon() -> None:
 # --- invariants on hand-made states ------------------------------------------------------------
 
 
-def test_disjoint_leases_per_group() -> None:
+def lease(sim: Any, replica: str, expiry: float) -> None:
+    sim.ghost.append(("lease", sim.time, replica, {"group": replica[0], "expiry": expiry}))
+
+
+def test_disjoint_leases_per_group_from_the_ghost_record() -> None:
     sim = fresh()
     for node in ("a1", "b1"):
-        sim.nodes[node].role, sim.nodes[node].lease_expiry = MASTER, 1000
+        lease(sim, node, 1000)
     assert checks.disjoint_leases.check(sim) is None  # one in each group
-    sim.nodes["a2"].role, sim.nodes["a2"].lease_expiry = MASTER, 1000
+    lease(sim, "a2", 1000)
     assert checks.disjoint_leases.check(sim) == \
         "group a: a1 and a2 each trust a leader lease at t=0"
+    sim.contexts["a1"].offset = 1000 - EPSILON  # a1's clock says its lease is over
+    assert checks.disjoint_leases.check(sim) is None
+    lease(sim, "a2", float("-inf"))
+    sim.contexts["a1"].offset = 0
+    assert checks.disjoint_leases.check(sim) is None  # a2 was deposed
+
+
+def test_atomic_commit_and_replicas_agree_on_hand_made_ghosts() -> None:
+    sim = fresh()
+    sim.ghost += [("committed", 5, "a1", {"txn": T1, "ts": 100, "writes": ()}),
+                  ("committed", 6, "b2", {"txn": T1, "ts": 100, "writes": ()}),
+                  ("chosen", 6, "a1", {"slot": 0, "value": None}),
+                  ("chosen", 6, "b1", {"slot": 0, "value": AbortRecord(T2)})]
+    assert checks.atomic_commit.check(sim) is None
+    assert checks.replicas_agree.check(sim) is None  # two groups, two logs
+    sim.ghost.append(("aborted", 7, "b3", {"txn": T1}))
+    assert checks.atomic_commit.check(sim) == \
+        "transaction c1/1 is committed at 100 at a1 but aborted at b3 (t=7)"
+    sim.ghost.append(("chosen", 8, "a2", {"slot": 0, "value": AbortRecord(T2)}))
+    assert "group a, slot 0: a1 learned None" in checks.replicas_agree.check(sim)
+
+
+def test_prepared_resolved_on_hand_made_ghosts() -> None:
+    sim = fresh()
+    sim.ghost += [("prepared", 5, "b1", {"txn": T1, "ts": 90, "writes": (("y", 2),)}),
+                  ("committed", 6, "a1", {"txn": T1, "ts": 100, "writes": (("x", 1),)})]
+    final = [["r", "x", None], ["r", "y", None]]
+    record(sim, [("c1", "invoke", final, 0), ("c1", "ok", {"commit_ts": 80, "txn": final}, 1)])
+    assert checks.prepared_resolved.check(sim).ok  # prepared above what the final read read
+    sim.history[-1] = attrs.evolve(sim.history[-1], value={"commit_ts": 95, "txn": final})
+    verdict = checks.prepared_resolved.check(sim)
+    assert verdict.violated and "group b prepared c1/1" in verdict.explanation
+    sim.ghost.append(("committed", 7, "b2", {"txn": T1, "ts": 100, "writes": (("y", 2),)}))
+    assert checks.prepared_resolved.check(sim).ok
+
+
+def test_commit_timestamps_against_true_time() -> None:
+    sim = fresh()
+    write = [["w", "x", 1]]
+    record(sim, [("c1", "invoke", write, 0), ("c1", "ok", {"commit_ts": 150, "txn": write}, 151)])
+    sim.ghost.append(("commit-ts", 40, "a1", {"txn": T1, "ts": 150}))
+    assert checks.commit_timestamps.check(sim).ok
+    sim.ghost.append(("commit-ts", 160, "a1", {"txn": T2, "ts": 150}))
+    assert "chose commit timestamp 150" in checks.commit_timestamps.check(sim).explanation
+    sim = fresh()
+    record(sim, [("c1", "invoke", write, 0), ("c1", "ok", {"commit_ts": 150, "txn": write}, 150)])
+    assert "before true time passed it" in checks.commit_timestamps.check(sim).explanation
+
+
+def test_answers_must_match_their_requests() -> None:
+    sim = fresh()
+    write, read = [["w", "x", 1]], [["r", "x", None], ["r", "y", None]]
+    record(sim, [("c1", "invoke", write, 0), ("c1", "ok", {"commit_ts": 5, "txn": write}, 6),
+                 ("c2", "invoke", read, 7),
+                 ("c2", "ok", {"commit_ts": 9, "txn": [["r", "x", 1], ["r", "y", None]]}, 9)])
+    assert checks.answers_match_requests.check(sim).ok
+    record(sim, [("c2", "invoke", read, 10),
+                 ("c2", "ok", {"commit_ts": 11, "txn": [["r", "x", None], ["r", "y", 1]]}, 11)])
+    verdict = checks.answers_match_requests.check(sim)
+    assert verdict.violated and "read y = 1, which no transaction writes" in verdict.explanation
+
+
+class DeafReplica(SpannerReplica):
+    """Drops every message: no group ever elects a leader, nothing commits, nothing is read."""
+
+    def on_message(self, ctx: Any, src: str, msg: Any) -> None:
+        pass
+
+
+def test_a_database_that_does_nothing_fails_progress() -> None:
+    system = attrs.evolve(SYSTEM, variants={"deaf": Variant("deaf", DeafReplica)})
+    for seed in range(3):
+        verdict = walk("deaf", seed, DEFAULT, system).verdict
+        assert verdict.violated and verdict.invariant == "progress", verdict
 
 
 def test_repeatable_snapshot_reads_on_hand_made_ghosts() -> None:
     sim = fresh()
-    sim.ghost += [("prepared", 5, "b1", {"txn": T1, "writes": (("y", 2),)}),
+    sim.ghost += [("prepared", 5, "b1", {"txn": T1, "ts": 90, "writes": (("y", 2),)}),
                   ("committed", 6, "a1", {"txn": T1, "ts": 100, "writes": (("x", 1),)}),
                   ("snapshot-read", 7, "a2", {"key": "x", "ts": 99, "value": None}),
                   ("snapshot-read", 8, "b2", {"key": "y", "ts": 100, "value": 2})]
@@ -231,4 +313,14 @@ def test_a_decided_transaction_is_not_run_again() -> None:
     leading(member, ctx)
     member.decided[T1] = None  # an abort record is in the log
     member.on_begin(ctx, "c1", Begin(T1, (("w", "x", 1),)))
+    assert T1 not in member.work and not ctx.replies(Accept)
+
+
+def test_a_duplicate_begin_does_not_rerun_a_transaction_whose_abort_is_being_logged() -> None:
+    """Found by prepared-resolved: the rerun committed after the abort in the log, its commit
+    record was void, and its participant waited for an answer its coordinator never gave."""
+    member, ctx = replica()
+    leading(member, ctx)
+    member.aborting[T1] = None  # an abort record is proposed, not yet applied
+    member.on_begin(ctx, "c1", Begin(T1, (("w", "x", 1), ("w", "y", 2))))
     assert T1 not in member.work and not ctx.replies(Accept)

@@ -6,17 +6,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import attrs
 import pytest
 
 import implementations
+from checker.node import Context
 from checker.run import execute, new_simulation
 from checker.sim import Simulation
 from checker.strategies import RandomWalk, Replay
+from checker.system import System, Variant
 from implementations.resource import Applied
-from implementations.zookeeper import SYSTEM, checks
+from implementations.zookeeper import SYSTEM, Parts, checks
 from implementations.zookeeper.client import Locker
-from implementations.zookeeper.server import ZooKeeperServer
-from implementations.zookeeper.zab import BROADCAST, LEADING, Proposal, Txn, Zxid, zxid
+from implementations.zookeeper.server import Write, ZooKeeperServer
+from implementations.zookeeper.zab import (
+    BROADCAST,
+    LEADING,
+    Proposal,
+    Txn,
+    Zxid,
+    zxid,
+)
 from invariants.history import Event
 from models.znodes import (
     CloseSession,
@@ -292,6 +302,106 @@ def test_a_lock_node_that_outlives_its_holder_blocks_the_lock_forever(variant):
         assert "(persistent)" in verdict.explanation
 
 
+# --- progress -----------------------------------------------------------------------------------
+
+
+class DeafServer(ZooKeeperServer):
+    """Drops every message: no election, no session, nothing."""
+
+    def on_message(self, ctx: Context, src: str, msg: object) -> None:
+        pass
+
+
+class LeaderIgnoresWrites(ZooKeeperServer):
+    """Elects and synchronises, but the leader never proposes a client's write."""
+
+    def propose(self, ctx: Context, value: object) -> None:
+        if not (isinstance(value, Write) and value.session is not None):
+            super().propose(ctx, value)
+
+
+def with_server(server: type[ZooKeeperServer]) -> System:
+    return attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", Parts(server=server))})
+
+
+@pytest.mark.parametrize("server", [DeafServer, LeaderIgnoresWrites], ids=["deaf", "no-writes"])
+def test_an_ensemble_that_does_nothing_useful_is_reported(server) -> None:
+    system = with_server(server)
+    found = next(r for r in (execute(system, "mutant", DEFAULT, seed,
+                                     RandomWalk(seed, DEFAULT.max_pause)) for seed in range(5))
+                 if r.verdict.violated)
+    assert found.verdict.invariant in ("progress-at-quiescence", "lock-released"), found.verdict
+
+
+def test_progress_needs_every_server_in_the_leaders_broadcast() -> None:
+    result = execute(SYSTEM, "correct", DEFAULT, 0, RandomWalk(0, DEFAULT.max_pause))
+    assert checks.progress_at_quiescence.check(result.sim).ok
+    follower = next(s for s in servers(result.sim).values() if s.role != LEADING)
+    follower.phase = "sync"
+    verdict = checks.progress_at_quiescence.check(result.sim)
+    assert verdict.violated and "broadcast" in verdict.explanation
+
+
+def test_trees_match_model_compares_each_server_at_its_own_zxid() -> None:
+    sim = fresh()
+    assert checks.trees_match_model.check(sim) is None
+    session = Write(None, 1, CreateSession("c1", 1))
+    sim.ghost.append(("commit", 1, "z1", {"index": 0, "txn": Txn(zxid(1, 1), session)}))
+    server = sim.nodes["z1"]
+    server.tree.apply(zxid(1, 1), None, 1, session.op)
+    server.delivered = 1
+    assert checks.trees_match_model.check(sim) is None
+    server.tree.apply(zxid(1, 2), zxid(1, 1), 1, Create("/q/n-", sequential=True))
+    server.delivered = 2  # applied, never committed
+    assert "z1 has applied 2 transactions, but only 1 are committed" in \
+        checks.trees_match_model.check(sim)
+    server.delivered = 1  # back at the committed zxid, with the uncommitted node still there
+    assert "z1's tree after 1 transactions is not the committed one: /q is" in \
+        checks.trees_match_model.check(sim)
+
+
+def test_sync_reads_latest_and_replies_match_model_on_histories() -> None:
+    fine = history(("c1", "invoke", "incr", ("/x",), 0), ("c1", "ok", "incr", 1, 1),
+                   ("c2", "invoke", "sync", ("/x",), 2), ("c2", "ok", "sync", (1, 1), 3))
+    assert checks.sync_reads_latest.check(fine).ok
+    stale = history(("c1", "invoke", "incr", ("/x",), 0), ("c1", "ok", "incr", 1, 1),
+                    ("c2", "invoke", "sync", ("/x",), 2), ("c2", "ok", "sync", (0, 0), 3))
+    verdict = checks.sync_reads_latest.check(stale)
+    assert verdict.violated and "version 1 was acknowledged before the sync began" in \
+        verdict.explanation
+    concurrent = history(("c1", "invoke", "incr", ("/x",), 0),
+                         ("c2", "invoke", "sync", ("/x",), 1), ("c1", "ok", "incr", 1, 2),
+                         ("c2", "ok", "sync", (0, 0), 3))
+    assert checks.sync_reads_latest.check(concurrent).ok
+    invented = history(("c2", "invoke", "read", ("/x",), 0), ("c2", "ok", "read", (5, 1), 1))
+    verdict = checks.replies_match_model.check(invented)
+    assert verdict.violated and "(5, 1), which /x never held" in verdict.explanation
+    misnamed = history(("c2", "invoke", "seq", ("/q/n-",), 0),
+                       ("c2", "ok", "seq", "/lock/lock-0000000001", 1))
+    assert checks.replies_match_model.check(misnamed).violated
+    assert checks.replies_match_model.check(history(
+        ("c2", "invoke", "read", ("/x",), 0), ("c2", "ok", "read", (0, 0), 1))).ok
+
+
+def test_a_leader_gives_way_to_a_follower_that_promised_a_later_epoch() -> None:
+    sim = fresh()
+    assert fast(sim, lambda: established(sim) is not None)
+    leader = sim.nodes[established(sim)]
+    leader.on_follower_info(sim.contexts[leader.id], "z9", leader.epoch + 1)
+    assert leader.role != LEADING
+
+
+def test_a_peer_whose_own_bid_lost_may_join_an_older_epoch() -> None:
+    sim = fresh()
+    peer = sim.nodes["z1"]
+    peer.accepted, peer.current_epoch = (5, "z1"), 1  # its bid for epoch 5 went nowhere
+    assert peer.may_join("z2", 3)
+    peer.accepted = (5, "z3")  # a promise to z3's epoch 5 still binds it
+    assert not peer.may_join("z2", 3) and peer.may_join("z2", 5)  # not yet synchronised
+    peer.current_epoch = 5  # it took z3's history of epoch 5: bound to z3 for that epoch
+    assert not peer.may_join("z2", 5) and peer.may_join("z3", 5) and peer.may_join("z2", 6)
+
+
 # --- the hunt -----------------------------------------------------------------------------------
 
 
@@ -313,6 +423,8 @@ def test_correct_variant_survives_a_short_hunt() -> None:
 @pytest.mark.parametrize("variant, invariant", [
     ("ack-newleader-before-persist", "committed-durable"),
     ("persistent-lock-node", "lock-released"),
+    ("no-resend", "progress-at-quiescence"),
+    ("replay-history-on-sync", "trees-match-model"),
 ])
 def test_seeded_bug_is_found_and_replays(variant: str, invariant: str) -> None:
     found = next(r for r in (execute(SYSTEM, variant, DEFAULT, seed,

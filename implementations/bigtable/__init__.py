@@ -17,7 +17,9 @@ runs without lock-delay: the servers time their own leases, which is what the lo
 
 A run: Chubby `ch1`, GFS `gfs`, the master `m`, tablet servers `ts1`, `ts2`, clients reading,
 writing, deleting and check-and-setting a few rows of one table that starts as one tablet and
-is split by the master.
+is split by the master. The ending waits for the longest pause plus SETTLE ticks (the cell
+notices lost locks and moves tablets), then reads every row: `progress-at-quiescence` wants
+those reads to succeed, with the acknowledged content.
 """
 
 from __future__ import annotations
@@ -25,16 +27,19 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+import attrs
+
 from checker.sim import Cluster
 from checker.system import Config, System, Variant
 from implementations.bigtable import checks
-from implementations.bigtable.client import TableClient
+from implementations.bigtable.client import KeepsStaleLocation, TableClient
 from implementations.bigtable.master import Master
-from implementations.bigtable.storage import GFS, GFS_NODE
+from implementations.bigtable.storage import GFS, GFS_NODE, SplitLeavesLog
 from implementations.bigtable.tabletserver import AckBeforeLogSync, ServesWithoutLock, TabletServer
 from implementations.chubby import ChubbyReplica
 
 CHUBBY, MASTER = "ch1", "m"
+SETTLE = 1500  # ticks the ending waits, after the longest pause, before its final reads
 TABLETS = (("t", "", None),)  # one tablet: every row
 
 
@@ -44,7 +49,16 @@ class LockCell(ChubbyReplica):
     lock_delay = 0
 
 
-def build(config: Config, server: type[TabletServer], rng: Any) -> Cluster:
+@attrs.frozen
+class Parts:
+    """The classes a variant runs: a seeded bug replaces one of them."""
+
+    server: type[TabletServer] = TabletServer
+    client: type[TableClient] = TableClient
+    gfs: type[GFS] = GFS
+
+
+def build(config: Config, parts: Parts, rng: Any) -> Cluster:
     rows = tuple(config.params.get("rows", ("a", "b")))
     cell = (CHUBBY,)
     servers = tuple(f"ts{i + 1}" for i in range(config.servers))
@@ -66,17 +80,18 @@ def build(config: Config, server: type[TabletServer], rng: Any) -> Cluster:
     workload = {c: [operation() for _ in range(config.ops_per_client)] for c in clients}
     nodes: dict[str, Any] = {
         CHUBBY: functools.partial(LockCell, replicas=cell),
-        GFS_NODE: functools.partial(GFS, tablets=TABLETS),
+        GFS_NODE: functools.partial(parts.gfs, tablets=TABLETS),
         MASTER: functools.partial(Master, replicas=cell, servers=servers, tablets=TABLETS,
                                   split_key=config.params.get("split_key")),
     }
-    nodes.update({s: functools.partial(server, replicas=cell, master=MASTER, gfs=GFS_NODE)
+    nodes.update({s: functools.partial(parts.server, replicas=cell, master=MASTER, gfs=GFS_NODE)
                   for s in servers})
     return Cluster(
         servers=nodes,
-        clients={c: functools.partial(TableClient, master=MASTER) for c in clients},
+        clients={c: functools.partial(parts.client, master=MASTER) for c in clients},
         workload=workload,
-        final_ops=[(clients[i % len(clients)], "read", (row,)) for i, row in enumerate(rows)],
+        final_ops=[(clients[0], "wait", (config.max_pause + SETTLE,))]
+        + [(clients[i % len(clients)], "read", (row,)) for i, row in enumerate(rows)],
     )
 
 
@@ -92,7 +107,7 @@ SYSTEM = System(
             "recovery by log replay on reassignment",
     build=build,
     invariants=(checks.one_server_per_row, checks.acked_durable, checks.no_acked_write_lost,
-                checks.deletes_stick, checks.linearizable_rows),
+                checks.deletes_stick, checks.progress_at_quiescence, checks.linearizable_rows),
     configs={
         "default": Config("default", servers=2, clients=2, ops_per_client=5, max_steps=500,
                           epsilon=50, max_pause=2500, faults=FAULTS, quiesce_horizon=4000,
@@ -106,9 +121,9 @@ SYSTEM = System(
                         params=PARAMS),
     },
     variants={
-        "correct": Variant("correct", TabletServer),
+        "correct": Variant("correct", Parts()),
         "serves-without-lock": Variant(
-            "serves-without-lock", ServesWithoutLock,
+            "serves-without-lock", Parts(server=ServesWithoutLock),
             breaks="one server per tablet: a server cut off from Chubby keeps serving after "
                    "the master reassigned its tablet; it acknowledges writes the new server "
                    "never sees and serves stale reads",
@@ -116,11 +131,27 @@ SYSTEM = System(
             teaches="BigTable section 5.2: a tablet server stops serving when it loses its "
                     "lock"),
         "ack-before-log-sync": Variant(
-            "ack-before-log-sync", AckBeforeLogSync,
+            "ack-before-log-sync", Parts(server=AckBeforeLogSync),
             breaks="acknowledged writes are durable: the write is only in GFS's page cache; a "
                    "GFS crash drops it, and the log replay on reassignment does not have it",
             caught_by="acked-durable",
             teaches="BigTable section 5.3: acknowledge an update only once it is committed to "
                     "the log"),
+        "stale-location-cache": Variant(
+            "stale-location-cache", Parts(client=KeepsStaleLocation),
+            breaks="progress: a client refused by the server it cached asks that server again "
+                   "instead of looking the row up; after a split or a move it never reaches "
+                   "the tablet, and the ending's final reads fail on a healthy cell",
+            caught_by="progress-at-quiescence",
+            teaches="BigTable section 5.1: a client that finds its cached location wrong goes "
+                    "back up the location hierarchy"),
+        "split-drops-log": Variant(
+            "split-drops-log", Parts(gfs=SplitLeavesLog),
+            breaks="acknowledged mutations are durable: a split hands the children the "
+                   "parent's SSTables but not its log after the redo point; the server serves "
+                   "them from memory, and a crash now would lose them",
+            caught_by="acked-durable",
+            teaches="BigTable sections 5.3-5.4: a tablet is its SSTables plus its log after "
+                    "the redo point; a split must hand on both"),
     },
 )

@@ -1,8 +1,15 @@
-"""BigTable's invariants. All but linearizability read the ghost record the tablet servers
-keep: `served` (a server answered for a row, under its lock file), `acked` (it acknowledged
-the version (row, ts, value) of a write or delete), `deleted` (it applied a tombstone) and
+"""BigTable's invariants. They read the ghost record the tablet servers and GFS keep:
+`served` (a server answered for a row, under its lock file), `acked` (it acknowledged the
+version (row, ts, value) of a write or delete), `deleted` (it applied a tombstone),
 `tablet-state` (each row's newest version when a server loaded a tablet or merged its
-SSTables)."""
+SSTables) and `logged` (GFS appended a record to a commit log: every version that may ever
+take effect); GFS's synced files (what a crash would leave); the clients' history; and at the
+end the tablets the servers hold. Rows, ranges and versions are judged with the model's own
+functions (`models.bigtable`), never the implementation's.
+
+State invariants, after every step: `one-server-per-row`, `acked-durable`,
+`no-acked-write-lost`, `deletes-stick`. History invariants, at the end:
+`progress-at-quiescence`, then `linearizable`."""
 
 from __future__ import annotations
 
@@ -10,10 +17,14 @@ from typing import Any
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
-from implementations.bigtable.storage import GFS_NODE, in_range
+from implementations.bigtable.storage import GFS_NODE
+from invariants.history import OK, Operation
 from invariants.linearizability import check_linearizable
-from invariants.verdict import Verdict
-from models.bigtable import Table
+from invariants.verdict import Verdict, passed, violated
+from models.bigtable import Table, in_range, newest_cell
+
+MASTER = "m"  # the master's node id (`implementations.bigtable.MASTER`)
+PROGRESS = "progress-at-quiescence"
 
 
 class _Reader:
@@ -26,6 +37,7 @@ class _Reader:
         self.acked: dict[str, dict[Any, Any]] = {}  # row -> {ts: value} acknowledged
         self.deleted: dict[str, list[Any]] = {}  # row -> timestamps of applied tombstones
         self.loads: dict[str, tuple[int, str]] = {}  # row -> latest assignment loaded, by whom
+        self.steps = 0  # of the trace, looked at
 
     def new_facts(self, sim: Simulation) -> list[tuple[str, int, str, dict]]:
         if self.read == len(sim.ghost):
@@ -69,7 +81,7 @@ def rows(sim: Simulation) -> list[str]:
     """Every row the clients touch."""
     ops = [op for ops in sim.workload.values() for op in ops]
     ops += [(f, args) for _, f, args in sim.final_ops]
-    return sorted({args[0] for _, args in ops})
+    return sorted({args[0] for f, args in ops if f != "wait"})
 
 
 def _serves(seen: _Reader, row: str, file: str) -> bool:
@@ -144,38 +156,137 @@ deletes_stick = _tablet_state_invariant(
     "acknowledged version older than its acknowledged delete.")
 
 
+def read_acknowledged(sim: Simulation, seen: _Reader) -> _Reader:
+    """Read the new facts: each acknowledged version, and each delete GFS logged (any of
+    which may have taken effect, acknowledged or not)."""
+    for kind, _, _, fact in seen.new_facts(sim):
+        if kind == "acked":
+            seen.acked.setdefault(fact["row"], {})[fact["ts"]] = fact["value"]
+        elif kind == "logged" and fact["writes"] and fact["value"] is None:
+            seen.deleted.setdefault(fact["row"], []).append(fact["ts"])
+    return seen
+
+
 @state_invariant("acked-durable")
 def acked_durable(sim: Simulation) -> str | None:
-    """Every acknowledged write or delete is on GFS's disk when it is acknowledged (in a
-    synced commit log or SSTable), so no crash can take it away. Checked at each
-    acknowledgement: what is synced stays synced (compactions and splits write synced)."""
+    """What a crash of GFS now would leave keeps every acknowledged mutation, after every
+    step, not only at its acknowledgement: GFS's synced files hold each row in exactly one
+    live tablet (a split keeps every row), and there each row's newest version is at least
+    as new as its newest acknowledged write or delete (or a delete logged later hides it).
+    Compactions, merges and splits must keep this as much as log appends."""
     seen = sim.invariant_state("acked-durable", _Reader)
-    for kind, time, node, fact in seen.new_facts(sim):
-        if kind == "deleted":
-            seen.deleted.setdefault(fact["row"], []).append(fact["ts"])
-        if kind != "acked" or sim.nodes[GFS_NODE] is None:
-            continue
-        row, ts = fact["row"], fact["ts"]
-        if not any(d >= ts for d in seen.deleted.get(row, [])) \
-                and not any(t >= ts for t in durable_versions(sim, row)):
-            return (f"{node} acknowledged version {ts} of row {row!r} at t={time}, but GFS "
-                    "holds it only in its page cache: a crash of gfs would lose it")
+    facts = seen.read
+    read_acknowledged(sim, seen)
+    if not seen.acked or (seen.read == facts and not _gfs_stepped(sim, seen)):
+        return None  # nothing acknowledged since, and GFS's files unchanged
+    tablets = durable_tablets(sim)
+    for row in sorted(seen.acked):
+        holding = [name for name, (lo, hi, _) in tablets.items() if in_range(row, lo, hi)]
+        if len(holding) != 1:
+            return (f"GFS's synced files hold row {row!r} in {len(holding)} live tablets "
+                    f"({', '.join(holding) or 'none'}): a crash now would leave it "
+                    f"{'nowhere' if not holding else 'twice'}")
+        problem = _row_problem(seen, row, newest_cell(tablets[holding[0]][2], row))
+        if problem:
+            return f"a crash of gfs at t={sim.time} would leave tablet {holding[0]}, in " \
+                   f"which {problem[1]}"
     return None
 
 
-def durable_versions(sim: Simulation, row: str) -> list[Any]:
-    """The timestamps of `row`'s versions in GFS's synced files."""
+def _gfs_stepped(sim: Simulation, seen: _Reader) -> bool:
+    """Whether a step since the last call involved GFS: only then can its files change."""
+    steps, seen.steps = sim.trace[seen.steps:], len(sim.trace)
+    return any(GFS_NODE in step.event for step in steps)
+
+
+def durable_tablets(sim: Simulation) -> dict[str, tuple[str, str | None, list]]:
+    """The live (unsplit) tablets in GFS's synced files: name -> (lo, hi, cells), the cells
+    of its SSTables and of the writes in its commit log, as (row, ts, value)."""
     storage = sim.contexts[GFS_NODE].storage
-    found = []
+    found = {}
     for key in sorted(storage.items()):
         files = storage.durable(key)
-        if key.startswith("tablet/") and files is not None:
-            found += [r.ts for _, r in files.log if r.row == row and r.writes]
-            found += [ts for s in files.sstables for r, ts, _ in s.cells if r == row]
+        if key.startswith("tablet/") and files is not None and not files.split_into:
+            cells = [c for s in files.sstables for c in s.cells]
+            cells += [(r.row, r.ts, r.value) for _, r in files.log if r.writes]
+            found[key.removeprefix("tablet/")] = (files.lo, files.hi, cells)
     return found
+
+
+# --- at the end ------------------------------------------------------------------------------
+
+
+@history_invariant(PROGRESS)
+def progress_at_quiescence(sim: Simulation) -> Verdict:
+    """Once the ending healed every fault and let the cell settle: each final read ran and
+    succeeded; the split the master asks for happened; the master's map gives every row to
+    one lock file, whose server holds a tablet covering it at least as new as the row's
+    newest acknowledged mutation, with no compaction or split left waiting; and each final
+    read returned that row's content as the tablet holds it. A cell that stops serving, or
+    stops compacting, fails here, however safe it stayed."""
+    finals, problem = final_reads(sim)
+    problem = problem or _served_at_the_end(sim, finals)
+    if problem:
+        return violated(PROGRESS, problem, {"time": sim.time})
+    return passed(PROGRESS, "every final read succeeded, and every row is served with its "
+                            "acknowledged content")
+
+
+def final_reads(sim: Simulation) -> tuple[dict[str, Operation], str | None]:
+    """row -> its final read, each of which must have run and succeeded; or what went wrong."""
+    finals: dict[str, Operation] = {}
+    for client in sim.clients:
+        wanted = [(f, args) for c, f, args in sim.final_ops if c == client and f != "wait"]
+        mine = [op for op in sim.operations()
+                if op.process == client and op.f != "wait"][-len(wanted):]
+        if [(op.f, op.args) for op in mine] != wanted:
+            return finals, f"{client}'s final reads {wanted} never ran: an earlier " \
+                           "operation was still pending"
+        for op in mine:
+            if op.status != OK:
+                return finals, f"{op.describe()}: a final read failed once every fault healed"
+            finals[op.args[0]] = op
+    return finals, None
+
+
+def _served_at_the_end(sim: Simulation, finals: dict[str, Operation]) -> str | None:
+    """The split the master asks for is done; every row: the master's map names a lock file,
+    its server holds a tablet covering the row, with no compaction or split stuck and with
+    the acknowledged content, which the row's final read returned."""
+    master = sim.nodes[MASTER]
+    key = master.split_key
+    if key is not None and not any(lo == key for lo, *_ in master.tablets.values()):
+        return f"at the end the master's map is {sorted(master.tablets)}: the split at " \
+               f"{key!r} it asks for never happened"
+    seen = read_acknowledged(sim, _Reader())
+    for row in rows(sim):
+        entries = [(name, e[2]) for name, e in sorted(master.tablets.items())
+                   if in_range(row, e[0], e[1])]
+        if len(entries) != 1 or entries[0][1] is None:
+            return f"at the end the master's map gives row {row!r} to {entries}: not to one " \
+                   "server"
+        name, file = entries[0]
+        holders = [s for s in sim.servers if getattr(sim.nodes[s], "file", None) == file
+                   and name in sim.nodes[s].tablets]
+        if not holders:
+            return f"at the end the master gives tablet {name} to {file}, and no server " \
+                   "holding that lock file has it loaded"
+        tablet = sim.nodes[holders[0]].tablets[name]
+        if tablet.storing is not None or tablet.splitting:
+            return f"at the end {holders[0]} still waits for GFS to store a compaction or " \
+                   f"split of tablet {name}, with nothing left in flight"
+        cells = [c for s in tablet.sstables for c in s.cells] + list(tablet.memtable)
+        newest = newest_cell(cells, row)
+        if row in seen.acked and (problem := _row_problem(seen, row, newest)):
+            return f"at the end {holders[0]} serves tablet {name}: {problem[1]}"
+        value = None if newest is None else newest[1]
+        if row in finals and finals[row].result != value:
+            return f"{finals[row].describe()}, but {holders[0]} serves tablet {name} with " \
+                   f"{value!r} for row {row!r}"
+    return None
 
 
 @history_invariant("linearizable")
 def linearizable_rows(sim: Simulation) -> Verdict:
     """Single-row operations are linearizable against a sorted multi-version map."""
-    return check_linearizable(sim.operations(), Table())
+    return check_linearizable([op for op in sim.operations() if op.f != "wait"], Table())

@@ -1,6 +1,7 @@
 """The client library: locate a row's tablet (cached), send the operation to its server, and
 on silence or a refusal look the row up again. After ATTEMPTS requests a mutation's outcome is
-unknown (`info`); a read simply failed."""
+unknown (`info`); a read simply failed. The operation `wait` lets time pass: the ending
+uses it to give the cell time to notice lost locks and move tablets before its final reads."""
 
 from __future__ import annotations
 
@@ -29,6 +30,9 @@ class TableClient(Client):
     def start(self, ctx: Context, f: str, args: Any) -> None:
         self.req += 1
         self.attempts = 0
+        if f == "wait":
+            ctx.set_timer("wait", args[0])
+            return
         self.send_request(ctx)
 
     def location(self, row: str) -> Location | None:
@@ -64,8 +68,12 @@ class TableClient(Client):
             case Reply(req, result) if req == self.req:
                 self.finish(ctx, "ok", result)
             case NotServing(req) if req == self.req:
-                self.forget(row)
-                self.back_off(ctx)
+                self.refused(ctx, row)
+
+    def refused(self, ctx: Context, row: str) -> None:
+        """The cached server does not serve the row (any more): look it up again."""
+        self.forget(row)
+        self.back_off(ctx)
 
     def back_off(self, ctx: Context) -> None:
         ctx.cancel_timer("timeout")
@@ -73,6 +81,9 @@ class TableClient(Client):
 
     def on_timer(self, ctx: Context, name: str) -> None:
         if self.op is None:
+            return
+        if name == "wait":
+            self.complete(ctx, "ok")
             return
         if name == "timeout":
             self.forget(self.op[1][0])
@@ -82,3 +93,23 @@ class TableClient(Client):
         ctx.cancel_timer("timeout")
         ctx.cancel_timer("backoff")
         self.complete(ctx, status, result)
+
+
+# --- seeded bugs --------------------------------------------------------------------------------
+
+
+class KeepsStaleLocation(TableClient):
+    """Seeded bug `stale-location-cache`: a refusal (`NotServing`) is taken for a passing
+    hiccup. The client backs off and asks the same server again, keeping the location it
+    cached; only a timeout makes it look the row up again.
+
+    Breaks: progress. Once the tablet moves or is split, the server in the cache refuses at
+    once, every time, so the timeout never comes: the client spends all its attempts on a
+    server that no longer has the tablet, and even the ending's final reads fail on a cell
+    that serves every row. Caught by: progress-at-quiescence.
+    Teaches: BigTable section 5.1: a client that "discovers that cached location information
+    is incorrect" must go back up the location hierarchy; a refusal is that discovery.
+    """
+
+    def refused(self, ctx: Context, row: str) -> None:
+        self.back_off(ctx)  # and ask the cached server again

@@ -211,6 +211,8 @@ class GFS(Node):
             ctx.storage.put(f"tablet/{tablet}",
                             attrs.evolve(files, log=(*files.log, (position, record))),
                             synced=False)
+            ctx.note("logged", tablet=tablet, row=record.row, ts=record.ts, value=record.value,
+                     writes=record.writes)
         if sync:
             ctx.storage.sync()
         ctx.send(src, LogAppended(tablet, position, record))
@@ -224,7 +226,36 @@ class GFS(Node):
             return files.split_into
         children = ((f"{tablet}<{key}", files.lo, key), (f"{tablet}>={key}", key, files.hi))
         for name, lo, hi in children:
-            log = tuple((p, r) for p, r in files.log if in_range(r.row, lo, hi))
-            ctx.storage.put(f"tablet/{name}", attrs.evolve(files, lo=lo, hi=hi, log=log))
+            ctx.storage.put(f"tablet/{name}", attrs.evolve(files, lo=lo, hi=hi,
+                                                          log=self.child_log(files, lo, hi)))
         ctx.storage.put(f"tablet/{tablet}", attrs.evolve(files, split_into=children))
         return children
+
+    @staticmethod
+    def child_log(files: TabletFiles, lo: str, hi: str | None) -> tuple[tuple[int, Mutation],
+                                                                        ...]:
+        """The parent's commit log after its redo point, for the child's rows: what is not
+        yet in any SSTable, which the child's recovery must replay."""
+        return tuple((p, r) for p, r in files.log if in_range(r.row, lo, hi))
+
+
+# --- seeded bugs --------------------------------------------------------------------------------
+
+
+class SplitLeavesLog(GFS):
+    """Seeded bug `split-drops-log`: a split gives each child the parent's SSTables and
+    nothing of its commit log, as if the data were all in SSTables.
+
+    Breaks: acknowledged mutations are durable. What the parent's server logged since its
+    last minor compaction lives only in its memtable and in the parent's log, which no
+    recovery reads once the tablet is split. The server goes on serving the children from
+    memory, so reads look right; a crash now, and the next server's recovery, would lose
+    them. Caught by: acked-durable, at the split (long after each acknowledgement).
+    Teaches: BigTable sections 5.3–5.4: a tablet's state is its SSTables plus the log after
+    its redo point; a split must hand both on.
+    """
+
+    @staticmethod
+    def child_log(files: TabletFiles, lo: str, hi: str | None) -> tuple[tuple[int, Mutation],
+                                                                        ...]:
+        return ()

@@ -68,6 +68,7 @@ class Tablet:
         self.applied = 0  # the highest log position applied: the next redo point
         self.in_flight: dict[str, Mutation] = {}  # row -> its record in the log pipeline
         self.storing: SSTable | None = None  # the SSTable a compaction is writing to GFS
+        self.store_request: Compact | Merge | None = None  # sent for it, resent until Stored
         self.merging = False  # that compaction is a merge
         self.splitting = False
         for position, record in files.log:  # recovery: replay the log after the redo point
@@ -127,6 +128,7 @@ class TabletServer(ChubbyLibrary, Node):
     def on_start(self, ctx: Context) -> None:
         self.tablets: dict[str, Tablet] = {}
         self.loading: dict[str, int] = {}  # tablet -> epoch of the assignment being loaded
+        self.split_into: dict[str, tuple] = {}  # tablet I split -> its children, as I told
         self.start_library(ctx)
         self.new_lock_file()
 
@@ -169,7 +171,7 @@ class TabletServer(ChubbyLibrary, Node):
     def lost_lock(self, ctx: Context) -> None:
         """My session ended, and my lock with it: the master may have handed my tablets to
         another server. Stop serving them; start over under a new lock file."""
-        self.tablets, self.loading = {}, {}
+        self.tablets, self.loading, self.split_into = {}, {}, {}
         self.new_lock_file()
 
     # --- dispatch ----------------------------------------------------------------------------
@@ -198,6 +200,8 @@ class TabletServer(ChubbyLibrary, Node):
     def on_timer(self, ctx: Context, name: str) -> None:
         if name == "acquire":
             self.session_ready(ctx)
+        elif name == "store":
+            self.resend_stores(ctx)
         else:
             self.on_library_timer(ctx, name)
 
@@ -206,7 +210,9 @@ class TabletServer(ChubbyLibrary, Node):
     def on_assign(self, ctx: Context, src: str, tablet: str, file: str, epoch: int) -> None:
         if file != self.file or not self.may_serve(ctx):
             return  # meant for an earlier incarnation of me, or I cannot serve
-        if tablet in self.tablets and self.tablets[tablet].epoch == epoch:
+        if tablet in self.split_into:  # I split it and serve its children: say so again
+            ctx.send(src, SplitDone(tablet, self.split_into[tablet], self.file, True))
+        elif tablet in self.tablets and self.tablets[tablet].epoch == epoch:
             ctx.send(src, AssignOk(tablet, epoch))
         elif tablet not in self.tablets:
             self.loading[tablet] = epoch
@@ -269,14 +275,17 @@ class TabletServer(ChubbyLibrary, Node):
 
     def on_logged(self, ctx: Context, name: str, position: int, record: Mutation) -> None:
         """The record is in the commit log (synced): apply it, and acknowledge it if I still
-        hold my lock."""
+        hold my lock. A record apply refuses is a request its client has given up on (it
+        has sent a later one since): it takes no effect, here or in a replay of the log, so
+        it gets no acknowledgement."""
         tablet = self.tablets.get(name)
         if tablet is None or tablet.in_flight.get(record.row) != record:
             return
         del tablet.in_flight[record.row]
-        if tablet.apply(position, record) and record.writes and record.value is None:
+        applied = tablet.apply(position, record)
+        if applied and record.writes and record.value is None:
             ctx.note("deleted", row=record.row, ts=record.ts)
-        if self.may_serve(ctx):
+        if applied and self.may_serve(ctx):
             self.acknowledge(ctx, record.client, record.req, record.answer, record.row, record)
         self.compact(ctx, tablet)
 
@@ -298,13 +307,27 @@ class TabletServer(ChubbyLibrary, Node):
         if len(tablet.memtable) >= MEMTABLE_LIMIT:
             tablet.storing, tablet.merging = SSTable(name, tuple(sorted(tablet.memtable))), False
             requests = tuple(sorted((c, *request) for c, request in tablet.requests.items()))
-            ctx.send(self.gfs, Compact(tablet.name, tablet.storing, tablet.applied, requests))
+            self.store(ctx, tablet, Compact(tablet.name, tablet.storing, tablet.applied, requests))
         elif len(tablet.sstables) >= MERGE_AT:
             cells = [c for s in tablet.sstables for c in s.cells]
             tablet.storing = SSTable(name + "+", major_merge(cells, tablet.lo, tablet.hi))
             tablet.merging = True
-            ctx.send(self.gfs, Merge(tablet.name, tablet.storing,
-                                     tuple(s.name for s in tablet.sstables)))
+            self.store(ctx, tablet, Merge(tablet.name, tablet.storing,
+                                          tuple(s.name for s in tablet.sstables)))
+
+    def store(self, ctx: Context, tablet: Tablet, request: Compact | Merge) -> None:
+        tablet.store_request = request
+        ctx.send(self.gfs, request)
+        ctx.set_timer("store", RETRY)
+
+    def resend_stores(self, ctx: Context) -> None:
+        """A compaction GFS has not confirmed is sent again (GFS applies each once): a lost
+        message must not leave a tablet unable to compact or split for good."""
+        waiting = [t for _, t in sorted(self.tablets.items()) if t.storing is not None]
+        for tablet in waiting:
+            ctx.send(self.gfs, tablet.store_request)
+        if waiting:
+            ctx.set_timer("store", RETRY)
 
     def on_stored(self, ctx: Context, name: str, stored: str) -> None:
         """GFS has the compaction's SSTable: use it in place of what it replaces."""
@@ -324,6 +347,12 @@ class TabletServer(ChubbyLibrary, Node):
     # --- splits --------------------------------------------------------------------------------
 
     def on_split(self, ctx: Context, name: str, key: str) -> None:
+        """Split a tablet I serve; the master asks again until it hears that I did. When I
+        already did, my SplitDone was lost: say it again (without it the master would go on
+        locating rows in a tablet nobody serves)."""
+        if name in self.split_into and self.may_serve(ctx):
+            ctx.send(self.master, SplitDone(name, self.split_into[name], self.file, True))
+            return
         tablet = self.tablets.get(name)
         if tablet is None or not self.may_serve(ctx) or tablet.in_flight or tablet.storing:
             return  # the master asks again
@@ -338,6 +367,7 @@ class TabletServer(ChubbyLibrary, Node):
         del self.tablets[name]
         for child, lo, hi in children:
             self.tablets[child] = tablet.child(child, lo, hi)
+        self.split_into[name] = children
         ctx.send(self.master, SplitDone(name, children, self.file, True))
 
 

@@ -18,20 +18,26 @@ stale; regularity is not promised there and not checked).
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 from checker.sim import Cluster
 from checker.system import Config, System, Variant
 from implementations.dynamo.checks import (
     convergence,
+    deletes_stick,
+    gets_return_puts,
     hint_delivery,
     no_lost_write,
+    progress_at_quiescence,
     quorum_regularity,
 )
 from implementations.dynamo.client import DynamoClient
 from implementations.dynamo.node import (
     HintsInMemory,
     LastWriteWins,
+    NamesRequestsByClient,
+    ReapsTombstones,
     Settings,
     SloppyCountedStrict,
     StorageNode,
@@ -46,6 +52,7 @@ from invariants.quorum import (
 from invariants.verdict import Verdict
 
 SETTLE = 1000  # ticks the ending waits, after the longest pause, before the final reads
+DELETES = 0.5  # the share of clients whose workload ends with a delete of the key it last used
 
 
 def node_ids(config: Config) -> tuple[str, ...]:
@@ -64,17 +71,21 @@ def build_ring(config: Config) -> Ring:
 
 def build(config: Config, impl: type[StorageNode], rng: Any) -> Cluster:
     """Storage nodes running `impl`; each client mixes gets and puts of unique values over a
-    few keys. The ending waits, then gets every key: for SETTLE ticks of gossip, handoff and
-    anti-entropy, after the longest pause a node may still be in (a pause postpones the
+    few keys, and half of them then delete the key they used last (a delete is named by a
+    unique value too). The ending waits, then gets every key: for SETTLE ticks of gossip,
+    handoff and anti-entropy, after the longest pause a node may still be in (a pause postpones the
     node's timers, so a stand-in paused just before the ending hands its hints off only
     once the pause is over)."""
     nodes = node_ids(config)
     clients = [f"c{i + 1}" for i in range(config.clients)]
     keys = tuple(config.params.get("keys", ("a", "b")))
-    values = iter(range(1, 1 + config.clients * config.ops_per_client))
+    values = itertools.count(1)
     workload = {c: [("read", (rng.choice(keys),)) if rng.random() < 0.35
                     else ("write", (rng.choice(keys), next(values)))
                     for _ in range(config.ops_per_client)] for c in clients}
+    for ops in workload.values():  # drawn after the rest, so the draws above stay as they were
+        if ops and rng.random() < DELETES:
+            ops.append(("delete", (ops[-1][1][0], next(values))))
     node = functools.partial(impl, ring=build_ring(config), settings=settings(config))
     return Cluster(
         servers={n: node for n in nodes},
@@ -106,7 +117,8 @@ SYSTEM = System(
             "(strict or sloppy with hinted handoff), vector clocks and siblings, read repair, "
             "Merkle anti-entropy, gossip membership",
     build=build,
-    invariants=(no_lost_write, quorum_regularity, hint_delivery, convergence),
+    invariants=(deletes_stick, no_lost_write, quorum_regularity, hint_delivery,
+                gets_return_puts, convergence, progress_at_quiescence),
     configs={  # five nodes, N=3: every key has two stand-ins
         "default": Config("default", servers=5, clients=2, ops_per_client=6, max_steps=300,
                           epsilon=100, max_pause=1000, faults=FAULTS, quiesce_horizon=2000,
@@ -141,6 +153,22 @@ SYSTEM = System(
             breaks="hint delivery: a stand-in that crashes forgets the hints it acknowledged",
             caught_by="hint-delivery",
             teaches="Dynamo section 4.6: hinted replicas are kept in a local database"),
+        "tombstone-reaped": Variant(
+            "tombstone-reaped", ReapsTombstones,
+            breaks="deleted stays deleted: a replica drops a key's tombstones as soon as only "
+                   "tombstones are left, and an older version from a replica that missed the "
+                   "delete comes back through anti-entropy or handoff",
+            caught_by="deletes-stick",
+            teaches="Dynamo section 4.4: a delete is a version that supersedes what it saw; "
+                    "Cassandra's gc_grace_seconds: a tombstone goes only once all have it"),
+        "request-named-by-client": Variant(
+            "request-named-by-client", NamesRequestsByClient,
+            breaks="progress: a coordinator names requests by client alone and drops a "
+                   "client's second request as a duplicate of its first; gets fail and puts "
+                   "time out on a healthy ring, and no safety check notices",
+            caught_by="progress-at-quiescence",
+            teaches="Dynamo section 4.5: any node coordinates; a request's name must be unique "
+                    "to the request"),
     },
     proofs=proofs,
 )

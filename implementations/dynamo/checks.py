@@ -6,9 +6,16 @@ replica notes each change of its siblings (`stored`), a stand-in each hint it ke
 (`hint-stored`) and a home each hint handed to it (`hint-delivered`). Workload values are
 unique, so a value read names the version written with it.
 
+A delete is a put of a tombstone: it is named by a unique value as a put is, and a get
+shows a tombstone sibling as that value negated (`Version.shown`). The checks treat deletes
+as writes (a tombstone is a version that must not be lost) and add that deleted data stays
+deleted.
+
 Which check applies where: `quorum-regularity` is a promise of strict quorums with
-R + W > N only; a sloppy configuration does not make it and the check says so. The other
-three hold in every configuration.
+R + W > N only; a sloppy configuration does not make it and the check says so (nor, there,
+does `deletes-stick` judge gets before the ending). The others hold in every configuration.
+What Dynamo does not promise is not checked: a client is not promised to read its own
+writes (section 4.6's sloppy quorums, 4.4's siblings), nor any order between keys.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from implementations.dynamo.node import DATA, StorageNode
 from invariants.history import OK, Operation
 from invariants.sessions import check_convergence
 from invariants.verdict import Verdict, passed, unknown, violated
-from models.dynamo import Clock, Version, covered
+from models.dynamo import Clock, Version, covered, shown_values, sync
 
 FAULT_ENDS = ("heal", "restart")  # the events after which replicas should converge again
 FAULTS = ("partition", "crash", "drop", "pause")  # those that may part them again
@@ -44,11 +51,20 @@ def is_seen(write: Operation, returned: list[Version],
 
 
 def returned_versions(read: Operation, written: dict[object, list[Version]]) -> list[Version]:
-    return [version for value in read.result for version in written.get(value, ())]
+    """The versions a get returned: a value names a put's version, a negated one a delete's
+    tombstone."""
+    return [version for value in read.result for version in written.get(abs(value), ())
+            if version.shown == value]
 
 
-def ok_ops(sim: Simulation, f: str) -> list[Operation]:
-    return [op for op in sim.operations() if op.f == f and op.status == OK]
+def ok_ops(sim: Simulation, *fs: str) -> list[Operation]:
+    return [op for op in sim.operations() if op.f in fs and op.status == OK]
+
+
+def final_reads(sim: Simulation) -> dict[str, Operation]:
+    """key -> the get of it that the ending ran, if it succeeded."""
+    ending = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
+    return {read.args[0]: read for read in ok_ops(sim, "read") if read.call_time >= ending}
 
 
 @history_invariant("quorum-regularity")
@@ -62,7 +78,7 @@ def quorum_regularity(sim: Simulation) -> Verdict:
         return passed(name, "not promised: this configuration's read and write quorums need "
                             "not intersect")
     written = versions_by_value(sim)
-    writes = ok_ops(sim, "write")
+    writes = ok_ops(sim, "write", "delete")
     reads = ok_ops(sim, "read")
     for read in reads:
         returned = returned_versions(read, written)
@@ -79,11 +95,11 @@ def quorum_regularity(sim: Simulation) -> Verdict:
 @history_invariant("no-lost-write")
 def no_lost_write(sim: Simulation) -> Verdict:
     """After quiescence, the final get of each key returns every acknowledged put of it as a
-    sibling or replaced by a version whose context saw it: none silently lost."""
+    sibling or replaced by a version whose context saw it: none silently lost. (Deletes are
+    `deletes-stick`'s.)"""
     name = "no-lost-write"
-    ending = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
     written = versions_by_value(sim)
-    finals = {read.args[0]: read for read in ok_ops(sim, "read") if read.call_time >= ending}
+    finals = final_reads(sim)
     writes = ok_ops(sim, "write")
     for write in writes:
         key = write.args[0]
@@ -177,3 +193,127 @@ def convergence(sim: Simulation) -> Verdict:
     after = f"; after each heal or restart that left them apart (and no fault soon after) " \
             f"they agreed again within {max(took)} ticks" if took else ""
     return passed("convergence", f"the homes of every key agree at the end{after}")
+
+
+def strict_quorums(sim: Simulation) -> bool:
+    settings = storage_nodes(sim)[0].settings
+    return not settings.sloppy and settings.r + settings.w > settings.n
+
+
+@history_invariant("deletes-stick")
+def deletes_stick(sim: Simulation) -> Verdict:
+    """Deleted stays deleted: no get returns a version that an acknowledged delete of its key
+    had seen (the tombstone's context covers it): not the final gets after quiescence, in
+    any configuration, nor, with strict quorums, any get begun after the delete was
+    acknowledged. Nor is the delete forgotten: the final get returns its tombstone as a
+    sibling, or a version that has seen it (a tombstone is what tells a replica that older
+    data is superseded). Concurrent puts the delete never saw survive it, as siblings."""
+    name = "deletes-stick"
+    written = versions_by_value(sim)
+    finals = final_reads(sim)
+    final_ids = {read.id for read in finals.values()}
+    strict = strict_quorums(sim)
+    reads = ok_ops(sim, "read")
+    deletes = ok_ops(sim, "delete")
+    for delete in deletes:
+        tombstones = [v for v in written.get(delete.args[1], ()) if v.deleted]
+        for read in reads:
+            if read.args[0] != delete.args[0] or not (
+                    read.id in final_ids or (strict and delete.precedes(read))):
+                continue
+            back = [v for v in returned_versions(read, written) if not v.deleted
+                    and any(t.context.covers(v.dot) for t in tombstones)]
+            if back:
+                return violated(name, f"{read.describe()} returned {back}, which the "
+                                      f"acknowledged {delete.describe()} had seen and "
+                                      f"deleted (tombstone {tombstones})",
+                                {"read": read.to_json(), "delete": delete.to_json()})
+        final = finals.get(delete.args[0])
+        if final is not None and not is_seen(delete, returned_versions(final, written),
+                                             written):
+            return violated(name, f"the acknowledged {delete.describe()} is forgotten: after "
+                                  f"quiescence {final.describe()} shows neither its tombstone "
+                                  f"{tombstones} nor a version that saw it",
+                            {"read": final.to_json(), "delete": delete.to_json()})
+    return passed(name, f"no get returned what any of {len(deletes)} acknowledged delete(s) "
+                        "removed")
+
+
+@history_invariant("gets-return-puts")
+def gets_return_puts(sim: Simulation) -> Verdict:
+    """What a get returns is what was asked for: each value names a put (or, negated, a
+    delete) of the same key invoked before the get returned, and no returned sibling has
+    seen another (siblings are reconciled: a version a returned one's context covers is no
+    sibling)."""
+    name = "gets-return-puts"
+    invoked: dict[object, tuple[str, str, int]] = {}  # value -> (f, key, position)
+    for position, event in enumerate(sim.history):
+        if event.type == "invoke" and event.f in ("write", "delete"):
+            invoked[event.value[1]] = (event.f, event.value[0], position)
+    written = versions_by_value(sim)
+    reads = ok_ops(sim, "read")
+    for read in reads:
+        for value in read.result:
+            f, key, position = invoked.get(abs(value), (None, None, len(sim.history)))
+            wanted = "write" if value > 0 else "delete"
+            if (f, key) != (wanted, read.args[0]) or position > read.ret:
+                return violated(name, f"{read.describe()} returned {value!r}, which names no "
+                                      f"{wanted} of {read.args[0]!r} invoked before it",
+                                {"read": read.to_json()})
+        returned = returned_versions(read, written)
+        stale = [v for v in returned if any(w.context.covers(v.dot) for w in returned)]
+        if stale:
+            return violated(name, f"{read.describe()} returned {stale} beside a sibling that "
+                                  f"had seen it: siblings not reconciled",
+                            {"read": read.to_json()})
+    return passed(name, f"{len(reads)} get(s) returned only puts and deletes of their key")
+
+
+@history_invariant("progress-at-quiescence")
+def progress_at_quiescence(sim: Simulation) -> Verdict:
+    """Once the ending has healed every fault and waited: every final operation ran and
+    succeeded; each final get returned exactly the siblings of every version any node
+    durably holds of its key (as data or as a hint: `models.dynamo.sync` of them all); every
+    home of each key holds those siblings; no stand-in still holds a hint. A ring that
+    stops answering, or stops spreading what it was given, fails here."""
+    name = "progress-at-quiescence"
+    problem = _final_ops_problem(sim) or _holdings_problem(sim)
+    if problem:
+        return violated(name, problem, {"time": sim.time})
+    return passed(name, "every final operation succeeded; homes hold every version, and "
+                        "every hint was handed off")
+
+
+def _final_ops_problem(sim: Simulation) -> str | None:
+    for client in sim.clients:
+        wanted = [(f, args) for c, f, args in sim.final_ops if c == client]
+        mine = [op for op in sim.operations() if op.process == client][-len(wanted):]
+        if [(op.f, op.args) for op in mine] != wanted:
+            return f"{client}'s final operations {wanted} never ran: an earlier operation " \
+                   "was still pending"
+        failed = next((op for op in mine if op.status != OK), None)
+        if failed:
+            return f"{failed.describe()}: a final operation failed once every fault healed"
+    return None
+
+
+def _holdings_problem(sim: Simulation) -> str | None:
+    nodes = storage_nodes(sim)
+    ring, n = nodes[0].ring, nodes[0].settings.n
+    durable = {name: sim.contexts[name].storage for name in sim.servers}
+    hinted = {name: durable[name].durable("hints", {}) for name in sim.servers}
+    for name, hints in hinted.items():
+        if hints:
+            return f"at the end {name} still holds hints for {sorted(hints)}: never handed off"
+    finals = final_reads(sim)
+    for key in sorted(finals):
+        every = sync(*(durable[name].durable(DATA + key, ()) for name in sim.servers))
+        if finals[key].result != shown_values(every):
+            return f"{finals[key].describe()}, but the nodes durably hold " \
+                   f"{shown_values(every)} of {key!r}"
+        for home in ring.preference_list(key, n):
+            held = durable[home].durable(DATA + key, ())
+            if sorted(held, key=repr) != sorted(every, key=repr):
+                return f"at the end home {home} holds {list(held)} of {key!r}, not every " \
+                       f"version the nodes hold: {list(every)}"
+    return None

@@ -1,10 +1,12 @@
 """The client library: sends each request to a random node and keeps the causal contexts.
 
-A `get` returns every sibling; the client keeps the context that came with them (joined with
-its own earlier puts of the key), and its next `put` of that key passes it back, so the new
-version supersedes exactly what the client has seen. The new version's dot is the client's
-next entry in that clock. That is the client-side merge of section 4.4: reading siblings and
-writing with their joined context reconciles them.
+A `get` returns every sibling (a tombstone's value negated); the client keeps the context
+that came with them (joined with its own earlier puts of the key), and its next `put` of that
+key passes it back, so the new version supersedes exactly what the client has seen. The new
+version's dot is the client's next entry in that clock. That is the client-side merge of
+section 4.4: reading siblings and writing with their joined context reconciles them. A
+`delete` is a put of a tombstone, with the same context: it supersedes what the client has
+seen of the key, and nothing else.
 
 Requests are not retried (a retry would be a second version): a put that times out or finds
 too few replicas has an unknown outcome (`info`), a get simply failed. The operation `wait`
@@ -18,7 +20,7 @@ from typing import Any
 
 from checker.client import Client
 from checker.node import Context
-from implementations.dynamo.node import Get, GetOk, Put, PutOk, Unavailable
+from implementations.dynamo.node import Delete, Get, GetOk, Put, PutOk, Unavailable
 from models.dynamo import EMPTY, Clock
 
 CLIENT_TIMEOUT = 400  # longer than a coordinator's REQUEST_TIMEOUT plus a forwarding hop
@@ -42,9 +44,10 @@ class DynamoClient(Client):
         self.key = args[0]
         context = self.contexts.get(self.key, EMPTY)
         if f == "read":
-            msg: Get | Put = Get(self.id, self.req, self.key)
+            msg: Get | Put | Delete = Get(self.id, self.req, self.key)
         else:  # the version will be my next write of the key: count it, whatever its outcome
-            msg = Put(self.id, self.req, self.key, args[1], context)
+            msg = Put(self.id, self.req, self.key, args[1], context) if f == "write" \
+                else Delete(self.id, self.req, self.key, args[1], context)
             self.contexts[self.key] = context.add((self.id, context.get(self.id) + 1))
         ctx.send(ctx.random.choice(self.nodes), msg)
         ctx.set_timer("timeout", CLIENT_TIMEOUT)
@@ -71,7 +74,7 @@ class DynamoClient(Client):
             self.give_up(ctx)
 
     def give_up(self, ctx: Context) -> None:
-        self.finish(ctx, "info" if self.op[0] == "write" else "fail")
+        self.finish(ctx, "fail" if self.op[0] == "read" else "info")
 
     def finish(self, ctx: Context, status: str, result: Any = None) -> None:
         ctx.cancel_timer("timeout")

@@ -43,7 +43,7 @@ import attrs
 
 from checker.node import Context, Node
 from implementations.dynamo.ring import DEPTH, Ring, leaf_of, merkle_tree
-from models.dynamo import Clock, Version, join_clocks, sync
+from models.dynamo import Clock, Version, join_clocks, shown_values, sync
 
 TICK = 100  # gossip, hinted handoff and anti-entropy run this often
 FAIL_TIMEOUT = 300  # a node not heard from for this long is believed down
@@ -82,6 +82,17 @@ class Put:
     req: int
     key: str
     value: Any
+    context: Clock
+
+
+@attrs.frozen
+class Delete:
+    """A put of a tombstone: `name` names the delete (as a put's value names the put)."""
+
+    client: str
+    req: int
+    key: str
+    name: Any
     context: Clock
 
 
@@ -222,7 +233,7 @@ class StorageNode(Node):
         if src in self.heard:
             self.heard[src] = ctx.now()  # any message shows its sender is up
         match msg:
-            case Get() | Put():
+            case Get() | Put() | Delete():
                 self.on_request(ctx, msg)
             case Replicate(op, key, versions, hint):
                 self.replicate(ctx, key, versions, hint)
@@ -298,7 +309,7 @@ class StorageNode(Node):
         """Whether a stand-in's answer counts towards R and W: only in a sloppy quorum."""
         return sloppy
 
-    def on_request(self, ctx: Context, msg: Get | Put) -> None:
+    def on_request(self, ctx: Context, msg: Get | Put | Delete) -> None:
         """Coordinate, unless I am not on the key's preference list and know a home up."""
         homes = self.ring.preference_list(msg.key, self.settings.n)
         if self.id not in homes:
@@ -322,17 +333,24 @@ class StorageNode(Node):
                 targets[home] = None
         return targets
 
-    def coordinate(self, ctx: Context, msg: Get | Put) -> None:
-        op = f"{msg.client}:{msg.req}"
+    @staticmethod
+    def request_name(msg: Get | Put | Delete) -> Op:
+        """The name under which I track a client's request, and recognise its duplicates."""
+        return f"{msg.client}:{msg.req}"
+
+    def coordinate(self, ctx: Context, msg: Get | Put | Delete) -> None:
+        op = self.request_name(msg)
         if op in self.requests:
             return  # a duplicate
         request = Request(msg.client, msg.req, msg.key, self.plan(ctx, msg.key))
         self.requests[op] = request
         ctx.set_timer(op, REQUEST_TIMEOUT)
-        if isinstance(msg, Put):
+        if not isinstance(msg, Get):
             ctx.set_timer(op + STAND_INS, HINT_AFTER)
             dot = (msg.client, msg.context.get(msg.client) + 1)  # the client's next write
-            request.version = Version(msg.value, dot, msg.context, ctx.now())
+            deleted = isinstance(msg, Delete)
+            request.version = Version(msg.name if deleted else msg.value, dot, msg.context,
+                                      ctx.now(), deleted)
             ctx.note("version", key=msg.key, version=request.version)
         for replica, home in request.targets.items():
             if replica != self.id:
@@ -392,8 +410,8 @@ class StorageNode(Node):
         elif self.counted(request, request.answers) >= self.settings.r:
             request.done = True
             request.merged = self.merge(*request.answers.values())
-            values = tuple(sorted(v.value for v in request.merged))
-            ctx.send(request.client, GetOk(request.req, values, join_clocks(request.merged)))
+            ctx.send(request.client, GetOk(request.req, shown_values(request.merged),
+                                           join_clocks(request.merged)))
             for answered in list(request.answers):
                 self.read_repair(ctx, request, answered)
 
@@ -553,3 +571,43 @@ class HintsInMemory(StorageNode):
 
     def save_hints(self, ctx: Context) -> None:
         pass  # the hints stay in self.hints only
+
+
+class ReapsTombstones(StorageNode):
+    """Seeded bug `tombstone-reaped`: a replica reclaims a deleted key at once: when all that
+    is left of it is tombstones, it drops them.
+
+    Breaks: deleted stays deleted. A tombstone is what tells a replica that an older version
+    is superseded; without it, the older version still on a replica that missed the delete
+    (or in a stand-in's hint, or a late message) comes back through anti-entropy, handoff or
+    read repair as if it were new, and the final get returns data the delete had seen and
+    removed. Caught by: deletes-stick.
+    Teaches: Dynamo section 4.4 (a delete is a put of a version that supersedes what its
+    context saw); Cassandra's gc_grace_seconds and Riak's delete_mode exist because a
+    tombstone may only go once every replica has it.
+    """
+
+    def store(self, ctx: Context, key: str, versions: tuple[Version, ...]) -> None:
+        super().store(ctx, key, versions)
+        kept = self.versions(ctx, key)
+        if kept and all(v.deleted for v in kept):
+            ctx.storage.put(DATA + key, ())  # reclaim the space of a deleted key
+
+
+class NamesRequestsByClient(StorageNode):
+    """Seeded bug `request-named-by-client`: the coordinator names a request by its client
+    alone, not by (client, request number).
+
+    Breaks: progress. The second request a client sends through the same coordinator looks
+    like a retransmission of the first and is dropped: the client times out, a get fails and
+    a put's outcome is unknown, though every node is up; in the ending the final gets fail on
+    a healthy ring. No safety property notices: nothing wrong is ever returned.
+    Caught by: progress-at-quiescence.
+    Teaches: Dynamo section 4.5 (any node coordinates any request): duplicate detection
+    must name the request, not the caller; a check that only asks "was anything returned
+    wrong?" passes a store that returns nothing.
+    """
+
+    @staticmethod
+    def request_name(msg: Get | Put | Delete) -> Op:
+        return msg.client

@@ -54,14 +54,22 @@ from checker.sim import Cluster
 from checker.system import Config, System, Variant
 from implementations.gfs.checks import (
     appends_at_offset,
+    chunk_versions,
     one_lease_per_chunk,
+    progress_at_quiescence,
+    reads_see_appends,
     serial_order,
     stale_replica_reads,
 )
 from implementations.gfs.chunkserver import ChunkServer, SecondaryOwnOffset
 from implementations.gfs.client import GFSClient
-from implementations.gfs.master import Master, RegrantUnreachable
-from implementations.gfs.messages import LEASE, MASTER
+from implementations.gfs.master import (
+    Master,
+    RegrantUnreachable,
+    ReplaceOnlyDead,
+    VersionLoggedLazily,
+)
+from implementations.gfs.messages import LEASE, MASTER, MAX_CHUNKS
 
 # --- the cluster and its workload --------------------------------------------------------------
 
@@ -80,7 +88,8 @@ def chunkserver_ids(config: Config) -> tuple[str, ...]:
 
 def build(config: Config, roles: Roles, rng: Any) -> Cluster:
     """A master and `config.servers` chunkservers; each client appends records such as
-    `[c1.2]` (six bytes, three to a chunk) and now and then reads a chunk; the ending reads
+    `[c1.2]` (six bytes, three to a chunk) and now and then reads a chunk; the ending appends
+    once more (`[c1.f]`), asks the master until every chunk has its replicas back, then reads
     every chunk."""
     clients = [f"c{i + 1}" for i in range(config.clients)]
     workload = {c: [("read", (rng.randrange(2),)) if rng.random() < 0.2
@@ -92,10 +101,15 @@ def build(config: Config, roles: Roles, rng: Any) -> Cluster:
         servers=servers,
         clients={c: GFSClient for c in clients},
         workload=workload,
-        final_ops=[(clients[i % len(clients)], "read", (i,)) for i in range(2)],
+        final_ops=[(clients[0], "append", (f"[{clients[0]}.f]", FINAL_TRIES)),
+                   (clients[0], "replicated", ()),
+                   *[(clients[(i + 1) % len(clients)], "read", (i,)) for i in range(MAX_CHUNKS)]],
     )
 
 
+FINAL_TRIES = 12  # the ending's append outlasts a restarted master's wait (LEASE, and more)
+# the ending's time: a lease still running must run out (LEASE) before the master clones
+ENDING = 3 * LEASE
 FAULTS = {"drop": 4, "duplicate": 4, "crash": 4, "partition": 4, "pause": 4, "skew": 20}
 
 SYSTEM = System(
@@ -104,12 +118,15 @@ SYSTEM = System(
     summary="a master, chunkservers with three replicas per chunk, leases to a primary that "
             "orders mutations, and at-least-once record append at the primary's offset",
     build=build,
-    invariants=(one_lease_per_chunk, serial_order, stale_replica_reads, appends_at_offset),
+    invariants=(one_lease_per_chunk, serial_order, stale_replica_reads, chunk_versions,
+                appends_at_offset, reads_see_appends, progress_at_quiescence),
     configs={  # `servers` counts the chunkservers; the master comes on top
         "default": Config("default", servers=4, clients=2, ops_per_client=4, max_steps=600,
-                          epsilon=50, max_pause=2 * LEASE, faults=FAULTS),
+                          epsilon=50, max_pause=2 * LEASE, faults=FAULTS,
+                          quiesce_horizon=ENDING),
         "small": Config("small", servers=3, clients=1, ops_per_client=2, max_steps=200,
-                        epsilon=50, max_pause=2 * LEASE, faults=FAULTS),
+                        epsilon=50, max_pause=2 * LEASE, faults=FAULTS,
+                        quiesce_horizon=ENDING),
     },
     variants={
         "correct": Variant("correct", Roles()),
@@ -125,5 +142,20 @@ SYSTEM = System(
                    "append writes later records elsewhere than the offset returned",
             caught_by="appends-at-offset",
             teaches="GFS (SOSP'03) section 3.3: secondaries write at the primary's offset"),
+        "version-logged-lazily": Variant(
+            "version-logged-lazily", Roles(master=VersionLoggedLazily),
+            breaks="the master's version is the authority: it tells replicas a new version "
+                   "that is not yet on its own disk, so a crash would leave it behind them "
+                   "(and deleting their copies as stale)",
+            caught_by="chunk-versions",
+            teaches="GFS (SOSP'03) section 4.5: the new version is persistent on the master "
+                    "before anyone hears of the lease"),
+        "replace-only-dead": Variant(
+            "replace-only-dead", Roles(master=ReplaceOnlyDead),
+            breaks="the replication level is restored: re-replication counts against the "
+                   "replica set on record, so a replica dropped as stale is never replaced",
+            caught_by="progress-at-quiescence",
+            teaches="GFS (SOSP'03) sections 4.3 and 4.5: re-replicate below the goal, "
+                    "whatever the cause; stale replicas count as lost"),
     },
 )

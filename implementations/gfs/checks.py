@@ -1,5 +1,12 @@
 """What a GFS run must satisfy: one lease per chunk, the primary's serial order, no stale
-reads, and the record-append promise of the relaxed consistency model (`models/gfs.py`)."""
+reads, the master's versions ahead of every copy, the record-append promise of the relaxed
+consistency model (`models/gfs.py`), reads that see what was appended, and, after the ending,
+every chunk back to its full set of up-to-date replicas.
+
+Every check reads the ghost record (`lease`, `named`, `served`, `applied`), the history, and
+the nodes' disks as a crash now would leave them (`Storage.durable`); none asks the code it
+checks whether a lease is valid or a replica current.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +15,34 @@ from typing import Any
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.gfs.chunkserver import ChunkServer
-from implementations.gfs.messages import MASTER
+from implementations.gfs.messages import MASTER, MAX_CHUNKS, PAD, PATH, REPLICAS
+from invariants.history import OK, Operation
 from invariants.verdict import Verdict, passed, violated
-from models.gfs import missing_appends, regions
+from models.gfs import holds, missing_appends, regions, unwritten
+
+PROGRESS, READS, VERSIONS = "progress-at-quiescence", "reads-see-appends", "chunk-versions"
 
 
 def chunkservers(sim: Simulation) -> list[tuple[str, ChunkServer]]:
-    return [(n, node) for n in sim.servers
-            if isinstance(node := sim.nodes[n], ChunkServer)]
+    return [(n, sim.nodes[n]) for n in chunkserver_names(sim)]
+
+
+def chunkserver_names(sim: Simulation) -> tuple[str, ...]:
+    return sim.invariant_state("gfs-chunkservers", lambda: tuple(
+        n for n in sim.servers if isinstance(sim.nodes[n], ChunkServer)))
 
 
 @state_invariant("one-lease-per-chunk")
 def one_lease_per_chunk(sim: Simulation) -> str | None:
-    """At any true time, at most one chunkserver trusts a lease on a chunk."""
+    """At any true time, at most one chunkserver holds a lease on a chunk that it may still
+    act on: one whose end its clock cannot have passed (latest(now) < until)."""
     holders: dict[int, list[str]] = {}
     for name, node in chunkservers(sim):
-        for handle in sorted(node.leases):
-            if node.lease_valid(sim.contexts[name], handle):
+        if not sim.up(name) or not node.leases:
+            continue
+        latest = sim.contexts[name].truetime()[1]
+        for handle, lease in sorted(node.leases.items()):
+            if latest < lease.until:
                 holders.setdefault(handle, []).append(name)
     for handle, names in sorted(holders.items()):
         if len(names) > 1:
@@ -98,30 +116,93 @@ def stale_replica_reads(sim: Simulation) -> str | None:
     return None
 
 
+class _Steps:
+    checked = 0  # how many steps of the trace an invariant has looked at
+
+
+def servers_acted(sim: Simulation, name: str) -> set[str] | None:
+    """The servers (the master, chunkservers) that handled an event, crashed or restarted
+    since the invariant `name` last looked: only those changed what is on their disks.
+    None on its first look: everything is new."""
+    seen = sim.invariant_state(name + "/steps", _Steps)
+    first = seen.checked == 0
+    steps, seen.checked = sim.trace[seen.checked:], len(sim.trace)
+    acted = {step.event[2 if step.event[0] == "deliver" else 1] for step in steps
+             if step.event[0] in ("deliver", "fire", "crash", "restart")}
+    return None if first else acted & set(sim.servers)
+
+
+@state_invariant(VERSIONS)
+def chunk_versions(sim: Simulation) -> str | None:
+    """The master's version of a chunk is the authority on which copies are current (GFS
+    section 4.5), so at every moment, on the disks as a crash now would leave them: no
+    chunkserver holds a copy newer than the master's version (a restarted master would take
+    it for stale and delete it), nor a copy of a chunk the master's namespace lacks; and every
+    replica the master's record names holds a copy at least as new as the chunk's latest lease
+    (the replicas that lease went to, or clones made since). Only disks that changed since
+    the last look are read again (all of them when the master's did)."""
+    seen, facts = _new_facts(sim, VERSIONS)
+    for kind, _, _, fact in facts:
+        if kind == "lease":
+            seen.leased[fact["handle"]] = fact["version"]
+    acted = servers_acted(sim, VERSIONS)
+    if acted is None or MASTER in acted:
+        acted = set(chunkserver_names(sim))
+    master = sim.contexts[MASTER].storage
+    chunks = master.durable(PATH, 0)
+    for handle in range(MAX_CHUNKS):
+        version = master.durable(f"version:{handle}", 0) if handle < chunks else None
+        leased = seen.leased.get(handle, 0)
+        members = master.durable(f"replicas:{handle}", ()) if leased else ()
+        for name in sorted(acted):
+            copy = sim.contexts[name].storage.durable(f"chunk:{handle}")
+            if copy is not None and (version is None or copy.version > version):
+                known = "has no such chunk" if version is None else f"is at version {version}"
+                return (f"{name} holds chunk {handle} at version {copy.version}, but the "
+                        f"master's record on disk {known} (t={sim.time})")
+            if name in members and (copy is None or copy.version < leased):
+                held = "no copy" if copy is None else f"version {copy.version}"
+                return (f"the master's record names {name} a replica of chunk {handle}, which "
+                        f"holds {held}, older than the lease at version {leased} (t={sim.time})")
+    return None
+
+
 def current_replicas(sim: Simulation, handle: int) -> dict[str, str]:
     """The contents of the chunk's current replicas: those the master's durable record names,
     holding the version of the chunk's latest lease or a newer one."""
     leased = max((f["version"] for k, _, _, f in sim.ghost
                   if k == "lease" and f["handle"] == handle), default=0)
     copies = {}
-    for name in sim.contexts[MASTER].storage.get(f"replicas:{handle}", ()):
-        replica = sim.contexts[name].storage.get(f"chunk:{handle}")
+    for name in sim.contexts[MASTER].storage.durable(f"replicas:{handle}", ()):
+        replica = sim.contexts[name].storage.durable(f"chunk:{handle}")
         if replica is not None and replica.version >= leased:
             copies[name] = replica.data
     return copies
 
 
+def successful_appends(sim: Simulation) -> dict[int, list[tuple[int, str, Operation]]]:
+    """chunk index -> (offset, record, operation) of every append that returned ok."""
+    appended: dict[int, list[tuple[int, str, Operation]]] = {}
+    for op in sim.operations():
+        if op.f == "append" and op.status == OK:
+            index, offset = op.result
+            appended.setdefault(index, []).append((offset, op.args[0], op))
+    return appended
+
+
 @history_invariant("appends-at-offset")
 def appends_at_offset(sim: Simulation) -> Verdict:
     """Every successful record append is present, whole, at the offset it returned, on every
-    current replica of its chunk (GFS's relaxed consistency model: a defined region)."""
-    appended: dict[int, list[tuple[int, str, Any]]] = {}
-    for op in sim.operations():
-        if op.f == "append" and op.status == "ok":
-            index, offset = op.result
-            appended.setdefault(index, []).append((offset, op.args[0], op))
+    current replica of its chunk (GFS's relaxed consistency model: a defined region), and a
+    chunk appended to has a current replica left to hold it."""
+    appended = successful_appends(sim)
     for handle, appends in sorted(appended.items()):
         copies = current_replicas(sim, handle)
+        if not copies:
+            return violated("appends-at-offset",
+                            f"chunk {handle} has no current replica left, though "
+                            f"{len(appends)} appends to it succeeded",
+                            {"ops": [op.to_json() for _, _, op in appends]})
         for offset, record, op in appends:
             problems = missing_appends(copies, [(offset, record)])
             if problems:
@@ -131,3 +212,100 @@ def appends_at_offset(sim: Simulation) -> Verdict:
                                 f"chunk {handle}: {problems[0]}; replicas {copies}",
                                 {"ops": [op.to_json()], "regions": layout})
     return passed("appends-at-offset", f"{sum(map(len, appended.values()))} appends in place")
+
+
+@history_invariant(READS)
+def reads_see_appends(sim: Simulation) -> Verdict:
+    """A read of a chunk, judged by the bytes it returned: every append to that chunk that
+    succeeded before the read began is there, whole, at its offset (a defined region reads
+    as written), and every other byte is padding or a record some client appended."""
+    ops = sim.operations()
+    records = [op.args[0] for op in ops if op.f == "append"]
+    appended = successful_appends(sim)
+    reads = [op for op in ops if op.f == "read" and op.status == OK]
+    for read in reads:
+        index, data = read.args[0], read.result
+        before = [(offset, record, op) for offset, record, op in appended.get(index, ())
+                  if op.precedes(read)]
+        for offset, record, op in before:
+            if data is None or not holds(data, offset, record):
+                found = "no such chunk" if data is None else repr(data)
+                return violated(READS, f"{read.process} read chunk {index} and got {found}, "
+                                f"without {record!r} at offset {offset}, appended before the "
+                                f"read began", {"ops": [op.to_json(), read.to_json()]})
+        stray = None if data is None else unwritten(data, records, PAD)
+        if stray is not None:
+            return violated(READS, f"{read.process} read chunk {index} and got {data!r}: the "
+                            f"bytes at offset {stray} are no record any client appended",
+                            {"ops": [read.to_json()]})
+    return passed(READS, f"{len(reads)} reads saw every append that preceded them")
+
+
+@history_invariant(PROGRESS)
+def progress_at_quiescence(sim: Simulation) -> Verdict:
+    """After the ending (faults healed, every node up, messages delivered, timers run): every
+    final operation succeeded (the final append, unless the file is full); every chunk of
+    the file is back to REPLICAS replicas in the master's record, each holding the master's
+    version on its disk; and the ending's `replicated` was told so. A cluster that stops
+    appending, re-replicating or answering fails here."""
+    for sentence in (replication_restored(sim), final_ops_done(sim)):
+        if sentence:
+            return violated(PROGRESS, sentence)
+    chunks = sim.contexts[MASTER].storage.durable(PATH, 0)
+    return passed(PROGRESS, f"{chunks} chunks, each on {REPLICAS} up-to-date replicas")
+
+
+def final_ops_done(sim: Simulation) -> str | None:
+    """Each client's last operations are its final ones, in order, and each succeeded."""
+    ops: dict[str, list[Operation]] = {client: [] for client in sim.clients}
+    for op in sim.operations():
+        ops[op.process].append(op)
+    finals: dict[str, list[tuple[str, Any]]] = {}
+    for client, f, args in sim.final_ops:
+        finals.setdefault(client, []).append((f, args))
+    for client, wanted in sorted(finals.items()):
+        last = ops[client][-len(wanted):]
+        if [(op.f, op.args) for op in last] != wanted:
+            return f"{client}'s final operations {wanted} never all ran: an earlier one hung"
+        failed = next((op for op in last if op.status != OK and not _file_full(sim, op)), None)
+        if failed is not None:
+            return f"{client}'s final {failed.f}{tuple(failed.args)} did not succeed " \
+                   f"({failed.status}) after the ending"
+    return None
+
+
+def _file_full(sim: Simulation, op: Operation) -> bool:
+    """An append refused because the file has all its chunks (FileFull) did what it could."""
+    return op.f == "append" and op.status == "fail" and \
+        sim.contexts[MASTER].storage.durable(PATH, 0) == MAX_CHUNKS
+
+
+def replication_restored(sim: Simulation) -> str | None:
+    master = sim.contexts[MASTER].storage
+    expected = []
+    for handle in range(master.durable(PATH, 0)):
+        version = master.durable(f"version:{handle}", 0)
+        replicas = tuple(master.durable(f"replicas:{handle}", ()))
+        if len(replicas) < REPLICAS:
+            return f"chunk {handle} has {len(replicas)} replicas at the end: {list(replicas)}"
+        for name in replicas:
+            copy = sim.contexts[name].storage.durable(f"chunk:{handle}")
+            if copy is None or copy.version != version:
+                held = "no copy" if copy is None else f"version {copy.version}"
+                return f"{name}, a replica of chunk {handle}, holds {held} at the end, not " \
+                       f"the master's version {version}"
+        expected.append((handle, version, set(replicas)))
+    told = next((op.result for op in sim.operations()
+                 if op.f == "replicated" and op.status == OK), None)
+    if told is not None and not _told_the_record(list(told), expected):
+        return f"the ending's replicated was told {list(told)}, but the master's record " \
+               f"ends as {[(h, v, sorted(r)) for h, v, r in expected]}"
+    return None
+
+
+def _told_the_record(told: list[tuple], record: list[tuple[int, int, set[str]]]) -> bool:
+    """Whether `replicated` was told of every chunk, at its final version, replicas the
+    record still names (a clone may add one more after the answer)."""
+    return len(told) == len(record) and all(
+        handle == h and version == v and set(replicas) <= names
+        for (handle, version, replicas), (h, v, names) in zip(told, record))

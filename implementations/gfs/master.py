@@ -109,14 +109,20 @@ class Master(Node):
     def on_report(self, ctx: Context, server: str, handle: int, version: int) -> None:
         """Detect stale copies by their version, and tell them to go. A copy at the current
         version that is not a replica took the version too late to be in the lease: it is
-        never named, and the next version bump makes it stale."""
+        never named, and the next version bump makes it stale.
+
+        A replica is never stale by its report: it took the version of the latest lease (or
+        was cloned since), and a copy's version only grows, so a replica reporting an older
+        version is either behind a bump under way (nobody took it yet: bring it up) or the
+        report is older than its VersionOk, overtaken on the way (ignore it). A replica that
+        misses a bump stops being one when the lease is granted without it."""
         member = server in self.replicas.get(handle, ())
         current = self.version.get(handle, version + 1)
         if version == current:
             return
-        if member and version == current - 1 and self.bumping(ctx, handle):
-            if handle not in self.granting:
-                ctx.send(server, NewVersion(handle, current))  # not stale yet: bring it up
+        if member and version < current:
+            if self.bumping(ctx, handle) and handle not in self.granting:
+                ctx.send(server, NewVersion(handle, current))  # not stale: bring it up
             return
         if member:
             self.set_replicas(ctx, handle, [r for r in self.replicas[handle] if r != server])
@@ -161,20 +167,27 @@ class Master(Node):
 
     def grant(self, ctx: Context, handle: int, clients: list[tuple[str, int]]) -> None:
         """Raise the chunk's version (durably, before telling anyone) and tell every live
-        replica; the lease goes out once they all took it, or GRANT_TIMEOUT passed."""
+        replica; the lease goes out once they all took it, or GRANT_TIMEOUT passed. A bump
+        nobody took is asked for again at the same version: no lease ran at it, so no
+        mutation tells its takers apart (and a new chunk stays creatable at version 1)."""
         told = [r for r in self.replicas[handle] if self.alive(ctx, r)]
         if not told:
             for client, req in clients:
                 ctx.send(client, TryLater(req))
             return
-        version = self.version[handle] + 1
-        ctx.storage.put(f"version:{handle}", version)
+        version = self.version[handle] + (0 if self.bumping(ctx, handle) else 1)
+        self.record_version(ctx, handle, version)
         ctx.storage.put(f"bumping:{handle}", True)
         self.version[handle] = version
         self.granting[handle] = Grant(version, told, clients)
         for replica in told:
             ctx.send(replica, NewVersion(handle, version))
         ctx.set_timer(f"grant:{handle}", GRANT_TIMEOUT)
+
+    def record_version(self, ctx: Context, handle: int, version: int) -> None:
+        """On disk before any replica hears of it (GFS section 4.5): a master that restarted
+        behind its replicas would take their copies for stale."""
+        ctx.storage.put(f"version:{handle}", version)
 
     def finish_grant(self, ctx: Context, handle: int) -> None:
         """Replicas that did not take the new version are stale from now on; one that did
@@ -188,6 +201,8 @@ class Master(Node):
             return
         self.set_replicas(ctx, handle, current)
         ctx.storage.put(f"bumping:{handle}", False)
+        if not grant.clients:  # a bump settled between leases: nobody waits for a primary
+            return
         primary, secondaries = current[0], tuple(current[1:])
         until = ctx.truetime()[0] + LEASE
         self.lease_until[handle], self.primary[handle] = until, primary
@@ -225,19 +240,29 @@ class Master(Node):
 
     def re_replicate(self, ctx: Context, handle: int) -> None:
         """Between leases, copy a chunk with fewer than three live replicas to another live
-        chunkserver (one clone at a time per chunk)."""
-        if handle in self.granting or self.lease_running(ctx, handle) or self.bumping(ctx, handle) \
-                or ctx.now() - self.cloning.get(handle, NEVER) <= GRANT_TIMEOUT:
+        chunkserver (one clone at a time per chunk). A version bump nobody took is settled
+        first: with no client waiting, nothing else would ever end it."""
+        if handle in self.granting or self.lease_running(ctx, handle):
+            return
+        if self.bumping(ctx, handle):
+            self.grant(ctx, handle, [])  # no client waits: the replicas, without a lease
+            return
+        if ctx.now() - self.cloning.get(handle, NEVER) <= GRANT_TIMEOUT:
             return
         live = [r for r in self.replicas[handle] if self.alive(ctx, r)]
         spare = [s for s in sorted(self.heard)
                  if self.alive(ctx, s) and s not in self.replicas[handle]]
-        if live and spare and len(live) < REPLICAS:
+        if live and spare and self.under_replicated(handle, live):
             self.cloning[handle] = ctx.now()
             ctx.send(live[0], CloneChunk(handle, self.version[handle], spare[0]))
 
 
-# --- seeded bug ------------------------------------------------------------------------------
+    def under_replicated(self, handle: int, live: list[str]) -> bool:
+        """Fewer live replicas than the goal: whether replicas died or dropped out as stale."""
+        return len(live) < REPLICAS
+
+
+# --- seeded bugs ------------------------------------------------------------------------------
 
 
 class RegrantUnreachable(Master):
@@ -254,3 +279,37 @@ class RegrantUnreachable(Master):
         primary = self.primary.get(handle)
         return super().lease_running(ctx, handle) and (primary is None
                                                        or self.alive(ctx, primary))
+
+
+class VersionLoggedLazily(Master):
+    """Seeded bug: the master writes a chunk's new version to its log without forcing it to
+    disk, and tells the replicas at once (the write reaches the disk with some later flush,
+    or never, if the master crashes first).
+
+    Breaks: the master's version is the authority on which copies are current: for as long
+    as the bump is only in the page cache, replicas hold a version a crash would take from
+    the master. Restarted, this master would find them ahead, call them stale and delete
+    them, acknowledged appends and all (the paper's master instead adopts a higher version it
+    is shown, assuming it failed while granting).
+    Caught by: chunk-versions. Teaches: GFS section 4.5: the master and the replicas record
+    the new version in their persistent state before any client is told of the lease.
+    """
+
+    def record_version(self, ctx: Context, handle: int, version: int) -> None:
+        ctx.storage.put(f"version:{handle}", version, synced=False)
+
+
+class ReplaceOnlyDead(Master):
+    """Seeded bug: re-replication replaces replicas that died, counting against the replica
+    set on record rather than the replication goal.
+
+    Breaks: a replica that drops out of the set (it missed a version bump: stale) or a chunk
+    created while fewer than three chunkservers were up is never brought back to three
+    copies: the chunk lives on two, or one, for good.
+    Caught by: progress-at-quiescence. Teaches: GFS section 4.3: the master re-replicates as
+    soon as the number of available replicas falls below the goal, whatever the cause; stale
+    replicas count as lost (section 4.5).
+    """
+
+    def under_replicated(self, handle: int, live: list[str]) -> bool:
+        return len(live) < len(self.replicas[handle])

@@ -18,6 +18,8 @@ SCAN = 100  # the master looks for chunks to re-replicate this often
 CLIENT_TIMEOUT = 200  # a client retries an operation after this long without an answer
 CLIENT_BACKOFF = 100  # a client told to try later waits this long
 CLIENT_ATTEMPTS = 6  # tries for one operation before giving up
+REPLICATION_POLL = 400  # the ending's `replicated` asks the master again this much later
+REPLICATION_POLLS = 10  # and this often at most
 NEVER = float("-inf")
 MASTER = "master"
 

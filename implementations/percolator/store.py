@@ -66,11 +66,24 @@ class TabletServer(Node):
 
     def row_transaction(self, ctx: Context, key: str, change: Any) -> Any:
         """Read-modify-write one row atomically, durable before anyone hears of it."""
-        row = self.row(key).copy()
+        before = self.row(key)
+        row = before.copy()
         result = change(row)
         self.rows[key] = row
         ctx.storage.put(f"row/{key}", row.copy())
+        note_cells(ctx, key, before, row)
         return result
+
+
+def note_cells(ctx: Context, key: str, before: Row, after: Row) -> None:
+    """The ghost record of what one single-row transaction did to the row's data, lock and
+    write columns: each cell written (and what it holds) or erased (None). The invariants
+    rebuild every row from it, in their own code, never reading the store's."""
+    for column in ("data", "lock", "write"):
+        old, new = getattr(before, column), getattr(after, column)
+        for ts in sorted(old.keys() | new.keys()):
+            if old.get(ts) != new.get(ts):
+                ctx.note("cell", row=key, column=column, ts=ts, cell=new.get(ts))
 
 
 # --- messages --------------------------------------------------------------------------------
@@ -298,3 +311,21 @@ class ReadsIgnoreLocks(PercolatorServer):
 
     def pending_lock(self, row: Row, start_ts: int) -> int | None:
         return None
+
+
+class MissingLockMeansRunning(PercolatorServer):
+    """Seeded bug: asked about a transaction whose primary holds neither a lock nor a commit
+    record, the tablet server answers that it is still running.
+
+    Breaks: the primary was rolled back (or never locked), yet every reader that meets one of
+    the transaction's secondary locks waits for it forever: the lock is never cleaned up and
+    the final read never returns.
+    Caught by: progress. Teaches: Percolator section 2.2: the primary decides, and a missing
+    primary lock is a decision (rolled back), which cleanup must act on; TiKV's
+    CheckTxnStatus writes a rollback record when it finds no lock, for the same reason.
+    """
+
+    def check_primary(self, row: Row, req: tuple, start_ts: int, now: int) -> Status:
+        if committed_at(row, start_ts) is None and start_ts not in row.lock:
+            return Status(req, None, pending=True)
+        return super().check_primary(row, req, start_ts, now)

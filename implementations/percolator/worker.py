@@ -30,6 +30,7 @@ SCAN = 1000  # an observer looks for notified rows this often
 ACKNOWLEDGE = "ack"  # an observer's micro-op
 PROBE = 200  # a client asks its worker this often whether its transaction still moves
 STALLS = 2  # probes in a row without progress after which a client gives up
+PATIENCE = 2  # probe timers a client lets pass before sending an unanswered probe again
 
 
 @attrs.frozen
@@ -53,9 +54,12 @@ class TxnAborted:
 
 @attrs.frozen
 class Probe:
-    """The client asks whether its transaction is still making progress."""
+    """The client asks whether its transaction is still making progress. It carries the
+    transaction, so that a worker the `Txn` has not reached (lost, or overtaken by the probe)
+    takes it from the probe."""
 
     req: int
+    mops: tuple
 
 
 @attrs.frozen
@@ -98,8 +102,10 @@ class Worker(Node):
     def on_start(self, ctx: Context) -> None:
         self.incarnation = ctx.storage.get("incarnation", 0) + 1  # request ids stay unique
         ctx.storage.put("incarnation", self.incarnation)
+        ctx.note("worker-started", incarnation=self.incarnation)
         self.requests = 0
         self.waiting: dict[tuple, str] = {}  # request -> the method that takes its answer
+        self.sent: dict[tuple, tuple[str, Any]] = {}  # request -> (server, message) unanswered
         self.answers = self.answers_at_probe = 0  # answers received, and as of the last probe
         self.answered: dict[str, TxnOk | TxnAborted] = {}  # each client's last answer
         self.txn: Transaction | None = None
@@ -108,13 +114,21 @@ class Worker(Node):
         return self.txn is not None
 
     def call(self, ctx: Context, dst: str, make: Any, then: str) -> None:
-        """Send `make(req)` and, once answered, hand the answer to `then`. No resend: a lost
-        request stalls the transaction until its client gives up on it (and its locks are
-        left to lazy cleanup), as with a worker that dies."""
+        """Send `make(req)` and, once answered, hand the answer to `then`. A request still
+        unanswered when the client next finds the transaction stalled is sent again
+        (`resend`): every step is idempotent at the tablet server, and of two timestamps the
+        oracle hands out for one request the first answer is taken."""
         self.requests += 1
         req = (self.id, self.incarnation, self.requests)
         self.waiting[req] = then
-        ctx.send(dst, make(req))
+        self.sent[req] = (dst, make(req))
+        ctx.send(dst, self.sent[req][1])
+
+    def resend(self, ctx: Context) -> bool:
+        """Send every unanswered request again; whether there was any."""
+        for dst, msg in self.sent.values():
+            ctx.send(dst, msg)
+        return bool(self.sent)
 
     def tell(self, ctx: Context, row: str, make: Any) -> None:
         """A request whose answer nobody waits for: lazy commits and rollbacks."""
@@ -126,18 +140,23 @@ class Worker(Node):
         elif isinstance(msg, Probe):
             self.on_probe(ctx, src, msg)
         elif (then := self.waiting.pop(getattr(msg, "req", None), None)) is not None:
+            self.sent.pop(msg.req, None)
             self.answers += 1
             getattr(self, then)(ctx, msg)
 
     def on_probe(self, ctx: Context, client: str, msg: Probe) -> None:
         """Resend the answer if the transaction is over; otherwise it moves if it got an
-        answer since the last probe, or waits out a lock."""
+        answer since the last probe, has requests to send again, or waits out a lock."""
         txn = self.txn
         if self.answered.get(client, TxnAborted(0)).req == msg.req:
             ctx.send(client, self.answered[client])
             return
-        moving = txn is not None and txn.req == msg.req and (
-            self.answers > self.answers_at_probe or txn.blocked is not None)
+        if msg.req > ctx.storage.get(f"last/{client}", 0):  # its Txn has not arrived
+            self.on_txn(ctx, client, Txn(msg.req, msg.mops))
+            txn = self.txn
+        mine = txn is not None and txn.req == msg.req
+        moving = mine and (self.answers > self.answers_at_probe or self.resend(ctx)
+                           or txn.blocked is not None)
         self.answers_at_probe = self.answers
         ctx.send(client, Progress(msg.req, moving))
 
@@ -277,6 +296,7 @@ class Worker(Node):
     def forget(self, ctx: Context) -> None:
         self.txn = None
         self.waiting.clear()
+        self.sent.clear()
         ctx.cancel_timer("backoff")
 
 
@@ -332,9 +352,9 @@ class Observer(Worker):
 
 
 class PercolatorClient(Client):
-    """Hands each transaction to its worker and probes it every PROBE ticks. Once STALLS
-    probes in a row find the transaction stalled or go unanswered (the request or an answer
-    was lost, the worker crashed or is cut off), the outcome is unknown: `info`."""
+    """Hands each transaction to its worker and probes it every PROBE ticks. Once the worker
+    answers STALLS probes in a row that the transaction is not moving (it crashed and lost
+    it, or has nothing left to wait for), the outcome is unknown: `info`."""
 
     def __init__(self, node_id: str, worker: str) -> None:
         super().__init__(node_id)
@@ -345,7 +365,9 @@ class PercolatorClient(Client):
 
     def start(self, ctx: Context, f: str, args: Any) -> None:
         self.req += 1
-        ctx.send(self.worker, Txn(self.req, tuple(tuple(mop) for mop in args)))
+        self.mops = tuple(tuple(mop) for mop in args)
+        ctx.send(self.worker, Txn(self.req, self.mops))
+        self.unanswered = 0  # probe timers since the last probe went unanswered
         self.probing = False  # a probe is unanswered
         self.stalls = 0
         ctx.set_timer("probe", PROBE)
@@ -359,21 +381,23 @@ class PercolatorClient(Client):
             case TxnAborted():
                 self.finish(ctx, "fail")
             case Progress(_, moving) if self.probing:
-                self.probing = False
+                self.probing, self.unanswered = False, 0
                 self.stalls = 0 if moving else self.stalls + 1
                 if self.stalls == STALLS:
                     self.finish(ctx, "info")
 
     def on_timer(self, ctx: Context, name: str) -> None:
+        """Probe again. An unanswered probe is no verdict: the worker may be slow, cut off or
+        down, and a restarted worker answers that it lost the transaction. It is sent again
+        only after PATIENCE timers, in case it was lost: probes do not pile up meanwhile."""
         if self.op is None:
             return
-        if self.probing:
-            self.stalls += 1
-            if self.stalls == STALLS:
-                self.finish(ctx, "info")
-                return
-        self.probing = True
-        ctx.send(self.worker, Probe(self.req))
+        if self.probing and self.unanswered < PATIENCE:
+            self.unanswered += 1
+            ctx.set_timer("probe", PROBE)
+            return
+        self.probing, self.unanswered = True, 0
+        ctx.send(self.worker, Probe(self.req, self.mops))
         ctx.set_timer("probe", PROBE)
 
     def finish(self, ctx: Context, status: str, result: Any = None) -> None:
@@ -402,3 +426,19 @@ class CleanupSecondaryFirst(Worker):
             return
         self.call(ctx, self.placement[row],
                   lambda req: Resolve(req, row, lock_ts, None), "retry_read")
+
+
+class AckBeforeCommitPoint(Worker):
+    """Seeded bug: the worker tells its client the transaction committed as soon as it sends
+    the primary's Commit, without waiting for the tablet server's answer.
+
+    Breaks: the commit point is the primary's write record, and it may never be written: the
+    Commit is lost, or a reader found the primary lock stale and rolled it back first. The
+    client was told `ok`; a transaction that starts afterwards does not see the write.
+    Caught by: reads-see-earlier-commits. Teaches: Percolator section 2.2: the transaction
+    commits when the primary's write record replaces its lock, and not a moment before.
+    """
+
+    def commit_primary(self, ctx: Context, msg: Timestamp) -> None:
+        super().commit_primary(ctx, msg)
+        ctx.send(self.txn.client, TxnOk(self.txn.req, tuple(self.txn.result)))

@@ -22,9 +22,11 @@ import attrs
 from checker.node import Context
 from checker.sim import Cluster
 from checker.system import Config, System, Variant
+from implementations.paxos_core import MASTER
 from implementations.spanner import checks
 from implementations.spanner.client import SpannerClient
 from implementations.spanner.group import Directory
+from implementations.spanner.messages import AbortRecord, Txn
 from implementations.spanner.txn import SpannerReplica, Work
 from invariants.quorum import majority, prove_intersection
 from invariants.verdict import Verdict
@@ -74,6 +76,40 @@ class ReadBeforeSafeTime(SpannerReplica):
 
     def safe_time(self) -> int:
         return self.paxos_safe
+
+
+class PreparedIgnoresAbort(SpannerReplica):
+    """Seeded bug: a participant leader told to abort only forgets the transaction it is
+    running; one already prepared keeps its prepare record, with no abort logged after it.
+
+    Breaks: the prepared participant holds its locks and holds back safe time for good; its
+    inquiries are answered with the same Abort, ignored again. Nothing at that group that
+    conflicts can commit, and snapshot reads above the prepare timestamp wait forever.
+    Caught by: prepared-resolved. Teaches: Spanner section 4.2.1 and two-phase commit itself:
+    a prepared participant gave up its right to decide, and must log the coordinator's
+    decision, abort as well as commit, to release what it holds.
+    """
+
+    def on_abort(self, ctx: Context, txn: Txn) -> None:
+        if self.role == MASTER:
+            self.abandoned[txn] = None
+            self.work.pop(txn, None)
+
+
+class HeuristicAbort(SpannerReplica):
+    """Seeded bug: a participant prepared for INQUIRE_AFTER without hearing the outcome
+    aborts on its own instead of asking the coordinator's group.
+
+    Breaks: the coordinator may have committed already (its Commit was lost or is late):
+    the transaction is committed in one group and aborted in another, half of its writes
+    gone. Caught by: atomic-commit. Teaches: Spanner section 4.2.1 and Gray's two-phase
+    commit: a prepared participant is in doubt and must wait for the coordinator; the
+    "heuristic" decisions XA lets a participant take are exactly what breaks atomicity.
+    """
+
+    def inquire(self, ctx: Context, txn: Txn) -> None:
+        if self.role == MASTER and txn in self.prepared:
+            self.propose(ctx, AbortRecord(txn))
 
 
 # --- the system -------------------------------------------------------------------------------
@@ -134,13 +170,15 @@ SYSTEM = System(
     summary="Paxos groups with leader leases; read-write transactions with two-phase locking, "
             "two-phase commit and commit wait on TrueTime; snapshot reads at safe time",
     build=build,
-    invariants=(checks.disjoint_leases, checks.repeatable_snapshot_reads,
-                checks.external_consistency, checks.serializable),
+    invariants=(checks.disjoint_leases, checks.atomic_commit, checks.replicas_agree,
+                checks.repeatable_snapshot_reads, checks.external_consistency,
+                checks.serializable, checks.commit_timestamps, checks.answers_match_requests,
+                checks.prepared_resolved, checks.progress),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=4, max_steps=300,
-                          epsilon=100, max_pause=1500, faults=FAULTS),
+                          epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000),
         "small": Config("small", servers=3, clients=2, ops_per_client=2, max_steps=250,
-                        epsilon=100, max_pause=1500, faults=FAULTS),
+                        epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000),
     },
     variants={
         "correct": Variant("correct", SpannerReplica),
@@ -162,6 +200,20 @@ SYSTEM = System(
                    "misses its commit at a lower timestamp",
             caught_by="repeatable-snapshot-reads",
             teaches="Spanner (OSDI'12) 4.1.3: safe time counts prepared transactions"),
+        "prepared-ignores-abort": Variant(
+            "prepared-ignores-abort", PreparedIgnoresAbort,
+            breaks="progress of two-phase commit: a prepared participant never logs the "
+                   "coordinator's abort and holds its locks and safe time forever",
+            caught_by="prepared-resolved",
+            teaches="Spanner (OSDI'12) 4.2.1: a prepared participant logs the outcome, "
+                    "abort as well as commit"),
+        "heuristic-abort": Variant(
+            "heuristic-abort", HeuristicAbort,
+            breaks="atomicity of two-phase commit: a participant tired of waiting aborts a "
+                   "transaction its coordinator committed",
+            caught_by="atomic-commit",
+            teaches="Spanner (OSDI'12) 4.2.1; Gray's two-phase commit: a prepared "
+                    "participant is in doubt and must ask, never decide"),
     },
     proofs=proofs,
 )

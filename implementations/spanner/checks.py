@@ -1,15 +1,22 @@
-"""Spanner's invariants: disjoint leader leases, external consistency, serializability, and
-snapshot reads that any replica would repeat."""
+"""Spanner's invariants: disjoint leader leases, two-phase commit deciding once, replicas
+that agree slot by slot, external consistency, serializability, snapshot reads that any
+replica would repeat, commit timestamps against true time, answers that match their
+requests, and progress at quiescence.
+
+None calls the implementation: they read the ghost record (leases, log slots learned,
+records applied, commit timestamps chosen, snapshot reads served), the clients' history and
+the engine's clocks."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import attrs
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
-from implementations.sso import NEVER
 from invariants.external import check_external_consistency, timed_txns
-from invariants.history import OK
+from invariants.history import INVOKE, OK, Operation
 from invariants.transactions import check_transactions
 from invariants.verdict import Verdict, passed, violated
 
@@ -22,18 +29,99 @@ Z3_RLIMIT = 2_000_000
 hunts' histories need at most about 2,100 (200 random runs of each configuration)."""
 
 
+class _Leases:
+    """Per simulation: how much of the ghost record was read, and each replica's lease."""
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.expiry: dict[str, tuple[str, float]] = {}  # replica -> (group, expiry)
+
+
 @state_invariant("disjoint-leases")
 def disjoint_leases(sim: Simulation) -> str | None:
-    """In each group, at most one replica trusts its leader lease at any true time."""
+    """In each group, at most one replica trusts its leader lease at any true time. Judged
+    from the ghost record of the leases (`lease` facts: trusted until the replica's clock
+    reads `expiry` at its latest), on each replica's clock as the engine sets it: a replica
+    trusts its lease while true time + its offset + epsilon < expiry."""
+    leases = sim.invariant_state("disjoint-leases", _Leases)
+    while leases.read < len(sim.ghost):
+        kind, _, replica, fact = sim.ghost[leases.read]
+        leases.read += 1
+        if kind == "lease":
+            leases.expiry[replica] = (fact["group"], fact["expiry"])
     holders: dict[str, list[str]] = {}
-    for n in sim.servers:
-        node = sim.nodes[n]
-        if node is not None and node.lease_expiry != NEVER and node.lease_valid(sim.contexts[n]):
-            holders.setdefault(node.group, []).append(n)
+    for replica, (group, expiry) in sorted(leases.expiry.items()):
+        latest = sim.contexts[replica].now() + sim.epsilon
+        if sim.up(replica) and latest < expiry:
+            holders.setdefault(group, []).append(replica)
     for group, leaders in holders.items():
         if len(leaders) > 1:
             return (f"group {group}: {' and '.join(leaders)} each trust a leader lease at "
                     f"t={sim.time}")
+    return None
+
+
+class _Outcomes:
+    """Per simulation: how much of the ghost record was read, and each transaction's outcome
+    as the first group to log one logged it."""
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.outcome: dict[Any, tuple[str, int | None]] = {}  # txn -> (replica, ts or None)
+
+
+@state_invariant("atomic-commit")
+def atomic_commit(sim: Simulation) -> str | None:
+    """Two-phase commit decides once: no transaction is committed in one group and aborted
+    in another, nor committed at two timestamps. From the ghost record of the commit and
+    abort records every replica applies."""
+    seen = sim.invariant_state("atomic-commit", _Outcomes)
+    while seen.read < len(sim.ghost):
+        kind, time, replica, fact = sim.ghost[seen.read]
+        seen.read += 1
+        if kind not in ("committed", "aborted"):
+            continue
+        outcome = fact["ts"] if kind == "committed" else None
+        first, decided = seen.outcome.setdefault(fact["txn"], (replica, outcome))
+        if decided != outcome:
+            return (f"transaction {fact['txn']!r} is {describe(decided)} at {first} but "
+                    f"{describe(outcome)} at {replica} (t={time})")
+    return None
+
+
+def describe(outcome: int | None) -> str:
+    return "aborted" if outcome is None else f"committed at {outcome}"
+
+
+class _Logs:
+    """Per simulation: how much of the ghost record was read, and the first value learned
+    for each slot of each group's log."""
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.slots: dict[tuple[str, int], tuple[str, Any]] = {}  # (group, slot) -> first
+
+
+def group_of(replica: str) -> str:
+    """A replica's group: its name without the number (`a2` is in group `a`)."""
+    return replica.rstrip("0123456789")
+
+
+@state_invariant("replicas-agree")
+def replicas_agree(sim: Simulation) -> str | None:
+    """The replicas of a group learn the same value at every slot of its log, compared slot
+    by slot as each replica learns it (the ghost `chosen` facts of the Paxos learners)."""
+    seen = sim.invariant_state("replicas-agree", _Logs)
+    while seen.read < len(sim.ghost):
+        kind, time, replica, fact = sim.ghost[seen.read]
+        seen.read += 1
+        if kind != "chosen":
+            continue
+        slot = (group_of(replica), fact["slot"])
+        first, value = seen.slots.setdefault(slot, (replica, fact["value"]))
+        if value != fact["value"]:
+            return (f"group {slot[0]}, slot {slot[1]}: {first} learned {value!r} but "
+                    f"{replica} learned {fact['value']!r} (t={time})")
     return None
 
 
@@ -92,3 +180,135 @@ def committed_versions(sim: Simulation) -> list[tuple[str, int, object]]:
             commits[fact["txn"]] = fact["ts"]
     return [(key, ts, value) for txn, ts in commits.items()
             for key, value in writes[txn].items()]
+
+
+# --- TrueTime, answers and progress ------------------------------------------------------------
+
+
+@history_invariant("commit-timestamps")
+def commit_timestamps(sim: Simulation) -> Verdict:
+    """Commit timestamps against true time (section 4.1.2): a coordinator picks s no earlier
+    than the true time at which it picks it (s >= TT.now().latest), and the client hears of
+    the commit only once true time has passed s (commit wait); a read-only transaction reads
+    at a timestamp no earlier than its start. True times are the ghost facts' and the
+    history's."""
+    for kind, time, replica, fact in sim.ghost:
+        if kind == "commit-ts" and fact["ts"] < time:
+            return violated("commit-timestamps",
+                            f"{replica} chose commit timestamp {fact['ts']} for "
+                            f"{fact['txn']!r} at true time t={time}: already in the past",
+                            {"txn": repr(fact["txn"]), "ts": fact["ts"], "time": time})
+    for op in sim.operations():
+        if op.status != OK:
+            continue
+        ts, writes = op.result["commit_ts"], any(mop[0] == "w" for mop in op.args)
+        if writes and op.ret_time <= ts:
+            return violated("commit-timestamps",
+                            f"{op.process} was told at t={op.ret_time} that its transaction "
+                            f"committed at timestamp {ts}, before true time passed it",
+                            {"process": op.process, "commit_ts": ts, "ret_time": op.ret_time})
+        if not writes and ts < op.call_time:
+            return violated("commit-timestamps",
+                            f"{op.process}'s read-only transaction began at t={op.call_time} "
+                            f"and read at timestamp {ts}, in its past",
+                            {"process": op.process, "read_ts": ts, "call_time": op.call_time})
+    return passed("commit-timestamps", "every commit timestamp was in the future when "
+                                       "chosen and in the past when acknowledged")
+
+
+def answer_problem(op: Operation, written: dict[str, set]) -> str | None:
+    """What is wrong with an `ok` answer against its request, or None: the micro-ops must be
+    the invoked ones, in order, writes with their values, each read holding the initial
+    value (None) or a value some transaction writes to that key."""
+    done = op.result.get("txn") if isinstance(op.result, dict) else None
+    if not isinstance(done, list) or len(done) != len(op.args):
+        return f"was answered {done!r} for the {len(op.args)} micro-ops it asked for"
+    for (f, key, value), mop in zip(op.args, done):
+        if list(mop[:2]) != [f, key] or (f == "w" and mop[2] != value):
+            return f"asked for {[f, key, value]} and was answered {mop}"
+        if f == "r" and mop[2] is not None and mop[2] not in written.get(key, ()):
+            return f"read {key} = {mop[2]!r}, which no transaction writes to {key}"
+    return None
+
+
+@history_invariant("answers-match-requests")
+def answers_match_requests(sim: Simulation) -> Verdict:
+    """Every transaction answered `ok` was answered for what it asked: its own micro-ops in
+    order, each write with its value, each read of the key it named returning a value some
+    transaction writes to that key (or the initial None)."""
+    ops = sim.operations()
+    written: dict[str, set] = {}
+    for op in ops:
+        for f, key, value in op.args:
+            if f == "w":
+                written.setdefault(key, set()).add(value)
+    for op in ops:
+        problem = answer_problem(op, written) if op.status == OK else None
+        if problem:
+            return violated("answers-match-requests", f"{op.process}'s transaction {problem}",
+                            {"process": op.process, "args": op.args, "result": op.result})
+    return passed("answers-match-requests", "every answer matches its request")
+
+
+def in_doubt(sim: Simulation, below: float) -> list[tuple[str, Any]]:
+    """(group, txn) of every transaction prepared in a group at a timestamp <= `below` whose
+    outcome no replica of that group applied: its participant still holds its locks and
+    holds back safe time."""
+    prepared: dict[tuple[str, Any], None] = {}
+    decided: set[tuple[str, Any]] = set()
+    for kind, _, replica, fact in sim.ghost:
+        if kind == "prepared" and fact["ts"] <= below:
+            prepared[(group_of(replica), fact["txn"])] = None
+        elif kind in ("committed", "aborted"):
+            decided.add((group_of(replica), fact["txn"]))
+    return [entry for entry in prepared if entry not in decided]
+
+
+def final_read_ts(sim: Simulation) -> float:
+    """The timestamp the final read-only transaction read at, if it succeeded; else +inf."""
+    ops = sim.operations()
+    for client, _, args in sim.final_ops[:1]:
+        last = [op for op in ops if op.process == client][-1:]
+        if last and last[0].args == args and last[0].status == OK:
+            return last[0].result["commit_ts"]
+    return float("inf")
+
+
+@history_invariant("prepared-resolved")
+def prepared_resolved(sim: Simulation) -> Verdict:
+    """Progress of two-phase commit at quiescence: every transaction a group prepared at or
+    below the final read's timestamp has its outcome (commit or abort) applied in that group,
+    so no participant is left holding locks. (A correct replica serves that read only once
+    they are resolved; one prepared above it may still be waiting for its inquiry when the
+    ending stops, which it does once the clients are idle.) From the ghost record."""
+    below = final_read_ts(sim)
+    stuck = in_doubt(sim, below)
+    if stuck:
+        group, txn = stuck[0]
+        return violated("prepared-resolved",
+                        f"group {group} prepared {txn!r} and never learned its outcome: its "
+                        f"locks are still held at the end, and its prepare timestamp is at "
+                        f"or below the final read's ({below})",
+                        {"group": group, "txn": repr(txn)})
+    return passed("prepared-resolved", "every prepared transaction was resolved")
+
+
+@history_invariant("progress")
+def progress(sim: Simulation) -> Verdict:
+    """Progress at quiescence: every transaction returned (`info` included) and the final
+    read-only transaction of every key ran and succeeded, reading every key it asked for."""
+    last_event = {event.process: event for event in sim.history}
+    pending = [event for event in last_event.values() if event.type == INVOKE]
+    if pending:
+        return violated("progress", f"{pending[0].process}'s transaction {pending[0].value} "
+                                    f"never returned")
+    ops = sim.operations()
+    for client, f, args in sim.final_ops:
+        last = [op for op in ops if op.process == client][-1:]
+        if not last or last[0].args != args:
+            return violated("progress", f"{client}'s final {f} never ran: an earlier "
+                                        f"transaction was still running")
+        if last[0].status != OK:
+            return violated("progress", f"{client}'s final read ended {last[0].status}, "
+                                        f"not ok")
+    return passed("progress", "every transaction returned and the final read succeeded")

@@ -20,7 +20,7 @@ from implementations.spanner.messages import (
 TXN_TIMEOUT = 1500  # a read-write transaction unanswered this long has an unknown outcome
 READ_TIMEOUT = 300  # a snapshot read unanswered this long is sent to the next replica
 BACKOFF = 50  # asked again after this long when no leader is known
-ATTEMPTS = 4  # requests sent for one transaction (or one group's read) before giving up
+ATTEMPTS = 4  # requests sent for one read-write transaction before giving up
 
 
 class SpannerClient(Client):
@@ -28,7 +28,7 @@ class SpannerClient(Client):
     key's group, following redirects; it is `fail` only when an abort was logged, and `info`
     after a timeout or too many redirects (a request still in flight may yet run it). A
     read-only one reads every group at s_read = TT.now().latest, retrying the next replica of
-    a group on a timeout."""
+    a group on a timeout, until it is answered."""
 
     def __init__(self, node_id: str, directory: Directory) -> None:
         super().__init__(node_id)
@@ -74,10 +74,10 @@ class SpannerClient(Client):
     # --- read-only ------------------------------------------------------------------------
 
     def snapshot_reads(self, ctx: Context) -> None:
-        if self.attempts == ATTEMPTS:
-            self.finish(ctx, "fail")
-            return
-        self.attempts += 1
+        """Ask every group still unanswered; retried at the next replica on a timeout, with
+        no limit: a read-only transaction takes no locks and harms nothing by waiting, and a
+        replica serves it once its safe time passes the read timestamp, which takes as long
+        as the group's in-doubt transactions take to resolve."""
         for group in self.waiting:
             keys = tuple(dict.fromkeys(k for _, k, _ in self.mops
                                        if self.directory.owner[k] == group))

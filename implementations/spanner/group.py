@@ -66,6 +66,7 @@ class GroupReplica(sso.Replica):
         self.assigned = 0  # the highest timestamp I assigned as leader (volatile)
         self.held_reads: list[tuple[str, SnapshotRead]] = []
         super().on_start(ctx)
+        self.note_lease(ctx)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         match msg:
@@ -101,13 +102,27 @@ class GroupReplica(sso.Replica):
     def on_elected(self, ctx: Context) -> None:
         super().on_elected(ctx)
         self.assigned = 0
+        self.note_lease(ctx)
+
+    def on_deposed(self, ctx: Context) -> None:
+        super().on_deposed(ctx)
+        self.note_lease(ctx)
+
+    def on_lease_grant(self, ctx: Context, src: str, msg: Any) -> None:
+        super().on_lease_grant(ctx, src, msg)
+        self.note_lease(ctx)
+
+    def note_lease(self, ctx: Context) -> None:
+        """The ghost record of the lease this replica trusts: until its clock's latest
+        reading reaches `expiry` (-inf: none). The invariants judge it in true time."""
+        ctx.note("lease", group=self.group, expiry=self.lease_expiry)
 
     # --- applying the log -----------------------------------------------------------------
 
     def apply(self, ctx: Context, slot: int, value: Any) -> None:
         match value:
             case PrepareRecord(txn, ts, _, writes) if txn not in self.decided:
-                ctx.note("prepared", txn=txn, writes=writes)
+                ctx.note("prepared", txn=txn, ts=ts, writes=writes)
                 self.prepared[txn] = value
                 self.paxos_safe = max(self.paxos_safe, ts)
                 self.on_prepare_applied(ctx, value)
@@ -120,6 +135,7 @@ class GroupReplica(sso.Replica):
                 self.paxos_safe = max(self.paxos_safe, ts)
                 self.on_commit_applied(ctx, value)
             case AbortRecord(txn) if txn not in self.decided:
+                ctx.note("aborted", txn=txn)
                 self.decided[txn] = None
                 self.prepared.pop(txn, None)
                 self.on_abort_applied(ctx, txn)

@@ -155,8 +155,8 @@ class SpannerReplica(GroupReplica):
         if not self.serving(ctx):
             ctx.send(client, NotLeader(msg.txn.req, self.master_hint))
             return
-        if msg.txn in self.work or msg.txn in self.decided:
-            return  # a duplicate
+        if msg.txn in self.work or msg.txn in self.decided or msg.txn in self.aborting:
+            return  # a duplicate (or one whose abort is on its way into the log)
         parts = split(msg.mops, self.directory.owner)
         reads, writes = parts.pop(self.group)
         if self.conflicts(msg.txn, reads, writes):
@@ -184,6 +184,7 @@ class SpannerReplica(GroupReplica):
             return
         ctx.cancel_timer(f"abort {work.txn!r}")
         work.commit_ts = self.commit_timestamp(ctx, work)
+        ctx.note("commit-ts", txn=work.txn, ts=work.commit_ts)
         self.log(ctx, CommitRecord(work.txn, work.commit_ts, work.writes), work.commit_ts)
 
     def commit_timestamp(self, ctx: Context, work: Work) -> int:

@@ -11,7 +11,8 @@ The pieces, each on a screen or two:
 
 A run: servers z1..zN; lock holders l1, l2 looping over take the lock / work / write to the
 resource r / release; clients c1.. running reads, conditional increments, sequential creates
-and syncs; and, in the run's ending, a fresh client that must be able to take the lock.
+and syncs; and, in the run's ending, a fresh client that must be able to sync and read /x
+through every server in turn, then take the lock.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from checker.system import Config, System, Variant
 from implementations.resource import ResourceServer
 from implementations.zookeeper import checks
 from implementations.zookeeper.client import Locker, NoFencingToken, PersistentLockNode, ZkClient
-from implementations.zookeeper.server import ZooKeeperServer
-from implementations.zookeeper.zab import AckNewLeaderBeforePersist, ZabPeer
+from implementations.zookeeper.server import ReplayHistoryOnSync, ZooKeeperServer
+from implementations.zookeeper.zab import AckNewLeaderBeforePersist, NoResend, ZabPeer
 from invariants.quorum import majority, prove_intersection
 from invariants.verdict import Verdict
 
@@ -49,6 +50,10 @@ class AckBeforePersistServer(AckNewLeaderBeforePersist, ZooKeeperServer):
     """A ZooKeeper server whose Zab follower has the seeded bug."""
 
 
+class NoResendServer(NoResend, ZooKeeperServer):
+    """A ZooKeeper server whose Zab leader has the seeded bug."""
+
+
 def ensemble_ids(config: Config) -> tuple[str, ...]:
     return tuple(f"z{i + 1}" for i in range(config.servers))
 
@@ -57,8 +62,10 @@ def build(config: Config, parts: Parts, rng: Any) -> Cluster:
     ensemble = ensemble_ids(config)
     lockers = [f"l{i + 1}" for i in range(config.params.get("lockers", 2))]
     clients = [f"c{i + 1}" for i in range(config.clients)]
-    fresh = f"c{config.clients + 1}"  # takes the lock in the ending, nothing before
-    ops = (("read", ("/x",)), ("incr", ("/x",)), ("seq", ("/q/n-",)), ("sync", ("/x",)))
+    fresh = f"c{config.clients + 1}"  # syncs and takes the lock in the ending, nothing before
+    # readers and writers on one znode: increments, and syncs that must see them, weigh double
+    ops = (("read", ("/x",)), ("incr", ("/x",)), ("incr", ("/x",)), ("seq", ("/q/n-",)),
+           ("sync", ("/x",)), ("sync", ("/x",)))
     workload = {c: [rng.choice(ops) for _ in range(config.ops_per_client)] for c in clients}
     nodes: dict[str, Any] = {
         z: functools.partial(parts.server, peers=ensemble, paths=PATHS) for z in ensemble}
@@ -69,7 +76,7 @@ def build(config: Config, parts: Parts, rng: Any) -> Cluster:
         servers=nodes,
         clients={c: functools.partial(ZkClient, servers=ensemble) for c in [*clients, fresh]},
         workload={**workload, fresh: []},
-        final_ops=[(fresh, "lock", ())],
+        final_ops=[*[(fresh, "sync-at", ("/x", z)) for z in ensemble], (fresh, "lock", ())],
     )
 
 
@@ -81,6 +88,9 @@ def proofs(config: Config, parts: Parts) -> list[Verdict]:
     return [prove_intersection(majority(ensemble, threshold=threshold))]
 
 
+# the ending's time: enough for an ensemble whose peers promised different epochs to elect
+# again (patience doubles to 4 * SYNC_LIMIT) and for every server to serve the last syncs
+ENDING = 10000
 FAULTS = {"drop": 6, "duplicate": 6, "crash": 6, "partition": 4, "pause": 4}
 
 SYSTEM = System(
@@ -93,16 +103,17 @@ SYSTEM = System(
     build=build,
     invariants=(checks.one_leader_per_epoch, checks.committed_prefix, checks.committed_durable,
                 checks.committed_survives, checks.ephemerals_owned, checks.monotone_tokens,
-                checks.session_order, checks.sequential_names, checks.conditional_set,
-                checks.lock_released),
+                checks.trees_match_model, checks.session_order, checks.sequential_names,
+                checks.conditional_set, checks.sync_reads_latest, checks.replies_match_model,
+                checks.progress_at_quiescence, checks.lock_released),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=8, max_steps=1500,
-                          max_pause=6000, faults=FAULTS, quiesce_horizon=4000),
+                          max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING),
         "small": Config("small", servers=3, clients=1, ops_per_client=6, max_steps=800,
-                        max_pause=6000, faults=FAULTS, quiesce_horizon=4000),
+                        max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING),
         # the paused lock holder and nothing else: the lesson's trace of no-fencing-token
         "pauses": Config("pauses", servers=3, clients=1, ops_per_client=6, max_steps=800,
-                         max_pause=6000, faults={"pause": 4}, quiesce_horizon=4000),
+                         max_pause=6000, faults={"pause": 4}, quiesce_horizon=ENDING),
     },
     variants={
         "correct": Variant("correct", Parts()),
@@ -124,6 +135,19 @@ SYSTEM = System(
                    "node outlives its session and blocks every later waiter",
             caught_by="lock-released",
             teaches="the lock recipe's ephemeral nodes: release by session expiry"),
+        "no-resend": Variant(
+            "no-resend", Parts(server=NoResendServer),
+            breaks="progress: a follower that missed a proposal never applies another one, "
+                   "and its clients' syncs never return",
+            caught_by="progress-at-quiescence",
+            teaches="Zab (DSN'11) assumes FIFO channels: a lost proposal must be resent"),
+        "replay-history-on-sync": Variant(
+            "replay-history-on-sync", Parts(server=ReplayHistoryOnSync),
+            breaks="replicas agree at equal zxids: a follower synchronising with a leader "
+                   "applies the whole history again onto the tree that holds part of it",
+            caught_by="trees-match-model",
+            teaches="Zab's synchronisation phase: each transaction applied exactly once "
+                    "(DIFF from the follower's last zxid, or a snapshot replacing the tree)"),
     },
     proofs=proofs,
 )

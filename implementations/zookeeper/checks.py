@@ -14,7 +14,8 @@ from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.resource import ResourceServer, stale_write
 from implementations.zookeeper.server import ZooKeeperServer
-from implementations.zookeeper.zab import Txn
+from implementations.zookeeper.zab import BROADCAST, LEADING, Txn
+from invariants.history import OK, Operation
 from invariants.sessions import (
     READ,
     WRITE,
@@ -23,7 +24,9 @@ from invariants.sessions import (
     check_read_your_writes,
 )
 from invariants.verdict import Verdict, passed, violated
-from models.znodes import parent_of, sequence_number
+from models.znodes import DataTree, parent_of, sequence_number
+
+COUNTER = "/x"  # the znode clients read, increment and sync on
 
 
 class Ghosts:
@@ -40,12 +43,28 @@ class Ghosts:
         self.durable: dict[str, tuple[tuple, int]] = {}  # peer -> (disk log, committed prefix)
         self._log: list[Txn] = []
         self.trees_checked: dict[str, tuple] = {}  # server -> (node, transactions applied)
+        self.trees_matched: dict[str, tuple] = {}  # the same, for trees-match-model
+        self.model: DataTree | None = None  # the committed log applied, as far as asked
+        self.states: list[tuple[dict, dict]] = []  # index -> (znodes, sessions) before it
 
     def committed_log(self) -> list[Txn]:
         """The committed transactions, in order (a prefix of indices, as delivery goes)."""
         while len(self._log) in self.committed:
             self._log.append(self.committed[len(self._log)][0])
         return self._log
+
+    def model_state(self, applied: int, paths: tuple) -> tuple[dict, dict] | None:
+        """The tree (znodes, sessions) after the first `applied` committed transactions,
+        from the model (`models.znodes`); None if fewer have been committed."""
+        if self.model is None:
+            self.model = DataTree(paths)
+            self.states = [(dict(self.model.nodes), dict(self.model.sessions))]
+        log = self.committed_log()
+        while len(self.states) <= min(applied, len(log)):
+            write = log[len(self.states) - 1].value
+            self.model.apply(log[len(self.states) - 1].zxid, write.session, write.req, write.op)
+            self.states.append((dict(self.model.nodes), dict(self.model.sessions)))
+        return self.states[applied] if applied < len(self.states) else None
 
     def update(self, sim: Simulation) -> Ghosts:
         if not self.ensemble:  # every server is up when the run starts
@@ -159,6 +178,35 @@ def _common_prefix(log: tuple[Txn, ...], committed: list[Txn]) -> int:
 # --- the tree and the lock ---------------------------------------------------------------------
 
 
+@state_invariant("trees-match-model")
+def trees_match_model(sim: Simulation) -> str | None:
+    """Replicas compared at equal zxid: every server's tree (znodes and sessions) is, at every
+    moment, the model's tree after as many committed transactions as the server applied,
+    and no server applied a transaction that is not committed."""
+    seen = ghosts(sim)
+    for node_id, server in servers(sim):
+        if seen.trees_matched.get(node_id) == (server, server.delivered):
+            continue  # nothing applied since I looked
+        seen.trees_matched[node_id] = (server, server.delivered)
+        state = seen.model_state(server.delivered, server.paths)
+        if state is None:
+            return (f"{node_id} has applied {server.delivered} transactions, but only "
+                    f"{len(seen.committed_log())} are committed")
+        nodes, sessions = state
+        if server.tree.nodes != nodes or server.tree.sessions != sessions:
+            return (f"{node_id}'s tree after {server.delivered} transactions is not the "
+                    f"committed one: {_tree_difference(server.tree, nodes, sessions)}")
+    return None
+
+
+def _tree_difference(tree: DataTree, nodes: dict, sessions: dict) -> str:
+    for path in sorted(set(tree.nodes) | set(nodes)):
+        if tree.nodes.get(path) != nodes.get(path):
+            return f"{path} is {tree.nodes.get(path)} there and {nodes.get(path)} in the model"
+    return f"sessions {sorted(tree.sessions)} there and {sorted(sessions)} in the model"
+
+
+
 @state_invariant("ephemerals-owned")
 def ephemerals_owned(sim: Simulation) -> str | None:
     """Every ephemeral znode belongs to a live session: none outlives its session's expiry."""
@@ -193,7 +241,7 @@ def session_order(sim: Simulation) -> Verdict:
     for op in sim.operations():
         if op.status != "ok":
             continue
-        if op.f in ("read", "sync") and op.result is not None:
+        if op.f in ("read", "sync", "sync-at") and op.result is not None:
             ops.append(SessionOp(op.process, READ, op.args[0], op.result[1], op.call_time))
         elif op.f == "incr" and isinstance(op.result, int):
             ops.append(SessionOp(op.process, WRITE, op.args[0], op.result, op.call_time))
@@ -258,3 +306,103 @@ def _lock_queue(sim: Simulation) -> str:
                 f"{n} ({'persistent' if o is None else f'session {o:#x}'})"
                 for n, o in zip(names, owners))
     return "no server is serving"
+
+
+@history_invariant("sync-reads-latest")
+def sync_reads_latest(sim: Simulation) -> Verdict:
+    """A read after sync sees every write acknowledged before the sync began (Hunt et al.,
+    section 2.3: sync makes a server apply all writes pending when it was issued): the
+    version of /x a sync returns is at least that of every increment completed before it."""
+    ops = sim.operations()
+    writes = [op for op in ops if op.f == "incr" and op.status == OK and isinstance(op.result, int)]
+    syncs = [op for op in ops if op.f in ("sync", "sync-at") and op.status == OK]
+    for sync in syncs:
+        before = [w for w in writes if w.precedes(sync)]
+        latest = max(before, key=lambda w: w.result, default=None)
+        if latest is not None and (sync.result is None or sync.result[1] < latest.result):
+            return violated("sync-reads-latest",
+                            f"{sync.process} synced and read {COUNTER} at version "
+                            f"{None if sync.result is None else sync.result[1]}, but version "
+                            f"{latest.result} was acknowledged before the sync began",
+                            [latest.to_json(), sync.to_json()])
+    return passed("sync-reads-latest", f"{len(syncs)} syncs saw every write before them")
+
+
+@history_invariant("replies-match-model")
+def replies_match_model(sim: Simulation) -> Verdict:
+    """What clients were told is what the committed transactions made, judged by content: a
+    read (or sync) of /x returns a (data, version) /x had; a successful increment names a
+    version of /x some committed transaction made; a sequential node or a lock node is named
+    under the parent asked for."""
+    seen = ghosts(sim)
+    states = _counter_states(sim, seen)
+    for op in sim.operations():
+        problem = _reply_problem(op, states) if op.status == OK else None
+        if problem:
+            return violated("replies-match-model", f"{op.process} {op.f}: {problem}",
+                            [op.to_json()])
+    return passed("replies-match-model", f"replies fit the {len(states)} states of {COUNTER}")
+
+
+def _counter_states(sim: Simulation, seen: Ghosts) -> set[tuple]:
+    """Every (data, version) /x had, in the model, along the committed log."""
+    paths = next((server.paths for _, server in servers(sim)), ())
+    seen.model_state(len(seen.committed_log()), paths)
+    return {(nodes[COUNTER].data, nodes[COUNTER].stat.version)
+            for nodes, _ in seen.states if COUNTER in nodes}
+
+
+def _reply_problem(op: Operation, states: set[tuple]) -> str | None:
+    if op.f in ("read", "sync", "sync-at") and op.result is not None \
+            and tuple(op.result) not in states:
+        return f"returned {tuple(op.result)}, which {COUNTER} never held"
+    if op.f == "incr" and isinstance(op.result, int) and \
+            op.result not in {version for _, version in states}:
+        return f"returned version {op.result}, which no committed write made"
+    prefix = {"seq": op.args[0] if op.args else None, "lock": "/lock/lock-"}.get(op.f)
+    if prefix and not (isinstance(op.result, str) and op.result.startswith(prefix)
+                       and op.result[len(prefix):].isdigit()):
+        return f"was told {op.result!r}, not a sequential node {prefix}N"
+    return None
+
+
+@history_invariant("progress-at-quiescence")
+def progress_at_quiescence(sim: Simulation) -> Verdict:
+    """After the ending (everything healed, restarted and delivered): the fresh client's
+    final operations succeeded (it synced through every server; the lock it asks for last is
+    `lock-released`'s to judge), and the ensemble converged: one
+    leader, every other server following it in broadcast."""
+    ops: dict[str, list[Operation]] = {}
+    for op in sim.operations():
+        ops.setdefault(op.process, []).append(op)
+    for client, f, args in sim.final_ops:
+        done = [op for op in ops.get(client, ()) if (op.f, tuple(op.args)) == (f, tuple(args))]
+        got = bool(done) and done[-1].status == OK
+        if f == "lock" and not got:
+            break  # lock-released's to judge; what comes after it waited for it
+        if not got:
+            return violated("progress-at-quiescence",
+                            f"{client}'s final {f}{tuple(args)} did not succeed after the "
+                            f"ending", [op.to_json() for op in done[-1:]])
+    sentence = _ensemble_problem(sim)
+    if sentence:
+        return violated("progress-at-quiescence", sentence)
+    return passed("progress-at-quiescence", "final operations done, ensemble converged")
+
+
+def _ensemble_problem(sim: Simulation) -> str | None:
+    """Every server up, one leader, the others in its broadcast. (That each caught up is the
+    final syncs' to show, judged by `sync-reads-latest`: a transaction committed after them
+    may still be reaching a follower through the leader's next heartbeat.)"""
+    members = dict(servers(sim))
+    down = [n for n in ghosts(sim).ensemble if n not in members]
+    if down:
+        return f"{', '.join(down)} not running at the end"
+    leaders = sorted(n for n, server in members.items() if server.role == LEADING)
+    if len(leaders) != 1:
+        return f"{len(leaders)} leaders at the end: {leaders}"
+    for node_id, server in sorted(members.items()):
+        if server.phase != BROADCAST or server.leader != leaders[0]:
+            return f"{node_id} is {server.role} ({server.phase}) at the end, not in " \
+                   f"{leaders[0]}'s broadcast"
+    return None

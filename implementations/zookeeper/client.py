@@ -53,6 +53,7 @@ class SessionClient:
     connection, and the subclass chooses to `reconnect` or `abandon`)."""
 
     servers: tuple[str, ...]
+    pinned: str | None = None  # the one server to (re)connect to, if any
 
     def init_session(self, ctx: Context) -> None:
         self.session: Zxid | None = None
@@ -74,7 +75,8 @@ class SessionClient:
         ctx.set_timer("connect", REQUEST_TIMEOUT)
 
     def reconnect(self, ctx: Context) -> None:
-        self.server = self.servers[(self.servers.index(self.server) + 1) % len(self.servers)]
+        self.server = self.pinned or \
+            self.servers[(self.servers.index(self.server) + 1) % len(self.servers)]
         self.connect(ctx)
 
     def abandon(self, ctx: Context) -> None:
@@ -322,9 +324,11 @@ class PersistentLockNode(Locker):
 
 class ZkClient(LockRecipe, Client):
     """A client running one operation at a time: read, incr (getData then a conditional
-    setData on the version read), seq (an ephemeral sequential node), sync (then read) and
-    lock (no release: the run's ending asks a fresh client to take the lock). After a
-    connection loss it moves its session to the next server."""
+    setData on the version read), seq (an ephemeral sequential node), sync (then read),
+    sync-at (the same through one named server: the client moves its session there and
+    stays, and opens a new one there if it expires) and lock (no release: the run's ending
+    asks a fresh client to sync-at every server, then to take the lock). After a connection
+    loss it moves its session to the next server."""
 
     def __init__(self, node_id: str, servers: tuple[str, ...]) -> None:
         super().__init__(node_id)
@@ -336,7 +340,11 @@ class ZkClient(LockRecipe, Client):
 
     def start(self, ctx: Context, f: str, args: Any) -> None:
         self.step = None
-        if self.connected:
+        self.pinned = args[1] if f == "sync-at" else None
+        if self.pinned is not None and self.server != self.pinned:
+            self.server = self.pinned
+            self.connect(ctx)  # `session_ready` runs the operation
+        elif self.connected:
             self.run(ctx)
         elif not self.connecting:
             self.connect(ctx)  # else `session_ready` runs the operation
@@ -345,8 +353,8 @@ class ZkClient(LockRecipe, Client):
         f, args = self.op
         match f:
             case "read" | "incr":
-                self.call(ctx, GetData(*args))
-            case "sync":
+                self.call(ctx, GetData(args[0]))
+            case "sync" | "sync-at":
                 self.step = "sync"
                 self.call(ctx, Sync())
             case "seq":
@@ -376,7 +384,7 @@ class ZkClient(LockRecipe, Client):
             self.complete(ctx, "ok", "bad-version")
         elif self.step == "sync":
             self.step = "read"
-            self.call(ctx, GetData(*args))
+            self.call(ctx, GetData(args[0]))
         else:
             self.complete(ctx, "fail" if isinstance(result, Err) else "ok", result)
 
@@ -384,7 +392,7 @@ class ZkClient(LockRecipe, Client):
         self.complete(ctx, "ok", self.lock_node)
 
     def session_lost(self, ctx: Context, expired: bool) -> None:
-        if self.op is not None and self.op[0] == "lock":
+        if self.op is not None and self.op[0] in ("lock", "sync-at"):
             self.abandon(ctx)  # start again with a new session; never give up
             return
         if self.op is not None:

@@ -240,16 +240,21 @@ class ZooKeeperServer(ZabPeer):
                 self.leave_watch(path, "child", client, watch)
                 result = self.tree.children(path)
             case Sync():
-                if self.role == LEADING:
-                    self.syncs.append(SyncDone(client, msg.session, msg.req, self.committed))
-                    self.answer_syncs(ctx)
-                else:
-                    ctx.send(self.leader, SyncRequest(client, msg.session, msg.req))
+                self.sync(ctx, client, msg)
                 return
             case _:
                 self.submit(ctx, client, Write(msg.session, msg.req, msg.op))
                 return
         ctx.send(client, Reply(msg.session, msg.req, result, self.applied_zxid()))
+
+    def sync(self, ctx: Context, client: str, msg: Request) -> None:
+        """Answer once I have applied all the leader had committed when it heard of the sync
+        (the leader's own committed index, if I lead)."""
+        if self.role == LEADING:
+            self.syncs.append(SyncDone(client, msg.session, msg.req, self.committed))
+            self.answer_syncs(ctx)
+        else:
+            ctx.send(self.leader, SyncRequest(client, msg.session, msg.req))
 
     def submit(self, ctx: Context, client: str, write: Write) -> None:
         self.pending[write] = client
@@ -337,3 +342,24 @@ class ZooKeeperServer(ZabPeer):
             if deadline < now:
                 self.deadlines[session] = now + SESSION_TIMEOUT
                 self.propose(ctx, Write(None, 0, CloseSession(session)))
+
+
+# --- seeded bugs -------------------------------------------------------------------------------
+
+
+class ReplayHistoryOnSync(ZooKeeperServer):
+    """Seeded bug: a follower that synchronises with a leader applies the history NEWLEADER
+    brings from its start, onto the tree that already holds the part it had applied (a DIFF
+    treated as a full snapshot, without clearing the tree first).
+
+    Breaks: replicas agree at equal zxids: the follower applies its transactions twice;
+    sequential creates make new names, conditional setData fails or moves versions on, and
+    its tree differs from every other at the same zxid, serving reads no one wrote.
+    Caught by: trees-match-model. Teaches: Zab's synchronisation phase: a follower's tree
+    must be the leader's history applied exactly once (ZooKeeper sends a DIFF from the
+    follower's last zxid, or a snapshot that replaces the tree).
+    """
+
+    def on_new_leader(self, ctx: Context, src: str, epoch: int, history: tuple) -> None:
+        super().on_new_leader(ctx, src, epoch, history)
+        self.delivered = 0

@@ -305,9 +305,20 @@ class ZabPeer(Node):
             self.lead(ctx) if winner == self.id else self.follow(ctx, winner)
 
     def may_join(self, leader: str, epoch: int) -> bool:
-        """Whether I could accept the epoch `leader` leads (-1: it is still choosing one)."""
+        """Whether I could accept the epoch `leader` leads (-1: it is still choosing one).
+
+        The epoch I accepted from a leader binds me to it once I took its history (my
+        current epoch is then that epoch): I never acknowledge NEWLEADER of one epoch from
+        two leaders, so no two establish it; before that, another leader of the same epoch
+        may have me. An epoch I chose myself, for a bid to lead that I gave up (I no longer
+        lead), binds me only as far as the history I took: no leader can resume it, and
+        without this a peer whose bid lost to a leader of an older epoch could never rejoin.
+        """
         accepted, by = self.accepted
-        return epoch < 0 or epoch > accepted or (epoch == accepted and by == leader)
+        if by == self.id and self.role != LEADING:
+            accepted = self.current_epoch
+        return epoch < 0 or epoch > accepted or (
+            epoch == accepted and (by == leader or self.current_epoch < epoch))
 
     # --- the leader ---------------------------------------------------------------------------
 
@@ -331,6 +342,9 @@ class ZabPeer(Node):
     def on_follower_info(self, ctx: Context, src: str, accepted_epoch: int) -> None:
         self.synced.pop(src, None)  # a follower (re)joining: synchronise it from scratch
         self.sent.pop(src, None)
+        if self.epoch is not None and accepted_epoch > self.epoch:
+            self.look(ctx)  # it promised a later epoch: it can never join mine, so give way
+            return
         if self.epoch is not None:
             ctx.send(src, NewEpoch(self.epoch))
             return
@@ -412,10 +426,14 @@ class ZabPeer(Node):
             self.pinged[follower] = now
             before, length = self.sent.get(follower, (logged, logged))
             if logged == before:  # no progress for a tick: resend what it lacked then
-                for index in range(logged, length):
-                    ctx.send(follower, Proposal(self.epoch, index, self.log[index]))
+                self.resend(ctx, follower, logged, length)
             self.sent[follower] = (logged, len(self.log))
             ctx.send(follower, Heartbeat(self.epoch, self.committed))
+
+    def resend(self, ctx: Context, follower: str, logged: int, length: int) -> None:
+        """Send again the proposals [logged, length) a follower has not acknowledged."""
+        for index in range(logged, length):
+            ctx.send(follower, Proposal(self.epoch, index, self.log[index]))
 
     def serving(self) -> bool:
         return self.phase == BROADCAST
@@ -503,4 +521,20 @@ class AckNewLeaderBeforePersist(ZabPeer):
     """
 
     def fsync_history(self, ctx: Context) -> None:
+        pass
+
+
+class NoResend(ZabPeer):
+    """Seeded bug: the leader sends each proposal once and never again, as if the channel to
+    a follower could not lose one (Zab assumes TCP; here the network drops).
+
+    Breaks: progress: a follower that missed one proposal logs nothing after it (it takes
+    proposals in order), so it never applies another transaction; its ACKs keep it
+    connected, so nothing makes it synchronise again. Clients connected to it read an ever
+    older tree and its syncs never return.
+    Caught by: progress-at-quiescence. Teaches: Zab's FIFO-channel assumption (DSN 2011,
+    section III): a lost message must break the connection, or be sent again.
+    """
+
+    def resend(self, ctx: Context, follower: str, logged: int, length: int) -> None:
         pass
