@@ -17,6 +17,7 @@ nobody else while earliest(t) <= until, so not before t > t0 + LEASE. No two lea
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any
 
 import attrs
@@ -275,8 +276,10 @@ class Replica(MasterLease, MultiPaxos):
 
     def patience(self) -> int:
         """How long to give a candidate: doubled by each candidacy since a master was last
-        heard from, so that duelling candidates back off however slow the network is."""
-        return CANDIDACY << min(self.candidacies, 6)
+        heard from, so that duelling candidates back off, up to eight candidacies' time (any
+        longer, and a cell that lost many elections in a storm of faults stays without a
+        master long after it ends)."""
+        return CANDIDACY << min(self.candidacies, 3)
 
     def heard_from_master(self, ctx: Context, master: str, applied: int) -> None:
         self.master_hint = master
@@ -299,7 +302,7 @@ class Replica(MasterLease, MultiPaxos):
         if before != self.promised == msg.ballot:
             ctx.note("promised", candidate=src, ballot=msg.ballot)
         if src != self.id and self.promised == msg.ballot:  # give the candidate time to win
-            self.backing, self.backing_until = src, ctx.now() + self.patience()
+            self.backing, self.backing_until = src, ctx.now() + CANDIDACY
             self.arm_election(ctx, self.patience())
 
     def on_elected(self, ctx: Context) -> None:
@@ -310,9 +313,14 @@ class Replica(MasterLease, MultiPaxos):
         self.renew_lease(ctx)
 
     def on_deposed(self, ctx: Context) -> None:
+        """An acceptor promised a higher ballot: its candidate may be winning. Standing again
+        at once, with a higher ballot still, would take that promise back, and candidates
+        that do so by turns never win; so give it a candidacy's time, as its backers do."""
         ctx.cancel_timer("tick")
         self.lease_expiry = NEVER
-        self.arm_election(ctx)
+        if self.master_hint == self.id:
+            self.master_hint = None
+        self.arm_election(ctx, CANDIDACY)
 
     # --- clients ----------------------------------------------------------------------------
 
@@ -510,7 +518,7 @@ def build(config: Config, impl: type[Replica], rng: Any) -> Cluster:
     replicas = replica_ids(config)
     clients = [f"c{i + 1}" for i in range(config.clients)]
     keys = config.params.get("keys", ("x", "y"))
-    values = iter(range(1, 1 + config.clients * config.ops_per_client))
+    values = itertools.count(1)
     workload = {c: [("read", (rng.choice(keys),)) if rng.random() < 0.3
                     else ("write", (rng.choice(keys), next(values)))
                     for _ in range(config.ops_per_client)] for c in clients}
@@ -518,18 +526,27 @@ def build(config: Config, impl: type[Replica], rng: Any) -> Cluster:
         servers={r: functools.partial(impl, replicas=replicas) for r in replicas},
         clients={c: functools.partial(SSOClient, replicas=replicas) for c in clients},
         workload=workload,
-        final_ops=final_reads(clients, keys, config.params.get("final_rounds", 1)),
+        final_ops=final_ops(clients, keys, config.params, values),
     )
 
 
-def final_reads(clients: list[str], keys: Any, rounds: int) -> list[tuple[str, str, Any]]:
-    """The ending reads every key, `rounds` times over. A client gives up a read after
-    CLIENT_ATTEMPTS refusals (about 1,500 ticks of backoff), and a cell may take longer than
-    that to elect a master once the faults heal: replicas restarted in the ending support
-    nobody for a lease, and candidates that kept failing back off for long. A client that gave
-    up asks again; `progress` judges each client's last read."""
-    once = [(clients[i % len(clients)], "read", (key,)) for i, key in enumerate(keys)]
-    return once * rounds
+def final_ops(clients: list[str], keys: Any, params: dict[str, Any],
+              values: Any) -> list[tuple[str, str, Any]]:
+    """The ending reads every key, `final_rounds` times over, each round after a write of a
+    fresh value (with `final_write`): after the faults, the cell must take writes as well as
+    answer reads. A client gives up after CLIENT_ATTEMPTS refusals (about 1,500 ticks of
+    backoff), and a cell may take longer than that to elect a master once the faults heal:
+    replicas restarted in the ending support nobody for a lease, and candidates that kept
+    failing back off for long. So a client that gave up asks again in the next round;
+    `progress` judges each client's last operation, and whether some final write went
+    through."""
+    reads = [(clients[i % len(clients)], "read", (key,)) for i, key in enumerate(keys)]
+    rounds = []
+    for _ in range(params.get("final_rounds", 1)):
+        if params.get("final_write"):
+            rounds.append((clients[0], "write", (keys[0], next(values))))
+        rounds += reads
+    return rounds
 
 
 def cell_replicas(sim: Simulation) -> list[str]:
@@ -579,9 +596,10 @@ def proofs(config: Config, impl: type[Replica]) -> list[Verdict]:
 
 
 FAULTS = {"drop": 6, "duplicate": 6, "crash": 6, "partition": 8, "pause": 8, "skew": 40}
-# The ending may take this long: replicas restarted in it support nobody for a lease, and
-# candidates that kept failing during the run wait longer; then the final reads must succeed.
-ENDING = 3000
+# The ending may take this long: a write under way when it begins may wait out its client's
+# longest timeout (a master deposed before answering is silent), and replicas restarted in it
+# support nobody for a lease; then the final reads run.
+ENDING = (CLIENT_TIMEOUT << (CLIENT_ATTEMPTS - 1)) + LEASE
 
 SYSTEM = System(
     name="sso",
@@ -595,13 +613,13 @@ SYSTEM = System(
     configs={  # three replicas by default: the smallest cell that survives a failure
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1200,
                           epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,
-                          params={"final_rounds": 3}),
+                          params={"final_rounds": 3, "final_write": True}),
         "five": Config("five", servers=5, clients=3, ops_per_client=12, max_steps=1500,
-                       epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=3 * ENDING,
-                       params={"final_rounds": 3}),
+                       epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=2 * ENDING,
+                       params={"final_rounds": 3, "final_write": True}),
         "small": Config("small", servers=3, clients=1, ops_per_client=2, max_steps=300,
                         epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,
-                        params={"final_rounds": 3}),
+                        params={"final_rounds": 3, "final_write": True}),
     },
     variants={
         "correct": Variant("correct", Replica),

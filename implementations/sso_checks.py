@@ -195,9 +195,9 @@ def progress() -> Invariant:
     @history_invariant("progress")
     def check(sim: Simulation) -> Verdict:
         """After the ending (faults healed, nodes restarted, messages delivered, timers run),
-        the last final read of every client completes `ok`; and every answer fits its request:
-        a write returns nothing, a read returns None or a value some client wrote to that
-        very key."""
+        the last final operation of every client completes `ok`, and some write issued in the
+        ending is acknowledged; every answer fits its request: a write returns nothing, a
+        read returns None or a value some client wrote to that very key."""
         ops = sim.operations()
         problem = _unfinished(sim, ops) or _misfit(ops)
         if problem:
@@ -209,8 +209,9 @@ def progress() -> Invariant:
 
 
 def _unfinished(sim: Simulation, ops: list[Operation]) -> tuple[str, Operation | None] | None:
-    invoked = [step.event[1] for step in sim.trace
-               if step.phase == "quiesce" and step.event[0] == "invoke"]
+    finals = [(step.event[1], step.detail) for step in sim.trace
+              if step.phase == "quiesce" and step.event[0] == "invoke"]
+    invoked = [client for client, _ in finals]
     for client, f, args in sim.final_ops:
         if client not in invoked:
             return (f"{client} was still busy when the ending stopped, so its final "
@@ -220,6 +221,10 @@ def _unfinished(sim: Simulation, ops: list[Operation]) -> tuple[str, Operation |
         if last.status != "ok":
             return (f"{client}'s final {last.f}{last.args!r} ended {last.status} after every "
                     f"fault was healed", last)
+    writes = [op for op in ops if op.f == "write" and (op.process, ("write", op.args)) in finals]
+    if writes and all(op.status != "ok" for op in writes):
+        return (f"none of the {len(writes)} writes issued after every fault was healed "
+                f"was acknowledged", writes[-1])
     return None
 
 

@@ -22,8 +22,10 @@ from implementations.zookeeper.server import Write, ZooKeeperServer
 from implementations.zookeeper.zab import (
     BROADCAST,
     LEADING,
+    FollowerInfo,
     Proposal,
     Txn,
+    Vote,
     Zxid,
     zxid,
 )
@@ -118,6 +120,10 @@ def test_committed_prefix_flags_two_transactions_at_one_index() -> None:
     assert checks.committed_prefix.check(sim) is None
     sim.ghost.append(("commit", 3, "z3", {"index": 0, "txn": txn(2, 1)}))
     assert "z3 delivered 0x200000001 at index 0" in checks.committed_prefix.check(sim)
+    sim = fresh()
+    sim.ghost += [("commit", 1, "z1", {"index": 0, "txn": txn(1, 2)}),
+                  ("commit", 2, "z1", {"index": 1, "txn": txn(1, 2)})]
+    assert "zxids must increase" in checks.committed_prefix.check(sim)
 
 
 def test_committed_survives_compares_in_epoch_order() -> None:
@@ -381,6 +387,9 @@ def test_sync_reads_latest_and_replies_match_model_on_histories() -> None:
     assert checks.replies_match_model.check(misnamed).violated
     assert checks.replies_match_model.check(history(
         ("c2", "invoke", "read", ("/x",), 0), ("c2", "ok", "read", (0, 0), 1))).ok
+    unwritten = history(("c1", "invoke", "incr", ("/x",), 0), ("c1", "ok", "incr", (0, 0), 1))
+    assert "neither the version its write made" in \
+        checks.replies_match_model.check(unwritten).explanation
 
 
 def test_a_leader_gives_way_to_a_follower_that_promised_a_later_epoch() -> None:
@@ -400,6 +409,16 @@ def test_a_peer_whose_own_bid_lost_may_join_an_older_epoch() -> None:
     assert not peer.may_join("z2", 3) and peer.may_join("z2", 5)  # not yet synchronised
     peer.current_epoch = 5  # it took z3's history of epoch 5: bound to z3 for that epoch
     assert not peer.may_join("z2", 5) and peer.may_join("z3", 5) and peer.may_join("z2", 6)
+
+
+def test_a_peer_bound_to_a_later_epoch_tells_an_older_leader_to_give_way() -> None:
+    sim = fresh()
+    peer = sim.nodes["z2"]
+    peer.accepted = (6, "z3")  # promised z3's epoch 6; z1 now leads epoch 5
+    sim.network.in_flight.clear()
+    peer.on_message(sim.contexts["z2"], "z1", Vote(9, "z1", 5, zxid(5, 3), LEADING, led=5))
+    sent = [e.msg for e in sim.network.in_flight.values() if e.dst == "z1"]
+    assert FollowerInfo(6) in sent and peer.role != "following"
 
 
 # --- the hunt -----------------------------------------------------------------------------------

@@ -84,6 +84,11 @@ class Ghosts:
             self.problems.setdefault(
                 "committed-prefix", f"{peer} delivered {txn.zxid!r} at index {index}, where "
                 f"{by} delivered {first.zxid!r} (t={time})")
+        before = self.committed.get(index - 1)
+        if before is not None and before[0].zxid >= txn.zxid:
+            self.problems.setdefault(
+                "committed-prefix", f"{peer} delivered {txn.zxid!r} at index {index}, after "
+                f"{before[0].zxid!r}: zxids must increase along the history (t={time})")
         for epoch, (leader, history) in self.established.items():
             self.check_survives(epoch, leader, history, index, txn, peer, time)
 
@@ -134,7 +139,8 @@ def one_leader_per_epoch(sim: Simulation) -> str | None:
 
 @state_invariant("committed-prefix")
 def committed_prefix(sim: Simulation) -> str | None:
-    """Primary order: all delivered histories are prefixes of one sequence."""
+    """Primary order: all delivered histories are prefixes of one sequence, whose zxids
+    increase (a zxid names one transaction, and orders it)."""
     return ghosts(sim).problems.get("committed-prefix")
 
 
@@ -332,8 +338,9 @@ def sync_reads_latest(sim: Simulation) -> Verdict:
 def replies_match_model(sim: Simulation) -> Verdict:
     """What clients were told is what the committed transactions made, judged by content: a
     read (or sync) of /x returns a (data, version) /x had; a successful increment names a
-    version of /x some committed transaction made; a sequential node or a lock node is named
-    under the parent asked for."""
+    version of /x some committed transaction made (or says its conditional write lost the
+    race: bad-version); a sequential node or a lock node is named under the parent asked
+    for."""
     seen = ghosts(sim)
     states = _counter_states(sim, seen)
     for op in sim.operations():
@@ -356,6 +363,8 @@ def _reply_problem(op: Operation, states: set[tuple]) -> str | None:
     if op.f in ("read", "sync", "sync-at") and op.result is not None \
             and tuple(op.result) not in states:
         return f"returned {tuple(op.result)}, which {COUNTER} never held"
+    if op.f == "incr" and not isinstance(op.result, int) and op.result != "bad-version":
+        return f"returned {op.result!r}: neither the version its write made nor bad-version"
     if op.f == "incr" and isinstance(op.result, int) and \
             op.result not in {version for _, version in states}:
         return f"returned version {op.result}, which no committed write made"

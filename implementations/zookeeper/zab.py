@@ -168,6 +168,7 @@ class ZabPeer(Node):
         self.delivered = 0  # transactions applied, a prefix of the log
         self.round = 0
         self.failures = -1  # elections since I last reached broadcast: patience doubles
+        self.floor = 0  # the highest epoch a would-be follower told me it accepted
         self.look(ctx)
 
     # --- durable state ------------------------------------------------------------------------
@@ -280,6 +281,8 @@ class ZabPeer(Node):
             if msg.leader == src and self.may_join(src, msg.led) and (
                     msg.epoch == msg.led or (msg.epoch, msg.zxid) >= self.credentials()[:2]):
                 self.follow(ctx, src)  # join a leader past discovery, or not behind me
+            elif msg.leader == src and 0 <= msg.led < self.accepted[0]:
+                ctx.send(src, FollowerInfo(self.accepted[0]))  # I promised later: give way
         elif msg.role == FOLLOWING:
             if msg.leader == self.id and self.vote == self.credentials() >= \
                     (msg.epoch, msg.zxid, src):
@@ -342,6 +345,7 @@ class ZabPeer(Node):
     def on_follower_info(self, ctx: Context, src: str, accepted_epoch: int) -> None:
         self.synced.pop(src, None)  # a follower (re)joining: synchronise it from scratch
         self.sent.pop(src, None)
+        self.floor = max(self.floor, accepted_epoch)
         if self.epoch is not None and accepted_epoch > self.epoch:
             self.look(ctx)  # it promised a later epoch: it can never join mine, so give way
             return
@@ -349,8 +353,8 @@ class ZabPeer(Node):
             ctx.send(src, NewEpoch(self.epoch))
             return
         self.infos[src] = accepted_epoch
-        if len(self.infos) >= self.quorum:
-            self.epoch = max(self.infos.values()) + 1
+        if len(self.infos) >= self.quorum:  # above every promise I heard of, so all may join
+            self.epoch = max(*self.infos.values(), self.floor) + 1
             self.accept_epoch(ctx, self.epoch, self.id)
             self.epoch_acks[self.id] = (self.current_epoch, self.last_zxid())
             for follower in self.infos:
