@@ -10,8 +10,9 @@ exactly as the CLI runs them (one process): the median wall time to the first vi
 the median length of its trace once shrunk (250 replays of shrinking, as the test hunts). Each
 system gets its own section of RESULTS.md ("Strategies: SYSTEM"), so systems added later are
 measured by naming them. Then: distinct states per second of the abstract Paxos model explored
-completely, and the states, transitions and time of a bounded exhaustive search of SSO's small
-configuration with and without each reduction.
+completely; the states, transitions and time of a bounded exhaustive search of SSO's small
+configuration with and without each reduction; its states per second, and the time to
+ack-before-majority.
 """
 
 from __future__ import annotations
@@ -170,6 +171,30 @@ def reduction_rows() -> list[list[str]]:
     return rows
 
 
+def throughput_rows() -> list[list[str]]:
+    """Distinct states per CPU second of SSO's small configuration (no faults), each state run
+    to its end or only the leaves; and the CPU time to the first violation of
+    ack-before-majority, as `deepdives explore sso:ack-before-majority --config small` (and
+    `--ends leaves`) runs it."""
+    sso = registry.lookup("sso")
+    small = sso.config("small")
+    cases = [("correct", 5, "every", None), ("correct", None, "leaves", 5_000),
+             ("ack-before-majority", 12, "every", None),
+             ("ack-before-majority", 12, "leaves", None)]
+    rows = []
+    for variant, depth, ends, most in cases:
+        started = time.process_time()
+        result = explore(sso, variant, small, max_depth=depth, faults={}, max_states=most,
+                         end_every_state=ends == "every")
+        elapsed = time.process_time() - started
+        rows.append([f"sso:{variant}", str(depth or "none"), ends, result.verdict.status,
+                     str(len(result.choices)) if result.violated else "-",
+                     f"{result.states:,}", f"{result.transitions:,}", f"{result.ended:,}",
+                     f"{elapsed:.2f}s", f"{result.states / elapsed:,.0f}"])
+        print(*rows[-1], sep="\t", flush=True)
+    return rows
+
+
 def stateless_rows() -> list[list[str]]:
     """What state caching saves, which bounds what any reduction could save on top of it: the
     distinct states of SSO's small configuration (no faults, no sleep sets) against the paths
@@ -238,6 +263,9 @@ def main() -> None:
     write_section("Exhaustive search: reductions", command, markdown_table(
         ["target", "depth", "faults", "reductions", "verdict", "states", "transitions",
          "CPU time"], reduction_rows()))
+    write_section("Exhaustive search: throughput", command, markdown_table(
+        ["target", "depth", "ends", "verdict", "events", "states", "transitions", "ended",
+         "CPU time", "states/s"], throughput_rows()))
     write_section("Exhaustive search: stateless paths", command, markdown_table(
         ["target", "depth", "distinct states", "stateless paths", "paths per state"],
         stateless_rows()))

@@ -4,7 +4,8 @@
 checks a transactional (Elle-style) history against an isolation level; `--log` checks a
 Kafka-style history of sends and polls for lost, duplicated, inconsistent, skipped or
 reordered records (invariants/logs.py). Exit codes: 0 ok,
-1 violated, 2 bad input, 3 unknown (a budget ran out).
+1 violated, 2 bad input, 3 unknown (a budget ran out). `--html OUT` also writes the history
+timeline (`checker.timeline`).
 
 Histories written by other tools follow their own conventions, so each model comes with the
 rules that read recorded ops as its calls (docs/history-format.md lists them): an `ok`
@@ -30,6 +31,7 @@ from typing import Any
 import attrs
 import click
 
+from checker import timeline
 from checker.badinput import BadInput
 from checker.historyio import (
     FORMATS,
@@ -41,7 +43,7 @@ from checker.historyio import (
 )
 from invariants.budget import MalformedOperation
 from invariants.history import INFO, INVOKE, OK, Event, Operation, pair
-from invariants.linearizability import check_linearizable
+from invariants.linearizability import search_linearization
 from invariants.logs import LOG_FS, check_log
 from invariants.transactions import LEVELS, TXN, check_transactions
 from invariants.verdict import OK as PASSED
@@ -182,6 +184,10 @@ def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) 
               show_default=True, help="Give up with 'unknown' (exit 3) after this long.")
 @click.option("--markdown", "markdown_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the verdict and its witness as Markdown to this file.")
+@click.option("--html", "html_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the history timeline, a self-contained HTML page, to this "
+                   "file: a lane per process, a bar per operation, the order found or the "
+                   "cycle's edges drawn on them.")
 @click.option("--process-order", is_flag=True,
               help="With --consistency: add process (session) order edges, making "
                    "snapshot-isolation and serializable their strong-session variants.")
@@ -196,7 +202,7 @@ def _positive_seconds(ctx: click.Context, param: click.Parameter, value: float) 
                    "process sees its versions in order (Elle's default: off).")
 def check_command(file: Path, model: str | None, level: str | None, log: bool,
                   fmt: str | None, budget_seconds: float, markdown_out: Path | None,
-                  **txn_options: Any) -> None:
+                  html_out: Path | None, **txn_options: Any) -> None:
     """Check the history in FILE: linearizability (--model), isolation (--consistency) or a
     Kafka-style log (--log).
 
@@ -206,6 +212,7 @@ def check_command(file: Path, model: str | None, level: str | None, log: bool,
         raise BadInput("give exactly one of --model, --consistency or --log")
     history, ops = _load_ops(file, fmt, level, log)
     warnings = _reopened(history) if level is not None else []
+    linearization, sequential = None, None
     if log:
         verdict = _readable(history, lambda: check_log(ops, max_seconds=budget_seconds))
         subject = "as a Kafka-style log"
@@ -213,8 +220,9 @@ def check_command(file: Path, model: str | None, level: str | None, log: bool,
         spec, ops = MODELS[model], _keys_read(ops, history, model)
         calls, sequential = as_model_calls(ops, spec), spec.make()
         _check_shapes(calls, sequential, history)
-        verdict = check_linearizable(calls, sequential, max_steps=None,
-                                     max_seconds=budget_seconds)
+        linearization = search_linearization(calls, sequential, max_steps=None,
+                                             max_seconds=budget_seconds)
+        verdict = linearization.verdict
         subject = f"against the `{model}` model"
     else:
         level, options = _txn_level(level, **txn_options)
@@ -230,6 +238,10 @@ def check_command(file: Path, model: str | None, level: str | None, log: bool,
         heading = (f"{_code_span(str(file))} ({len(history.events)} events, {len(ops)} "
                    f"operations) {subject}")
         _write(markdown_out, markdown(verdict, heading, summary))
+    if html_out is not None:
+        _write(html_out, timeline.check_page(
+            printable(str(file)), ops, verdict, linearization=linearization, model=sequential,
+            transactions=level is not None, named=_named_op_ids(verdict.witness)))
     sys.exit(EXIT_CODES.get(verdict.status, EXIT_UNKNOWN))
 
 

@@ -12,15 +12,17 @@ from pathlib import Path
 import attrs
 import click
 
-from checker import lesson, properties, registry, report, viewer
+from checker import cluster, lesson, properties, registry, report, timeline, viewer
 from checker.badinput import BadInput, GuardedGroup
 from checker.check_cmd import EXIT_UNKNOWN, check_command
 from checker.explore_cmd import explore_command
 from checker.hunt import (
     ALL_CONFIGS,
+    HERE,
     STRATEGIES,
     Budget,
     HuntOutcome,
+    Runner,
     Shard,
     hunt,
     hunt_config,
@@ -101,14 +103,19 @@ def list_systems() -> None:
 @click.option("--jobs", type=click.IntRange(min=1), default=None,
               help="Variants hunted at once, one process each (default: one per core). "
                    "Results do not depend on it.")
+@click.option("--dask", "dask_address", default=None, metavar="ADDRESS",
+              help="Run the seeds on the Dask cluster whose scheduler is at ADDRESS "
+                   "(tcp://HOST:8786; docs/cluster.md): variants one after another, each "
+                   "one's seeds and shrinking spread over the workers, reports written here. "
+                   "Results are the same as a local hunt's. Needs pip install -e '.[cluster]'.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @click.option("--html", "html", is_flag=True,
               help="Also write each counterexample's trace viewer (a self-contained HTML "
                    "page) beside its report, and link it from the report.")
 def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, seed: int,
                  shard: str, config_name: str, strategy: str, report_dir: Path,
-                 no_shrink: bool, database: str | None, jobs: int | None, quiet: bool,
-                 html: bool) -> None:
+                 no_shrink: bool, database: str | None, jobs: int | None,
+                 dask_address: str | None, quiet: bool, html: bool) -> None:
     """Explore SYSTEM[:VARIANT] targets (default: everything) within a budget.
 
     Exits 0 only when every correct variant stays clean and every seeded bug is found; 1 when
@@ -126,7 +133,9 @@ def hunt_command(targets: tuple[str, ...], runs: int, seconds: float | None, see
                             strategy, report_dir, not no_shrink,
                             None if database in (None, "none") else database)
     jobs = min(jobs or _cores(), len(plan))
-    if jobs > 1:
+    if dask_address is not None:
+        outcomes = _hunt_on_cluster(dask_address, plan, settings, quiet)
+    elif jobs > 1:
         outcomes = _hunt_in_parallel(plan, jobs, settings, quiet)
     else:
         outcomes = [_hunt_one(system, variant, settings, quiet) for system, variant in plan]
@@ -167,8 +176,8 @@ def _plan(targets: tuple[str, ...], config_name: str) -> list[tuple[System, str]
     return [(system, variant) for system, variants in parsed for variant in variants]
 
 
-def _hunt_one(system: System, variant: str, settings: HuntSettings,
-              quiet: bool) -> HuntOutcome:
+def _hunt_one(system: System, variant: str, settings: HuntSettings, quiet: bool,
+              runner: Runner = HERE) -> HuntOutcome:
     label = f"{system.name}:{variant}"
     with click.progressbar(length=settings.budget.runs, label=f"{label:<32}", file=sys.stderr,
                            hidden=quiet, show_pos=True) as bar:
@@ -178,7 +187,20 @@ def _hunt_one(system: System, variant: str, settings: HuntSettings,
             bar.update(runs - done[0])
             done[0] = runs
 
-        return _hunt_by_name(system.name, variant, settings, progress)
+        return _hunt_by_name(system.name, variant, settings, progress, runner)
+
+
+def _hunt_on_cluster(address: str, plan: list[tuple[System, str]], settings: HuntSettings,
+                     quiet: bool) -> list[HuntOutcome]:
+    """Each variant in turn over the whole cluster, with the progress bar of a local hunt;
+    the workers load the same --system-module modules as this process."""
+    modules = click.get_current_context().find_root().params["modules"]
+    try:
+        runner = cluster.connect(address, modules)
+    except cluster.ClusterUnavailable as exc:
+        raise BadInput(report.printable(str(exc))) from None
+    with runner:
+        return [_hunt_one(system, variant, settings, quiet, runner) for system, variant in plan]
 
 
 def _cores() -> int:
@@ -207,14 +229,16 @@ def _hunt_in_parallel(plan: list[tuple[System, str]], jobs: int, settings: HuntS
 
 
 def _hunt_by_name(system_name: str, variant: str, settings: HuntSettings,
-                  progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
+                  progress: Callable[[int], None] = lambda runs: None,
+                  runner: Runner = HERE) -> HuntOutcome:
     """One variant's hunt, named so that another process can run it too."""
     system = registry.lookup(system_name)
     memory = ReplayMemory.at(settings.database) if settings.database else None
     return hunt(system, variant, hunt_config(system, settings.config_name),
                 budget=settings.budget, seed=settings.seed, shard=settings.shard,
                 strategy=settings.strategy, report_dir=settings.report_dir,
-                shrink_found=settings.shrink_found, memory=memory, progress=progress)
+                shrink_found=settings.shrink_found, memory=memory, progress=progress,
+                runner=runner)
 
 
 def _add_viewer(outcome: HuntOutcome) -> None:
@@ -229,9 +253,11 @@ def _add_viewer(outcome: HuntOutcome) -> None:
     report_path = Path(outcome.report_path)
     viewer_path = report_path.with_suffix(".html")
     viewer.write(viewer_path, viewer.page(system, result))
+    timeline_name = timeline.write_beside(report_path, result)
     shrunk_from = outcome.before if outcome.before != len(result.choices) else None
     report.write_markdown(report_path, report.markdown(
-        result, system, outcome.replay_path, shrunk_from, viewer=viewer_path.name))
+        result, system, outcome.replay_path, shrunk_from, viewer=viewer_path.name,
+        timeline=timeline_name))
 
 
 def _table(outcomes: list[HuntOutcome]) -> str:

@@ -10,10 +10,12 @@ set of at most half of the nodes (or one of the `islands` given).
 
 A state is named by a canonical fingerprint, the same in every process: node states
 (`Node.state()`, or a node's `canonical_state()` if it has one), storage, random generators,
-clock offsets, messages in flight as a multiset (sequence numbers left out; on FIFO channels,
-with each message's place in its channel's queue), timers and pauses
+clock offsets and drift rates, messages in flight as a multiset (sequence numbers left out;
+on FIFO channels, with each message's place in its channel's queue), timers and pauses
 relative to now, the partition, the fault budget left, the clients' history and the ghost
-record. State invariants are checked in every state.
+record. The state's copies are made by pickling (see `_Snapshot`); a node's text is encoded
+once per distinct state and storage, found again by their pickle (see `_NodeTexts`), and only
+for the nodes an event touched. State invariants are checked in every state.
 Every state (or only those where the workload is done or that lie at the depth bound) is also
 run to its end on a copy -- quiescence, then the history invariants -- exactly as a replayed
 run would end there.
@@ -78,18 +80,20 @@ _KIND_ORDER = {kind: i for i, kind in enumerate(KINDS)}
 class _ForkedRandom(random.Random):
     """A node's generator restored from a snapshot. It shares the snapshot's state and loads
     it only when the node draws: restoring 625 words on every fork costs more than the rest of
-    the copy, and most events draw nothing."""
+    the copy, and most events draw nothing. Until then it also keeps the snapshot's token
+    (see `_generator_token`), which names that state."""
 
-    def __init__(self, state: tuple) -> None:  # no seeding: the state is loaded on first draw
+    def __init__(self, state: tuple, token: str | None = None) -> None:  # seeded on first draw
         self._state: tuple | None = state
         self._loaded = False
+        self.token: str | None = token
         self.gauss_next = state[2]
 
     def _load(self) -> None:
         if not self._loaded:
             super().setstate(self._state)
             self._loaded = True
-        self._state = None
+        self._state = self.token = None
 
     def random(self) -> float:
         self._load()
@@ -105,7 +109,7 @@ class _ForkedRandom(random.Random):
 
     def seed(self, *args: Any, **kwargs: Any) -> None:
         super().seed(*args, **kwargs)
-        self._loaded, self._state = True, None
+        self._loaded, self._state, self.token = True, None, None
 
     def getstate(self) -> tuple:
         if self._state is None:
@@ -114,7 +118,7 @@ class _ForkedRandom(random.Random):
 
     def setstate(self, state: tuple) -> None:
         super().setstate(state)
-        self._loaded, self._state = True, None
+        self._loaded, self._state, self.token = True, None, None
 
 
 def _generator_aside(index: int) -> None:
@@ -148,7 +152,8 @@ class _Pickler(pickle.Pickler):
         stand_in = _aside(type(obj))
         if stand_in is None or obj is _generator_aside or obj is _reference_aside:
             return NotImplemented
-        self.aside.append(obj.getstate() if stand_in is _generator_aside else obj)
+        kept = (obj.getstate(), _generator_token(obj)) if stand_in is _generator_aside else obj
+        self.aside.append(kept)
         return stand_in, (len(self.aside) - 1,)
 
 
@@ -159,7 +164,7 @@ class _Unpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         if module == __name__ and name == _generator_aside.__name__:
-            return lambda index: _ForkedRandom(self.aside[index])
+            return lambda index: _ForkedRandom(*self.aside[index])
         if module == __name__ and name == _reference_aside.__name__:
             return self.aside.__getitem__
         return super().find_class(module, name)
@@ -244,22 +249,22 @@ class _Canon:
     """The canonical texts of one state's parts, carried from a state to its successors:
     an event acts on one node, so only that node's text (and new messages) are made anew."""
 
-    nodes: dict[str, str]  # node -> its state, storage, generator and clock offset
+    nodes: dict[str, str]  # node -> its state, storage, generator and clock
     messages: dict[tuple[str, str, int], str]  # in flight: (src, dst, seq) -> message text
     history: tuple[tuple[int, str], ...]  # (time, event text)
     ghost: tuple[tuple[int, str], ...]
 
     @classmethod
-    def of(cls, sim: Simulation, fresh: dict[str, str]) -> _Canon:
-        return cls({n: _node_text(sim, n, fresh[n]) for n in sim.nodes},
+    def of(cls, sim: Simulation, texts: _NodeTexts) -> _Canon:
+        return cls({n: texts.of(sim, n) for n in sim.nodes},
                    {key: canonical(e.msg) for key, e in sim.network.in_flight.items()},
                    _history_texts(sim, 0), _ghost_texts(sim, 0))
 
-    def after(self, sim: Simulation, actors: Iterable[str], fresh: dict[str, str]) -> _Canon:
+    def after(self, sim: Simulation, actors: Iterable[str], texts: _NodeTexts) -> _Canon:
         """The texts of `sim`, which is this state after events on `actors` only."""
         nodes = self.nodes
-        if actors:
-            nodes = {**nodes, **{a: _node_text(sim, a, fresh[a]) for a in actors}}
+        if actors:  # each once: the timers implied before an event may fire on one node often
+            nodes = {**nodes, **{a: texts.of(sim, a) for a in dict.fromkeys(actors)}}
         known = self.messages
         messages = {key: known.get(key) or canonical(e.msg)
                     for key, e in sim.network.in_flight.items()}
@@ -267,25 +272,56 @@ class _Canon:
                       self.ghost + _ghost_texts(sim, len(self.ghost)))
 
 
-def _node_text(sim: Simulation, node_id: str, fresh_generator: str) -> str:
-    ctx, node = sim.contexts[node_id], sim.nodes[node_id]
-    state = "down" if node is None else canonical(getattr(node, "canonical_state", node.state)())
-    return f"{state}|{canonical(vars(ctx.storage))}|" \
-           f"{_generator_text(ctx.random, fresh_generator)}|{ctx.offset}"
+class _NodeTexts:
+    """Each node's canonical text: its state, storage, generator and clock.
+
+    A node's state and storage are encoded once per distinct value, found again by their
+    pickle: the same local states recur in many global states, and pickling (in C) costs a
+    fraction of encoding canonically. Equal pickles are equal values, so a hit gives the text
+    the encoding would; a value that pickles differently but encodes the same (a dict filled
+    in another order) only misses. The memo lives as long as one search: it is a cache,
+    never part of a fingerprint."""
+
+    def __init__(self, sim: Simulation) -> None:
+        self.fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
+        self.known: dict[bytes, str] = {}
+
+    def of(self, sim: Simulation, node_id: str) -> str:
+        ctx, node = sim.contexts[node_id], sim.nodes[node_id]
+        state = None if node is None else getattr(node, "canonical_state", node.state)()
+        return f"{self._encoded(state, vars(ctx.storage))}|" \
+               f"{self._generator_text(ctx.random, node_id)}|{ctx.offset}|{ctx.rate}"
+
+    def _encoded(self, state: Any, storage: dict) -> str:
+        try:
+            key = pickle.dumps((state, storage), pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, TypeError, AttributeError):  # code in the state
+            return _state_storage_text(state, storage)
+        text = self.known.get(key)
+        if text is None:
+            text = self.known[key] = _state_storage_text(state, storage)
+        return text
+
+    def _generator_text(self, generator: random.Random, node_id: str) -> str:
+        """"-" for a generator nothing was drawn from yet, so that unused generators (seeded
+        differently on every node) do not tell interchangeable nodes apart."""
+        token = _generator_token(generator)
+        return "-" if token == self.fresh[node_id] else token
+
+
+def _state_storage_text(state: Any, storage: dict) -> str:
+    return f"{'down' if state is None else canonical(state)}|{canonical(storage)}"
 
 
 def _generator_token(generator: random.Random) -> str:
     """Names a generator's state: a hash of its words (ints hash the same in every process;
-    `None`, which a state may hold, does not before Python 3.12, so it is kept out)."""
-    _, words, gauss_next = generator.getstate()
-    return f"{hash(words) & 0xFFFF_FFFF_FFFF_FFFF:x}/{gauss_next!r}"
-
-
-def _generator_text(generator: random.Random, fresh: str) -> str:
-    """"-" for a generator nothing was drawn from yet, so that unused generators (seeded
-    differently on every node) do not tell interchangeable nodes apart."""
-    token = _generator_token(generator)
-    return "-" if token == fresh else token
+    `None`, which a state may hold, does not before Python 3.12, so it is kept out). A
+    forked generator nothing drew from keeps its snapshot's token."""
+    token = getattr(generator, "token", None)
+    if token is None:
+        _, words, gauss_next = generator.getstate()
+        token = f"{hash(words) & 0xFFFF_FFFF_FFFF_FFFF:x}/{gauss_next!r}"
+    return token
 
 
 def _history_texts(sim: Simulation, start: int) -> tuple[tuple[int, str], ...]:
@@ -530,7 +566,7 @@ class _Search:
     on_transition: Callable[[bytes | None, bytes], None] | None
     namer: _Namer
     checks: list = attrs.field(init=False)  # the state invariants
-    fresh: dict[str, str] = attrs.field(init=False)  # each node's generator, before any draw
+    texts: _NodeTexts = attrs.field(init=False)
     root: _Snapshot = attrs.field(init=False)  # the state after start
     partitions: list[tuple[Key, tuple]] = attrs.field(init=False)  # the islands, by key
     seen: dict[bytes, _Seen] = attrs.Factory(dict)
@@ -563,10 +599,10 @@ class _Search:
             sim.budget = {kind: min(most, faults.get(kind, 0))
                           for kind, most in sim.budget.items()}
         self.checks = [inv for inv in self.system.invariants if inv.kind == "state"]
-        self.fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
+        self.texts = _NodeTexts(sim)
         self._raise_if(_started(sim) or _state_violation(self.checks, sim), [])
         self.root = _Snapshot.of(sim)
-        canon = _Canon.of(sim, self.fresh)
+        canon = _Canon.of(sim, self.texts)
         cuts = [("partition", island) for island in self.islands or _islands(sim)]
         self.partitions = [(_key(canon, sim, cut), cut) for cut in cuts]
         self._admit(sim, canon, None, None, 0, [])
@@ -633,7 +669,7 @@ class _Search:
             return None
         self._raise_if(outcome if isinstance(outcome, Verdict) else None,
                        lambda: [*self._path(item.fp), event])
-        canon = item.canon.after(sim, outcome, self.fresh)
+        canon = item.canon.after(sim, outcome, self.texts)
         return self._admit(sim, canon, item.fp, event, depth + 1, sleep)
 
     def _admit(self, sim: Simulation, canon: _Canon, parent: bytes | None,
@@ -750,9 +786,9 @@ class _Search:
     def _replay(self, events: list[tuple]) -> tuple[Simulation, _Canon]:
         """The kept state at the end of a recorded path, rebuilt from the start."""
         sim = self.root.fork()
-        canon = _Canon.of(sim, self.fresh)
+        canon = _Canon.of(sim, self.texts)
         for event in events:
-            canon = canon.after(sim, _advance(sim, event, []), self.fresh)
+            canon = canon.after(sim, _advance(sim, event, []), self.texts)
         return sim, canon
 
     def _result(self) -> ExploreResult:

@@ -4,11 +4,13 @@ write the counterexample. A seeded bug passes when it is found; `correct` when n
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any, Protocol
 
 import attrs
 
@@ -51,8 +53,13 @@ class Shard:
             raise ValueError(f"shard {text!r}: need 0 <= i < n")
         return cls(index, count)
 
-    def seeds(self, base: int) -> itertools.count:
-        return itertools.count(base + self.index, self.count)
+    def seeds(self, base: int, runs: int | None = None) -> Iterable[int]:
+        """This shard's seeds in the order they run; with `runs`, the first that many (a
+        range, whose length a runner can plan with)."""
+        first = base + self.index
+        if runs is None:
+            return itertools.count(first, self.count)
+        return range(first, first + runs * self.count, self.count)
 
 
 @attrs.frozen
@@ -88,6 +95,77 @@ class ConfigMix:
 
 
 ALL_CONFIGS = "all"
+
+
+@attrs.frozen
+class SeedRun:
+    """What one seed's run adds to a hunt: small enough to send between processes, with the
+    run itself only when it violated (the hunt shrinks and reports it)."""
+
+    events: int
+    unknown: bool = False
+    invoked: int = 0
+    completed_ok: int = 0
+    violation: RunResult | None = None
+
+
+def run_seed(system: System, variant: str, mix: ConfigMix, seed: int,
+             strategy: str) -> SeedRun:
+    result, events = _one_run(system, variant, mix.for_seed(seed), seed, strategy)
+    if result is None:
+        return SeedRun(events)
+    history = result.sim.history
+    return SeedRun(events, result.verdict.status == UNKNOWN,
+                   sum(event.type == INVOKE for event in history),
+                   sum(event.type == OK for event in history),
+                   result if result.violated else None)
+
+
+@attrs.define
+class Tally:
+    """A hunt's counts so far, over its runs in seed order."""
+
+    runs: int = 0
+    events: int = 0
+    unknowns: int = 0
+    invoked: int = 0
+    completed_ok: int = 0
+
+    def add(self, run: SeedRun) -> None:
+        self.runs += 1
+        self.events += run.events
+        self.unknowns += run.unknown
+        self.invoked += run.invoked
+        self.completed_ok += run.completed_ok
+
+
+class Runner(Protocol):
+    """Where a hunt's work runs: in this process (`HERE`), or on a Dask cluster
+    (`checker.cluster`). A hunt's result does not depend on it: runs come back in seed order,
+    and everything else is the same function called elsewhere."""
+
+    def seed_runs(self, system: System, variant: str, mix: ConfigMix, seeds: Iterable[int],
+                  strategy: str) -> Iterator[SeedRun]:
+        """The runs of `seeds`, in their order, lazily: the hunt stops pulling at its first
+        violation or when its budget is spent, then closes the iterator."""
+        ...
+
+    def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """`fn(*args, **kwargs)`. A `progress` callback among the keywords is called only
+        where fn runs here; elsewhere fn runs without it."""
+        ...
+
+
+class _Here:
+    def seed_runs(self, system: System, variant: str, mix: ConfigMix, seeds: Iterable[int],
+                  strategy: str) -> Iterator[SeedRun]:
+        return (run_seed(system, variant, mix, seed, strategy) for seed in seeds)
+
+    def call(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        return fn(*args, **kwargs)
+
+
+HERE: Runner = _Here()
 
 
 def hunt_config(system: System, name: str) -> Config | ConfigMix:
@@ -146,14 +224,16 @@ def hunt(system: System, variant: str, config: Config | ConfigMix, *, budget: Bu
          seed: int = 0, shard: Shard = Shard(), strategy: str = "random",
          report_dir: Path | None = None, shrink_found: bool = True,
          shrink_replays: int = HUNT_REPLAYS, memory: ReplayMemory | None = None,
-         progress: Callable[[int], None] = lambda runs: None) -> HuntOutcome:
+         progress: Callable[[int], None] = lambda runs: None,
+         runner: Runner = HERE) -> HuntOutcome:
     """Hunt one variant on one configuration, or on a mix of them (`ConfigMix`). A property
     system's search, and the Hypothesis strategy, use a mix's first configuration only: their
     inputs are drawn, not shaped by a cluster. With `memory`, the failures remembered for
-    this variant are replayed first, and what the hunt finds is remembered."""
+    this variant are replayed first (here), and what the hunt finds is remembered. The
+    runner runs the seeds and shrinks; reports are written here."""
     if memory is None:
         return _hunt(system, variant, config, budget, seed, shard, strategy, report_dir,
-                     shrink_found, shrink_replays, None, progress)
+                     shrink_found, shrink_replays, None, progress, runner)
     started = time.perf_counter()
     remembered = memory.replay(system, variant)
     if remembered is not None:
@@ -163,9 +243,10 @@ def hunt(system: System, variant: str, config: Config | ConfigMix, *, budget: Bu
         if system.kind == "property":
             size = system.size(system.from_json(remembered.sim.input, remembered.config))
             return _record_input(system, remembered, outcome, size, size, report_dir)
-        return _record(system, remembered, outcome, report_dir, shrink_found, shrink_replays)
+        return _record(system, remembered, outcome, report_dir, shrink_found, shrink_replays,
+                       runner)
     outcome = _hunt(system, variant, config, budget, seed, shard, strategy, report_dir,
-                    shrink_found, shrink_replays, memory, progress)
+                    shrink_found, shrink_replays, memory, progress, runner)
     if outcome.violation is not None:
         memory.remember(system, outcome.violation)
     return outcome
@@ -174,52 +255,58 @@ def hunt(system: System, variant: str, config: Config | ConfigMix, *, budget: Bu
 def _hunt(system: System, variant: str, config: Config | ConfigMix, budget: Budget, seed: int,
           shard: Shard, strategy: str, report_dir: Path | None, shrink_found: bool,
           shrink_replays: int, memory: ReplayMemory | None,
-          progress: Callable[[int], None]) -> HuntOutcome:
+          progress: Callable[[int], None], runner: Runner) -> HuntOutcome:
     mix = config if isinstance(config, ConfigMix) else ConfigMix((config,))
     if system.kind == "property":
         return _hunt_inputs(system, variant, mix.first, budget, seed + shard.index, report_dir,
-                            shrink_found, shrink_replays, progress)
+                            shrink_found, shrink_replays, progress, runner)
     started = time.perf_counter()
-    runs = events = unknowns = invoked = completed_ok = 0
+    tally = Tally()
     found: RunResult | None = None
     if strategy == "hypothesis":
         from checker.hypothesis_adapter import hypothesis_hunt
-        found, runs = hypothesis_hunt(system, variant, mix.first, seed, budget,
-                                      memory.database if memory else None)
-        progress(runs)
+        found, tally.runs = runner.call(hypothesis_hunt, system, variant, mix.first, seed,
+                                        budget, memory.database if memory else None)
+        progress(tally.runs)
     else:
-        for run_seed in shard.seeds(seed):
-            if budget.spent(runs, time.perf_counter() - started):
-                break
-            result, run_events = _one_run(system, variant, mix.for_seed(run_seed), run_seed,
-                                          strategy)
-            runs += 1
-            events += run_events
-            unknowns += result is not None and result.verdict.status == UNKNOWN
-            if result is not None:
-                invoked += sum(event.type == INVOKE for event in result.sim.history)
-                completed_ok += sum(event.type == OK for event in result.sim.history)
-            progress(runs)
-            if result is not None and result.violated:
-                found = result
-                break
+        found = _run_seeds(runner.seed_runs(system, variant, mix,
+                                            shard.seeds(seed, budget.runs), strategy),
+                           tally, budget, started, progress)
     elapsed = time.perf_counter() - started
-    outcome = HuntOutcome(system.name, variant, system.variant(variant).seeded, runs, events,
-                          elapsed, unknowns, invoked, completed_ok)
+    outcome = HuntOutcome(system.name, variant, system.variant(variant).seeded, tally.runs,
+                          tally.events, elapsed, tally.unknowns, tally.invoked,
+                          tally.completed_ok)
     if found is None:
         return outcome
-    return _record(system, found, outcome, report_dir, shrink_found, shrink_replays)
+    return _record(system, found, outcome, report_dir, shrink_found, shrink_replays, runner)
+
+
+def _run_seeds(runs: Iterator[SeedRun], tally: Tally, budget: Budget, started: float,
+               progress: Callable[[int], None]) -> RunResult | None:
+    """Count runs in seed order until the first violation, which is returned, or until the
+    budget is spent (checked before each run, as before pulling the next)."""
+    with contextlib.closing(runs):
+        while not budget.spent(tally.runs, time.perf_counter() - started):
+            run = next(runs, None)
+            if run is None:
+                return None
+            tally.add(run)
+            progress(tally.runs)
+            if run.violation is not None:
+                return run.violation
+    return None
 
 
 def _hunt_inputs(system: System, variant: str, config: Config, budget: Budget, seed: int,
                  report_dir: Path | None, shrink_found: bool, shrink_replays: int,
-                 progress: Callable[[int], None]) -> HuntOutcome:
+                 progress: Callable[[int], None], runner: Runner) -> HuntOutcome:
     """A property system's hunt: one Hypothesis search (whatever the strategy; shard i of n
     searches from seed + i), its runs the examples it checked, its trace sizes the input's
     before and after shrinking (`checker.properties`)."""
-    searched = properties.search(system, variant, config, seed, examples=budget.runs,
-                                 seconds=budget.seconds, shrink=shrink_found,
-                                 max_checks=shrink_replays, progress=progress)
+    searched = runner.call(properties.search, system, variant, config, seed,
+                           examples=budget.runs, seconds=budget.seconds, shrink=shrink_found,
+                           max_checks=shrink_replays, progress=progress)
+    progress(searched.runs)  # a search that ran elsewhere reports its runs at its end
     outcome = HuntOutcome(system.name, variant, system.variant(variant).seeded, searched.runs,
                           searched.runs, searched.elapsed)
     found = searched.found
@@ -252,12 +339,14 @@ def _one_run(system: System, variant: str, config: Config, seed: int,
 
 
 def _record(system: System, found: RunResult, outcome: HuntOutcome,
-            report_dir: Path | None, shrink_found: bool, shrink_replays: int) -> HuntOutcome:
+            report_dir: Path | None, shrink_found: bool, shrink_replays: int,
+            runner: Runner) -> HuntOutcome:
     before = len(found.choices)
     final = found
     if shrink_found:
-        final = shrink(system, found.variant, found.config, found.seed, found.choices,
-                       found.verdict.invariant, max_replays=shrink_replays).result
+        final = runner.call(shrink, system, found.variant, found.config, found.seed,
+                            found.choices, found.verdict.invariant,
+                            max_replays=shrink_replays).result
     outcome = attrs.evolve(outcome, violation=final, time_to_first=outcome.elapsed,
                            before=before, after=len(final.choices))
     if report_dir is None:

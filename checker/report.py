@@ -154,8 +154,10 @@ CAUSAL_SLICE = ("the steps the violation depends on, through messages, each node
 
 
 def markdown(result: RunResult, system: System, replay_path: str,
-             shrunk_from: int | None = None, viewer: str | None = None) -> str:
-    """The report. `viewer`: the name of the trace viewer's file beside it, to link."""
+             shrunk_from: int | None = None, viewer: str | None = None,
+             timeline: str | None = None) -> str:
+    """The report. `viewer`, `timeline`: the names of the trace viewer's and the history
+    timeline's files beside it, to link."""
     result, cut = causal.of_run(system, result, violating_ops(result))
     variant = system.variant(result.variant)
     verdict = result.verdict
@@ -175,6 +177,10 @@ def markdown(result: RunResult, system: System, replay_path: str,
     if viewer is not None:
         lines += [f"[Step through it in the trace viewer]({urllib.parse.quote(viewer)}): every "
                   "node's state, the messages in flight and the timers at each step.", ""]
+    if timeline is not None:
+        lines += [f"[See the history on a timeline]({urllib.parse.quote(timeline)}): a lane "
+                  "per client, the longest linearizable prefix drawn on the operations and "
+                  "the one that cannot take effect next.", ""]
     lines += ["## Trace", ""] + _trace_section(result, cut) + [""]
     lines += ["## Sequence diagram", "", "The causal slice's steps (of those shown above the "
               "fold).", "", "```mermaid", *mermaid(result, cut.steps), "```", ""]
@@ -210,10 +216,13 @@ def key_indices(result: RunResult) -> list[int]:
 def mermaid(result: RunResult, only: frozenset[int] | None = None) -> list[str]:
     """The key steps as a sequence diagram; `only`: just these trace indices among them."""
     sim = result.sim
-    indices = [i for i in key_indices(result) if only is None or i in only]
+    keys = set(key_indices(result))
     lines = ["sequenceDiagram"]
     lines += [f"    participant {_mermaid_id(node)}" for node in sim.clients + sim.servers]
-    for group in _folded([sim.trace[i] for i in indices]):
+    for indices in folded_indices(sim.trace):  # grouped as the numbered trace groups them
+        group = [sim.trace[i] for i in indices if i in keys]
+        if not group or (only is not None and only.isdisjoint(indices)):
+            continue
         if group[0].phase == "implied":
             nodes = list(dict.fromkeys(_mermaid_id(step.event[1]) for step in group))
             span = nodes[0] if len(nodes) == 1 else f"{nodes[0]},{nodes[-1]}"

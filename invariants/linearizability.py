@@ -83,6 +83,37 @@ def check_linearizable(ops: list[Operation], model: SequentialModel, *,
     across all partitions; None leaves that bound out. `max_seconds` also covers the work
     before each search (filtering, partitioning, ordering the ops).
     """
+    return search_linearization(ops, model, max_steps=max_steps,
+                                max_seconds=max_seconds).verdict
+
+
+@attrs.frozen
+class PartitionOrder:
+    """What the search found in one partition: ops (ids) in the order they took effect, and
+    the model state after each. When `status` is OK, that is every op of the partition that
+    had to take effect; otherwise the longest linearizable prefix the search reached, and, on
+    a violation, `stuck`: the ops that could have gone next, each with why none could."""
+
+    status: str  # OK | VIOLATED | UNKNOWN
+    order: tuple[int, ...]
+    states: tuple[Hashable, ...]
+    stuck: tuple[tuple[int, str], ...] = ()
+
+
+@attrs.frozen
+class Linearization:
+    """A check's verdict and what its search found in each partition it searched, in the
+    order searched (those after a violation or a spent budget are not searched). The search
+    keeps the path anyway, so this costs the check nothing but copying it once at the end."""
+
+    verdict: Verdict
+    partitions: tuple[PartitionOrder, ...]
+
+
+def search_linearization(ops: list[Operation], model: SequentialModel, *,
+                         max_steps: int | None = 2_000_000,
+                         max_seconds: float | None = None) -> Linearization:
+    """`check_linearizable`, with the orders the search found (`deepdives check --html`)."""
     deadline = None if max_seconds is None else _now() + max_seconds
     try:
         happened = _ops_that_matter(ops, _read_only_test(model))
@@ -90,32 +121,46 @@ def check_linearizable(ops: list[Operation], model: SequentialModel, *,
         parts = [part for part in model.partition(happened) if part]
         _check_time(deadline)
     except _OutOfTime:
-        return unknown(INVARIANT, f"budget spent before the search started: the {len(ops)} "
-                                  f"ops were still being partitioned",
-                       {"partition": None, "partitions": None, "partitions_checked": 0,
-                        "ops_in_partition": None, "linearized": []})
+        return Linearization(unknown(
+            INVARIANT, f"budget spent before the search started: the {len(ops)} ops were "
+                       f"still being partitioned",
+            {"partition": None, "partitions": None, "partitions_checked": 0,
+             "ops_in_partition": None, "linearized": []}), ())
     limit = math.inf if max_steps is None else max_steps
     used = 0
+    found: list[PartitionOrder] = []
     for index, part in enumerate(parts):
         search = _Search(part, model)
         try:
             search.prepare(deadline)
             outcome = search.run(limit - used, deadline)
         except _OutOfTime:
-            outcome = _Outcome(UNKNOWN, 0, (), None)
+            outcome = _Outcome(UNKNOWN, 0, (), None, ())
         used += outcome.steps
+        found.append(_partition_order(search, outcome))
         if outcome.status == UNKNOWN:
-            return unknown(INVARIANT, _budget_note(index, parts, used, search, outcome),
-                           _budget_witness(index, parts, search, outcome))
+            return Linearization(unknown(INVARIANT, _budget_note(index, parts, used, search,
+                                                                 outcome),
+                                         _budget_witness(index, parts, search, outcome)),
+                                 tuple(found))
         if outcome.status == VIOLATED:
             rest = len(parts) - index - 1
             unchecked = f"\n({rest} later partition(s) not checked: one violation settles " \
                         f"it)" if rest else ""
-            return violated(INVARIANT, f"not linearizable against {model.name}:\npartition "
-                                       f"{index}: {_explain_violation(search, outcome)}"
-                                       f"{unchecked}", [_violation_witness(index, search, outcome)])
-    return passed(INVARIANT, f"{len(happened)} ops in {len(parts)} partition(s) linearize "
-                             f"against {model.name} ({used} search steps)")
+            return Linearization(violated(
+                INVARIANT, f"not linearizable against {model.name}:\npartition {index}: "
+                           f"{_explain_violation(search, outcome)}{unchecked}",
+                [_violation_witness(index, search, outcome)]), tuple(found))
+    return Linearization(passed(INVARIANT, f"{len(happened)} ops in {len(parts)} partition(s) "
+                                           f"linearize against {model.name} ({used} search "
+                                           f"steps)"), tuple(found))
+
+
+def _partition_order(search: _Search, outcome: _Outcome) -> PartitionOrder:
+    ids = tuple(search.ops[i].id for i in outcome.prefix)
+    stuck = () if outcome.status != VIOLATED else tuple(
+        (search.ops[i].id, reason) for i, reason in _stuck_reasons(search, outcome))
+    return PartitionOrder(outcome.status, ids, outcome.states, stuck)
 
 
 def _ops_that_matter(ops: list[Operation], read_only: Callable[[str, Any, Any], bool]
@@ -143,6 +188,7 @@ class _Outcome:
     steps: int
     prefix: tuple[int, ...]  # op indices (into `_Search.ops`) in linearization order
     state: Hashable  # model state after the prefix
+    states: tuple[Hashable, ...]  # model state after each op of the prefix
 
 
 class _OutOfTime(Exception):
@@ -214,6 +260,7 @@ class _Deepest:
 
     def __init__(self, state: Hashable) -> None:
         self.ops: list[int] = []  # as the stack frames name them
+        self.befores: list[Hashable] = []  # the state before each of them
         self.state = state
         self.shared = 0  # the recorded path and the current one agree on this many frames
 
@@ -225,11 +272,14 @@ class _Deepest:
         if len(stack) <= len(self.ops):
             return
         del self.ops[self.shared:]
+        del self.befores[self.shared:]
         self.ops += [frame[0] for frame in stack[self.shared:]]
+        self.befores += [frame[1] for frame in stack[self.shared:]]
         self.shared, self.state = len(stack), state
 
     def outcome(self, status: str, steps: int, op_index: Callable[[int], int]) -> _Outcome:
-        return _Outcome(status, steps, tuple(map(op_index, self.ops)), self.state)
+        return _Outcome(status, steps, tuple(map(op_index, self.ops)), self.state,
+                        _states_after(self.befores, self.state))
 
 
 class _Search:
@@ -389,7 +439,8 @@ class _Search:
                     break  # a read-only op taken at once: its configuration is ruled out too
             deepest.backtracked(len(stack))
             phase, entry, start = (_INFO, ~op, k + 1) if op < 0 else (_CHANGERS, op, k + 1)
-        return _Outcome(OK, steps, tuple(self._op_index(frame[0]) for frame in stack), state)
+        return _Outcome(OK, steps, tuple(self._op_index(frame[0]) for frame in stack), state,
+                        _states_after([frame[1] for frame in stack], state))
 
     def _op_index(self, op: int) -> int:
         """The index in `ops` of an ok op's rank r, or of an info op's ~rank."""
@@ -481,6 +532,11 @@ class _Search:
         return [i for i in pending if first_ret is None or self.ops[i].call <= first_ret]
 
 
+def _states_after(befores: list[Hashable], last: Hashable) -> tuple[Hashable, ...]:
+    """The state after each op of a path, from the state before each and the one at its end."""
+    return (*befores[1:], last) if befores else ()
+
+
 _READS, _CHANGERS, _INFO = 0, 1, 2  # the phases of the walk at a configuration
 
 
@@ -550,18 +606,27 @@ def _violation_witness(index: int, search: _Search, outcome: _Outcome) -> dict:
 
 
 def _explain_violation(search: _Search, outcome: _Outcome) -> str:
-    done = set(outcome.prefix)
-    stuck = search.candidates(done)
-    misfits = [i for i in stuck if not search.next_states(i, outcome.state)]
-    reasons = [_why_it_does_not_fit(search, i, outcome.state) for i in misfits]
-    fits = [f"#{search.ops[i].id}" for i in stuck if i not in misfits]
+    stuck = _stuck_reasons(search, outcome)
+    reasons = [reason for _, reason in stuck if reason != _LEADS_NOWHERE]
+    fits = [f"#{search.ops[i].id}" for i, reason in stuck if reason == _LEADS_NOWHERE]
     if fits:
         reasons.append(f"{', '.join(fits)} would fit, but lead only to configurations "
                        f"already ruled out")
     state_text = search.model.describe_state(outcome.state)
     text = f"{_describe_prefix(search, outcome.prefix)}, the model state is {state_text}, " \
            f"and no op can take effect next: {'; '.join(reasons)}"
-    return text + _real_time_note(search, done, stuck)
+    return text + _real_time_note(search, set(outcome.prefix), [i for i, _ in stuck])
+
+
+_LEADS_NOWHERE = "it would fit, but leads only to configurations already ruled out"
+
+
+def _stuck_reasons(search: _Search, outcome: _Outcome) -> list[tuple[int, str]]:
+    """The ops that could go next after the deepest prefix (indices into `search.ops`), each
+    with why it cannot: the result it could not return, or `_LEADS_NOWHERE`."""
+    return [(i, _LEADS_NOWHERE if search.next_states(i, outcome.state)
+             else _why_it_does_not_fit(search, i, outcome.state))
+            for i in search.candidates(set(outcome.prefix))]
 
 
 def _describe_prefix(search: _Search, prefix: tuple[int, ...]) -> str:

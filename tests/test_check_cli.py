@@ -19,7 +19,7 @@ from checker.historyio import (
     parse_jsonl,
 )
 from invariants.history import Event
-from invariants.linearizability import check_linearizable
+from invariants.linearizability import search_linearization
 
 DATA = Path(__file__).parent / "data"
 
@@ -464,9 +464,9 @@ def test_linearizability_has_no_hidden_step_cap(monkeypatch):
 
     def spy(ops, model, **budget):
         seen.update(budget)
-        return check_linearizable(ops, model, **budget)
+        return search_linearization(ops, model, **budget)
 
-    monkeypatch.setattr(check_cmd, "check_linearizable", spy)
+    monkeypatch.setattr(check_cmd, "search_linearization", spy)
     run(DATA / "register-linearizable.jsonl", "--model", "register", "--budget-seconds", "7")
     assert seen == {"max_steps": None, "max_seconds": 7.0}
 

@@ -15,8 +15,9 @@ from checker import registry
 from checker.explore import (
     _advance,
     _Canon,
-    _generator_token,
+    _NodeTexts,
     _pending_timers,
+    _Snapshot,
     canonical,
     explore,
 )
@@ -186,9 +187,9 @@ def test_incremental_fingerprint_texts_match_a_fresh_computation(seed: int) -> N
     system = registry.lookup("sso")
     config = system.config("small")
     sim = new_simulation(system, "correct", config, seed)
-    fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
+    texts = _NodeTexts(sim)
     sim.start()
-    canon = _Canon.of(sim, fresh)
+    canon = _Canon.of(sim, texts)
     walk = RandomWalk(seed, max_pause=config.max_pause)
     for step in range(150):
         event = walk.next(sim)
@@ -198,22 +199,53 @@ def test_incremental_fingerprint_texts_match_a_fresh_computation(seed: int) -> N
             event = walk.rng.choice(_pending_timers(sim))
         touched = _advance(sim, event, [])
         if touched is None:  # the awaited timer was cancelled: the search drops this copy
-            canon = _Canon.of(sim, fresh)
+            canon = _Canon.of(sim, texts)
             continue
-        canon = canon.after(sim, touched, fresh)
-        assert canon == _Canon.of(sim, fresh), event
+        canon = canon.after(sim, touched, texts)
+        unmemoized = _NodeTexts(sim)
+        unmemoized.fresh = texts.fresh
+        assert canon == _Canon.of(sim, unmemoized), event
+
+
+def test_a_clock_drift_rate_tells_states_apart() -> None:
+    """Two nodes whose clocks read the same now but run at different rates will not read
+    the same later: the rate is part of the node's text."""
+    system = registry.lookup("sso")
+    sim = new_simulation(system, "correct", system.config("small"), 0)
+    texts = _NodeTexts(sim)
+    sim.start()
+    before = texts.of(sim, "n1")
+    sim.contexts["n1"].drift(5)
+    assert sim.contexts["n1"].offset == 0 and texts.of(sim, "n1") != before
+
+
+def test_forks_of_a_snapshot_are_independent_copies() -> None:
+    """A snapshot shares the trace and history entries (immutable) but not the lists, nor
+    anything a node may change."""
+    system = registry.lookup("sso")
+    sim = new_simulation(system, "correct", system.config("small"), 0)
+    sim.start()
+    snapshot = _Snapshot.of(sim)
+    one, other = snapshot.fork(), snapshot.fork()
+    assert one.trace == other.trace == sim.trace and one.trace is not other.trace
+    event = one.enabled("fire")[0]
+    _advance(one, event, [])
+    assert len(one.trace) > len(other.trace) == len(sim.trace)
+    assert one.nodes[event[1]].state() != other.nodes[event[1]].state() or \
+        one.time != other.time
+    assert other.contexts["n1"]._sim is other and one.contexts["n1"]._sim is one
 
 
 FINGERPRINT_SCRIPT = """
 from checker import registry
-from checker.explore import _Canon, _generator_token, _Namer, explore
+from checker.explore import _Canon, _NodeTexts, _Namer, explore
 from checker.run import new_simulation
 from checker.strategies import RandomWalk
 from tests.toys_explore import COMMIT
 system = registry.lookup("sso")
 config = system.config("small")
 sim = new_simulation(system, "correct", config, 4)
-fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
+texts = _NodeTexts(sim)
 sim.start()
 walk = RandomWalk(4, max_pause=config.max_pause)
 for _ in range(60):
@@ -221,7 +253,7 @@ for _ in range(60):
     if event is None:
         break
     sim.execute(event)
-print(_Namer([], False).fingerprint(_Canon.of(sim, fresh), sim)[0].hex())
+print(_Namer([], False).fingerprint(_Canon.of(sim, texts), sim)[0].hex())
 r = explore(COMMIT, "correct", COMMIT.config("small"), max_depth=6)
 print(r.states, r.transitions, r.verdict.status)
 """
@@ -239,13 +271,19 @@ def test_fingerprints_and_searches_are_the_same_under_any_hash_seed() -> None:
 
 
 def test_sso_small_bounded_search_is_the_same_with_sleep_sets() -> None:
+    """The same set of distinct states, and the same verdict, with fewer transitions."""
     system = registry.lookup("sso")
     config = system.config("small")
     faults = {"crash": 1, "drop": 1, "partition": 1}
+    reached: dict[bool, set[bytes]] = {False: set(), True: set()}
     full, reduced = (explore(system, "correct", config, max_depth=3, faults=faults,
-                             sleep_sets=sleep) for sleep in (False, True))
+                             sleep_sets=sleep,
+                             on_transition=lambda _, child, sleep=sleep:
+                             reached[sleep].add(child)) for sleep in (False, True))
     assert full.verdict == reduced.verdict and full.states == reduced.states
-    assert reduced.transitions < full.transitions
+    assert reached[False] == reached[True] and len(reached[True]) == full.states
+    # sleep sets skip `slept` transitions, some taken later from a path with fewer asleep
+    assert 0 < full.transitions - reduced.transitions <= reduced.slept
     bug = explore(system, "minority-quorum", config, max_depth=4, faults=faults)
     assert bug.violated and bug.verdict.invariant in ("one-lease-holder", "chosen-on-majority")
     again = replayed(system, "minority-quorum", config, 0, bug.choices)

@@ -13,7 +13,7 @@ import attrs
 import pytest
 
 from checker import report
-from checker.explore import _Canon, _commute, _footprint, _generator_token, _Namer, explore
+from checker.explore import _Canon, _commute, _footprint, _Namer, _NodeTexts, explore
 from checker.hunt import Budget, hunt
 from checker.node import Context, Node
 from checker.pct import PCT
@@ -260,11 +260,11 @@ def test_exploration_finds_the_reset_bug_at_its_shortest_and_it_replays() -> Non
 def test_fingerprints_tell_the_order_within_a_channel() -> None:
     def fingerprint(values: tuple) -> bytes:
         sim = new_simulation(STREAM, "correct", STREAM.config("small"), 0)
-        fresh = {n: _generator_token(ctx.random) for n, ctx in sim.contexts.items()}
+        texts = _NodeTexts(sim)
         sim.start()
         for value in values:
             sim.contexts["c0"].send("s", Chunk(1, value))
-        return _Namer([], False).fingerprint(_Canon.of(sim, fresh), sim)[0]
+        return _Namer([], False).fingerprint(_Canon.of(sim, texts), sim)[0]
     assert fingerprint((1, 2)) != fingerprint((2, 1))
     assert fingerprint((1, 2)) == fingerprint((1, 2))
 

@@ -237,6 +237,22 @@ def test_slice_follows_messages_back_to_their_sender() -> None:
     assert len(cut.steps) < cut.end
 
 
+def test_the_diagram_folds_time_as_the_numbered_trace_does() -> None:
+    """A "time passes" note of the sequence diagram is one of the trace's own folded lines,
+    whole, even when the slice holds only some of the timers it folds."""
+    example = load(ROOT / "docs/lessons/traces/sso.lease-ignores-drift.json")
+    system = registry.lookup(example.system)
+    result = execute(system, example.variant, example.config, example.seed,
+                     Replay(example.choices))
+    result, cut = causal.of_run(system, result, report.violating_ops(result))
+    lines = report.trace_lines(result.sim.trace)
+    notes = [line.split(": ", 1)[1] for line in report.mermaid(result, cut.steps)
+             if "time passes" in line]
+    assert notes
+    for note in notes:
+        assert any(line.endswith(note) for line in lines), note
+
+
 def test_hunt_and_replay_write_the_viewer(tmp_path: Path,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from click.testing import CliRunner

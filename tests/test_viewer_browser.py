@@ -7,6 +7,7 @@ environment variable set, as `.ci/run` does) they fail instead, for there they m
 from __future__ import annotations
 
 import os
+import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,12 +15,16 @@ from typing import Any
 
 import pytest
 
-from checker import registry, viewer
+from benchmarks.bench_linearizability import register_invocation, simulate
+from checker import registry, timeline, viewer
 from checker.replayfile import load
 from checker.run import execute
 from checker.strategies import Replay
 from checker.system import Config
+from invariants.linearizability import search_linearization
+from models.sequential import Register
 from tests import toys
+from tests.test_timeline import DATA, check_html, hostile_history
 from tests.test_viewer import HOSTILE_SYSTEM, states_after
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -48,7 +53,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def open_page(browser: Any, tmp_path: Path) -> Iterator[Any]:
-    """Opens a viewer page from a file; fails the test on any script error or dialog."""
+    """Opens a viewer page from a file; fails the test on any script error, console error or
+    dialog."""
     pages = []
     problems: list[str] = []
 
@@ -59,6 +65,8 @@ def open_page(browser: Any, tmp_path: Path) -> Iterator[Any]:
         page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
         page.on("dialog", lambda dialog: (problems.append(f"dialog: {dialog.message}"),
                                           dialog.dismiss()))
+        page.on("console", lambda message: problems.append(f"console: {message.text}")
+                if message.type == "error" else None)
         page.goto(path.as_uri())
         pages.append(page)
         return page
@@ -158,3 +166,85 @@ def test_five_thousand_steps_open_and_step_quickly(open_page: Any) -> None:
     assert _step_shown(page) == len(result.sim.trace) - 1
     assert page.locator(".row").count() < 200  # only the rows in view exist
     assert opened < 20 and stepped < 20_000, (opened, stepped)
+
+
+# -- the history timeline (`deepdives check --html`) -------------------------------------------
+
+def _tip(page: Any) -> str:
+    assert page.locator("#tip").is_visible()
+    return page.text_content("#tip")
+
+
+def test_timeline_marks_the_prefix_and_the_op_that_cannot_be_placed(open_page: Any,
+                                                                    tmp_path: Path) -> None:
+    _, _, html = check_html(tmp_path, DATA / "register-stale-read.jsonl", "--model", "register")
+    page = open_page(html)
+    assert page.locator("#spacer .bar").count() == 2
+    assert page.locator("#spacer .bar.linearized").count() == 1
+    assert page.locator("#spacer .bar.stuck").count() == 1
+    assert page.text_content("#spacer .lp") == "1"
+    page.hover('#spacer .bar[data-id="0"]')
+    assert "state after: value=1" in _tip(page)
+    page.click('#spacer .bar[data-id="0"]')
+    assert page.text_content("#op-state") == "value=1"
+    page.click("#to-problem")
+    assert "CANNOT BE PLACED" in page.text_content("#op-text")
+    assert "could only return 1" in page.text_content("#op-text")
+
+
+def test_timeline_steps_through_the_order_found(open_page: Any, tmp_path: Path) -> None:
+    _, data, html = check_html(tmp_path, ROOT / "benchmarks/histories/register-10c.jsonl",
+                               "--model", "register")
+    page = open_page(html)
+    [part] = data["partitions"]
+    for k in range(6):
+        page.keyboard.press("ArrowRight")
+        assert page.get_attribute("#spacer .bar.sel", "data-id") == str(part["order"][k])
+        assert page.text_content("#op-state") == data["states"][part["states"][k]]
+    page.click("#prev")
+    assert page.get_attribute("#spacer .bar.sel", "data-id") == str(part["order"][4])
+
+
+def test_timeline_draws_a_cycles_edges(open_page: Any, tmp_path: Path) -> None:
+    _, data, html = check_html(tmp_path, DATA / "append-g-single.jsonl",
+                               "--consistency", "serializable")
+    page = open_page(html)
+    anomaly = data["anomalies"][0]
+    kinds = page.evaluate("[...document.querySelectorAll('#links path.edge')]"
+                          ".map(p => p.dataset.kind)")
+    assert kinds == [edge["type"] for edge in anomaly["edges"]] and "rw" in kinds
+    assert page.locator("#spacer .bar.in-anomaly").count() == len(anomaly["txns"])
+    page.hover(f'#spacer .bar[data-id="{anomaly["txns"][0]}"]')
+    assert f"#{anomaly['txns'][0]}" in _tip(page)
+
+
+def test_timeline_shows_hostile_values_as_text(open_page: Any, tmp_path: Path) -> None:
+    _, _, html = check_html(tmp_path, hostile_history(tmp_path), "--model", "register")
+    page = open_page(html)
+    assert page.evaluate("document.scripts.length") == 2
+    assert page.locator("img").count() == 0 and page.locator("b").count() == 0
+    page.evaluate("document.getElementById('scroll').scrollTo(0, 0)")
+    page.wait_for_function("document.getElementById('spacer').textContent"
+                           ".includes('</script><script>alert(1)</script>')")
+    assert "participant evil" in page.text_content("#names")
+    assert 'h"<img src=x onerror=alert(1)>' in page.title()
+
+
+def test_timeline_of_ten_thousand_ops_opens_and_scrolls(open_page: Any) -> None:
+    ops = simulate(Register(), register_invocation, 10_000, 10, 0.01, random.Random(5))
+    found = search_linearization(ops, Register(), max_steps=None)
+    page = open_page(timeline.check_page("10k", ops, found.verdict, linearization=found,
+                                         model=Register()))
+    assert 0 < int(page.get_attribute("#where", "data-drawn")) < 1_000  # only those in view
+    page.evaluate("""() => { const s = document.getElementById('scroll');
+        s.scrollLeft = s.scrollWidth; s.scrollTop = s.scrollHeight; }""")
+    page.wait_for_function("() => Math.max(...[...document.querySelectorAll('#spacer .bar')]"
+                           ".map(b => Number(b.dataset.id))) > 9_000")
+    page.click("#fit")  # the whole history's width in view: every bar of the lanes in view
+    assert page.evaluate("(s => s.scrollWidth <= s.clientWidth + 1)"
+                         "(document.getElementById('scroll'))")
+    assert int(page.get_attribute("#where", "data-drawn")) > 1_000
+    for _ in range(3):
+        page.click("#zoom-in")
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#spacer .bar.sel").count() == 1
