@@ -1,18 +1,32 @@
-"""Engine event rate on one core: `python benchmarks/bench_engine.py [--seconds S] [--config C]`.
+"""Engine event rate on one core: `python benchmarks/bench_engine.py [--seconds S] [--config C]
+[--baseline DIR [--rounds N]]`.
 
 Random walks of each registered system's correct variant (config C where a system has one,
 else its default) and of the toy counter (a one-server echo: the engine's own overhead),
-counting every executed event.
+counting every executed event per second of this process's CPU time (so that other work on a
+loaded machine counts less than in wall-clock time).
+
+With `--baseline DIR` (another checkout, such as a `git worktree` of an older commit), each
+system is also measured with DIR's engine, in a subprocess, alternating with this one for
+`--rounds` rounds, both running the same walks (as many as this engine runs in S seconds: the
+cost of a run's checks varies with its seed); the table gives the median rate of each and
+their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# the checkout whose engine runs: this one, or a baseline's (see `baseline_rate`)
+sys.path.insert(0, os.environ.get("BENCH_ENGINE_CHECKOUT")
+                or str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.results import markdown_table, write_section
 from checker import registry
@@ -21,38 +35,96 @@ from checker.strategies import RandomWalk
 from checker.system import Config, System
 from tests.toys import COUNTER
 
+_ENGINE_VARIABLE = "BENCH_ENGINE_CHECKOUT"  # read above, before the imports
 
 def config_of(system: System, name: str) -> Config:
     return system.configs.get(name) or system.config("default")
 
 
-def event_rate(system: System, variant: str, config: Config,
-               seconds: float) -> tuple[int, int, float]:
-    runs = events = 0
-    started = time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        result = execute(system, variant, config, runs, RandomWalk(runs, config.max_pause))
-        runs += 1
+def systems() -> dict[str, System]:
+    """The toy counter and every simulated system (property systems schedule no events)."""
+    simulated = [s for s in registry.systems().values() if s.kind == "simulation"]
+    return {system.name: system for system in [COUNTER, *simulated]}
+
+
+def event_rate(system: System, variant: str, config: Config, seconds: float,
+               runs: int | None = None) -> tuple[int, int, float]:
+    """Runs, events and CPU seconds of random walks from seed 0 on: `runs` of them, or as many
+    as fit in about `seconds`."""
+    done = events = 0
+    started = time.process_time()
+    while done < runs if runs is not None else time.process_time() - started < seconds:
+        result = execute(system, variant, config, done, RandomWalk(done, config.max_pause))
+        done += 1
         events += len(result.sim.trace)
-    return runs, events, time.perf_counter() - started
+    return done, events, time.process_time() - started
+
+
+def baseline_rate(checkout: Path, system: str, config: str, runs: int) -> float:
+    """Events per second of the same walks run by another checkout's engine: this script in
+    a subprocess that imports that checkout's packages."""
+    env = {**os.environ, _ENGINE_VARIABLE: str(checkout)}
+    output = subprocess.run([sys.executable, __file__, "--only", system, "--config", config,
+                             "--runs", str(runs), "--json"],
+                            env=env, check=True, capture_output=True, text=True)
+    _, events, elapsed = json.loads(output.stdout.splitlines()[-1])
+    return events / elapsed
+
+
+def compare(system: System, config_name: str, seconds: float, checkout: Path,
+            rounds: int) -> list[str]:
+    """A row of the comparison: the median rates of the baseline and of this engine, each
+    running the same walks (as many as this engine runs in `seconds`), alternated."""
+    config = config_of(system, config_name)
+    runs, _, _ = event_rate(system, "correct", config, seconds)
+    before, after = [], []
+    for _ in range(rounds):
+        before.append(baseline_rate(checkout, system.name, config_name, runs))
+        _, events, elapsed = event_rate(system, "correct", config, seconds, runs)
+        after.append(events / elapsed)
+    old, new = statistics.median(before), statistics.median(after)
+    return [system.name, f"{config.servers} servers, {config.clients} clients", str(runs),
+            f"{old:,.0f}", f"{new:,.0f}", f"{new / old:.2f}x"]
+
+
+def measure(system: System, config_name: str, seconds: float) -> list[str]:
+    config = config_of(system, config_name)
+    runs, events, elapsed = event_rate(system, "correct", config, seconds)
+    return [system.name, f"{config.servers} servers, {config.clients} clients",
+            str(runs), str(events), f"{events / elapsed:,.0f}"]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--config", default="default")
+    parser.add_argument("--baseline", type=Path, help="a checkout whose engine to compare with")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", help="one system (or counter)")
+    parser.add_argument("--runs", type=int, help="run this many walks, whatever the time")
+    parser.add_argument("--json", action="store_true",
+                        help="print [runs, events, seconds] of the one system; write nothing")
     args = parser.parse_args()
+    chosen = [s for s in systems().values() if args.only in (None, s.name)]
+    if args.json:
+        system = chosen[0]
+        print(json.dumps(event_rate(system, "correct", config_of(system, args.config),
+                                    args.seconds, args.runs)))
+        return
     rows = []
-    simulated = [s for s in registry.systems().values() if s.kind == "simulation"]
-    for system in [COUNTER, *simulated]:  # property systems schedule no events
-        config = config_of(system, args.config)
-        runs, events, elapsed = event_rate(system, "correct", config, args.seconds)
-        rows.append([system.name, f"{config.servers} servers, {config.clients} clients",
-                     str(runs), str(events), f"{events / elapsed:,.0f}"])
-        print(*rows[-1], sep="\t")
-    table = markdown_table(["system", "config", "runs", "events", "events/s"], rows)
-    write_section("Engine event rate", f"python benchmarks/bench_engine.py --seconds "
-                  f"{args.seconds:g} --config {args.config}", table)
+    for system in chosen:
+        rows.append(compare(system, args.config, args.seconds, args.baseline.resolve(),
+                            args.rounds) if args.baseline else
+                    measure(system, args.config, args.seconds))
+        print(*rows[-1], sep="\t", flush=True)
+    command = f"python benchmarks/bench_engine.py --seconds {args.seconds:g} --config {args.config}"
+    if args.baseline:
+        header = ["system", "config", "runs", "baseline events/s", "events/s", "speed-up"]
+        command += f" --baseline {args.baseline} --rounds {args.rounds}"
+    else:
+        header = ["system", "config", "runs", "events", "events/s"]
+    if args.only is None:
+        write_section("Engine event rate", command, markdown_table(header, rows))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class Network:
         seq = self._next_seq.get(channel, 0)
         self._next_seq[channel] = seq + 1
         envelope = Envelope(src, dst, seq, msg)
-        self.in_flight[envelope.key] = envelope
+        self.in_flight[(src, dst, seq)] = envelope
         if self.fifo:
             self.channels.setdefault(channel, {})[seq] = None
         self.sent += 1

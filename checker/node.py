@@ -146,7 +146,8 @@ class Context:
 
     def now(self) -> int:
         """This node's own clock: true time plus its offset."""
-        return self._sim.time + self.offset
+        time = self._sim.time
+        return time + self._offset_at(time)
 
     def truetime(self) -> tuple[int, int]:
         """An interval (earliest, latest) guaranteed to contain true time."""

@@ -79,14 +79,14 @@ def node_failure(failure: NodeFailure) -> Verdict:
 
 
 def _drive(system: System, sim: Simulation, config: Config, strategy: Strategy) -> Verdict:
-    checks = [inv for inv in system.invariants if inv.kind == "state"]
+    checks = [(inv.name, inv.check) for inv in system.invariants if inv.kind == "state"]
     broken: list[Verdict] = []
 
     def check_state() -> bool:
-        for inv in checks:
-            sentence = inv.check(sim)
+        for name, check in checks:
+            sentence = check(sim)
             if sentence:
-                broken.append(violated(inv.name, sentence, {"step": len(sim.trace)}))
+                broken.append(violated(name, sentence, {"step": len(sim.trace)}))
                 return True
         return False
 

@@ -16,7 +16,8 @@ breaks the connection between two nodes: what is in flight either way is lost, a
 that is up is told (`Node.on_reset`). `duplicate` is not a fault of FIFO channels (TCP
 discards duplicate segments), and `reset` is one only of them.
 
-`enabled(kind)` lists the events of one kind that may happen now; `execute(event)` does one.
+`enabled(kind)` lists the events of one kind that may happen now, `any_enabled(kind)` says
+whether there is one without listing them; `execute(event)` does one.
 """
 
 from __future__ import annotations
@@ -148,6 +149,7 @@ class Simulation:
                          for i, node_id in enumerate(self._factories)}
         self.nodes: dict[str, Node | None] = {
             node_id: factory(node_id) for node_id, factory in self._factories.items()}
+        self._down: set[str] = set()  # the nodes crashed, as `nodes` says: kept by `_set_node`
 
     def start(self) -> None:
         for node_id, node in self.nodes.items():
@@ -179,18 +181,24 @@ class Simulation:
         return self.nodes[node_id] is not None and not self.paused(node_id)
 
     def deliverable(self) -> list[tuple]:
+        return list(self.ready())
+
+    def ready(self) -> dict[tuple, None]:
+        """The deliverable messages as ("deliver", src, dst, seq) events, in the order
+        strategies draw from: kept up to date on send and receipt, rebuilt (in send order)
+        only after what changes reachability. Read it, never change it."""
         if self._ready_stale:
             self._ready_stale = False
             self._ready = {}
             for envelope in self.network:
                 self._admit(envelope)
-        return list(self._ready)
+        return self._ready
 
     def _admit(self, envelope: Envelope) -> None:
-        if not self._ready_stale and self.can_receive(envelope.dst) \
-                and not self.network.cut(envelope.src, envelope.dst) \
-                and (not self.fifo or self.network.is_head(envelope.key)):
-            self._ready[("deliver", envelope.src, envelope.dst, envelope.seq)] = None
+        src, dst, seq = envelope.src, envelope.dst, envelope.seq
+        if not self._ready_stale and self.can_receive(dst) and not self.network.cut(src, dst) \
+                and (not self.fifo or self.network.is_head((src, dst, seq))):
+            self._ready[("deliver", src, dst, seq)] = None
 
     def _admit_head(self, src: str, dst: str) -> None:
         """FIFO: the channel's message now oldest, if any, may be delivered."""
@@ -202,67 +210,134 @@ class Simulation:
         self._admit(self.network.send(src, dst, msg))
 
     def enabled(self, kind: str) -> list[tuple]:
-        return getattr(self, "_enabled_" + kind)()
+        """The events of one kind that may happen now, in the order strategies draw from."""
+        return _ENABLED[kind](self)
 
-    def _enabled_deliver(self) -> list[tuple]:
-        return self.deliverable()
+    def any_enabled(self, kind: str) -> bool:
+        """Whether `enabled(kind)` is not empty, found without building the list: a strategy
+        asks it of every kind at every step, and builds the list of the kind it draws only."""
+        return _ANY_ENABLED[kind](self)
+
+    def clients_idle(self) -> bool:
+        """Whether no client has an operation in progress."""
+        for client in self.clients:  # a loop, not all(): this runs at every step
+            if not self.nodes[client].idle:
+                return False
+        return True
+
+    _enabled_deliver = deliverable
+
+    def _any_deliver(self) -> bool:
+        return bool(self.ready())
 
     def _enabled_fire(self) -> list[tuple]:
-        live = {n for n, node in self.nodes.items() if node is not None}
-        return [("fire", node, name) for node, name in self.timers.earliest(live)]
+        return [("fire", node, name) for node, name in self.timers.earliest(self._down)]
+
+    def _any_fire(self) -> bool:
+        return self.timers.any_outside(self._down)
 
     def _enabled_invoke(self) -> list[tuple]:
-        return [("invoke", c) for c in self.clients
-                if self.nodes[c].idle and self._next_op[c] < len(self.workload.get(c, ()))]
+        return [("invoke", c) for c in self.clients if self._may_invoke(c)]
+
+    def _any_invoke(self) -> bool:
+        for client in self.clients:  # a loop, not any(): this runs at every step
+            if self._may_invoke(client):
+                return True
+        return False
+
+    def _may_invoke(self, client: str) -> bool:
+        return self.nodes[client].idle \
+            and self._next_op[client] < len(self.workload.get(client, ()))
 
     def _in_flight(self, kind: str) -> list[tuple]:
-        if self.budget[kind] <= 0:
+        if not self._any_in_flight(kind):
             return []
         return [(kind, *e.key) for e in self.network]
+
+    def _any_in_flight(self, kind: str) -> bool:
+        return self.budget[kind] > 0 and bool(self.network.in_flight)
 
     def _enabled_drop(self) -> list[tuple]:
         return self._in_flight("drop")
 
+    def _any_drop(self) -> bool:
+        return self._any_in_flight("drop")
+
     def _enabled_duplicate(self) -> list[tuple]:
         return [] if self.fifo else self._in_flight("duplicate")
 
+    def _any_duplicate(self) -> bool:
+        return not self.fifo and self._any_in_flight("duplicate")
+
     def _enabled_reset(self) -> list[tuple]:
         """One reset per connection with a message in flight, named by its nodes in order."""
-        if not self.fifo or self.budget["reset"] <= 0:
+        if not self._any_reset():
             return []
         pairs = dict.fromkeys(tuple(sorted(channel)) for channel in self.network.channels)
         return [("reset", a, b) for a, b in pairs]
 
+    def _any_reset(self) -> bool:
+        return self.fifo and self.budget["reset"] > 0 and bool(self.network.channels)
+
     def _enabled_crash(self) -> list[tuple]:
         if self.budget["crash"] <= 0:
             return []
-        return [("crash", n) for n in self.servers if self.up(n)]
+        return [("crash", n) for n in self.servers if n not in self._down]
+
+    def _any_crash(self) -> bool:
+        return self.budget["crash"] > 0 and self._any_server_up()
+
+    def _any_server_up(self) -> bool:
+        down = self._down
+        return not down or any(n not in down for n in self.servers)
 
     def _enabled_restart(self) -> list[tuple]:
-        return [("restart", n) for n in self.servers if not self.up(n)]
+        return [("restart", n) for n in self.servers if n in self._down]
+
+    def _any_restart(self) -> bool:
+        down = self._down
+        return bool(down) and any(n in down for n in self.servers)
 
     def _enabled_partition(self) -> list[tuple]:
-        if self.budget["partition"] <= 0 or self.network.partitioned:
-            return []
-        return [("partition", ())]  # the island is drawn by the strategy
+        # the island is drawn by the strategy
+        return [("partition", ())] if self._any_partition() else []
+
+    def _any_partition(self) -> bool:
+        return self.budget["partition"] > 0 and not self.network.partitioned
 
     def _enabled_heal(self) -> list[tuple]:
         return [("heal",)] if self.network.partitioned else []
 
+    def _any_heal(self) -> bool:
+        return self.network.partitioned
+
     def _enabled_pause(self) -> list[tuple]:
         if self.budget["pause"] <= 0:
             return []
-        return [("pause", n, 0) for n in self.servers if self.up(n) and not self.paused(n)]
+        return [("pause", n, 0) for n in self.servers if self._pausable(n)]
+
+    def _any_pause(self) -> bool:
+        return self.budget["pause"] > 0 and any(self._pausable(n) for n in self.servers)
+
+    def _pausable(self, node_id: str) -> bool:
+        return node_id not in self._down and not self.paused(node_id)
 
     def _enabled_skew(self) -> list[tuple]:
-        if self.budget["skew"] <= 0 or self.epsilon == 0:
+        if not self._any_skew():
             return []
-        return [("skew", n, 0) for n in self.servers if self.up(n)]
+        return [("skew", n, 0) for n in self.servers if n not in self._down]
+
+    def _any_skew(self) -> bool:
+        return self.budget["skew"] > 0 and self.epsilon != 0 and self._any_server_up()
 
     def _enabled_drift(self) -> list[tuple]:
-        if self.budget["drift"] <= 0 or self.epsilon == 0 or self.max_drift == 0:
+        if not self._any_drift():
             return []
-        return [("drift", n, 0) for n in self.servers if self.up(n)]
+        return [("drift", n, 0) for n in self.servers if n not in self._down]
+
+    def _any_drift(self) -> bool:
+        return self.budget["drift"] > 0 and self.epsilon != 0 and self.max_drift != 0 \
+            and self._any_server_up()
 
     def is_enabled(self, event: tuple) -> bool:
         """Whether a concrete event (as replayed from a trace) can happen now."""
@@ -303,9 +378,12 @@ class Simulation:
             self.budget[kind] -= 1
         if kind in _CHANGES_REACHABILITY:
             self._ready_stale = True
-        phase, self._implied = ("implied" if self._implied else self.phase), False
+        if self._implied:
+            phase, self._implied = "implied", False
+        else:
+            phase = self.phase
         try:
-            detail = getattr(self, "_do_" + kind)(*event[1:])
+            detail = _DO[kind](self, *event[1:])
         except NodeFailure:  # the step that failed is the last of the trace
             self.trace.append(Step(event, self.time, None, phase))
             raise
@@ -376,14 +454,22 @@ class Simulation:
         self._call(client, self.nodes[client].invoke, f, args)
         return (f, args)
 
+    def _set_node(self, node_id: str, node: Node | None) -> None:
+        self.nodes[node_id] = node
+        if node is None:
+            self._down.add(node_id)
+        else:
+            self._down.discard(node_id)
+
     def _do_crash(self, node_id: str) -> int:
-        self.nodes[node_id] = None
+        self._set_node(node_id, None)
         self.timers.clear_node(node_id)
         self.paused_until.pop(node_id, None)
         return self.contexts[node_id].storage.lose_unsynced()
 
     def _do_restart(self, node_id: str) -> None:
-        self.nodes[node_id] = node = self._factories[node_id](node_id)
+        node = self._factories[node_id](node_id)
+        self._set_node(node_id, node)
         self._call(node_id, node.on_recover)
 
     def _do_partition(self, island: tuple) -> None:
@@ -409,9 +495,6 @@ class Simulation:
 
     def operations(self) -> list[Operation]:
         return pair(self.history)
-
-    def clients_idle(self) -> bool:
-        return all(self.nodes[c].idle for c in self.clients)
 
     # --- the ending -----------------------------------------------------------------------
 
@@ -450,9 +533,9 @@ class Simulation:
         self._ready_stale = True
         while steps[0] > 0:
             steps[0] -= 1
-            ready = self.deliverable()
-            if ready:
-                self.execute(ready[0])
+            first = next(iter(self.ready()), None)
+            if first is not None:
+                self.execute(first)
             elif self.clients_idle():
                 return False
             else:
@@ -485,6 +568,19 @@ class Simulation:
         steps = [step for step in self.trace if step.phase in ("run", "implied")]
         last_chosen = max((i for i, step in enumerate(steps) if step.phase == "run"), default=-1)
         return [step for i, step in enumerate(steps) if step.phase == "run" or i > last_chosen]
+
+
+_DO: dict[str, Callable[..., Any]] = {kind: getattr(Simulation, "_do_" + kind) for kind in KINDS}
+_ENABLED: dict[str, Callable[[Simulation], list[tuple]]] = {
+    kind: getattr(Simulation, "_enabled_" + kind) for kind in KINDS}
+_ANY_ENABLED: dict[str, Callable[[Simulation], bool]] = {
+    kind: getattr(Simulation, "_any_" + kind) for kind in KINDS}
+
+
+def any_enabled_test(kind: str) -> Callable[[Simulation], bool]:
+    """`Simulation.any_enabled` for one kind, as a function of the simulation: for a strategy
+    that asks the same kinds at every step."""
+    return _ANY_ENABLED[kind]
 
 
 def _mix(seed: int, index: int) -> int:

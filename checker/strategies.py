@@ -8,9 +8,10 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any, Protocol
 
-from checker.sim import DELIVERY_KINDS, FAULT_KINDS, MESSAGE_KINDS, Simulation
+from checker.sim import DELIVERY_KINDS, FAULT_KINDS, MESSAGE_KINDS, Simulation, any_enabled_test
 from invariants.history import OK
 
 BASE_WEIGHTS = {"deliver": 12.0, "fire": 3.0, "invoke": 3.0, "drop": 1.0, "duplicate": 1.0,
@@ -52,6 +53,8 @@ class RandomWalk:
         self.swarm = swarm
         self.weights = self._swarm_weights() if swarm else dict(BASE_WEIGHTS)
         self._budget_drawn = False
+        self._kinds: list[tuple[str, float, Callable[[Simulation], bool]]] = []
+        self._kinds_but_heal: list[tuple[str, float, Callable[[Simulation], bool]]] = []
         self.heal_at: int | None = None  # when the current partition ends
         self._queued: list[tuple] = []  # the rest of a correlated fault
         self.nemesis = 0  # targeted faults left to aim (see the class's docstring)
@@ -90,6 +93,11 @@ class RandomWalk:
         if sim.nemesis and "partition" in self.weights and self.rng.random() < 0.5:
             self.nemesis = self.rng.randint(1, sim.nemesis)
         self._budget_drawn = True
+        # the run's kinds in draw order, each with the test of whether it has events now;
+        # while a timed partition lasts, the walk heals it itself, not at random
+        self._kinds = [(kind, weight, any_enabled_test(kind))
+                       for kind, weight in self.weights.items()]
+        self._kinds_but_heal = [entry for entry in self._kinds if entry[0] != "heal"]
 
     def next(self, sim: Simulation) -> tuple | None:
         if not self._budget_drawn:
@@ -104,20 +112,25 @@ class RandomWalk:
             aimed = self._isolate_after_ack(sim) or self._stale_first(sim)
             if aimed:
                 return aimed
-        options = [(kind, sim.enabled(kind)) for kind in self.weights
-                   if not (kind == "heal" and self.heal_at is not None)]
-        options = [(kind, events) for kind, events in options if events]
+        kind = self._draw_kind(sim)
+        if kind is None:
+            return None
+        return self._concrete(sim, self.rng.choice(sim.enabled(kind)))
+
+    def _draw_kind(self, sim: Simulation) -> str | None:
+        """A kind with events enabled, drawn by weight. Only whether each kind has events is
+        asked here (`any_enabled`); the caller lists the drawn kind's events alone."""
+        kinds = self._kinds if self.heal_at is None else self._kinds_but_heal
+        options = [(kind, weight) for kind, weight, has_events in kinds if has_events(sim)]
         if not options:
             return None
-        total = sum(self.weights[kind] for kind, _ in options)
+        total = sum([weight for _, weight in options])
         pick = self.rng.random() * total
-        chosen = options[-1][1]  # floating-point leftovers land on the last kind
-        for kind, events in options:
-            pick -= self.weights[kind]
+        for kind, weight in options:
+            pick -= weight
             if pick <= 0:
-                chosen = events
-                break
-        return self._concrete(sim, self.rng.choice(chosen))
+                return kind
+        return options[-1][0]  # floating-point leftovers land on the last kind
 
     def _timed_heal(self, sim: Simulation) -> tuple:
         self.heal_at = None
@@ -132,7 +145,7 @@ class RandomWalk:
         """Cut the leader off right after a client was told `ok`."""
         acked = len(sim.history) > self._history_seen and sim.history[-1].type == OK
         self._history_seen = len(sim.history)
-        if not (acked and self.nemesis and sim.enabled("partition")):
+        if not (acked and self.nemesis and sim.any_enabled("partition")):
             return None
         leading = leaders(sim)
         if not leading:
@@ -159,7 +172,7 @@ class RandomWalk:
 
     @staticmethod
     def _workload_done(sim: Simulation) -> bool:
-        return sim.clients_idle() and not sim.enabled("invoke")
+        return sim.clients_idle() and not sim.any_enabled("invoke")
 
     def _concrete(self, sim: Simulation, event: tuple) -> tuple:
         """Fill in the parameters the simulation leaves to the strategy."""

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from checker.timeline_page import TEMPLATE
 from checker.viewer import fill, write
 from invariants.history import FAIL, INFO, OK, Operation
-from invariants.linearizability import INVARIANT, Linearization
+from invariants.linearizability import INVARIANT, WOULD_FIT, Linearization
 from invariants.transactions import TXN
 from models.sequential import SequentialModel
 
@@ -162,9 +162,15 @@ def _searched_orders(linearization: Linearization, model: SequentialModel) -> di
     states = _StateTexts(model)
     partitions = [{"status": part.status, "order": list(part.order),
                    "states": [states.index(state) for state in part.states],
-                   "stuck": [list(pair) for pair in part.stuck]}
+                   "stuck": [list(pair) for pair in _misfits_first(part.stuck)]}
                   for part in linearization.partitions]
     return {"partitions": partitions, "states": states.texts}
+
+
+def _misfits_first(stuck: tuple[tuple[int, str], ...]) -> list[tuple[int, str]]:
+    """The ops that cannot go next, those that do not fit the state first: the page goes to
+    the first, and an op that would fit but only puts the misfit off is not the violation."""
+    return sorted(stuck, key=lambda pair: pair[1] in WOULD_FIT)
 
 
 def _witnessed_order(failure: dict) -> dict:

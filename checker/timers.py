@@ -8,8 +8,9 @@ class Timers:
         self.due: dict[tuple[str, str], int] = {}  # (node, name) -> due time
 
     def set(self, node: str, name: str, at: int) -> None:
-        self.due.pop((node, name), None)  # re-insert: dict order is set order, deterministic
-        self.due[(node, name)] = at
+        key = (node, name)
+        self.due.pop(key, None)  # re-insert: dict order is set order, deterministic
+        self.due[key] = at
 
     def cancel(self, node: str, name: str) -> None:
         self.due.pop((node, name), None)
@@ -23,15 +24,16 @@ class Timers:
             if key[0] == node and at < until:
                 self.due[key] = until
 
-    def earliest(self, eligible: set[str] | None = None) -> list[tuple[str, str]]:
-        """The timers (node, name) due first among nodes in `eligible` (all if None)."""
-        best: int | None = None
-        found: list[tuple[str, str]] = []
-        for key, at in self.due.items():
-            if eligible is not None and key[0] not in eligible:
-                continue
-            if best is None or at < best:
-                best, found = at, [key]
-            elif at == best:
-                found.append(key)
-        return found
+    def earliest(self, excluded: set[str] | frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+        """The timers (node, name) due first among nodes not `excluded`, in the order set."""
+        due = self.due
+        if excluded:
+            due = {key: at for key, at in due.items() if key[0] not in excluded}
+        if not due:
+            return []
+        first = min(due.values())
+        return [key for key, at in due.items() if at == first]
+
+    def any_outside(self, excluded: set[str]) -> bool:
+        """Whether a timer is pending on a node not `excluded`."""
+        return any(key[0] not in excluded for key in self.due) if excluded else bool(self.due)

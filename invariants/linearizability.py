@@ -32,6 +32,39 @@ from 1.9 million steps (230,000 configurations) to about 90,000 (15,000). What s
 multiplies configurations is writes in flight together whose order no read ever sees (appends
 overwritten by a put before any get): every order is a different state.
 
+Ops that commute need not be branched on. A model may give each op a `footprint` (a key):
+ops with different footprints commute, whatever state and whatever results. At a
+configuration, let R be the op whose return is the first pending one, and suppose some
+linearization L goes on from here. Let x be the first op in L with R's footprint (R itself,
+if no other). x was called no later than R returned (else R would have to precede it), so it
+is a candidate here; every op before it in L has another footprint, so commutes with it, and
+is pending, so returned no earlier than R, so need not precede x. Moving x to the front of L
+therefore leaves every result and the final state as they were: a linearization goes on from
+here with an op of R's footprint first. So only the candidates of R's footprint are tried (the
+read-only rule still goes first); a configuration ruled out that way is ruled out for good,
+which is all the memo needs. Searching a key-value map as one object, this stops the search
+from trying, at each configuration, every interleaving of the ops on other keys: on 400 ops of
+10 clients it took a violation's proof from 59,000 configurations to 3,800. A model without
+footprints (one for all ops) is searched as before.
+
+Proving a violation needs every configuration before the stuck op ruled out, unless the stuck
+op could never take effect at all. `_Reachable` finds such an op without the search: applying
+every op called so far to every state found so far, any number of times and in any order,
+finds every state a linearization of those ops could reach (and more); an `ok` op that fits
+none of the states the ops called no later than its return produce can never take effect.
+Say it is X. No path ever takes X, so X is pending in the deepest path the search has reached
+(the one whose first pending return is latest), whose first pending return is then X's own if
+X returned no later than it: X must go next, before any op called after it returned, and the
+ops before it can only reach states it does not fit. That path is the witness, and the search
+stops there. The pass is made only when the search stops getting further (no later first
+pending return for `_STALLED_STEPS` steps), as far as the search has got, resumed where it
+left off if that happens again (`_REACHABLE_WORK` model steps at a time, so that it costs a
+stalled search at most a few times what stalling did), and given up for good past
+`_REACHABLE_STATES` states (the states of an append grow without end): a search that goes
+straight through pays nothing. On a
+1,000-op register history whose one read returns a value never written, the proof went from
+57,000 steps to 2,800, about what the uncorrupted history takes to pass.
+
 How a configuration is stored, and why memory stays linear in the history. The `ok` ops are
 ranked by call. An `ok` op can take effect only if it was called before the first pending
 return, so every `ok` op that has taken effect above the lowest pending one (the *watermark*)
@@ -71,6 +104,9 @@ from models.sequential import SequentialModel
 INVARIANT = "linearizable"
 _CLOCK_EVERY = 1024  # search steps between two looks at the clock
 _TRANSITIONS_KEPT = 1 << 16  # model steps remembered before that memo starts afresh
+_STALLED_STEPS = 1024  # steps without a deeper path before looking for an op that never fits
+_REACHABLE_STATES = 64  # states `_Reachable` follows before it gives up
+_REACHABLE_WORK = 4 * _STALLED_STEPS  # model steps `_Reachable` takes per stall, at most
 _now = time.monotonic  # the clock (tests replace it)
 
 
@@ -189,6 +225,7 @@ class _Outcome:
     prefix: tuple[int, ...]  # op indices (into `_Search.ops`) in linearization order
     state: Hashable  # model state after the prefix
     states: tuple[Hashable, ...]  # model state after each op of the prefix
+    dead: int | None = None  # an op (index) no reachable state fits, pending after the prefix
 
 
 class _OutOfTime(Exception):
@@ -252,7 +289,8 @@ class _InfoSets:
 
 
 class _Deepest:
-    """The deepest path the search has reached: its ops and the state after it.
+    """The deepest path the search has reached: the one whose first pending return is the
+    latest, and the longest of those; its ops and the state after it.
 
     Only the part of the path changed since it was last recorded is copied (the search tells
     how far it backtracked), so keeping it costs O(1) per step, amortized.
@@ -262,24 +300,99 @@ class _Deepest:
         self.ops: list[int] = []  # as the stack frames name them
         self.befores: list[Hashable] = []  # the state before each of them
         self.state = state
+        self.limit: Any = None  # the first pending return after it
         self.shared = 0  # the recorded path and the current one agree on this many frames
 
     def backtracked(self, depth: int) -> None:
         self.shared = min(self.shared, depth)
 
-    def offer(self, stack: list, state: Hashable) -> None:
-        """Record the current path if it is deeper than the deepest so far."""
-        if len(stack) <= len(self.ops):
-            return
+    def offer(self, stack: list, state: Hashable, limit: Any) -> bool:
+        """Record the current path if it is deeper than the deepest so far; whether it got
+        further in time (a later first pending return)."""
+        further = self.limit is None or limit > self.limit
+        if not further and (limit < self.limit or len(stack) <= len(self.ops)):
+            return False
         del self.ops[self.shared:]
         del self.befores[self.shared:]
         self.ops += [frame[0] for frame in stack[self.shared:]]
         self.befores += [frame[1] for frame in stack[self.shared:]]
-        self.shared, self.state = len(stack), state
+        self.shared, self.state, self.limit = len(stack), state, limit
+        return further
 
-    def outcome(self, status: str, steps: int, op_index: Callable[[int], int]) -> _Outcome:
+    def outcome(self, status: str, steps: int, op_index: Callable[[int], int],
+                dead: int | None = None) -> _Outcome:
         return _Outcome(status, steps, tuple(map(op_index, self.ops)), self.state,
-                        _states_after(self.befores, self.state))
+                        _states_after(self.befores, self.state), dead)
+
+
+class _Reachable:
+    """The states the ops called so far could produce, and which `ok` ops fit one of them.
+
+    Every op called so far may be applied to every state found so far, any number of times
+    and in any order (an `ok` op only with its recorded result, an `info` op with any): that
+    finds every state a linearization of those ops can reach, and more. Calls are taken in
+    order of time, so that when an `ok` op's return comes, the states are those the ops called
+    no later than it could produce. Built only when the search stalls, as far as the search
+    has got, and given up for good past `_REACHABLE_STATES` states (the states of an append
+    grow without end; those of a register are its initial value and the values written).
+    """
+
+    def __init__(self, search: _Search) -> None:
+        self.search = search
+        self.states = [search.model.initial()]
+        self.known = set(self.states)
+        self.called: list[int] = []  # op indices, in order of call
+        self.fits = [False] * len(search.ops)  # by op index: fits a state found so far
+        self.next_call = 0  # the first op (index, in call order) not called yet
+        self.next_return = 0  # the first place in the return chain not looked at yet
+        self.given_up = False
+        self.work = 0  # model steps taken since the search last asked
+
+    def first_dead(self, until: Any) -> int | None:
+        """The first `ok` op (rank), by return, among those that returned no later than
+        `until` and not looked at before, that fits none of the states the ops called no
+        later than its return could produce; None if there is none, or once given up, or
+        after `_REACHABLE_WORK` model steps (the next call goes on from there)."""
+        search = self.search
+        self.work = 0
+        while self.next_return < len(search.rets) and search.rets[self.next_return] <= until:
+            if self.work > _REACHABLE_WORK:
+                return None
+            ret = search.rets[self.next_return]
+            while self.next_call < len(search.ops) and search.ops[self.next_call].call <= ret:
+                self._call(self.next_call)
+                self.next_call += 1
+            if self.given_up:
+                return None
+            rank = search.by_ret[self.next_return]
+            self.next_return += 1
+            if not self.fits[search.ok_ops[rank]]:
+                return rank
+        return None
+
+    def _call(self, i: int) -> None:
+        """Op i is called: apply it to every state, then every op to each new state."""
+        self.called.append(i)
+        fresh: list[Hashable] = []
+        for state in self.states[:]:
+            self._apply(i, state, fresh)
+        while fresh and not self.given_up:
+            state = fresh.pop()
+            for j in self.called:
+                self._apply(j, state, fresh)
+
+    def _apply(self, i: int, state: Hashable, fresh: list[Hashable]) -> None:
+        after = self.search.next_states(i, state)
+        self.work += 1
+        if after:
+            self.fits[i] = True
+        for new in after:
+            if new not in self.known:
+                self.known.add(new)
+                self.states.append(new)
+                fresh.append(new)
+        if len(self.states) > _REACHABLE_STATES:
+            self.given_up = True
 
 
 class _Search:
@@ -297,8 +410,10 @@ class _Search:
 
     At each configuration a read-only candidate that fits the state is taken at once, with
     no alternative tried (see the module's docstring); only when none fits are the others
-    tried, the `ok` ones before the `info` ones. A read-only op that does not fit is never
-    tried, and `info` ops that change nothing were dropped before the search.
+    tried, the `ok` ones before the `info` ones, and of those only the ones with the footprint
+    of the op whose return is the first pending one (the others commute with every op it may
+    have to wait for). A read-only op that does not fit is never tried, and `info` ops that
+    change nothing were dropped before the search.
     """
 
     def __init__(self, ops: list[Operation], model: SequentialModel) -> None:
@@ -334,6 +449,9 @@ class _Search:
         self.info_calls = [ops[i].call for i in info_ops]
         read_only = _read_only_test(self.model)
         self.read_only = [read_only(ops[i].f, ops[i].args, ops[i].result) for i in ok_ops]
+        footprint = getattr(self.model, "footprint", None) or (lambda f, args: 0)
+        self.ok_fp = [footprint(ops[i].f, ops[i].args) for i in ok_ops]
+        self.info_fp = [footprint(ops[i].f, ops[i].args) for i in info_ops]
 
     def _order_by_return(self, numbers: list[int]) -> None:
         """The `ok` ops' returns in the order of the return chain, and each rank's place there."""
@@ -341,6 +459,8 @@ class _Search:
         ok_rets = [self.ops[i].ret for i in ok_ops]
         by_ret = sorted(numbers[:len(ok_ops)], key=ok_rets.__getitem__)  # by (return, rank)
         self.rets = [ok_rets[rank] for rank in by_ret]  # the return chain's times, ascending
+        self.by_ret = by_ret  # place in the return chain -> rank
+        self.fp_by_place = [self.ok_fp[rank] for rank in by_ret]
         self.ret_place = numbers[:len(ok_ops)]  # rank -> place in the return chain
         for place, rank in zip(numbers, by_ret):
             self.ret_place[rank] = place
@@ -358,6 +478,7 @@ class _Search:
         call_next, ret_next, info_next, rets = self.call_next, self.ret_next, self.info_next, \
             self.rets
         next_states, seen = self.next_states, self.seen
+        ok_fp, info_fp, fp_by_place = self.ok_fp, self.info_fp, self.fp_by_place
         n_ok = len(ok_ops)
         changers_head, readers_head, info_head = n_ok, n_ok + 1, len(info_ops)
         state, pending_ok = self.model.initial(), n_ok
@@ -370,6 +491,9 @@ class _Search:
         # to try); `limit` is the time of the first pending return when the op was taken
         stack: list[tuple[int, Hashable, list[Hashable] | None, int, Any, int, int, int]] = []
         deepest = _Deepest(state)
+        # the step when the deepest path last got further in time (`_Reachable`)
+        reachable: _Reachable | None = _Reachable(self)
+        further_at = 0
         # the walk: a phase (_READS, _CHANGERS, _INFO), its chain's `entry`, and once the
         # entry's successor states are known, `alts` and the first one not yet tried
         phase, entry, alts, start, steps = _READS, call_next[readers_head], None, 0, 0
@@ -377,7 +501,7 @@ class _Search:
         while pending_ok:
             if steps >= step_limit or (deadline is not None and not steps % _CLOCK_EVERY
                                        and _now() > deadline):
-                deepest.offer(stack, state)
+                deepest.offer(stack, state, limit)
                 return deepest.outcome(UNKNOWN, steps, self._op_index)
             steps += 1
             if phase == _READS:  # the first read-only candidate that fits, if any, goes next
@@ -403,6 +527,9 @@ class _Search:
                 in_info = phase == _INFO
                 if alts is None:
                     if entry >= 0 and (info_calls if in_info else ok_calls)[entry] <= limit:
+                        if (info_fp if in_info else ok_fp)[entry] != fp_by_place[ret_next[n_ok]]:
+                            entry = (info_next if in_info else call_next)[entry]
+                            continue  # another footprint than the first pending return's
                         alts = next_states(info_ops[entry] if in_info else ok_ops[entry], state)
                         start = 0
                     elif not in_info:
@@ -428,7 +555,14 @@ class _Search:
                     entry, alts = (info_next if in_info else call_next)[entry], None
                     continue
             # no candidate left: the pending return's op had to take effect, so undo
-            deepest.offer(stack, state)
+            if deepest.offer(stack, state, limit):
+                further_at = steps
+            elif steps - further_at > _STALLED_STEPS and reachable is not None:
+                further_at, dead = steps, reachable.first_dead(deepest.limit)
+                if dead is not None:  # the deepest path waits for it: see `_Reachable`
+                    return deepest.outcome(VIOLATED, steps, self._op_index, self.ok_ops[dead])
+                if reachable.given_up:
+                    reachable = None
             while True:
                 if not stack:
                     return deepest.outcome(VIOLATED, steps, self._op_index)
@@ -607,11 +741,16 @@ def _violation_witness(index: int, search: _Search, outcome: _Outcome) -> dict:
 
 def _explain_violation(search: _Search, outcome: _Outcome) -> str:
     stuck = _stuck_reasons(search, outcome)
-    reasons = [reason for _, reason in stuck if reason != _LEADS_NOWHERE]
-    fits = [f"#{search.ops[i].id}" for i, reason in stuck if reason == _LEADS_NOWHERE]
-    if fits:
+    fitting = _LEADS_NOWHERE if outcome.dead is None else _PUTS_OFF
+    reasons = [reason for _, reason in stuck if reason != fitting]
+    fits = [f"#{search.ops[i].id}" for i, reason in stuck if reason == fitting]
+    if fits and outcome.dead is None:
         reasons.append(f"{', '.join(fits)} would fit, but lead only to configurations "
                        f"already ruled out")
+    elif fits:
+        pronoun = "it" if len(fits) == 1 else "them"
+        reasons.append(f"{', '.join(fits)} would fit, but taking {pronoun} only puts off "
+                       f"#{search.ops[outcome.dead].id}")
     state_text = search.model.describe_state(outcome.state)
     text = f"{_describe_prefix(search, outcome.prefix)}, the model state is {state_text}, " \
            f"and no op can take effect next: {'; '.join(reasons)}"
@@ -619,13 +758,20 @@ def _explain_violation(search: _Search, outcome: _Outcome) -> str:
 
 
 _LEADS_NOWHERE = "it would fit, but leads only to configurations already ruled out"
+_PUTS_OFF = "it would fit, but taking it only puts off the op that can never take effect"
+WOULD_FIT = frozenset({_LEADS_NOWHERE, _PUTS_OFF})  # reasons of stuck ops that fit the state
+_NEVER_FITS = ", nor could it in any state the ops called before it returned could produce"
 
 
 def _stuck_reasons(search: _Search, outcome: _Outcome) -> list[tuple[int, str]]:
     """The ops that could go next after the deepest prefix (indices into `search.ops`), each
-    with why it cannot: the result it could not return, or `_LEADS_NOWHERE`."""
-    return [(i, _LEADS_NOWHERE if search.next_states(i, outcome.state)
-             else _why_it_does_not_fit(search, i, outcome.state))
+    with why it cannot: the result it could not return, or that it would fit but leads only
+    to configurations ruled out (`_LEADS_NOWHERE`), or, when an op that no reachable state
+    fits is pending (`_Reachable`), only puts that one off (`_PUTS_OFF`)."""
+    fitting = _LEADS_NOWHERE if outcome.dead is None else _PUTS_OFF
+    return [(i, fitting if search.next_states(i, outcome.state)
+             else _why_it_does_not_fit(search, i, outcome.state)
+             + (_NEVER_FITS if i == outcome.dead else ""))
             for i in search.candidates(set(outcome.prefix))]
 
 

@@ -60,6 +60,10 @@ class AppendKV(SequentialModel):
     def read_only(self, f: str, args: Any, result: Any) -> bool:
         return f == GET
 
+    def footprint(self, f: str, args: Any) -> Hashable:
+        """The key: ops on different keys commute (what a whole-map search relies on)."""
+        return args[0] if isinstance(args, tuple) and args else None
+
     def partition(self, ops: list[Operation]) -> list[list[Operation]]:
         """One sub-history per key, in order of first appearance (unless `by_key` is off)."""
         if not self.by_key:

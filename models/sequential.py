@@ -50,6 +50,15 @@ class SequentialModel(Protocol):
         """
         return False
 
+    def footprint(self, f: str, args: Any) -> Hashable:
+        """What `f(args)` touches, say its key. Ops with different footprints must commute:
+        in every state, applying them in either order gives each the same result and ends
+        in the same state, whatever each returns. The linearizability checker then lets only
+        the ops that touch what the op it must take next touches take effect there (the
+        others can wait without loss). The default, one footprint for all, is always safe.
+        """
+        return None
+
 
 class Register(SequentialModel):
     """A single read/write register with compare-and-set.

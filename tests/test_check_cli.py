@@ -109,9 +109,11 @@ def test_markdown_report(tmp_path):
 
 
 def test_spent_budget_is_unknown_exit_3(tmp_path):
-    """Twenty writes that never returned and an impossible read: every subset is tried."""
+    """Twenty writes that never returned, then reads of 5, 3 and 5 again: the write of 5
+    takes effect at most once, and every subset of the others is tried."""
     events = [(f"w{i}", "invoke", "write", i) for i in range(20)]
-    events += call("r", "read", None, 99)
+    events += call("r1", "read", None, 5) + call("r2", "read", None, 3)
+    events += call("r3", "read", None, 5)
     path = write_jsonl(tmp_path, events)
     result = run(path, "--model", "register", "--budget-seconds", "0.05")
     assert result.exit_code == 3

@@ -6,9 +6,14 @@ from typing import Any
 
 import pytest
 
+from checker import registry
 from checker.client import Client
 from checker.node import Context, Node
-from checker.sim import Cluster, Simulation
+from checker.run import execute
+from checker.sim import KINDS, Cluster, Simulation
+from checker.strategies import RandomWalk
+from tests.toys import COUNTER
+from tests.toys_fifo import STREAM
 
 
 class Recorder(Node):
@@ -218,3 +223,45 @@ def test_invariant_state_is_kept_per_run() -> None:
     first.invariant_state("seen", list).append(1)
     assert first.invariant_state("seen", list) == [1]
     assert second.invariant_state("seen", list) == []
+
+
+class Checking:
+    """A random walk that, before each of its decisions, checks that the cheap answers the
+    walk relies on agree with the full lists of enabled events."""
+
+    def __init__(self, seed: int, max_pause: int) -> None:
+        self.walk = RandomWalk(seed, max_pause)
+        self.steps = 0
+
+    def next(self, sim: Simulation) -> tuple | None:
+        for kind in KINDS:
+            assert sim.any_enabled(kind) == bool(sim.enabled(kind)), (kind, sim.trace[-1:])
+        deliverable = {("deliver", *key) for key in sim.network.in_flight
+                       if sim.is_enabled(("deliver", *key))}
+        assert set(sim.ready()) == deliverable
+        self.steps += 1
+        return self.walk.next(sim)
+
+
+@pytest.mark.parametrize(("system", "config"), [
+    (COUNTER, "default"), (STREAM, "default"), ("sso", "small"), ("kafka", "small"),
+    ("zookeeper", "pauses")])
+def test_enabled_events_kept_up_to_date_agree_with_the_state(system: Any, config: str) -> None:
+    """The deliverable messages, the earliest timers and the faults possible are kept as the
+    run changes them (sends, receipts, crashes, partitions, pauses); at every step they are
+    what the state says."""
+    system = registry.lookup(system) if isinstance(system, str) else system
+    for seed in range(4):
+        strategy = Checking(seed, system.config(config).max_pause)
+        execute(system, "correct", system.config(config), seed, strategy)
+        assert strategy.steps > 10
+
+
+def test_a_crashed_node_keeps_no_timer_among_the_earliest() -> None:
+    sim = make()
+    sim.execute(("crash", "a"))
+    assert all(event[1] != "a" for event in sim.enabled("fire"))
+    assert sim.enabled("restart") == [("restart", "a")] and sim.any_enabled("restart")
+    sim.execute(("restart", "a"))
+    assert not sim.any_enabled("restart")
+    assert ("fire", "a", "tick") in sim.enabled("fire")

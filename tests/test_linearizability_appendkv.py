@@ -14,6 +14,7 @@ from invariants.verdict import UNKNOWN
 from models.appendkv import AppendKV
 from tests.oracles import brute_force_linearizable
 from tests.test_check_cli import DATA, assert_bad_input, run, write_text
+from tests.test_linearizability import _ReferenceSearch, linearizable_both_ways
 
 
 def op(id_: int, f: str, args: tuple, result=None, call: int = 0, ret: int | None = None,
@@ -85,14 +86,38 @@ def append_histories(draw):
 @given(append_histories())
 def test_agrees_with_brute_force_by_key_and_on_the_whole_map(ops):
     expected = brute_force_linearizable(ops, AppendKV())
-    assert check_linearizable(ops, AppendKV()).ok == expected
-    assert check_linearizable(ops, AppendKV(by_key=False)).ok == expected
+    assert linearizable_both_ways(ops, AppendKV()) == expected
+    assert linearizable_both_ways(ops, AppendKV(by_key=False)) == expected
+
+
+@st.composite
+def simulated_stores(draw):
+    """Short histories of the simulated store from a few clients, some with a planted bug."""
+    clients = draw(st.integers(1, 4))
+    bug = draw(st.sampled_from([None, None, "stale-read", "lost-append"]))
+    seed, n_ops, keys = draw(st.integers(0, 2**32)), draw(st.integers(1, 30)), \
+        draw(st.integers(1, 3))
+    try:
+        return simulate_append_kv(n_ops, clients, keys, random.Random(seed), bug)
+    except IndexError:  # no append followed by a get of its key to plant the bug at
+        return simulate_append_kv(n_ops, clients, keys, random.Random(seed))
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(simulated_stores())
+def test_the_whole_map_agrees_with_the_split_and_the_plain_search(ops):
+    """On the whole map only the ops on the key of the op that must go next are branched on
+    (`footprint`): the verdict is the split search's, and the plain search's."""
+    by_key = check_linearizable(ops, AppendKV(), max_steps=None)
+    assert linearizable_both_ways(ops, AppendKV(by_key=False), max_steps=None) == by_key.ok
+    plain = _ReferenceSearch([op for op in ops if op.status != FAIL], AppendKV(by_key=False))
+    assert plain.run() == by_key.status
 
 
 # -- simulated stores --------------------------------------------------------------------
 
-@pytest.mark.parametrize(("clients", "whole_map"), [(1, True), (5, True), (20, False),
-                                                    (50, False)])
+@pytest.mark.parametrize(("clients", "whole_map"), [(1, True), (5, True), (10, True),
+                                                    (20, False), (50, False)])
 def test_a_correct_store_passes_and_planted_bugs_are_violations(clients, whole_map):
     """Split by key always; as one map too where that is quick (many clients contending for
     the map make that search exponential)."""

@@ -35,7 +35,7 @@ from invariants.verdict import UNKNOWN
 from models.kv import KV
 from models.sequential import Register
 from tests.oracles import brute_force_linearizable
-from tests.test_linearizability import histories, kv_ops, register_ops
+from tests.test_linearizability import histories, kv_ops, linearizable_both_ways, register_ops
 
 NONE = -1  # z3 stand-in for None; the generated values are small non-negative integers
 
@@ -111,7 +111,7 @@ def z3_linearizable(ops: list[Operation], *, kv: bool, initial: Any = None) -> b
 def _checker_ok(ops: list[Operation], model) -> bool:
     verdict = check_linearizable(ops, model)
     assert verdict.status != UNKNOWN, verdict.explanation
-    return verdict.ok
+    return linearizable_both_ways(ops, model)
 
 
 # -- differential tests ------------------------------------------------------------------

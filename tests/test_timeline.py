@@ -169,6 +169,19 @@ def test_violation_the_prefix_and_the_op_that_cannot_be_placed(tmp_path):
     assert ops_by_id(data)[1]["label"] == "read(None) \u2192 None"
 
 
+def test_the_op_that_does_not_fit_comes_before_those_that_only_put_it_off(tmp_path):
+    """The page goes to the first stuck op: on the corrupted register that is the corrupted
+    read, not the pending cas that would fit but only puts it off."""
+    history = Path(__file__).resolve().parent.parent / "benchmarks/histories"
+    _, data, _ = check_html(tmp_path, history / "register-10c-corrupted.jsonl",
+                            "--model", "register")
+    [part] = data["partitions"]
+    (first, why), *others = part["stuck"]
+    assert ops_by_id(data)[first]["label"].endswith("\u2192 'corrupted'") and others
+    assert not why.startswith("it would fit")
+    assert all(reason.startswith("it would fit") for _, reason in others)
+
+
 def test_info_ops_are_open_ended(tmp_path):
     _, data, _ = check_html(tmp_path, DATA / "register-crashed-write.edn", "--model", "register")
     info = [row for row in ops_by_id(data).values() if row["status"] == "info"]
