@@ -7,7 +7,8 @@ A lesson is prose around blocks the tool fills in:
     <!-- /trace -->
 
 Each block is produced by hunting that variant from seed 0 and shrinking what is found (on the
-default config, or the one a block names: `<!-- trace sso:minority-quorum config=five -->`); the
+default config, or the one a block names: `<!-- trace sso:minority-quorum config=five -->`,
+shrinking within SHRINK_REPLAYS replays or the count a block names: `replays=12000`); the
 replay file is saved under `traces/` beside the lesson, and its trace viewer (a
 self-contained HTML page, `checker.viewer`) under `viewers/`, linked from the block. The
 block shows the causal slice first (`checker.slice`). `--check` replays those files and fails
@@ -31,8 +32,9 @@ from checker.run import RunResult, execute
 from checker.strategies import Replay
 from checker.system import System
 
-BLOCK = re.compile(r"(<!-- trace (?P<target>[\w.-]+:[\w.-]+)(?: config=(?P<config>[\w.-]+))? -->\n)"
-                   r"(?P<body>.*?)(<!-- /trace -->)", re.DOTALL)
+BLOCK = re.compile(r"(<!-- trace (?P<target>[\w.-]+:[\w.-]+)(?: config=(?P<config>[\w.-]+))?"
+                   r"(?: replays=(?P<replays>\d+))? -->\n)(?P<body>.*?)(<!-- /trace -->)",
+                   re.DOTALL)
 HUNT_RUNS = 5000
 SHRINK_REPLAYS = 3000  # far more than any lesson's bug needs: lessons show the shortest found
 
@@ -41,13 +43,12 @@ def render(path: Path, check: bool = False, viewers: dict[Path, str] | None = No
     """The lesson with its blocks filled in; each block's trace viewer page goes into
     `viewers` (by the path it belongs at), when given."""
     text = path.read_text()
-    return BLOCK.sub(lambda m: m.group(1) + _block(path, m.group("target"),
-                                                   m.group("config") or "default", check,
-                                                   viewers)
-                     + m.group(5), text)
+    return BLOCK.sub(lambda m: m.group(1) + _block(
+        path, m.group("target"), m.group("config") or "default",
+        int(m.group("replays") or SHRINK_REPLAYS), check, viewers) + m.group(6), text)
 
 
-def _block(lesson: Path, target: str, config: str, check: bool,
+def _block(lesson: Path, target: str, config: str, replays: int, check: bool,
            viewers: dict[Path, str] | None) -> str:
     """Hunt and save the replay file; with `check`, replay the saved file instead (fast, and
     still fails when the code no longer behaves as the lesson shows)."""
@@ -62,7 +63,7 @@ def _block(lesson: Path, target: str, config: str, check: bool,
                          Replay(example.choices))
     else:
         outcome = hunt(system, variant, system.config(config),
-                       budget=Budget(runs=HUNT_RUNS), shrink_replays=SHRINK_REPLAYS)
+                       budget=Budget(runs=HUNT_RUNS), shrink_replays=replays)
         if outcome.violation is None:
             return f"*No violation found in {outcome.runs} runs.*\n"
         result = outcome.violation

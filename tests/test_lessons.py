@@ -28,3 +28,23 @@ def test_every_seeded_bug_has_its_trace_in_its_lesson() -> None:
         for variant in system.variants.values():
             if variant.seeded:
                 assert f"{system.name}:{variant.name}" in traced
+
+
+def test_a_block_names_its_configuration_and_shrink_budget(monkeypatch: pytest.MonkeyPatch,
+                                                           tmp_path: Path) -> None:
+    """`config=` and `replays=` reach the hunt; a block without them hunts `default` and
+    shrinks within SHRINK_REPLAYS."""
+    asked = []
+
+    def fake_block(path, target, config, replays, check, viewers):
+        asked.append((target, config, replays))
+        return "filled\n"
+
+    monkeypatch.setattr(lesson, "_block", fake_block)
+    page = tmp_path / "x.md"
+    page.write_text("<!-- trace sso:minority-quorum config=five replays=12000 -->\n"
+                    "old\n<!-- /trace -->\n<!-- trace sso:forgets-promise -->\n<!-- /trace -->\n")
+    text = lesson.render(page)
+    assert asked == [("sso:minority-quorum", "five", 12000),
+                     ("sso:forgets-promise", "default", lesson.SHRINK_REPLAYS)]
+    assert text.count("filled\n<!-- /trace -->") == 2 and "old" not in text
