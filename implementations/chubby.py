@@ -840,7 +840,7 @@ class _Acked:
 
     def __init__(self) -> None:
         self.read = 0  # ghost entries already looked at
-        self.versions: dict[str, tuple[int, int]] = {}  # name -> (version, time acknowledged)
+        self.versions: dict[str, tuple[int, int, str]] = {}  # name -> (version, when, by whom)
 
 
 @state_invariant("cache-coherent")
@@ -851,12 +851,13 @@ def cache_coherent(sim: Simulation) -> str | None:
     while seen.read < len(sim.ghost):
         kind, time, node, fact = sim.ghost[seen.read]
         seen.read += 1
-        newest, when = seen.versions.get(fact.get("name"), (0, 0))
+        newest, when, master = seen.versions.get(fact.get("name"), (0, 0, ""))
         if kind == "acked" and fact["version"] > newest:
-            seen.versions[fact["name"]] = (fact["version"], time)
+            seen.versions[fact["name"]] = (fact["version"], time, node)
         elif kind == "cached-read" and fact["version"] < newest:
             return (f"{node} read version {fact['version']} of {fact['name']!r} from its cache "
-                    f"at t={time}, after the master acknowledged version {newest} at t={when}")
+                    f"at t={time}, after the master {master} acknowledged version {newest} at "
+                    f"t={when}")
     return None
 
 

@@ -271,7 +271,7 @@ def test_cache_coherent_on_hand_made_ghosts() -> None:
     assert chubby.cache_coherent.check(sim) is None
     sim.ghost.append(("cached-read", 9, "c1", {"name": "f", "version": 0}))
     assert chubby.cache_coherent.check(sim) == (
-        "c1 read version 0 of 'f' from its cache at t=9, after the master acknowledged "
+        "c1 read version 0 of 'f' from its cache at t=9, after the master n1 acknowledged "
         "version 1 at t=6")
 
 
