@@ -2,18 +2,13 @@
 by the HTML-escaped title, `{{DATA}}` by the history as script-safe JSON (`checker.timeline`,
 filled by `checker.viewer.fill`)."""
 
+from checker.viewer_page import BASE_STYLE
+
 TEMPLATE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{TITLE}} — deepdives history timeline</title>
-<style>
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.4 system-ui,sans-serif;color:#1d2330;background:#f6f7f9;
- display:flex;flex-direction:column;height:100vh}
-header{padding:8px 14px;background:#fff;border-bottom:1px solid #d8dce3}
-h1{font-size:17px;margin:0 0 2px}
-.sub{color:#566;font-size:13px}
-.verdict-violated{color:#b71c1c;font-weight:600}
+""" + BASE_STYLE + r""".verdict-violated{color:#b71c1c;font-weight:600}
 .verdict-ok{color:#2e7d32;font-weight:600}
 .verdict-unknown{color:#8a6d00;font-weight:600}
 details pre{white-space:pre-wrap;word-break:break-word;margin:4px 0 0;font-size:12.5px;

@@ -1,18 +1,21 @@
 """The trace viewer's page: styles and script inline, no network. `{{TITLE}}` is replaced by
 the HTML-escaped title, `{{DATA}}` by the run as script-safe JSON (`checker.viewer`)."""
 
-TEMPLATE = r"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{TITLE}} — deepdives trace</title>
-<style>
+BASE_STYLE = r"""<style>
 *{box-sizing:border-box}
 body{margin:0;font:14px/1.4 system-ui,sans-serif;color:#1d2330;background:#f6f7f9;
  display:flex;flex-direction:column;height:100vh}
 header{padding:8px 14px;background:#fff;border-bottom:1px solid #d8dce3}
 h1{font-size:17px;margin:0 0 2px}
 .sub{color:#566;font-size:13px}
-.controls{display:flex;gap:10px;align-items:center;padding:6px 14px;background:#fff;
+"""  # the pages' common look: the trace viewer's and the timeline's
+
+TEMPLATE = r"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{TITLE}} — deepdives trace</title>
+""" + BASE_STYLE + (
+    r""".controls{display:flex;gap:10px;align-items:center;padding:6px 14px;background:#fff;
  border-bottom:1px solid #d8dce3;flex-wrap:wrap}
 .controls input[type=range]{flex:1;min-width:160px}
 button{font:inherit;padding:2px 10px;border:1px solid #aab;border-radius:4px;background:#fff;
@@ -373,4 +376,4 @@ drawHead();
 chooseRows(-1);
 </script>
 </body></html>
-"""
+""")
