@@ -1188,3 +1188,15 @@ def _show(value: Any) -> str:
     if isinstance(value, (list, tuple)) and len(value) > 6:
         return "[..., " + ", ".join(repr(v) for v in value[-3:]) + f"] ({len(value)} values)"
     return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def answers_match_requests(ops: Iterable[Operation],
+                           problem: Callable[[Operation], str | None]) -> Verdict:
+    """Every transaction answered `ok` was answered for what it asked; `problem(op)` says
+    how one was not (None: it was)."""
+    for op in ops:
+        found = problem(op) if op.status == OK else None
+        if found:
+            return violated("answers-match-requests", f"{op.process}'s transaction {found}",
+                            {"process": op.process, "args": op.args, "result": op.result})
+    return passed("answers-match-requests", "every answer matches its request")

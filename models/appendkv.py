@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
+from models.kv import partition_by_key
 from models.sequential import SequentialModel
 
 if TYPE_CHECKING:
@@ -66,12 +67,7 @@ class AppendKV(SequentialModel):
 
     def partition(self, ops: list[Operation]) -> list[list[Operation]]:
         """One sub-history per key, in order of first appearance (unless `by_key` is off)."""
-        if not self.by_key:
-            return [ops]
-        by_key: dict[Hashable, list[Operation]] = {}
-        for op in ops:
-            by_key.setdefault(op.args[0], []).append(op)
-        return list(by_key.values())
+        return partition_by_key(ops) if self.by_key else [ops]
 
     def describe_state(self, state: Hashable) -> str:
         items = sorted(dict(state).items(), key=repr)

@@ -41,11 +41,8 @@ class KV(SequentialModel):
         return f == "read" or (f == "cas" and result is False)
 
     def partition(self, ops: list[Operation]) -> list[list[Operation]]:
-        """One sub-history per key, in order of first appearance: keys never interact."""
-        by_key: dict[Hashable, list[Operation]] = {}
-        for op in ops:
-            by_key.setdefault(op.args[0], []).append(op)
-        return list(by_key.values())
+        """One sub-history per key: keys never interact."""
+        return partition_by_key(ops)
 
     def describe_state(self, state: Hashable) -> str:
         items = sorted(dict(state).items(), key=repr)
@@ -54,3 +51,11 @@ class KV(SequentialModel):
 
 def _set(values: dict, key: Hashable, value: Any) -> frozenset:
     return frozenset({**values, key: value}.items())
+
+
+def partition_by_key(ops: list[Operation]) -> list[list[Operation]]:
+    """One sub-history per key (an op's first argument), in order of first appearance."""
+    by_key: dict[Hashable, list[Operation]] = {}
+    for op in ops:
+        by_key.setdefault(op.args[0], []).append(op)
+    return list(by_key.values())

@@ -14,6 +14,7 @@ from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from invariants.history import INFO, INVOKE, OK, Operation
 from invariants.transactions import APPEND, READ, check_transactions
+from invariants.transactions import answers_match_requests as check_answers
 from invariants.verdict import Verdict, passed, violated
 from models.percolator import LEVEL, Columns
 
@@ -119,12 +120,7 @@ def answers_match_requests(sim: Simulation) -> Verdict:
     transaction appends to that row."""
     ops = sim.operations()
     written = appended_to(ops)
-    for op in ops:
-        problem = answer_problem(op, written) if op.status == OK else None
-        if problem:
-            return violated("answers-match-requests", f"{op.process}'s transaction {problem}",
-                            {"process": op.process, "args": op.args, "result": op.result})
-    return passed("answers-match-requests", "every answer matches its request")
+    return check_answers(ops, lambda op: answer_problem(op, written))
 
 
 @history_invariant("reads-see-earlier-commits")

@@ -17,6 +17,7 @@ from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from invariants.external import check_external_consistency, timed_txns
 from invariants.history import INVOKE, OK, Operation
+from invariants.transactions import answers_match_requests as check_answers
 from invariants.transactions import check_transactions
 from invariants.verdict import Verdict, passed, violated
 
@@ -242,12 +243,7 @@ def answers_match_requests(sim: Simulation) -> Verdict:
         for f, key, value in op.args:
             if f == "w":
                 written.setdefault(key, set()).add(value)
-    for op in ops:
-        problem = answer_problem(op, written) if op.status == OK else None
-        if problem:
-            return violated("answers-match-requests", f"{op.process}'s transaction {problem}",
-                            {"process": op.process, "args": op.args, "result": op.result})
-    return passed("answers-match-requests", "every answer matches its request")
+    return check_answers(ops, lambda op: answer_problem(op, written))
 
 
 def in_doubt(sim: Simulation, below: float) -> list[tuple[str, Any]]:
