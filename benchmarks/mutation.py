@@ -2,6 +2,7 @@
 
     python benchmarks/mutation.py SYSTEM [SYSTEM ...] [--mutants 60] [--runs 1000]
                                   [--probe-seeds 20] [--jobs 2] [--seed 0]
+                                  [--only SITE ...] [--show]
 
 A mutant is one small change at one place of the system's code, of the kinds real protocol
 mistakes take: a comparison flipped (`<` for `<=`, `==` for `!=`, `in` for `not in`), `and`
@@ -302,20 +303,44 @@ def test_mutant(site: Site, source: str, system_name: str, runs: int, probe_seed
     return {"site": site.describe(), **result}
 
 
-def mutation_test(system_name: str, mutants: int, runs: int, probe_seeds: int, jobs: int,
-                  seed: int) -> list[dict]:
-    system = system_named(system_name)
-    skip = seeded_only_classes(system)
+def choose_mutants(system_name: str, mutants: int, seed: int,
+                   only: list[str]) -> list[tuple[Site, Path]]:
+    """The sample of `mutants` sites drawn with `seed`, or the sites described in `only`
+    (as the survivors' list writes them: `implementations/chubby.py:269 + -> -`)."""
     candidates = [(site, path) for path in protocol_files(system_name)
-                  for site in sites(path, skip)]
-    chosen = random.Random(f"mutants/{system_name}/{seed}").sample(
+                  for site in sites(path, seeded_only_classes(system_named(system_name)))]
+    if only:
+        named = [(site, path) for site, path in candidates if site.describe() in only]
+        missing = set(only) - {site.describe() for site, _ in named}
+        if missing:
+            raise SystemExit(f"no such mutation site of {system_name}: {sorted(missing)[0]}")
+        return named
+    return random.Random(f"mutants/{system_name}/{seed}").sample(
         candidates, min(mutants, len(candidates)))
+
+
+def show(system_name: str, chosen: list[tuple[Site, Path]]) -> None:
+    """Print each chosen mutant as a unified diff of its file (both sides unparsed, so the
+    diff is the mutation alone)."""
+    import difflib
+    skip = seeded_only_classes(system_named(system_name))
+    for site, path in chosen:
+        before = ast.unparse(ast.parse(path.read_text())).splitlines()
+        after = mutate(path, site, skip).splitlines()
+        print(f"# {site.describe()}")
+        print("\n".join(difflib.unified_diff(before, after, site.path, site.path, n=2,
+                                             lineterm="")))
+
+
+def mutation_test(system_name: str, chosen: list[tuple[Site, Path]], runs: int,
+                  probe_seeds: int, jobs: int) -> list[dict]:
+    skip = seeded_only_classes(system_named(system_name))
     copy = fresh_copy()
     try:
         baseline = run_copy(copy, [system_name, str(runs), str(probe_seeds), "null"])["probe"]
     finally:
         shutil.rmtree(copy, ignore_errors=True)
-    print(f"{system_name}: {len(candidates)} mutation sites, testing {len(chosen)}", flush=True)
+    print(f"{system_name}: testing {len(chosen)} mutants", flush=True)
 
     def one(item: tuple[Site, Path]) -> dict:
         site, path = item
@@ -350,14 +375,24 @@ def main() -> None:
     parser.add_argument("--probe-seeds", type=int, default=20)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0, help="which mutants are sampled")
+    parser.add_argument("--only", action="append", default=[], metavar="SITE",
+                        help="test this mutant alone, named as the survivors' list names it "
+                             "(repeatable; nothing is written to RESULTS.md)")
+    parser.add_argument("--show", action="store_true",
+                        help="print the chosen mutants as diffs instead of testing them")
     args = parser.parse_args()
     rows, survivors = [], []
     for name in args.systems:
-        results = mutation_test(name, args.mutants, args.runs, args.probe_seeds, args.jobs,
-                                args.seed)
+        chosen = choose_mutants(name, args.mutants, args.seed, args.only)
+        if args.show:
+            show(name, chosen)
+            continue
+        results = mutation_test(name, chosen, args.runs, args.probe_seeds, args.jobs)
         rows.append(summary_row(name, results))
         survivors += [f"- `{r['site']}`" for r in results if r["outcome"] == "survived"]
         print(*rows[-1], sep="\t", flush=True)
+    if args.show or args.only:
+        return
     table = markdown_table(["system", "mutants", "equivalent", "killed", "survived",
                             "killed share"], rows)
     write_section(f"Mutation: {', '.join(args.systems)}",
