@@ -1,10 +1,10 @@
 """Hypothesis drives the random walk: every decision the walk makes — its swarm fault mix,
-which event comes next, partition sides and spans, pause lengths, skews — is drawn from a
-random source Hypothesis controls (`st.randoms(use_true_random=False)`), as is the run's
-seed. Generation is as smart as the walk's, and Hypothesis brings what the walk lacks: its
-example database replays a failure first next time, `target()` steers towards runs with
-more faults, more leader changes, more unacknowledged operations and larger clock skews,
-and its shrinker can work on the decisions.
+which event comes next, partition sides and spans, pause lengths, skews — reads its bits
+from bytes Hypothesis drew (`DrawnRandom`), as is the run's seed. Generation is as smart as
+the walk's, and Hypothesis brings what the walk lacks: its example database replays a
+failure first next time, `target()` steers towards runs with more faults, more leader
+changes, more unacknowledged operations and larger clock skews, and its mutations work on
+the decisions.
 
 A failure is returned as the walk ran it — its choices replay it exactly — and the hunt then
 shrinks it with our ddmin, which on these schedules is faster than Hypothesis's shrinker and
@@ -26,11 +26,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, given, reject, settings, target
+from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import seed as seeded
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
-from hypothesis.errors import Unsatisfiable
 
 from checker import watchdog
 from checker.run import RunResult, execute
@@ -40,10 +39,58 @@ from checker.system import Config, System
 from invariants.history import INFO
 
 MOST_SEED = 2**32 - 1
+# the decisions' bytes are drawn a chunk at a time, up to 6 KiB: Hypothesis keeps at most
+# 8 KiB of choices per example, and costs grow with the length of one choice
+CHUNK_BYTES = 128
+MOST_CHUNKS = 48
+
+
+class DrawnRandom(random.Random):
+    """A random generator whose bits come from bytes Hypothesis draws, a chunk when the last
+    is spent, then, past `MOST_CHUNKS`, from a Mersenne Twister seeded with `seed`.
+
+    Not a draw per decision: through `st.randoms()` every decision was a choice of its own,
+    about 0.3 ms each (a run ten times slower than the walk's), and a few hundred steps
+    overran Hypothesis's 8 KiB of choices, so that a long run was thrown away as invalid
+    however it ended. The chunks cover a run's first two thousand or so decisions (2 bytes a
+    `random()`, 1 for most choices), where its fault mix, budgets and first faults are
+    chosen; a longer run goes on as a seeded walk, and replays exactly from the seed and the
+    chunks."""
+
+    def __init__(self, draw: st.DrawFn | None = None, seed: int = 0) -> None:
+        super().__init__(seed)
+        self._draw, self._chunks = draw, 0
+        self._bytes, self._at = b"", 0
+
+    def _take(self, count: int) -> int | None:
+        if self._at + count > len(self._bytes):
+            if self._draw is None or self._chunks == MOST_CHUNKS:
+                return None
+            self._chunks += 1
+            self._bytes = self._bytes[self._at:] + self._draw(
+                st.binary(min_size=CHUNK_BYTES, max_size=CHUNK_BYTES))
+            self._at = 0
+        self._at += count
+        return int.from_bytes(self._bytes[self._at - count:self._at], "big")
+
+    def random(self) -> float:
+        bits = self._take(2)
+        return super().random() if bits is None else bits / 65536
+
+    def getrandbits(self, k: int) -> int:
+        bits = self._take((k + 7) // 8)
+        return super().getrandbits(k) if bits is None else bits & ((1 << k) - 1)
 
 
 class ViolationFound(AssertionError):
     pass
+
+
+class OutOfTime(KeyboardInterrupt):
+    """Raised before a run once the hunt's seconds are spent. Hypothesis has no time budget,
+    and an example rejected for want of time is replaced by another, up to a thousand and
+    more; an interrupt is the one exception its engine lets through at once, unrecorded (the
+    hunt catches this kind alone: a real Ctrl-C still stops it)."""
 
 
 class LeaderWatch:
@@ -88,8 +135,9 @@ def runs(system: System, variant: str = "correct", config: str | Config = "defau
 
     @st.composite
     def one_run(draw: st.DrawFn) -> RunResult:
-        rng = draw(st.randoms(use_true_random=False))
-        result, watch = walk_run(system, variant, chosen, draw(st.integers(0, MOST_SEED)), rng)
+        seed = draw(st.integers(0, MOST_SEED))
+        rng = DrawnRandom(draw, seed)
+        result, watch = walk_run(system, variant, chosen, seed, rng)
         if aimed:
             aim(result, watch)
         return result
@@ -117,15 +165,19 @@ def hypothesis_hunt(system: System, variant: str, config: Config, seed: int, bud
     started = time.perf_counter()
     strategy = runs(system, variant, config)
 
+    @st.composite
+    def within_time(draw: st.DrawFn) -> RunResult:
+        if budget.seconds is not None and time.perf_counter() - started > budget.seconds:
+            raise OutOfTime
+        return draw(strategy)
+
     @settings(max_examples=budget.runs or 200, deadline=None, print_blob=False,
               database=database_for(database, system, variant, config),
               phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target),
               suppress_health_check=list(HealthCheck))
     @seeded(seed)
-    @given(strategy)
+    @given(within_time())
     def search(run: RunResult) -> None:
-        if budget.seconds is not None and time.perf_counter() - started > budget.seconds:
-            reject()  # out of time: what is left is skipped, cheaply
         if not found:  # Hypothesis runs a failing example again to report it: not counted
             tried[0] += 1
         if run.violated:
@@ -137,7 +189,7 @@ def hypothesis_hunt(system: System, variant: str, config: Config, seed: int, bud
             search()
     except ViolationFound:
         return found[-1], tried[0]
-    except Unsatisfiable:  # the time ran out before a single example
+    except OutOfTime:
         pass
     return None, tried[0]
 
