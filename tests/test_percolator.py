@@ -32,7 +32,14 @@ from implementations.percolator.store import (
     resolve,
     visible,
 )
-from implementations.percolator.worker import PROBE, STALLS, Worker
+from implementations.percolator.worker import (
+    AWAIT_OBSERVERS,
+    PROBE,
+    SCAN,
+    STALLS,
+    Observer,
+    Worker,
+)
 from invariants.history import FAIL, OK
 from invariants.transactions import APPEND, READ, check_transactions, txn_op
 from models.percolator import LEVEL, SnapshotStore
@@ -113,6 +120,24 @@ def test_a_store_that_does_nothing_fails_progress(roles: Roles) -> None:
         verdict = execute(system, "idle", DEFAULT, seed,
                           RandomWalk(seed, DEFAULT.max_pause)).verdict
         assert verdict.violated and verdict.invariant == "progress", verdict
+
+
+class BlindObserver(Observer):
+    """Watches no row: it scans, and never takes a change."""
+
+    def __init__(self, node_id: str, placement: dict[str, str], oracle: str,
+                 watched: tuple[str, ...]) -> None:
+        super().__init__(node_id, placement, oracle, watched=())
+
+
+def test_observers_that_never_take_a_change_fail_progress() -> None:
+    system = attrs.evolve(SYSTEM, variants={"blind": Variant("blind",
+                                                             Roles(observer=BlindObserver))})
+    for seed in range(3):
+        verdict = execute(system, "blind", DEFAULT, seed,
+                          RandomWalk(seed, DEFAULT.max_pause)).verdict
+        assert verdict.violated and verdict.invariant == "progress", verdict
+        assert "waited for the observers to take every change to x, y" in verdict.explanation
 
 
 # --- scripted schedules ----------------------------------------------------------------------
@@ -236,6 +261,17 @@ def test_the_observer_acknowledges_each_change_once() -> None:
     assert visible(ack, 10**9) == (committed_at(sim.nodes["t1"].rows["x"], 1),)
     assert not sim.nodes["t1"].rows["x"].notify
     assert checks.observed_once.check(sim).ok
+
+
+def test_waiting_for_the_observers_returns_once_they_took_every_change() -> None:
+    sim = cluster_sim({"c1": [("txn", [[APPEND, "x", 1], [APPEND, "y", 2]]),
+                              (AWAIT_OBSERVERS, ["x", "y"])]}, OBSERVERS)
+    run_until(sim)
+    assert [(op.f, op.status) for op in sim.operations()] == [("txn", OK),
+                                                             (AWAIT_OBSERVERS, OK)]
+    assert sim.time >= SCAN  # it waited for the observers' scans: nothing is notified now
+    assert not any(sim.nodes[t].rows[key].notify for t, key in (("t1", "x"), ("t2", "y")))
+    assert checks.changes_observed.check(sim).ok and checks.observed_once.check(sim).ok
 
 
 # --- the row steps ---------------------------------------------------------------------------
@@ -390,9 +426,33 @@ def test_progress_catches_a_lock_left_behind_and_a_final_read_that_failed() -> N
     assert "final read ended fail" in checks.progress.check(sim).explanation
 
 
-def record(sim: Simulation, events: list[tuple]) -> None:
+def record(sim: Simulation, events: list[tuple], f: str = "txn") -> None:
     for process, kind, value in events:
-        sim.record(process, kind, "txn", value)
+        sim.record(process, kind, f, value)
+
+
+def test_changes_observed_catches_a_change_no_observer_acknowledged() -> None:
+    sim = torn_sim()  # x committed its change at ts=4; nobody has waited for the observers
+    assert checks.changes_observed.check(sim).ok
+    record(sim, [("c2", "invoke", ["x", "y"]), ("c2", OK, None)], f=AWAIT_OBSERVERS)
+    verdict = checks.changes_observed.check(sim)
+    assert verdict.violated and "committed to x at ts=4 was never observed" in \
+        verdict.explanation
+    on_row(sim, "ack/x", lambda row: prewrite(row, 5, value=(4,)))
+    assert checks.changes_observed.check(sim).violated  # not committed yet
+    on_row(sim, "ack/x", lambda row: commit(row, 5, 6))
+    assert checks.changes_observed.check(sim).ok  # y holds no committed change
+
+
+def test_progress_catches_a_wait_for_the_observers_that_never_returned() -> None:
+    sim = new_simulation(SYSTEM, "correct", DEFAULT, 0)
+    record(sim, [("c1", "invoke", [[READ, "x", None], [READ, "y", None]]),
+                 ("c1", OK, [[READ, "x", []], [READ, "y", []]])])
+    record(sim, [("c2", "invoke", ["x", "y"])], f=AWAIT_OBSERVERS)
+    verdict = checks.progress.check(sim)
+    assert verdict.violated and "some row stayed notified" in verdict.explanation
+    record(sim, [("c2", OK, None)], f=AWAIT_OBSERVERS)
+    assert checks.progress.check(sim).ok
 
 
 def test_answers_must_match_their_requests() -> None:

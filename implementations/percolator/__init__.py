@@ -51,6 +51,7 @@ from implementations.percolator.store import (
     ReadsIgnoreLocks,
 )
 from implementations.percolator.worker import (
+    AWAIT_OBSERVERS,
     AckBeforeCommitPoint,
     CleanupSecondaryFirst,
     Observer,
@@ -73,7 +74,8 @@ class Roles:
 def build(config: Config, roles: Roles, rng: Any) -> Cluster:
     """`servers` tablet servers holding the rows (and their acknowledgement rows), one
     oracle, one worker per client, and observers watching the rows. Each transaction reads or
-    appends (unique values) to one, two or three of the rows; the ending reads all."""
+    appends (unique values) to one, two or three of the rows; the ending reads all and, where
+    observers run, waits for them to take every change."""
     keys = tuple(config.params.get("keys", ("x", "y")))
     tablets = [f"t{i + 1}" for i in range(config.servers)]
     placement = {row: tablets[i % len(tablets)]
@@ -92,12 +94,16 @@ def build(config: Config, roles: Roles, rng: Any) -> Cluster:
     for i in range(config.params.get("observers", 0)):
         servers[f"o{i + 1}"] = functools.partial(roles.observer, placement=placement,
                                                  oracle="tso", watched=keys)
+    final_ops = [(clients[0], "txn", [[READ, key, None] for key in keys])]
+    if config.params.get("observers", 0):
+        final_ops.append((clients[-1], AWAIT_OBSERVERS, list(keys)))
     return Cluster(
         servers=servers,
-        clients={c: functools.partial(PercolatorClient, worker=f"w{i + 1}")
+        clients={c: functools.partial(PercolatorClient, worker=f"w{i + 1}",
+                                      tablets=tuple(tablets))
                  for i, c in enumerate(clients)},
         workload=workload,
-        final_ops=[(clients[0], "txn", [[READ, key, None] for key in keys])],
+        final_ops=final_ops,
     )
 
 
@@ -108,6 +114,9 @@ def txn_sizes(rng: Any, rows: int, count: int) -> list[int]:
 
 
 FAULTS = {"drop": 4, "duplicate": 4, "crash": 3, "pause": 3, "partition": 2}
+OBSERVED_HORIZON = 3000
+"""The ending of a run with observers: long enough for their scans to take the notified rows
+one per scan, after the final read (`changes-observed`)."""
 
 SYSTEM = System(
     name="percolator",
@@ -118,16 +127,17 @@ SYSTEM = System(
     build=build,
     invariants=(checks.oracle_monotonic, checks.atomic, checks.snapshot_isolation,
                 checks.answers_match_requests, checks.reads_see_earlier_commits,
-                checks.progress, checks.observed_once),
+                checks.progress, checks.changes_observed, checks.observed_once),
     configs={
         "default": Config("default", servers=2, clients=2, ops_per_client=3, max_steps=300,
-                          max_pause=200, faults=FAULTS, quiesce_horizon=1000,
+                          max_pause=200, faults=FAULTS, quiesce_horizon=OBSERVED_HORIZON,
                           params={"observers": 1}),
         "small": Config("small", servers=2, clients=2, ops_per_client=1, max_steps=200,
                         max_pause=200, faults=FAULTS, quiesce_horizon=1000),
         # two observers race for every change: only one of them may acknowledge it
         "observers": Config("observers", servers=2, clients=2, ops_per_client=3,
-                            max_steps=400, max_pause=200, faults=FAULTS, quiesce_horizon=1000,
+                            max_steps=400, max_pause=200, faults=FAULTS,
+                            quiesce_horizon=OBSERVED_HORIZON,
                             params={"observers": 2}),
     },
     variants={

@@ -1,6 +1,7 @@
 """The invariants: oracle monotonicity, atomicity at quiescence, snapshot isolation, answers
 that match their requests, reads that see every earlier commit, progress at quiescence, and
-observers acting at most once per change.
+observers acting on every change (the newest of each row, once the ending waited for them) and
+at most once per change.
 
 None of them reads the store's code: the rows are rebuilt from the ghost record of the cells
 each single-row transaction wrote or erased (`models.percolator.Columns`), the transactions'
@@ -12,6 +13,7 @@ from typing import Any
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations.percolator.worker import AWAIT_OBSERVERS
 from invariants.history import INFO, INVOKE, OK, Operation
 from invariants.transactions import APPEND, READ, check_transactions
 from invariants.transactions import answers_match_requests as check_answers
@@ -91,6 +93,11 @@ def snapshot_isolation(sim: Simulation) -> Verdict:
 # --- what the clients were told --------------------------------------------------------------
 
 
+def txn_operations(sim: Simulation) -> list[Operation]:
+    """The clients' transactions: every operation but waits for the observers."""
+    return [op for op in sim.operations() if op.f == "txn"]
+
+
 def appended_to(ops: list[Operation]) -> dict[Any, str]:
     """Value -> the row some invoked transaction appends it to (values are unique)."""
     return {value: key for op in ops for f, key, value in op.args if f == APPEND}
@@ -118,7 +125,7 @@ def answers_match_requests(sim: Simulation) -> Verdict:
     """Every transaction answered `ok` was answered for what it asked: its own micro-ops in
     order, each append with its value, each read of the row it named holding only values some
     transaction appends to that row."""
-    ops = sim.operations()
+    ops = txn_operations(sim)
     written = appended_to(ops)
     return check_answers(ops, lambda op: answer_problem(op, written))
 
@@ -129,7 +136,7 @@ def reads_see_earlier_commits(sim: Simulation) -> Verdict:
     the oracle gives it a start timestamp above that commit timestamp (Percolator section
     2.3). Read by content from the history: every value an acknowledged transaction appended
     to a row is in every later read of that row."""
-    acked = [op for op in sim.operations() if op.status == OK]
+    acked = [op for op in txn_operations(sim) if op.status == OK]
     for reader in acked:
         reads = {key: values for f, key, values in reader.result if f == READ}
         for writer in acked:
@@ -155,6 +162,9 @@ def final_problem(sim: Simulation, ops: list[Operation]) -> str | None:
     the final read ran and succeeded."""
     last_event = {event.process: event for event in sim.history}
     pending = [event for event in last_event.values() if event.type == INVOKE]
+    if pending and pending[0].f == AWAIT_OBSERVERS:
+        return f"{pending[0].process} waited for the observers to take every change to " \
+               f"{', '.join(pending[0].value)}, and some row stayed notified to the end"
     if pending:
         return f"{pending[0].process}'s transaction {pending[0].value} never returned"
     for client, f, args in sim.final_ops:
@@ -207,7 +217,8 @@ def progress(sim: Simulation) -> Verdict:
     """Progress at quiescence: after the faults heal and everything is delivered, every
     transaction returned, none was lost (`info`) but by a worker that restarted, the final
     read of every row ran and succeeded, and it left no lock behind in the rows it read:
-    each transaction's fate is recorded at its primary."""
+    each transaction's fate is recorded at its primary. Where observers run, the wait for
+    them ran and returned: no row stayed notified."""
     ops = sim.operations()
     read = [key for f, key, _ in sim.final_ops[0][2] if f == READ] if sim.final_ops else []
     problem = final_problem(sim, ops) or lost_problem(sim) \
@@ -230,3 +241,26 @@ def observed_once(sim: Simulation) -> Verdict:
                             f"{key.removeprefix('ack/')} was observed twice: {key} = {acks}",
                             {"row": key, "acks": list(acks)})
     return passed("observed-once", "every change was observed at most once")
+
+
+def latest_change(rows: Columns, row: str) -> int | None:
+    """The commit timestamp of the newest committed write to the row, if any."""
+    return max((ts for ts, record in rows.column(row, "write").items()
+                if not record.rolled_back), default=None)
+
+
+@history_invariant("changes-observed")
+def changes_observed(sim: Simulation) -> Verdict:
+    """Notifications are not lost: once a client has waited for the observers, the newest
+    change committed to each row it waited on is listed in the row's acknowledgement row.
+    Percolator (section 2.4) runs an observer for every change to an observed column, though
+    several changes may be taken by one run: so only the newest must be there."""
+    waits = [op for op in sim.operations() if op.f == AWAIT_OBSERVERS]
+    rows = columns(sim)
+    for row in sorted({row for op in waits for row in op.args}):
+        change, acks = latest_change(rows, row), rows.snapshot(f"ack/{row}", float("inf"))
+        if change is not None and change not in acks:
+            return violated("changes-observed", f"the change committed to {row} at "
+                            f"ts={change} was never observed: at the end ack/{row} = {acks}",
+                            {"row": row, "change": change, "acks": list(acks)})
+    return passed("changes-observed", "every row waited on had its newest change observed")

@@ -31,6 +31,7 @@ ACKNOWLEDGE = "ack"  # an observer's micro-op
 PROBE = 200  # a client asks its worker this often whether its transaction still moves
 STALLS = 2  # probes in a row without progress after which a client gives up
 PATIENCE = 2  # probe timers a client lets pass before sending an unanswered probe again
+AWAIT_OBSERVERS = "await-observers"  # a client's operation: wait until no row is notified
 
 
 @attrs.frozen
@@ -354,22 +355,39 @@ class Observer(Worker):
 class PercolatorClient(Client):
     """Hands each transaction to its worker and probes it every PROBE ticks. Once the worker
     answers STALLS probes in a row that the transaction is not moving (it crashed and lost
-    it, or has nothing left to wait for), the outcome is unknown: `info`."""
+    it, or has nothing left to wait for), the outcome is unknown: `info`.
 
-    def __init__(self, node_id: str, worker: str) -> None:
+    Its other operation, AWAIT_OBSERVERS of some rows, asks every tablet server which rows
+    are notified, every PROBE ticks, and returns once none of those rows is: the observers
+    have taken every change to them. It is how an application waits for its incremental
+    processing to catch up, and how the run's ending gives the observers their time."""
+
+    def __init__(self, node_id: str, worker: str, tablets: tuple[str, ...] = ()) -> None:
         super().__init__(node_id)
         self.worker = worker
+        self.tablets = tablets
 
     def on_start(self, ctx: Context) -> None:
         self.req = 0
 
     def start(self, ctx: Context, f: str, args: Any) -> None:
         self.req += 1
+        if f == AWAIT_OBSERVERS:
+            self.scan(ctx)
+            return
         self.mops = tuple(tuple(mop) for mop in args)
         ctx.send(self.worker, Txn(self.req, self.mops))
         self.unanswered = 0  # probe timers since the last probe went unanswered
         self.probing = False  # a probe is unanswered
         self.stalls = 0
+        ctx.set_timer("probe", PROBE)
+
+    def scan(self, ctx: Context) -> None:
+        """Ask every tablet server for its notified rows, and again after PROBE ticks."""
+        self.unscanned = set(self.tablets)
+        self.notified: set[str] = set()
+        for tablet in self.tablets:
+            ctx.send(tablet, Scan(self.req))
         ctx.set_timer("probe", PROBE)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
@@ -385,12 +403,21 @@ class PercolatorClient(Client):
                 self.stalls = 0 if moving else self.stalls + 1
                 if self.stalls == STALLS:
                     self.finish(ctx, "info")
+            case Notified(_, changes):
+                self.unscanned.discard(src)
+                self.notified |= {row for row, _ in changes if row in self.op[1]}
+                if not self.unscanned and not self.notified:
+                    self.finish(ctx, "ok")
 
     def on_timer(self, ctx: Context, name: str) -> None:
-        """Probe again. An unanswered probe is no verdict: the worker may be slow, cut off or
-        down, and a restarted worker answers that it lost the transaction. It is sent again
-        only after PATIENCE timers, in case it was lost: probes do not pile up meanwhile."""
+        """Probe again, or scan again. An unanswered probe is no verdict: the worker may be
+        slow, cut off or down, and a restarted worker answers that it lost the transaction. It
+        is sent again only after PATIENCE timers, in case it was lost: probes do not pile up
+        meanwhile."""
         if self.op is None:
+            return
+        if self.op[0] == AWAIT_OBSERVERS:
+            self.scan(ctx)
             return
         if self.probing and self.unanswered < PATIENCE:
             self.unanswered += 1
