@@ -39,39 +39,35 @@ from checker.system import Config, System
 from invariants.history import INFO
 
 MOST_SEED = 2**32 - 1
-# the decisions' bytes are drawn a chunk at a time, up to 6 KiB: Hypothesis keeps at most
-# 8 KiB of choices per example, and costs grow with the length of one choice
-CHUNK_BYTES = 128
-MOST_CHUNKS = 48
+# a run's first decisions read bytes Hypothesis drew: its fault mix, budgets and first few
+# hundred steps
+DRAWN_BYTES = 1024
 
 
 class DrawnRandom(random.Random):
-    """A random generator whose bits come from bytes Hypothesis draws, a chunk when the last
-    is spent, then, past `MOST_CHUNKS`, from a Mersenne Twister seeded with `seed`.
+    """A random generator whose bits come first from `drawn` (bytes Hypothesis chose), then,
+    once those are spent, from a Mersenne Twister seeded with `seed`.
 
-    Not a draw per decision: through `st.randoms()` every decision was a choice of its own,
-    about 0.3 ms each (a run ten times slower than the walk's), and a few hundred steps
-    overran Hypothesis's 8 KiB of choices, so that a long run was thrown away as invalid
-    however it ended. The chunks cover a run's first two thousand or so decisions (2 bytes a
-    `random()`, 1 for most choices), where its fault mix, budgets and first faults are
-    chosen; a longer run goes on as a seeded walk, and replays exactly from the seed and the
-    chunks."""
+    The bytes are one choice of Hypothesis's, and not a draw per decision: through
+    `st.randoms()` every decision was a choice of its own, about 0.3 ms each (a run ten times
+    slower than the walk's), and a few hundred steps overran Hypothesis's 8 KiB of choices,
+    so that a long run was thrown away as invalid however it ended. Nor several chunks drawn
+    as the run goes: Hypothesis's mutator copies one chunk over another, so that half its
+    runs repeated stretches of decisions, and found bugs three times as slowly as the walk.
+    The bytes hold the choices that shape a run (its swarm fault mix, fault budgets, the
+    first few hundred events: 2 bytes a `random()`, 1 for most choices), where `target()`
+    and the database do their work; the run goes on as a seeded walk, and replays exactly
+    from the seed and the bytes."""
 
-    def __init__(self, draw: st.DrawFn | None = None, seed: int = 0) -> None:
+    def __init__(self, drawn: bytes = b"", seed: int = 0) -> None:
         super().__init__(seed)
-        self._draw, self._chunks = draw, 0
-        self._bytes, self._at = b"", 0
+        self._drawn, self._at = drawn, 0
 
     def _take(self, count: int) -> int | None:
-        if self._at + count > len(self._bytes):
-            if self._draw is None or self._chunks == MOST_CHUNKS:
-                return None
-            self._chunks += 1
-            self._bytes = self._bytes[self._at:] + self._draw(
-                st.binary(min_size=CHUNK_BYTES, max_size=CHUNK_BYTES))
-            self._at = 0
+        if self._at + count > len(self._drawn):
+            return None
         self._at += count
-        return int.from_bytes(self._bytes[self._at - count:self._at], "big")
+        return int.from_bytes(self._drawn[self._at - count:self._at], "big")
 
     def random(self) -> float:
         bits = self._take(2)
@@ -136,7 +132,7 @@ def runs(system: System, variant: str = "correct", config: str | Config = "defau
     @st.composite
     def one_run(draw: st.DrawFn) -> RunResult:
         seed = draw(st.integers(0, MOST_SEED))
-        rng = DrawnRandom(draw, seed)
+        rng = DrawnRandom(draw(st.binary(min_size=DRAWN_BYTES, max_size=DRAWN_BYTES)), seed)
         result, watch = walk_run(system, variant, chosen, seed, rng)
         if aimed:
             aim(result, watch)
