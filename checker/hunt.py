@@ -265,7 +265,7 @@ def _hunt(system: System, variant: str, config: Config | ConfigMix, budget: Budg
     found: RunResult | None = None
     if strategy == "hypothesis":
         from checker.hypothesis_adapter import hypothesis_hunt
-        found, tally.runs = runner.call(hypothesis_hunt, system, variant, mix.first, seed,
+        found, tally.runs = runner.call(hypothesis_hunt, system, variant, mix, seed,
                                         budget, memory.database if memory else None)
         progress(tally.runs)
     else:

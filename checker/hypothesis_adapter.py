@@ -32,6 +32,7 @@ from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from checker import watchdog
+from checker.hunt import ConfigMix
 from checker.run import RunResult, execute
 from checker.sim import FAULT_KINDS, Simulation
 from checker.strategies import RandomWalk, leaders
@@ -122,18 +123,19 @@ def aim(result: RunResult, watch: LeaderWatch) -> None:
            label="clock skew")
 
 
-def runs(system: System, variant: str = "correct", config: str | Config = "default",
+def runs(system: System, variant: str = "correct", config: str | Config | ConfigMix = "default",
          aimed: bool = True) -> st.SearchStrategy[RunResult]:
-    """Runs of `system`'s `variant` on `config`, the random walk's decisions and the run's
-    seed drawn by Hypothesis (and shrunk by it); with `aimed`, each run `target`s the
-    quantities above."""
-    chosen = config if isinstance(config, Config) else system.config(config)
+    """Runs of `system`'s `variant` on `config` (or on the configuration a mix gives each
+    run's seed, as the default hunt spreads its runs), the random walk's decisions and the
+    run's seed drawn by Hypothesis; with `aimed`, each run `target`s the quantities above."""
+    mix = config if isinstance(config, ConfigMix) else ConfigMix(
+        (config if isinstance(config, Config) else system.config(config),))
 
     @st.composite
     def one_run(draw: st.DrawFn) -> RunResult:
         seed = draw(st.integers(0, MOST_SEED))
         rng = DrawnRandom(draw(st.binary(min_size=DRAWN_BYTES, max_size=DRAWN_BYTES)), seed)
-        result, watch = walk_run(system, variant, chosen, seed, rng)
+        result, watch = walk_run(system, variant, mix.for_seed(seed), seed, rng)
         if aimed:
             aim(result, watch)
         return result
@@ -142,16 +144,19 @@ def runs(system: System, variant: str = "correct", config: str | Config = "defau
 
 
 def database_for(root: Path | ExampleDatabase | None, system: System, variant: str,
-                 config: Config) -> ExampleDatabase | None:
-    """One database per hunted variant and configuration: Hypothesis keys examples by the
-    test function, and every hunt's function is this module's."""
+                 mix: ConfigMix) -> ExampleDatabase | None:
+    """One database per hunted variant and configuration (or mix of them, `every`):
+    Hypothesis keys examples by the test function, and every hunt's function is this
+    module's."""
     if root is None or isinstance(root, ExampleDatabase):
         return root
-    return DirectoryBasedExampleDatabase(str(Path(root) / f"{system.name}.{variant}.{config.name}"))
+    name = mix.first.name if len(mix.configs) == 1 else "every"
+    return DirectoryBasedExampleDatabase(str(Path(root) / f"{system.name}.{variant}.{name}"))
 
 
-def hypothesis_hunt(system: System, variant: str, config: Config, seed: int, budget: Any,
-                    database: Path | ExampleDatabase | None = None) -> tuple[RunResult | None, int]:
+def hypothesis_hunt(system: System, variant: str, config: Config | ConfigMix, seed: int,
+                    budget: Any, database: Path | ExampleDatabase | None = None
+                    ) -> tuple[RunResult | None, int]:
     """Search until a run violates an invariant, `budget.runs` examples are tried, or
     `budget.seconds` pass; the failing run and the examples tried up to it. A database is
     read first (a failure it holds is replayed before anything new) and keeps what is
@@ -159,7 +164,8 @@ def hypothesis_hunt(system: System, variant: str, config: Config, seed: int, bud
     found: list[RunResult] = []
     tried = [0]
     started = time.perf_counter()
-    strategy = runs(system, variant, config)
+    mix = config if isinstance(config, ConfigMix) else ConfigMix((config,))
+    strategy = runs(system, variant, mix)
 
     @st.composite
     def within_time(draw: st.DrawFn) -> RunResult:
@@ -168,7 +174,7 @@ def hypothesis_hunt(system: System, variant: str, config: Config, seed: int, bud
         return draw(strategy)
 
     @settings(max_examples=budget.runs or 200, deadline=None, print_blob=False,
-              database=database_for(database, system, variant, config),
+              database=database_for(database, system, variant, mix),
               phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target),
               suppress_health_check=list(HealthCheck))
     @seeded(seed)

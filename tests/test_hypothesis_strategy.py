@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import random
 
-from checker.hunt import Budget
-from checker.hypothesis_adapter import DRAWN_BYTES, DrawnRandom, hypothesis_hunt
+import attrs
+from hypothesis import given, settings
+
+from checker.hunt import Budget, ConfigMix
+from checker.hypothesis_adapter import DRAWN_BYTES, DrawnRandom, hypothesis_hunt, runs
 from tests.toys import COUNTER
 
 
@@ -29,3 +32,17 @@ def test_a_hunt_whose_time_is_spent_runs_nothing_more() -> None:
     found, tried = hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 3,
                                    Budget(runs=10_000, seconds=0))
     assert found is None and tried == 0
+
+
+def test_a_hunt_over_a_mix_runs_every_configuration() -> None:
+    small = attrs.evolve(COUNTER.config("default"), name="small", clients=1)
+    mix = ConfigMix((COUNTER.config("default"), small))
+    seen = set()
+
+    @settings(max_examples=30, database=None, deadline=None)
+    @given(runs(COUNTER, "correct", mix, aimed=False))
+    def run(result) -> None:
+        seen.add(result.config.name)
+
+    run()
+    assert seen == {"default", "small"}
