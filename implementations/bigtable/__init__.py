@@ -119,6 +119,13 @@ SYSTEM = System(
         "small": Config("small", servers=2, clients=1, ops_per_client=4, max_steps=400,
                         epsilon=50, max_pause=2500, faults=FAULTS, quiesce_horizon=4000,
                         params=PARAMS),
+
+        # clocks that run fast or slow within epsilon (Chubby sessions and tablet server
+        # locks time out on them), and the serving tablet server cut off right after an ack
+        "fail-over": Config("fail-over", servers=2, clients=2, ops_per_client=5,
+                            max_steps=500, epsilon=50, max_drift=100, max_pause=2500,
+                            faults={**FAULTS, "drift": 4, "nemesis": 2},
+                            quiesce_horizon=4000, params=PARAMS),
     },
     variants={
         "correct": Variant("correct", Parts()),

@@ -127,6 +127,13 @@ SYSTEM = System(
         "small": Config("small", servers=3, clients=1, ops_per_client=2, max_steps=200,
                         epsilon=50, max_pause=2 * LEASE, faults=FAULTS,
                         quiesce_horizon=ENDING),
+
+        # clocks that run fast or slow within epsilon, and the primary cut off right after
+        # a client is told its write went through
+        "fail-over": Config("fail-over", servers=4, clients=2, ops_per_client=4,
+                            max_steps=600, epsilon=50, max_drift=100, max_pause=2 * LEASE,
+                            faults={**FAULTS, "drift": 4, "nemesis": 2},
+                            quiesce_horizon=ENDING),
     },
     variants={
         "correct": Variant("correct", Roles()),
