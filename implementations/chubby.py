@@ -27,6 +27,8 @@ Chubby adds lives in the master's memory and in the client library:
 from __future__ import annotations
 
 import functools
+import itertools
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import attrs
@@ -312,6 +314,7 @@ class ChubbyReplica(sso.Replica):
             ctx.send(src, SessionExpired(msg.session))
         else:
             self.sessions[msg.session] = self.clock(ctx)[1] + SESSION_LEASE
+            ctx.note("session-renewed", session=msg.session, sent=msg.sent)
             ctx.send(src, KeepAliveOk(msg.session, self.ballot, msg.sent))
             for write in self.pending:
                 if msg.session in write.waiting:
@@ -340,6 +343,7 @@ class ChubbyReplica(sso.Replica):
         """Write the session's end to the log, which frees its locks (under lock-delay)."""
         if session not in self.ending and not self.database.expired(session):
             self.ending[session] = None
+            ctx.note("session-ended", session=session)
             self.propose(ctx, ExpireSession(session, ctx.now()))
 
     # --- requests ---------------------------------------------------------------------------
@@ -524,7 +528,9 @@ class ChubbyLibrary:
         ctx.set_timer("keepalive", KEEPALIVE)
 
     def send_keep_alive(self, ctx: Context) -> None:
-        ctx.send(self.target, KeepAlive(self.session, self.clock(ctx)[0]))
+        sent = self.clock(ctx)[0]
+        ctx.note("keepalive-sent", session=self.session, sent=sent)
+        ctx.send(self.target, KeepAlive(self.session, sent))
 
     def lose_session(self, ctx: Context) -> None:
         if self.request is not None:
@@ -792,7 +798,7 @@ def build(config: Config, cell: Cell, rng: Any) -> Cluster:
     primaries = [f"p{i + 1}" for i in range(config.params.get("primaries", 2))]
     clients = [f"c{i + 1}" for i in range(config.clients)]
     files = config.params.get("files", ("f",))
-    values = iter(range(1, 1 + config.clients * config.ops_per_client))
+    values = itertools.count(1)
     workload = {c: [("read", (rng.choice(files),)) if rng.random() < 0.7
                     else ("write", (rng.choice(files), next(values)))
                     for _ in range(config.ops_per_client)] for c in clients}
@@ -805,16 +811,25 @@ def build(config: Config, cell: Cell, rng: Any) -> Cluster:
         servers=servers,
         clients={c: functools.partial(FileClient, replicas=replicas) for c in clients},
         workload=workload,
-        final_ops=final_reads(clients, files),
+        final_ops=final_ops(clients, files, values),
     )
 
 
-def final_reads(clients: list[str], files: tuple[str, ...]) -> list[tuple[str, str, Any]]:
-    """Each file read twice at the end: a session the client gives up (its grace ran out while
-    the cell had no master) fails the call under way, as Chubby reports; the next call opens a
-    new session and must succeed (the `progress` check judges each client's last operation)."""
-    once = [(clients[i % len(clients)], "read", (name,)) for i, name in enumerate(files)]
-    return once + once
+def final_ops(clients: list[str], files: tuple[str, ...],
+              values: Iterator[int]) -> list[tuple[str, str, Any]]:
+    """Twice over, each file written a fresh value by one client and read by the next: after
+    the faults the cell must take writes as well as answer reads (a write held back by an
+    invalidation that no cache will ever acknowledge holds back every later write of its
+    file). A session the client gives up (its grace ran out while the cell had no master)
+    fails the call under way, as Chubby reports; the next round opens a new session and must
+    succeed (`progress` judges each client's last operation, and whether some final write
+    went through)."""
+    once = []
+    for i, name in enumerate(files):
+        once.append((clients[i % len(clients)], "write", (name, next(values))))
+        once.append((clients[(i + 1) % len(clients)], "read", (name,)))
+    return once + [(client, f, (args[0], next(values)) if f == "write" else args)
+                   for client, f, args in once]
 
 
 def cell_replicas(sim: Simulation) -> list[str]:
@@ -861,6 +876,40 @@ def cache_coherent(sim: Simulation) -> str | None:
     return None
 
 
+class _SessionLeases:
+    """Per simulation: how far, in true time, each session's lease may run."""
+
+    def __init__(self) -> None:
+        self.read = 0  # ghost entries already looked at
+        self.sent: dict[tuple[Session, int], int] = {}  # (session, stamp) -> true time sent
+        self.until: dict[Session, tuple[int, int, str]] = {}  # -> (lease end, sent, renewer)
+
+
+@state_invariant("session-outlives-lease")
+def session_outlives_lease(sim: Simulation) -> str | None:
+    """A master ends a session only once every lease granted to it has run out (Chubby 2.8:
+    the master does not end a session before its lease times out). A KeepAlive the client
+    sent at true time T and some master answered lets the client trust its session, and the
+    locks and cache it holds, until T + SESSION_LEASE at most, whichever master comes next."""
+    seen = sim.invariant_state("session-outlives-lease", _SessionLeases)
+    while seen.read < len(sim.ghost):
+        kind, time, node, fact = sim.ghost[seen.read]
+        seen.read += 1
+        if kind == "keepalive-sent":
+            seen.sent[(fact["session"], fact["sent"])] = time
+        elif kind == "session-renewed":
+            sent = seen.sent[(fact["session"], fact["sent"])]
+            if sent + SESSION_LEASE > seen.until.get(fact["session"], (NEVER,))[0]:
+                seen.until[fact["session"]] = (sent + SESSION_LEASE, sent, node)
+        elif kind == "session-ended":
+            until, sent, renewer = seen.until.get(fact["session"], (NEVER, 0, ""))
+            if time < until:
+                return (f"{node} ended session {fact['session']} at t={time}, but {renewer} "
+                        f"had renewed its lease with a KeepAlive sent at t={sent}, which the "
+                        f"client may trust until t={until}")
+    return None
+
+
 @history_invariant("linearizable")
 def linearizable_files(sim: Simulation) -> Verdict:
     """The clients' file reads and writes are linearizable against Chubby's database."""
@@ -885,8 +934,8 @@ SYSTEM = System(
             "lock-delay, cache invalidation, master fail-over with epochs, on SSO's cell",
     build=build,
     invariants=(one_lease_holder, reads_within_lease, sso.one_value_per_slot,
-                chosen_on_majority, no_stale_write, cache_coherent, linearizable_files,
-                progress),
+                chosen_on_majority, no_stale_write, cache_coherent, session_outlives_lease,
+                linearizable_files, progress),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1500,
                           epsilon=50, max_pause=2500, faults=FAULTS,

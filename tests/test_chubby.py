@@ -275,6 +275,52 @@ def test_cache_coherent_on_hand_made_ghosts() -> None:
         "version 1 at t=6")
 
 
+def test_session_outlives_lease_on_hand_made_ghosts() -> None:
+    """A lease runs from when the client sent the KeepAlive a master answered, whichever master
+    ends the session; a KeepAlive nobody answered grants nothing."""
+    sim = fresh()
+    sim.ghost += [("keepalive-sent", 100, "c1", {"session": S1, "sent": 90}),
+                  ("session-renewed", 120, "n1", {"session": S1, "sent": 90}),
+                  ("keepalive-sent", 300, "c1", {"session": S1, "sent": 290}),
+                  ("session-ended", 100 + SESSION_LEASE, "n2", {"session": S1}),
+                  ("session-ended", 150, "n1", {"session": S2})]
+    assert chubby.session_outlives_lease.check(sim) is None
+    sim.ghost += [("keepalive-sent", 400, "c2", {"session": S2, "sent": 400}),
+                  ("session-renewed", 410, "n1", {"session": S2, "sent": 400}),
+                  ("session-ended", 420, "n2", {"session": S2})]
+    assert chubby.session_outlives_lease.check(sim) == (
+        f"n2 ended session c2/1 at t=420, but n1 had renewed its lease with a KeepAlive sent "
+        f"at t=400, which the client may trust until t={400 + SESSION_LEASE}")
+
+
+class HastyMaster(chubby.ChubbyReplica):
+    """Forgets that its predecessor granted session leases: its quiet period is over at once,
+    so it ends the sessions holding locks as soon as it is elected."""
+
+    def on_elected(self, ctx: Any) -> None:
+        super().on_elected(ctx)
+        self.quiet_until = chubby.NEVER
+
+
+def test_a_master_ending_its_predecessors_sessions_is_caught() -> None:
+    system = attrs.evolve(SYSTEM, variants={
+        **SYSTEM.variants, "hasty": Variant("hasty", chubby.Cell(HastyMaster))})
+    outcome = hunt(system, "hasty", DEFAULT, budget=Budget(runs=100), seed=0)
+    assert outcome.violation is not None
+    assert outcome.violation.verdict.invariant == "session-outlives-lease", \
+        outcome.violation.verdict
+
+
+def test_the_ending_writes_each_file_and_reads_it() -> None:
+    """After the faults the cell must take writes: each round of the ending writes a fresh
+    value, then another client reads the file."""
+    ops = chubby.final_ops(["c1", "c2"], ("f", "g"), iter(range(10, 20)))
+    assert ops == [("c1", "write", ("f", 10)), ("c2", "read", ("f",)),
+                   ("c2", "write", ("g", 11)), ("c1", "read", ("g",)),
+                   ("c1", "write", ("f", 12)), ("c2", "read", ("f",)),
+                   ("c2", "write", ("g", 13)), ("c1", "read", ("g",))]
+
+
 def test_lease_checks_count_the_cells_replicas_only() -> None:
     """A read backed by two of the three replicas is within its lease; the resource and the
     primaries, servers too, are no grantors."""
