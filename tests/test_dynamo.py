@@ -14,7 +14,7 @@ from checker.run import execute, new_simulation
 from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk
 from checker.system import Variant
-from implementations.dynamo import SETTLE, SYSTEM, build_ring, checks, proofs
+from implementations.dynamo import HEALED, SETTLE, SYSTEM, build_ring, checks, proofs
 from implementations.dynamo.node import DATA, SloppyCountedStrict, StorageNode
 from implementations.dynamo.ring import LEAVES, Ring, leaf_of, merkle_tree
 from invariants.history import Event
@@ -148,13 +148,13 @@ def test_no_lost_write_looks_at_the_final_reads() -> None:
 
 def test_hint_delivery_matches_hints_to_handoffs() -> None:
     sim = fresh()
-    sim.ghost += [("hint-stored", 5, "n4", {"home": "n1", "key": "a", "dots": [("c1", 1)]}),
-                  ("hint-stored", 6, "n4", {"home": "n1", "key": "a", "dots": [("c1", 2)]})]
+    sim.ghost += [("hint-accepted", 5, "n4", {"home": "n1", "key": "a", "dots": [("c1", 1)]}),
+                  ("hint-accepted", 6, "n4", {"home": "n1", "key": "a", "dots": [("c1", 2)]})]
     assert checks.hint_delivery.check(sim).violated
     sim.ghost.append(("hint-delivered", 9, "n1",
                       {"stand_in": "n4", "key": "a", "clock": Clock.of({"c1": 2})}))
     assert checks.hint_delivery.check(sim).ok
-    sim.ghost.append(("hint-stored", 5, "n5", {"home": "n1", "key": "a", "dots": [("c1", 1)]}))
+    sim.ghost.append(("hint-accepted", 5, "n5", {"home": "n1", "key": "a", "dots": [("c1", 1)]}))
     verdict = checks.hint_delivery.check(sim)
     assert verdict.violated and verdict.witness["stand_in"] == "n5"
 
@@ -283,3 +283,88 @@ def test_workload_deletes() -> None:
         f == "delete" for seed in range(1, 6)
         for ops in new_simulation(SYSTEM, "correct", DEFAULT, seed).workload.values()
         for f, _ in ops)
+
+
+# --- what the ending and the acknowledgements promise ------------------------------------------
+
+
+def hunted(impl: type[StorageNode], runs: int) -> str | None:
+    """The invariant a short hunt of `impl` on the default configuration finds broken."""
+    system = attrs.evolve(SYSTEM, variants={**SYSTEM.variants, "probe": Variant("probe", impl)})
+    outcome = hunt(system, "probe", DEFAULT, budget=Budget(runs=runs), shrink_replays=0)
+    return outcome.violation.verdict.invariant if outcome.violation else None
+
+
+class NeverAcknowledges(StorageNode):
+    """Drops every acknowledgement: no put ever completes, yet every get does."""
+
+    def on_ack(self, ctx: Context, op: str, replica: str) -> None:
+        pass
+
+
+class AcceptsHintsWithoutKeeping(StorageNode):
+    """Acknowledges a hinted copy and keeps nothing of it."""
+
+    def keep_hint(self, ctx: Context, home: str, key: str, versions: tuple) -> None:
+        pass
+
+
+class NoAntiEntropy(StorageNode):
+    """Never compares Merkle trees: only handoff and read repair synchronize replicas."""
+
+    def anti_entropy(self, ctx: Context) -> None:
+        pass
+
+
+def test_the_ending_puts_a_fresh_key_once_healed() -> None:
+    sim = fresh()
+    assert [f for c, f, args in sim.final_ops if HEALED in args] == ["write", "read"]
+    assert not any(HEALED in args for ops in sim.workload.values() for _, args in ops)
+
+
+def test_a_ring_that_never_acknowledges_a_put_fails_progress() -> None:
+    assert hunted(NeverAcknowledges, 5) == "progress-at-quiescence"
+
+
+def test_a_hint_acknowledged_but_not_kept_is_missed() -> None:
+    assert hunted(AcceptsHintsWithoutKeeping, 60) == "hint-delivery"
+
+
+def wait_over(sim: Simulation) -> None:
+    """The history and trace as the ending leaves them right after its wait."""
+    with_history(sim, ("c1", "invoke", "wait", (2000,), 0), ("c1", "ok", "wait", None, 2000),
+                 ("c1", "invoke", "write", (HEALED, 9), 2000))
+    sim.trace.append(Step(("invoke", "c1"), 2000, phase="quiesce"))
+
+
+def test_anti_entropy_compares_the_homes_once_the_wait_is_over() -> None:
+    sim = fresh()
+    homes = build_ring(DEFAULT).preference_list("a", 3)
+    for home in homes:
+        sim.contexts[home].storage.put(DATA + "a", (A1,))
+    sim.contexts[homes[1]].storage.put(DATA + "a", (A1, A2))
+    assert checks.anti_entropy.check(sim) is None  # not yet: the wait is not over
+    wait_over(sim)
+    sentence = checks.anti_entropy.check(sim)
+    assert sentence and "homes of 'a' still disagree before any get" in sentence
+    sim.contexts[homes[1]].storage.put(DATA + "a", (attrs.evolve(A1, stamp=7),))
+    assert checks.anti_entropy.check(sim) is None  # one write, stamped by two coordinators
+
+
+def test_a_ring_without_anti_entropy_fails_it() -> None:
+    assert hunted(NoAntiEntropy, 60) == "anti-entropy"
+
+
+def test_puts_supersede_what_their_client_read() -> None:
+    sim = fresh()
+    events = (("c2", "invoke", "write", ("a", 2), 0), ("c2", "ok", "write", None, 1),
+              ("c1", "invoke", "read", ("a",), 2), ("c1", "ok", "read", (2,), 3),
+              ("c1", "invoke", "write", ("a", 3), 4), ("c1", "ok", "write", None, 5),
+              ("c2", "invoke", "read", ("a",), 6))
+    with_history(sim, *events, ("c2", "ok", "read", (3,), 7))
+    assert checks.puts_supersede_reads.check(sim).ok
+    with_history(sim, *events, ("c2", "ok", "read", (2, 3), 7))
+    verdict = checks.puts_supersede_reads.check(sim)
+    assert verdict.violated and "did not supersede what it read" in verdict.explanation
+    with_history(sim, *events[:2], *events[4:], ("c2", "ok", "read", (2, 3), 7))
+    assert checks.puts_supersede_reads.check(sim).ok  # c1 never read 2: siblings

@@ -16,9 +16,9 @@ from checker.sim import Simulation
 from checker.strategies import RandomWalk, Replay
 from checker.system import System, Variant
 from implementations.resource import Applied
-from implementations.zookeeper import SYSTEM, Parts, checks
+from implementations.zookeeper import ROAMER, SYSTEM, Parts, checks
 from implementations.zookeeper.client import Locker
-from implementations.zookeeper.server import Write, ZooKeeperServer
+from implementations.zookeeper.server import Connect, NotReady, Write, ZooKeeperServer
 from implementations.zookeeper.zab import (
     BROADCAST,
     LEADING,
@@ -171,6 +171,27 @@ def test_monotone_tokens_reads_the_resource_log() -> None:
     assert "l1's write under lock generation 5 after l2's" in checks.monotone_tokens.check(sim)
 
 
+def test_logs_from_leader_flags_a_log_no_leader_of_its_epoch_has() -> None:
+    sim = fresh()
+    assert checks.logs_from_leader.check(sim) is None  # nothing logged yet, in epoch 0
+    sim.ghost += [("synchronise", 1, "z1", {"epoch": 2, "history": (zxid(1, 1),)}),
+                  ("propose", 2, "z1", {"epoch": 2, "index": 1, "zxid": zxid(2, 1)})]
+    z2 = sim.nodes["z2"]
+    z2.current_epoch, z2.log = 2, [txn(1, 1), txn(2, 1)]
+    assert checks.logs_from_leader.check(sim) is None
+    z2.log.append(txn(1, 2))  # a proposal of epoch 1, arriving late, logged in epoch 2
+    assert checks.logs_from_leader.check(sim) == (
+        "z2 logged 0x100000002 at index 2, where z1, leader of epoch 2, logged nothing "
+        "(z2's current epoch is 2)")
+    z2.log[1:] = [txn(2, 2)]  # out of place
+    assert "z2 logged 0x200000002 at index 1, where z1, leader of epoch 2, logged " \
+           "0x200000001" in checks.logs_from_leader.check(sim)
+    sim = fresh()
+    sim.nodes["z3"].log = [txn(1, 1)]  # logged, but never synchronised with a leader
+    assert checks.logs_from_leader.check(sim) == \
+        "z3's log (1 long) is of epoch 0, which no leader synchronised"
+
+
 def history(*events: tuple) -> Simulation:
     sim = fresh()
     sim.history = [Event(p, kind, f, value, t) for p, kind, f, value, t in events]
@@ -200,6 +221,12 @@ def test_history_invariants_on_good_and_bad_histories() -> None:
     stale = history(("c1", "invoke", "incr", ("/x",), 0), ("c1", "ok", "incr", 2, 1),
                     ("c1", "invoke", "read", ("/x",), 2), ("c1", "ok", "read", (1, 1), 3))
     assert checks.session_order.check(stale).violated
+    # the roaming client moved its session to a server behind what it had read
+    roamed_back = history(("m1", "invoke", "read-at", ("/x", "z1"), 0),
+                          ("m1", "ok", "read-at", (2, 2), 1),
+                          ("m1", "invoke", "read-at", ("/x", "z2"), 2),
+                          ("m1", "ok", "read-at", (1, 1), 3))
+    assert "went back in time" in checks.session_order.check(roamed_back).explanation
     stuck = history(("c3", "invoke", "lock", (), 0))
     assert checks.lock_released.check(stuck).violated
 
@@ -390,6 +417,18 @@ def test_sync_reads_latest_and_replies_match_model_on_histories() -> None:
     unwritten = history(("c1", "invoke", "incr", ("/x",), 0), ("c1", "ok", "incr", (0, 0), 1))
     assert "neither the version its write made" in \
         checks.replies_match_model.check(unwritten).explanation
+
+
+def test_the_roaming_client_reads_through_servers_that_have_what_it_saw() -> None:
+    sim = fresh()
+    moves = sim.workload[ROAMER]
+    assert moves and all(f == "read-at" and server in ("z1", "z2", "z3")
+                         for f, (_, server) in moves)
+    assert fast(sim, lambda: established(sim) is not None)
+    z1 = sim.nodes["z1"]
+    z1.on_connect(sim.contexts["z1"], ROAMER, Connect(None, zxid(9, 1), attempt=7))
+    told = [e.msg for e in sim.network.in_flight.values() if e.src == "z1" and e.dst == ROAMER]
+    assert told == [NotReady(7)]  # behind what the client saw: it must not take the session
 
 
 def test_a_leader_gives_way_to_a_follower_that_promised_a_later_epoch() -> None:

@@ -7,7 +7,8 @@ DeCandia et al., "Dynamo: Amazon's Highly Available Key-value Store" (SOSP 2007)
   membership, anti-entropy) and the seeded bugs beside it;
 - `client`: the client library, which keeps causal contexts and reconciles siblings by
   writing with their merged context;
-- `checks`: quorum regularity, no lost write, hint delivery, convergence;
+- `checks`: quorum regularity, no lost write, hint delivery, anti-entropy, convergence,
+  puts that supersede what their client read;
 - `models/dynamo.py`: the multi-value register with causal contexts those checks refer to.
 
 Two configurations matter: `default` counts only homes towards R and W (strict quorums,
@@ -24,12 +25,14 @@ from typing import Any
 from checker.sim import Cluster
 from checker.system import Config, System, Variant
 from implementations.dynamo.checks import (
+    anti_entropy,
     convergence,
     deletes_stick,
     gets_return_puts,
     hint_delivery,
     no_lost_write,
     progress_at_quiescence,
+    puts_supersede_reads,
     quorum_regularity,
 )
 from implementations.dynamo.client import DynamoClient
@@ -53,6 +56,7 @@ from invariants.verdict import Verdict
 
 SETTLE = 1000  # ticks the ending waits, after the longest pause, before the final reads
 DELETES = 0.5  # the share of clients whose workload ends with a delete of the key it last used
+HEALED = "healed"  # the key the ending puts once every fault has healed: no workload uses it
 
 
 def node_ids(config: Config) -> tuple[str, ...]:
@@ -72,10 +76,15 @@ def build_ring(config: Config) -> Ring:
 def build(config: Config, impl: type[StorageNode], rng: Any) -> Cluster:
     """Storage nodes running `impl`; each client mixes gets and puts of unique values over a
     few keys, and half of them then delete the key they used last (a delete is named by a
-    unique value too). The ending waits, then gets every key: for SETTLE ticks of gossip,
-    handoff and anti-entropy, after the longest pause a node may still be in (a pause postpones the
-    node's timers, so a stand-in paused just before the ending hands its hints off only
-    once the pause is over)."""
+    unique value too). The ending waits, puts the fresh key HEALED (a ring whose faults have
+    healed must take a put, not only answer gets), waits again, then gets every key. The
+    first wait is SETTLE ticks of gossip, handoff and anti-entropy after the longest pause a
+    node may still be in (a pause postpones the node's timers, so a stand-in paused just
+    before the ending hands its hints off only once the pause is over); the second lets a
+    hint the final put left (a coordinator may still believe a home down) reach its home.
+    The fresh key keeps the final put out of the workload's keys: a put there would
+    supersede, with its client's context, what the final gets must show (a delete's
+    tombstone, a lost write)."""
     nodes = node_ids(config)
     clients = [f"c{i + 1}" for i in range(config.clients)]
     keys = tuple(config.params.get("keys", ("a", "b")))
@@ -91,8 +100,9 @@ def build(config: Config, impl: type[StorageNode], rng: Any) -> Cluster:
         servers={n: node for n in nodes},
         clients={c: functools.partial(DynamoClient, nodes=nodes) for c in clients},
         workload=workload,
-        final_ops=[(clients[0], "wait", (config.max_pause + SETTLE,))]
-        + [(clients[i % len(clients)], "read", (key,)) for i, key in enumerate(keys)],
+        final_ops=[(clients[0], "wait", (config.max_pause + SETTLE,)),
+                   (clients[0], "write", (HEALED, next(values))), (clients[0], "wait", (SETTLE,))]
+        + [(clients[i % len(clients)], "read", (key,)) for i, key in enumerate((*keys, HEALED))],
     )
 
 
@@ -117,8 +127,8 @@ SYSTEM = System(
             "(strict or sloppy with hinted handoff), vector clocks and siblings, read repair, "
             "Merkle anti-entropy, gossip membership",
     build=build,
-    invariants=(deletes_stick, no_lost_write, quorum_regularity, hint_delivery,
-                gets_return_puts, convergence, progress_at_quiescence),
+    invariants=(anti_entropy, deletes_stick, no_lost_write, quorum_regularity, hint_delivery,
+                gets_return_puts, puts_supersede_reads, convergence, progress_at_quiescence),
     configs={  # five nodes, N=3: every key has two stand-ins
         "default": Config("default", servers=5, clients=2, ops_per_client=6, max_steps=300,
                           epsilon=100, max_pause=1000, faults=FAULTS, quiesce_horizon=2000,

@@ -2,9 +2,9 @@
 
 The ghost record (never read by the protocol) carries what the checks need to know about
 versions: the coordinator notes each new version (`version`: its value, dot and context), a
-replica notes each change of its siblings (`stored`), a stand-in each hint it keeps
-(`hint-stored`) and a home each hint handed to it (`hint-delivered`). Workload values are
-unique, so a value read names the version written with it.
+replica notes each change of its siblings (`stored`), a stand-in each hint it accepts, as it
+acknowledges it (`hint-accepted`), and a home each hint handed to it (`hint-delivered`).
+Workload values are unique, so a value read names the version written with it.
 
 A delete is a put of a tombstone: it is named by a unique value as a put is, and a get
 shows a tombstone sibling as that value negated (`Version.shown`). The checks treat deletes
@@ -21,7 +21,7 @@ writes (section 4.6's sloppy quorums, 4.4's siblings), nor any order between key
 from __future__ import annotations
 
 from checker.sim import Simulation
-from checker.system import history_invariant
+from checker.system import history_invariant, state_invariant
 from implementations.dynamo.node import DATA, StorageNode
 from invariants.history import OK, Operation
 from invariants.sessions import check_convergence
@@ -127,7 +127,7 @@ def hint_delivery(sim: Simulation) -> Verdict:
             delivered[index] = delivered.get(index, Clock()).join(fact["clock"])
     hints = 0
     for kind, time, node, fact in sim.ghost:
-        if kind != "hint-stored":
+        if kind != "hint-accepted":
             continue
         for dot in fact["dots"]:
             hints += 1
@@ -193,6 +193,40 @@ def convergence(sim: Simulation) -> Verdict:
     after = f"; after each heal or restart that left them apart (and no fault soon after) " \
             f"they agreed again within {max(took)} ticks" if took else ""
     return passed("convergence", f"the homes of every key agree at the end{after}")
+
+
+def ending_wait_over(sim: Simulation) -> bool:
+    """Whether the step just run invokes the final operation after one of the ending's waits:
+    every fault has healed, the wait is over, what was in flight is delivered, and no final
+    get has run yet (nor its read repair)."""
+    history = sim.history
+    return len(history) >= 2 and history[-2].type == OK and history[-2].f == "wait" \
+        and history[-1].type == "invoke" and sim.trace[-1].event[0] == "invoke"
+
+
+@state_invariant("anti-entropy")
+def anti_entropy(sim: Simulation) -> str | None:
+    """Replica synchronization (section 4.7): once every fault has healed and the ending has
+    waited (checked after each of its waits), the homes of every key hold the same siblings
+    before any final get runs. Hinted
+    handoff and Merkle anti-entropy must bring them together; read repair, which only a get
+    triggers, would hide replicas that nothing else synchronizes. Siblings are compared by
+    their dots, which name writes (a duplicated put coordinated twice is one write, whatever
+    each coordinator's clock stamped on it)."""
+    if not ending_wait_over(sim):
+        return None
+    for key, replicas in home_replicas(sim).items():
+        dots = {home: {key: frozenset(v.dot for v in held[key])}
+                for home, held in replicas.items()}
+        verdict = check_convergence(dots)
+        if verdict.violated:
+            groups = [group["replicas"] for group in verdict.witness["holders"]]
+            held = "; ".join(f"{' and '.join(names)} {'holds' if len(names) == 1 else 'hold'} "
+                             f"{sorted(replicas[names[0]][key], key=repr)}"
+                             for names in groups)
+            return f"at t={sim.time}, every fault healed and the ending's wait over, the " \
+                   f"homes of {key!r} still disagree before any get: {held}"
+    return None
 
 
 def strict_quorums(sim: Simulation) -> bool:
@@ -267,6 +301,33 @@ def gets_return_puts(sim: Simulation) -> Verdict:
                                   f"had seen it: siblings not reconciled",
                             {"read": read.to_json()})
     return passed(name, f"{len(reads)} get(s) returned only puts and deletes of their key")
+
+
+@history_invariant("puts-supersede-reads")
+def puts_supersede_reads(sim: Simulation) -> Verdict:
+    """Section 4.4: a client updates the versions it read ("passing the context it obtained
+    from an earlier read"), so its later put or delete of the key supersedes every sibling
+    that get returned: no get returns the later one beside any of them. Stated on the
+    history alone."""
+    name = "puts-supersede-reads"
+    reads = ok_ops(sim, "read")
+    updates = [op for op in sim.operations() if op.f in ("write", "delete")]
+    for read in reads:
+        later = [op for op in updates if op.process == read.process
+                 and op.args[0] == read.args[0] and read.precedes(op)]
+        for update in later:
+            shown = update.args[1] if update.f == "write" else -update.args[1]
+            for get in reads:
+                kept = sorted(set(get.result) & set(read.result))
+                if shown in get.result and kept:
+                    return violated(name, f"{get.describe()} returned {kept} beside {shown}, "
+                                          f"though {read.process} had read them "
+                                          f"({read.describe()}) before {update.describe()}: "
+                                          "its update did not supersede what it read",
+                                    {"get": get.to_json(), "read": read.to_json(),
+                                     "update": update.to_json()})
+    return passed(name, f"every put and delete superseded what its client had read of the "
+                        f"key ({len(reads)} get(s))")
 
 
 @history_invariant("progress-at-quiescence")

@@ -297,9 +297,13 @@ class StorageNode(Node):
 
     def replicate(self, ctx: Context, key: str, versions: tuple[Version, ...],
                   hint: str | None) -> None:
+        """Take a coordinator's copy, which the caller then acknowledges: as my own data, or,
+        standing in for the home `hint`, as a hint. The ghost fact is noted here, at the
+        promise, so that a hint acknowledged but never kept is seen to go missing."""
         if hint is None:
             self.store(ctx, key, versions)
         else:
+            ctx.note("hint-accepted", home=hint, key=key, dots=[v.dot for v in versions])
             self.keep_hint(ctx, hint, key, versions)
 
     # --- the coordinator --------------------------------------------------------------------
@@ -450,7 +454,6 @@ class StorageNode(Node):
                   versions: tuple[Version, ...]) -> None:
         self.hints[(home, key)] = self.merge(self.hints.get((home, key), ()), versions)
         self.save_hints(ctx)
-        ctx.note("hint-stored", home=home, key=key, dots=[v.dot for v in versions])
 
     def hand_off(self, ctx: Context) -> None:
         for (home, key), versions in sorted(self.hints.items()):

@@ -11,8 +11,9 @@ The pieces, each on a screen or two:
 
 A run: servers z1..zN; lock holders l1, l2 looping over take the lock / work / write to the
 resource r / release; clients c1.. running reads, conditional increments, sequential creates
-and syncs; and, in the run's ending, a fresh client that must be able to sync and read /x
-through every server in turn, then take the lock.
+and syncs; a roaming client m1 moving its session from server to server to read /x (its
+reads must never go back in time); and, in the run's ending, a fresh client that must be able
+to sync and read /x through every server in turn, then take the lock.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from invariants.verdict import Verdict
 
 PATHS = (("/lock", None), ("/q", None), ("/x", 0))  # the initial tree; /x holds a counter
 RESOURCE = "r"
+ROAMER = "m1"
 
 
 @attrs.frozen
@@ -67,6 +69,10 @@ def build(config: Config, parts: Parts, rng: Any) -> Cluster:
     ops = (("read", ("/x",)), ("incr", ("/x",)), ("incr", ("/x",)), ("seq", ("/q/n-",)),
            ("sync", ("/x",)), ("sync", ("/x",)))
     workload = {c: [rng.choice(ops) for _ in range(config.ops_per_client)] for c in clients}
+    # a client moving its session from server to server, as clients do when their connection
+    # breaks or they are rebalanced: a server behind what it saw must not take it
+    workload[ROAMER] = [("read-at", (checks.COUNTER, rng.choice(ensemble)))
+                        for _ in range(config.ops_per_client)]
     nodes: dict[str, Any] = {
         z: functools.partial(parts.server, peers=ensemble, paths=PATHS) for z in ensemble}
     nodes[RESOURCE] = functools.partial(ResourceServer, fencing=parts.fencing)
@@ -74,7 +80,8 @@ def build(config: Config, parts: Parts, rng: Any) -> Cluster:
                   for lk in lockers})
     return Cluster(
         servers=nodes,
-        clients={c: functools.partial(ZkClient, servers=ensemble) for c in [*clients, fresh]},
+        clients={c: functools.partial(ZkClient, servers=ensemble)
+                 for c in [*clients, ROAMER, fresh]},
         workload={**workload, fresh: []},
         final_ops=[*[(fresh, "sync-at", ("/x", z)) for z in ensemble], (fresh, "lock", ())],
     )
@@ -101,8 +108,9 @@ SYSTEM = System(
     summary="a tree of znodes replicated by Zab, with sessions, ephemeral and sequential "
             "nodes, one-shot watches, and the lock recipe fenced by the lock node's czxid",
     build=build,
-    invariants=(checks.one_leader_per_epoch, checks.committed_prefix, checks.committed_durable,
-                checks.committed_survives, checks.ephemerals_owned, checks.monotone_tokens,
+    invariants=(checks.one_leader_per_epoch, checks.committed_prefix, checks.logs_from_leader,
+                checks.committed_durable, checks.committed_survives, checks.ephemerals_owned,
+                checks.monotone_tokens,
                 checks.trees_match_model, checks.session_order, checks.sequential_names,
                 checks.conditional_set, checks.sync_reads_latest, checks.replies_match_model,
                 checks.progress_at_quiescence, checks.lock_released),

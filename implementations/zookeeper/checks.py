@@ -1,9 +1,10 @@
 """What a ZooKeeper run must satisfy: Zab's guarantees over the servers, the tree's and the
 lock's properties, and what the clients saw.
 
-The Zab invariants read ghost facts the peers record (`established`: a leader's epoch and
-history once a quorum synchronised with it; `commit`: a transaction delivered at an index)
-and the servers' disks as a crash would leave them.
+The Zab invariants read ghost facts the peers record (`synchronise`: the history a leader
+sends its followers for an epoch; `propose`: each transaction it then logs, at its index;
+`established`: a leader's epoch and history once a quorum synchronised with it; `commit`: a
+transaction delivered at an index) and the servers' disks as a crash would leave them.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.resource import ResourceServer, stale_write
 from implementations.zookeeper.server import ZooKeeperServer
-from implementations.zookeeper.zab import BROADCAST, LEADING, Txn
+from implementations.zookeeper.zab import BROADCAST, LEADING, Txn, Zxid
 from invariants.history import OK, Operation
 from invariants.sessions import (
     READ,
@@ -27,6 +28,7 @@ from invariants.verdict import Verdict, passed, violated
 from models.znodes import DataTree, parent_of, sequence_number
 
 COUNTER = "/x"  # the znode clients read, increment and sync on
+READS = ("read", "read-at", "sync", "sync-at")  # operations that return (data, version) of /x
 
 
 class Ghosts:
@@ -46,6 +48,9 @@ class Ghosts:
         self.trees_matched: dict[str, tuple] = {}  # the same, for trees-match-model
         self.model: DataTree | None = None  # the committed log applied, as far as asked
         self.states: list[tuple[dict, dict]] = []  # index -> (znodes, sessions) before it
+        # (epoch, leader) -> the zxids it logged in that epoch: its history, then its proposals
+        self.epoch_logs: dict[tuple[int, str], list[Zxid]] = {}
+        self.logs_checked: dict[str, tuple] = {}  # server -> (node, log, (epoch, length, last))
 
     def committed_log(self) -> list[Txn]:
         """The committed transactions, in order (a prefix of indices, as delivery goes)."""
@@ -76,6 +81,11 @@ class Ghosts:
                 self.on_commit(time, peer, fact["index"], fact["txn"])
             elif kind == "established":
                 self.on_established(time, peer, fact["epoch"], fact["history"])
+            elif kind == "synchronise":
+                self.epoch_logs[fact["epoch"], peer] = list(fact["history"])
+            elif kind == "propose":
+                self.epoch_logs.setdefault((fact["epoch"], peer), [])[fact["index"]:] = \
+                    [fact["zxid"]]
         return self
 
     def on_commit(self, time: int, peer: str, index: int, txn: Txn) -> None:
@@ -172,6 +182,44 @@ def committed_durable(sim: Simulation) -> str | None:
             f"only")
 
 
+@state_invariant("logs-from-leader")
+def logs_from_leader(sim: Simulation) -> str | None:
+    """Primary order on the logs, before anything is delivered: every server's log is a
+    prefix of what a leader of the server's current epoch logged in it — the history it
+    synchronised the epoch with, then its proposals in order. A server that logs a proposal
+    of another epoch, or at another place, holds a history no leader has."""
+    seen = ghosts(sim)
+    for node_id, server in servers(sim):
+        log, epoch = server.log, server.current_epoch
+        shape = (epoch, len(log), log[-1] if log else None)
+        checked = seen.logs_checked.get(node_id)
+        if checked and checked[0] is server and checked[1] is log and checked[2] == shape:
+            continue  # nothing logged since I looked
+        zxids = [txn.zxid for txn in log]
+        leaders = {leader: logged for (e, leader), logged in seen.epoch_logs.items()
+                   if e == epoch}
+        if any(logged[:len(zxids)] == zxids for logged in leaders.values()) or not zxids:
+            seen.logs_checked[node_id] = (server, log, shape)
+            continue
+        return _log_departure(node_id, zxids, epoch, leaders)
+    return None
+
+
+def _log_departure(node_id: str, zxids: list[Zxid], epoch: int,
+                   leaders: dict[str, list[Zxid]]) -> str:
+    """Where a server's log leaves the log of each leader of its epoch."""
+    if not leaders:
+        return f"{node_id}'s log ({len(zxids)} long) is of epoch {epoch}, which no leader " \
+               f"synchronised"
+    parts = []
+    for leader, logged in sorted(leaders.items()):
+        at = next(i for i, mine in enumerate(zxids) if i >= len(logged) or logged[i] != mine)
+        theirs = f"{logged[at]!r}" if at < len(logged) else "nothing"
+        parts.append(f"{node_id} logged {zxids[at]!r} at index {at}, where {leader}, leader of "
+                     f"epoch {epoch}, logged {theirs}")
+    return "; ".join(parts) + f" ({node_id}'s current epoch is {epoch})"
+
+
 def _common_prefix(log: tuple[Txn, ...], committed: list[Txn]) -> int:
     length = 0
     for mine, theirs in zip(log, committed):
@@ -247,7 +295,7 @@ def session_order(sim: Simulation) -> Verdict:
     for op in sim.operations():
         if op.status != "ok":
             continue
-        if op.f in ("read", "sync", "sync-at") and op.result is not None:
+        if op.f in READS and op.result is not None:
             ops.append(SessionOp(op.process, READ, op.args[0], op.result[1], op.call_time))
         elif op.f == "incr" and isinstance(op.result, int):
             ops.append(SessionOp(op.process, WRITE, op.args[0], op.result, op.call_time))
@@ -360,7 +408,7 @@ def _counter_states(sim: Simulation, seen: Ghosts) -> set[tuple]:
 
 
 def _reply_problem(op: Operation, states: set[tuple]) -> str | None:
-    if op.f in ("read", "sync", "sync-at") and op.result is not None \
+    if op.f in READS and op.result is not None \
             and tuple(op.result) not in states:
         return f"returned {tuple(op.result)}, which {COUNTER} never held"
     if op.f == "incr" and not isinstance(op.result, int) and op.result != "bad-version":

@@ -325,10 +325,11 @@ class PersistentLockNode(Locker):
 class ZkClient(LockRecipe, Client):
     """A client running one operation at a time: read, incr (getData then a conditional
     setData on the version read), seq (an ephemeral sequential node), sync (then read),
-    sync-at (the same through one named server: the client moves its session there and
-    stays, and opens a new one there if it expires) and lock (no release: the run's ending
-    asks a fresh client to sync-at every server, then to take the lock). After a connection
-    loss it moves its session to the next server."""
+    read-at (a read through one named server: the client moves its session there, as a
+    client rebalanced onto another server does), sync-at (a sync and read through one named
+    server, where the client stays, and opens a new session if it expires) and lock (no
+    release: the run's ending asks a fresh client to sync-at every server, then to take the
+    lock). After a connection loss it moves its session to the next server."""
 
     def __init__(self, node_id: str, servers: tuple[str, ...]) -> None:
         super().__init__(node_id)
@@ -340,7 +341,7 @@ class ZkClient(LockRecipe, Client):
 
     def start(self, ctx: Context, f: str, args: Any) -> None:
         self.step = None
-        self.pinned = args[1] if f == "sync-at" else None
+        self.pinned = args[1] if f in ("read-at", "sync-at") else None
         if self.pinned is not None and self.server != self.pinned:
             self.server = self.pinned
             self.connect(ctx)  # `session_ready` runs the operation
@@ -352,7 +353,7 @@ class ZkClient(LockRecipe, Client):
     def run(self, ctx: Context) -> None:
         f, args = self.op
         match f:
-            case "read" | "incr":
+            case "read" | "read-at" | "incr":
                 self.call(ctx, GetData(args[0]))
             case "sync" | "sync-at":
                 self.step = "sync"

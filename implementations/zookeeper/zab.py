@@ -373,6 +373,7 @@ class ZabPeer(Node):
             self.look(ctx)  # a follower is ahead of me: I must not impose my history
             return
         self.current_epoch, self.phase = self.epoch, SYNC
+        ctx.note("synchronise", epoch=self.epoch, history=tuple(t.zxid for t in self.log))
         self.write_log(ctx)
         self.fsync(ctx)
         for follower in self.epoch_acks:
@@ -405,6 +406,7 @@ class ZabPeer(Node):
         counter = (last & 0xFFFFFFFF) + 1 if last.epoch == self.epoch else 1
         txn = Txn(zxid(self.epoch, counter), value)
         self.log.append(txn)
+        ctx.note("propose", epoch=self.epoch, index=len(self.log) - 1, zxid=txn.zxid)
         self.write_log(ctx)
         self.fsync(ctx)
         for follower in self.synced:
