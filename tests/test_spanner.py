@@ -13,7 +13,7 @@ import implementations
 from checker.run import execute, new_simulation
 from checker.strategies import RandomWalk, Replay
 from checker.system import Variant
-from implementations.paxos_core import MASTER, Accept
+from implementations.paxos_core import MASTER, NOOP, Accept
 from implementations.spanner import SYSTEM, checks, directory
 from implementations.spanner.messages import (
     AbortRecord,
@@ -257,6 +257,40 @@ def test_repeatable_snapshot_reads_on_hand_made_ghosts() -> None:
     assert verdict.violated and "b3 served y=None at timestamp 120" in verdict.explanation
 
 
+def test_held_reads_served_on_hand_made_ghosts() -> None:
+    """Safe time is rebuilt from the records applied: a read held at 100 may wait while a
+    transaction is prepared at 90, and must be served once its outcome is applied."""
+    sim = fresh()
+    sim.ghost += [("heartbeat", 1, "a2", {"ts": 120}),
+                  ("prepared", 2, "a2", {"txn": T1, "ts": 90, "writes": (("x", 1),)}),
+                  ("read-held", 3, "a2", {"client": "c1", "req": 1, "ts": 100})]
+    assert checks.held_reads_served.check(sim).ok  # t_safe = 89: it must wait
+    sim.ghost.append(("committed", 4, "a2", {"txn": T1, "ts": 95, "writes": (("x", 1),)}))
+    verdict = checks.held_reads_served.check(sim)
+    assert verdict.violated and "a2 still holds c1's snapshot read 1 at timestamp 100, " \
+        "though its safe time reached 120" in verdict.explanation
+    served = {"group": "a", "key": "x", "ts": 100, "value": 1, "client": "c1", "req": 1}
+    sim.ghost.append(("snapshot-read", 5, "a2", served))
+    assert checks.held_reads_served.check(sim).ok
+    sim.ghost.append(("read-held", 6, "a2", {"client": "c2", "req": 1, "ts": 110}))
+    assert checks.held_reads_served.check(sim).violated
+    sim.ghost.append(("boot", 7, "a2", {}))  # a restart forgets what it held
+    assert checks.held_reads_served.check(sim).ok
+
+
+class ForgetsHeldReads(SpannerReplica):
+    """Holds a read it cannot serve yet and never answers it (the client's retry hides it)."""
+
+    def serve_held_reads(self, ctx: Any) -> None:
+        self.held_reads = [(src, msg) for src, msg in self.held_reads if msg.ts > self.safe_time()]
+
+
+def test_a_replica_that_forgets_held_reads_is_found() -> None:
+    system = attrs.evolve(SYSTEM, variants={"forgets": Variant("forgets", ForgetsHeldReads)})
+    verdicts = [walk("forgets", seed, DEFAULT, system).verdict for seed in range(5)]
+    assert "held-reads-served" in {v.invariant for v in verdicts if v.violated}, verdicts
+
+
 def record(sim: Any, events: list[tuple]) -> None:
     for process, kind, value, time in events:
         sim.time = time
@@ -324,3 +358,69 @@ def test_a_duplicate_begin_does_not_rerun_a_transaction_whose_abort_is_being_log
     member.aborting[T1] = None  # an abort record is proposed, not yet applied
     member.on_begin(ctx, "c1", Begin(T1, (("w", "x", 1), ("w", "y", 2))))
     assert T1 not in member.work and not ctx.replies(Accept)
+
+
+def test_a_coordinator_elected_again_drops_committed_work_whose_record_never_came() -> None:
+    """Found by progress: a leader deposed with a commit record on its way, elected again
+    after the record was lost, kept the work and its lock on x for good; every later
+    transaction on x aborted."""
+    member, ctx = replica()
+    leading(member, ctx)
+    member.barrier = 0  # the slot of its first no-op
+    member.work[T1] = Work(T1, "a1", (), (("x", 1),), {}, commit_ts=243)
+    member.work[T2] = Work(T2, "a1", (), (("x", 2),), {}, commit_ts=250)
+    member.decided[T2] = 250  # applied: its commit wait may still be running
+    member.aborting[Txn("c1", 2)] = None
+    member.apply(ctx, 0, NOOP)  # the log is recovered: T1's record is not in it
+    assert list(member.work) == [T2] and not member.aborting
+    assert not member.conflicts(T2, (), (("x", 3),))
+
+
+def final_history(sim: Any, status: str) -> None:
+    """The ending's two transactions: the final read ok, the final read-write one `status`."""
+    (reader, _, read), (writer, _, write) = sim.final_ops
+    result = {"commit_ts": 900, "txn": write} if status == "ok" else None
+    record(sim, [(reader, "invoke", read, 800),
+                 (reader, "ok", {"commit_ts": 850, "txn": [["r", k, None] for _, k, _ in read]},
+                  800),
+                 (writer, "invoke", write, 800), (writer, status, result, 1000)])
+
+
+@pytest.mark.parametrize("status", ["fail", "info"])
+def test_progress_needs_the_final_read_write_transaction_to_commit(status: str) -> None:
+    sim = fresh()
+    final_history(sim, status)
+    verdict = checks.progress.check(sim)
+    assert verdict.violated and f"final read-write transaction ended {status}" in \
+        verdict.explanation
+    sim = fresh()
+    final_history(sim, "ok")
+    assert checks.progress.check(sim).ok
+
+
+def test_progress_forgives_an_unknown_outcome_only_when_a_leader_lost_office() -> None:
+    sim = fresh()
+    lease(sim, "a2", 1200)  # a2 leads from t=0
+    sim.time = 900
+    lease(sim, "a3", float("-inf"))  # a follower's note: nobody lost office
+    final_history(sim, "info")
+    assert checks.progress.check(sim).violated
+    sim.time = 900
+    lease(sim, "a2", float("-inf"))  # a2 deposed while the transaction ran
+    assert checks.progress.check(sim).ok
+
+
+class NeverPrepares(SpannerReplica):
+    """Participants ignore prepare requests: every transaction across groups aborts."""
+
+    def on_prepare_request(self, ctx: Any, msg: Any) -> None:
+        pass
+
+
+def test_two_phase_commit_that_never_commits_fails_progress() -> None:
+    """Only progress sees it: nothing committed across groups is nothing wrong to read. (A
+    run whose retries outlast a leader's office may end `info`, which progress forgives.)"""
+    system = attrs.evolve(SYSTEM, variants={"never-prepares": Variant("never-prepares",
+                                                                      NeverPrepares)})
+    verdicts = [walk("never-prepares", seed, DEFAULT, system).verdict for seed in range(3)]
+    assert {v.invariant for v in verdicts if v.violated} == {"progress"}, verdicts

@@ -9,7 +9,8 @@ Corbett et al., "Spanner: Google's Globally-Distributed Database" (OSDI 2012). T
 
 A run: two groups (`a1..a3` own key x, `b1..b3` own key y) and two clients mixing read-write
 transactions (some within one group, some across both) with read-only transactions; the
-ending reads every key in a read-only transaction.
+ending reads every key in a read-only transaction, then reads and writes every key in a
+read-write transaction that its client sees through to a commit.
 """
 
 from __future__ import annotations
@@ -144,12 +145,17 @@ def build(config: Config, impl: type[SpannerReplica], rng: Any) -> Cluster:
     values = iter(range(1, 1000))
     workload = {c: [("txn", transaction(rng, keys, values))
                     for _ in range(config.ops_per_client)] for c in clients}
+    final_write = [[f, key, next(values) if f == "w" else None]
+                   for key in keys for f in ("r", "w")]
+    see_through = (tuple(tuple(mop) for mop in final_write),)
     replicas = [r for members in where.groups.values() for r in members]
     return Cluster(
         servers={r: functools.partial(impl, directory=where) for r in replicas},
-        clients={c: functools.partial(SpannerClient, directory=where) for c in clients},
+        clients={c: functools.partial(SpannerClient, directory=where, see_through=see_through)
+                 for c in clients},
         workload=workload,
-        final_ops=[(clients[0], "txn", [["r", key, None] for key in keys])],
+        final_ops=[(clients[0], "txn", [["r", key, None] for key in keys]),
+                   (clients[-1], "txn", final_write)],
     )
 
 
@@ -171,7 +177,8 @@ SYSTEM = System(
             "two-phase commit and commit wait on TrueTime; snapshot reads at safe time",
     build=build,
     invariants=(checks.disjoint_leases, checks.atomic_commit, checks.replicas_agree,
-                checks.repeatable_snapshot_reads, checks.external_consistency,
+                checks.repeatable_snapshot_reads, checks.held_reads_served,
+                checks.external_consistency,
                 checks.serializable, checks.commit_timestamps, checks.answers_match_requests,
                 checks.prepared_resolved, checks.progress),
     configs={

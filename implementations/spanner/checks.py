@@ -1,11 +1,11 @@
 """Spanner's invariants: disjoint leader leases, two-phase commit deciding once, replicas
 that agree slot by slot, external consistency, serializability, snapshot reads that any
-replica would repeat, commit timestamps against true time, answers that match their
-requests, and progress at quiescence.
+replica would repeat, held reads served once safe time allows, commit timestamps against true
+time, answers that match their requests, and progress at quiescence.
 
 None calls the implementation: they read the ghost record (leases, log slots learned,
-records applied, commit timestamps chosen, snapshot reads served), the clients' history and
-the engine's clocks."""
+records applied, commit timestamps chosen, snapshot reads held and served, restarts), the
+clients' history and the engine's clocks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import attrs
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from invariants.external import check_external_consistency, timed_txns
-from invariants.history import INVOKE, OK, Operation
+from invariants.history import INFO, INVOKE, OK, Operation
 from invariants.transactions import answers_match_requests as check_answers
 from invariants.transactions import check_transactions
 from invariants.verdict import Verdict, passed, violated
@@ -169,6 +169,55 @@ def repeatable_snapshot_reads(sim: Simulation) -> Verdict:
                                                "its timestamp")
 
 
+class _Replica:
+    """One replica's safe time and held reads, rebuilt from the ghost record alone."""
+
+    def __init__(self) -> None:
+        self.paxos_safe = 0  # t_Paxos: the highest timestamp of a record applied
+        self.prepared: dict[Any, int] = {}  # txn -> prepare timestamp, outcome not applied
+        self.held: dict[tuple[str, int], int] = {}  # (client, req) -> read timestamp
+
+    def safe_time(self) -> int:
+        pending = min(self.prepared.values(), default=None)
+        return self.paxos_safe if pending is None else min(self.paxos_safe, pending - 1)
+
+    def learn(self, kind: str, fact: dict) -> None:
+        if kind == "boot":
+            self.held.clear()
+        elif kind == "read-held":
+            self.held[(fact["client"], fact["req"])] = fact["ts"]
+        elif kind == "snapshot-read":
+            self.held.pop((fact.get("client"), fact.get("req")), None)
+        elif kind in ("prepared", "committed", "aborted", "heartbeat"):
+            self.paxos_safe = max(self.paxos_safe, fact.get("ts") or 0)
+            if kind == "prepared":
+                self.prepared[fact["txn"]] = fact["ts"]
+            elif kind != "heartbeat":
+                self.prepared.pop(fact["txn"], None)
+
+
+@history_invariant("held-reads-served")
+def held_reads_served(sim: Simulation) -> Verdict:
+    """Section 4.1.3: a replica can serve a read at t once t <= t_safe, and one that holds a
+    read serves it then. At the end no replica still holds a read its safe time has passed.
+    t_safe = min(t_Paxos, min prepare timestamp of undecided transactions - 1) is rebuilt from
+    the ghost record of the records each replica applied, not taken from the replica."""
+    replicas: dict[str, _Replica] = {}
+    for kind, _, replica, fact in sim.ghost:
+        replicas.setdefault(replica, _Replica()).learn(kind, fact)
+    for name, state in sorted(replicas.items()):
+        safe = state.safe_time()
+        for (client, req), ts in sorted(state.held.items()):
+            if ts <= safe:
+                return violated("held-reads-served",
+                                f"{name} still holds {client}'s snapshot read {req} at "
+                                f"timestamp {ts}, though its safe time reached {safe}: it "
+                                f"can serve it and never will",
+                                {"replica": name, "client": client, "req": req, "ts": ts,
+                                 "safe_time": safe})
+    return passed("held-reads-served", "no replica holds a read its safe time has passed")
+
+
 def committed_versions(sim: Simulation) -> list[tuple[str, int, object]]:
     """(key, commit timestamp, value) of every write of a committed transaction: the writes
     of its commit records and of its participants' prepare records."""
@@ -289,22 +338,54 @@ def prepared_resolved(sim: Simulation) -> Verdict:
     return passed("prepared-resolved", "every prepared transaction was resolved")
 
 
+def lost_office(sim: Simulation, start: float, end: float) -> str | None:
+    """A replica that trusted a leader lease and gave it up (deposed, or restarted) between
+    true times `start` and `end`, from the ghost record of the leases; or None."""
+    expiry: dict[str, float] = {}
+    for kind, time, replica, fact in sim.ghost:
+        if kind != "lease":
+            continue
+        held = expiry.get(replica, float("-inf")) > float("-inf")
+        if held and fact["expiry"] == float("-inf") and start <= time <= end:
+            return replica
+        expiry[replica] = fact["expiry"]
+    return None
+
+
+def final_problem(sim: Simulation, client: str, f: str, args: Any) -> str | None:
+    """What is wrong with a final operation, or None: it must have run and succeeded. The
+    read-write one (which its client begins again after each abort) may end `info` only when
+    a leader lost office while it ran: its coordinator may have dropped it unanswered."""
+    last = [op for op in sim.operations() if op.process == client][-1:]
+    if not last or last[0].args != args:
+        return f"{client}'s final {f} never ran: an earlier transaction was still running"
+    op = last[0]
+    if op.status == OK:
+        return None
+    if all(mop[0] == "r" for mop in args):
+        return f"{client}'s final read ended {op.status}, not ok"
+    ended = next(event.time for event in reversed(sim.history) if event.process == client)
+    if op.status == INFO and lost_office(sim, op.call_time, ended):
+        return None
+    return (f"{client}'s final read-write transaction ended {op.status}, though its client "
+            f"began it again after every abort and no leader lost office while it ran")
+
+
 @history_invariant("progress")
 def progress(sim: Simulation) -> Verdict:
-    """Progress at quiescence: every transaction returned (`info` included) and the final
-    read-only transaction of every key ran and succeeded, reading every key it asked for."""
+    """Progress at quiescence: every transaction returned (`info` included), the final
+    read-only transaction of every key ran and succeeded, and the final read-write
+    transaction of every key, begun again after each abort, committed: once faults heal, no
+    lock is held for good, every group prepares and every coordinator commits (two-phase
+    commit's liveness, section 4.2.1)."""
     last_event = {event.process: event for event in sim.history}
     pending = [event for event in last_event.values() if event.type == INVOKE]
     if pending:
         return violated("progress", f"{pending[0].process}'s transaction {pending[0].value} "
                                     f"never returned")
-    ops = sim.operations()
     for client, f, args in sim.final_ops:
-        last = [op for op in ops if op.process == client][-1:]
-        if not last or last[0].args != args:
-            return violated("progress", f"{client}'s final {f} never ran: an earlier "
-                                        f"transaction was still running")
-        if last[0].status != OK:
-            return violated("progress", f"{client}'s final read ended {last[0].status}, "
-                                        f"not ok")
-    return passed("progress", "every transaction returned and the final read succeeded")
+        problem = final_problem(sim, client, f, args)
+        if problem:
+            return violated("progress", problem)
+    return passed("progress", "every transaction returned, the final read succeeded and the "
+                              "final read-write transaction committed")

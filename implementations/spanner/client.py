@@ -21,6 +21,7 @@ TXN_TIMEOUT = 1500  # a read-write transaction unanswered this long has an unkno
 READ_TIMEOUT = 300  # a snapshot read unanswered this long is sent to the next replica
 BACKOFF = 50  # asked again after this long when no leader is known
 ATTEMPTS = 4  # requests sent for one read-write transaction before giving up
+RETRY_AFTER = 200  # a transaction seen through is begun again this long after an abort
 
 
 class SpannerClient(Client):
@@ -28,11 +29,17 @@ class SpannerClient(Client):
     key's group, following redirects; it is `fail` only when an abort was logged, and `info`
     after a timeout or too many redirects (a request still in flight may yet run it). A
     read-only one reads every group at s_read = TT.now().latest, retrying the next replica of
-    a group on a timeout, until it is answered."""
+    a group on a timeout, until it is answered.
 
-    def __init__(self, node_id: str, directory: Directory) -> None:
+    A read-write transaction listed in `see_through` is seen through, as a client library
+    that retries aborted transactions does: after an abort it begins again, as a new
+    transaction, and it follows redirects without limit; only a timeout (the outcome
+    unknown) ends it short of a commit."""
+
+    def __init__(self, node_id: str, directory: Directory, see_through: tuple = ()) -> None:
         super().__init__(node_id)
         self.directory = directory
+        self.see_through = see_through  # the transactions' micro-ops, as tuples
 
     def on_start(self, ctx: Context) -> None:
         self.leader = {g: ctx.random.choice(members)
@@ -44,6 +51,7 @@ class SpannerClient(Client):
         self.mops = tuple(tuple(mop) for mop in args)
         self.attempts = 0
         self.read_only = not any(f == "w" for f, _, _ in self.mops)
+        self.until_committed = self.mops in self.see_through
         if not self.read_only:
             self.coordinator = self.directory.owner[self.mops[0][1]]
             self.begin(ctx)
@@ -56,7 +64,7 @@ class SpannerClient(Client):
     # --- read-write -----------------------------------------------------------------------
 
     def begin(self, ctx: Context) -> None:
-        if self.attempts == ATTEMPTS:
+        if self.attempts == ATTEMPTS and not self.until_committed:
             self.finish(ctx, "info")  # a request still in flight may yet run it
             return
         self.attempts += 1
@@ -64,6 +72,11 @@ class SpannerClient(Client):
         ctx.set_timer("timeout", TXN_TIMEOUT)
 
     def on_outcome(self, ctx: Context, msg: Outcome) -> None:
+        if msg.ts is None and self.until_committed:
+            self.req += 1  # the aborted transaction is decided: begin a new one
+            ctx.cancel_timer("timeout")
+            ctx.set_timer("backoff", RETRY_AFTER)
+            return
         if msg.ts is None:
             self.finish(ctx, "fail")
             return

@@ -59,6 +59,7 @@ class GroupReplica(sso.Replica):
 
     def on_start(self, ctx: Context) -> None:
         """Replicated state first: the log replayed by `boot` rebuilds it."""
+        ctx.note("boot")  # held reads are volatile: a restart forgets them
         self.versions: dict[str, list[tuple[int, Any]]] = {}  # key -> [(ts, value)] by ts
         self.prepared: dict[Txn, PrepareRecord] = {}  # prepared, outcome not logged yet
         self.decided: dict[Txn, int | None] = {}  # commit timestamp, or None: aborted
@@ -140,9 +141,12 @@ class GroupReplica(sso.Replica):
                 self.prepared.pop(txn, None)
                 self.on_abort_applied(ctx, txn)
             case Heartbeat(ts):
+                ctx.note("heartbeat", ts=ts)
                 self.paxos_safe = max(self.paxos_safe, ts)
         if value is not NOOP:
             self.serve_held_reads(ctx)
+        elif self.role == MASTER and slot == self.barrier:
+            self.on_log_recovered(ctx)
 
     def install(self, key: str, ts: int, value: Any) -> None:
         versions = self.versions.setdefault(key, [])
@@ -166,6 +170,10 @@ class GroupReplica(sso.Replica):
     def on_abort_applied(self, ctx: Context, txn: Txn) -> None:
         """Two-phase commit's business (see `txn.py`)."""
 
+    def on_log_recovered(self, ctx: Context) -> None:
+        """As a new leader, my first no-op is applied: my log holds everything earlier leaders
+        may have chosen. Two-phase commit's business (see `txn.py`)."""
+
     # --- snapshot reads at any replica ------------------------------------------------------
 
     def safe_time(self) -> int:
@@ -178,6 +186,7 @@ class GroupReplica(sso.Replica):
         if msg.ts <= self.safe_time():
             self.serve(ctx, src, msg)
             return
+        ctx.note("read-held", client=src, req=msg.req, ts=msg.ts)
         self.held_reads.append((src, msg))
         if self.role == MASTER:
             self.log_heartbeat(ctx, msg.ts)
@@ -191,7 +200,8 @@ class GroupReplica(sso.Replica):
     def serve(self, ctx: Context, client: str, msg: SnapshotRead) -> None:
         values = tuple((key, self.value_at(key, msg.ts)) for key in msg.keys)
         for key, value in values:
-            ctx.note("snapshot-read", group=self.group, key=key, ts=msg.ts, value=value)
+            ctx.note("snapshot-read", group=self.group, key=key, ts=msg.ts, value=value,
+                     client=client, req=msg.req)
         ctx.send(client, ReadDone(msg.req, values))
 
     def serve_held_reads(self, ctx: Context) -> None:

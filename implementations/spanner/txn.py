@@ -27,7 +27,9 @@ transaction: the coordinator logs an abort record and tells the client once it i
 duplicate of the client's request reaching a later leader then finds the transaction decided),
 and tells the participants, which log an abort if they had prepared. A leader that loses its
 office drops what it has not yet committed; its client will not hear from it (the outcome is
-unknown to the client: a duplicate request might still run the transaction elsewhere).
+unknown to the client: a duplicate request might still run the transaction elsewhere). What
+it committed waits for the record; elected again, it drops that work, locks and all, once its
+log is recovered without the record, which then never will be chosen.
 """
 
 from __future__ import annotations
@@ -280,6 +282,15 @@ class SpannerReplica(GroupReplica):
         super().on_elected(ctx)
         for txn in self.prepared:
             ctx.set_timer(f"inquire {txn!r}", INQUIRE_AFTER)
+
+    def on_log_recovered(self, ctx: Context) -> None:
+        """As a new leader, my log now holds every record earlier terms may have chosen: work
+        I committed in an earlier term whose record is not in it, and aborts I was logging,
+        never will be. Kept, that work would hold its locks for good. (Its participants ask;
+        its client hears nothing, as from a deposed leader.)"""
+        for txn in [txn for txn in self.work if txn not in self.decided]:
+            del self.work[txn]
+        self.aborting.clear()
 
     def inquire(self, ctx: Context, txn: Txn) -> None:
         if self.role == MASTER and txn in self.prepared:
