@@ -46,37 +46,37 @@ DRAWN_BYTES = 1024
 
 
 class DrawnRandom(random.Random):
-    """A random generator whose bits come first from `drawn` (bytes Hypothesis chose), then,
-    once those are spent, from a Mersenne Twister seeded with `seed`.
+    """A random generator seeded with `seed` whose first bits are mixed (xor) with `drawn`,
+    bytes Hypothesis chose.
 
-    The bytes are one choice of Hypothesis's, and not a draw per decision: through
-    `st.randoms()` every decision was a choice of its own, about 0.3 ms each (a run ten times
-    slower than the walk's), and a few hundred steps overran Hypothesis's 8 KiB of choices,
-    so that a long run was thrown away as invalid however it ended. Nor several chunks drawn
-    as the run goes: Hypothesis's mutator copies one chunk over another, so that half its
-    runs repeated stretches of decisions, and found bugs three times as slowly as the walk.
-    The bytes hold the choices that shape a run (its swarm fault mix, fault budgets, the
-    first few hundred events: 2 bytes a `random()`, 1 for most choices), where `target()`
-    and the database do their work; the run goes on as a seeded walk, and replays exactly
-    from the seed and the bytes."""
+    All-zero bytes, where Hypothesis starts and towards which it shrinks, leave the seeded
+    walk as it is (no degenerate always-the-first-event run); other bytes change the
+    decisions they cover. The bytes are one choice of Hypothesis's, and not a draw per
+    decision: through `st.randoms()` every decision was a choice of its own, about 0.3 ms
+    each (a run ten times slower than the walk's), and a few hundred steps overran
+    Hypothesis's 8 KiB of choices, so that a long run was thrown away as invalid however it
+    ended. Nor several chunks drawn as the run goes: Hypothesis's mutator copies one chunk
+    over another, and half its runs repeated stretches of decisions. The bytes cover the
+    choices that shape a run (its swarm fault mix, fault budgets, the first few hundred
+    events: 2 bytes a `random()`, 1 for most choices), where `target()` and the database do
+    their work; the run replays exactly from the seed and the bytes."""
 
     def __init__(self, drawn: bytes = b"", seed: int = 0) -> None:
         super().__init__(seed)
         self._drawn, self._at = drawn, 0
 
-    def _take(self, count: int) -> int | None:
+    def _take(self, count: int) -> int:
+        bits = super().getrandbits(8 * count) if count else 0
         if self._at + count > len(self._drawn):
-            return None
+            return bits
         self._at += count
-        return int.from_bytes(self._drawn[self._at - count:self._at], "big")
+        return bits ^ int.from_bytes(self._drawn[self._at - count:self._at], "big")
 
     def random(self) -> float:
-        bits = self._take(2)
-        return super().random() if bits is None else bits / 65536
+        return self._take(2) / 65536
 
     def getrandbits(self, k: int) -> int:
-        bits = self._take((k + 7) // 8)
-        return super().getrandbits(k) if bits is None else bits & ((1 << k) - 1)
+        return self._take((k + 7) // 8) & ((1 << k) - 1)
 
 
 class ViolationFound(AssertionError):
@@ -127,7 +127,10 @@ def runs(system: System, variant: str = "correct", config: str | Config | Config
          aimed: bool = True) -> st.SearchStrategy[RunResult]:
     """Runs of `system`'s `variant` on `config` (or on the configuration a mix gives each
     run's seed, as the default hunt spreads its runs), the random walk's decisions and the
-    run's seed drawn by Hypothesis; with `aimed`, each run `target`s the quantities above."""
+    run's seed drawn by Hypothesis; with `aimed`, each run `target`s the quantities above.
+    (Hypothesis begins with its simplest example whatever its seed: a hunt's first run is
+    the seeded walk of seed 0. The run's seed is not offset by the hunt's, so that what an
+    example database holds replays in any hunt.)"""
     mix = config if isinstance(config, ConfigMix) else ConfigMix(
         (config if isinstance(config, Config) else system.config(config),))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import random
-
 import attrs
 from hypothesis import given, settings
 
@@ -12,20 +10,18 @@ from checker.hypothesis_adapter import DRAWN_BYTES, DrawnRandom, hypothesis_hunt
 from tests.toys import COUNTER
 
 
-def test_without_drawn_bytes_the_decisions_are_a_seeded_walks() -> None:
-    drawn, seeded = DrawnRandom(b"", seed=5), random.Random(5)
-    assert [drawn.random() for _ in range(20)] == [seeded.random() for _ in range(20)]
-    assert [drawn.choice("abcdefg") for _ in range(20)] == \
-        [seeded.choice("abcdefg") for _ in range(20)]
+def test_zero_bytes_leave_the_seeded_decisions_as_they_are() -> None:
+    plain, zeros = DrawnRandom(b"", seed=5), DrawnRandom(bytes(DRAWN_BYTES), seed=5)
+    assert [plain.random() for _ in range(20)] == [zeros.random() for _ in range(20)]
+    assert [plain.choice("abcdefg") for _ in range(20)] == \
+        [zeros.choice("abcdefg") for _ in range(20)]
+    assert len({plain.random() for _ in range(20)}) == 20  # and they are random
 
 
-def test_decisions_read_the_drawn_bytes_then_go_on_from_the_seed() -> None:
-    drawn = DrawnRandom(bytes([0, 0, 128, 0, 7]) + bytes(DRAWN_BYTES - 5), seed=5)
-    assert (drawn.random(), drawn.random(), drawn.getrandbits(3)) == (0.0, 0.5, 7)
-    for _ in range(DRAWN_BYTES - 5):  # spend every byte there is
-        drawn.getrandbits(8)
-    seeded = random.Random(5)
-    assert [drawn.getrandbits(32) for _ in range(3)] == [seeded.getrandbits(32) for _ in range(3)]
+def test_drawn_bytes_change_the_decisions_they_cover_and_no_more() -> None:
+    plain, drawn = DrawnRandom(b"", seed=5), DrawnRandom(bytes([255] * 4), seed=5)
+    assert all(plain.getrandbits(8) ^ drawn.getrandbits(8) == 255 for _ in range(4))
+    assert [plain.getrandbits(8) for _ in range(20)] == [drawn.getrandbits(8) for _ in range(20)]
 
 
 def test_a_hunt_whose_time_is_spent_runs_nothing_more() -> None:
