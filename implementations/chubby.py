@@ -943,6 +943,12 @@ SYSTEM = System(
         "small": Config("small", servers=3, clients=2, ops_per_client=6, max_steps=800,
                         epsilon=50, max_pause=2500, faults=FAULTS,
                         quiesce_horizon=ENDING),
+        # clocks running fast or slow within epsilon (leases and session timeouts are
+        # timed on them), and the master cut off right after a client is told ok
+        "fail-over": Config("fail-over", servers=3, clients=2, ops_per_client=12,
+                            max_steps=1500, epsilon=50, max_drift=100, max_pause=2500,
+                            faults={**FAULTS, "drift": 4, "nemesis": 2},
+                            quiesce_horizon=ENDING),
     },
     variants={
         "correct": Variant("correct", Cell(ChubbyReplica)),

@@ -143,6 +143,11 @@ SYSTEM = System(
         "small": Config("small", servers=4, clients=1, ops_per_client=3, max_steps=150,
                         epsilon=100, max_pause=1000, faults=FAULTS, quiesce_horizon=2000,
                         params={**PARAMS, "keys": ["a"]}),
+        # clocks running fast or slow within epsilon: timestamps and timeouts drift apart
+        "drifting": Config("drifting", servers=5, clients=2, ops_per_client=6, max_steps=300,
+                           epsilon=100, max_drift=100, max_pause=1000,
+                           faults={**FAULTS, "drift": 4}, quiesce_horizon=2000,
+                           params=PARAMS),
     },
     variants={
         "correct": Variant("correct", StorageNode),

@@ -186,6 +186,12 @@ SYSTEM = System(
                           epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000),
         "small": Config("small", servers=3, clients=2, ops_per_client=2, max_steps=250,
                         epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000),
+        # clocks running fast or slow within TrueTime's epsilon, and a group leader cut off
+        # right after a client is told ok
+        "fail-over": Config("fail-over", servers=3, clients=2, ops_per_client=4,
+                            max_steps=300, epsilon=100, max_drift=100, max_pause=1500,
+                            faults={**FAULTS, "drift": 4, "nemesis": 2},
+                            quiesce_horizon=2000),
     },
     variants={
         "correct": Variant("correct", SpannerReplica),

@@ -122,6 +122,11 @@ SYSTEM = System(
         # the paused lock holder and nothing else: the lesson's trace of no-fencing-token
         "pauses": Config("pauses", servers=3, clients=1, ops_per_client=6, max_steps=800,
                          max_pause=6000, faults={"pause": 4}, quiesce_horizon=ENDING),
+        # the leader cut off right after a client is told ok, its old messages delivered
+        # first once the partition heals: fail-over in the window an early ack opens
+        "fail-over": Config("fail-over", servers=3, clients=2, ops_per_client=8,
+                            max_steps=1500, max_pause=6000,
+                            faults={**FAULTS, "nemesis": 2}, quiesce_horizon=ENDING),
     },
     variants={
         "correct": Variant("correct", Parts()),
