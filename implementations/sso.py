@@ -557,6 +557,7 @@ def cell_replicas(sim: Simulation) -> list[str]:
 one_lease_holder, reads_within_lease = sso_checks.lease_checks(LEASE, cell_replicas)
 chosen_on_majority = sso_checks.chosen_on_majority(cell_replicas)
 progress = sso_checks.progress()
+learners_catch_up = sso_checks.learners_catch_up(cell_replicas)
 
 
 class _FirstLearned:
@@ -589,6 +590,15 @@ def linearizable_kv(sim: Simulation) -> Verdict:
     return check_linearizable(sim.operations(), KV())
 
 
+@history_invariant("applied-once")
+def applied_once(sim: Simulation) -> Verdict:
+    """State machine replication: after the ending, each replica's map is its learned log applied
+    in slot order, each client's write once and none after a later write of that client (a
+    retried write chosen in two slots must not overwrite what came between)."""
+    return sso_checks.maps_match_logs(sim, cell_replicas(sim),
+                                      lambda replica: sim.nodes[replica].kv.data)
+
+
 def proofs(config: Config, impl: type[Replica]) -> list[Verdict]:
     """Any two quorums of the replicas intersect (z3)."""
     replicas = replica_ids(config)
@@ -609,7 +619,7 @@ SYSTEM = System(
             "lease that allows for clock drift",
     build=build,
     invariants=(one_lease_holder, reads_within_lease, one_value_per_slot, chosen_on_majority,
-                linearizable_kv, progress),
+                linearizable_kv, progress, learners_catch_up, applied_once),
     configs={  # three replicas by default: the smallest cell that survives a failure
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1200,
                           epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,

@@ -2,15 +2,17 @@
 
 Chubby runs the same cell, so it uses them too. None calls a replica's own helpers: a lease
 is judged in true time from what the replicas noted when they asked, granted and promised
-(`ctx.note`), a chosen value by the votes on the replicas' disks (`Storage.durable`), and a
-read by what the clients wrote. The facts:
+(`ctx.note`), a chosen value by the votes on the replicas' disks (`Storage.durable`), a
+learner's catching up by the heartbeats the network delivered, and a read by what the clients
+wrote. The facts:
 
 - `lease-asked` (ballot, start): a master asked for its lease, `start` being the reading it
   stamped on the request; the note's time is the true time it asked;
 - `lease-granted` (master, ballot, start): a replica granted the request stamped `start`;
 - `promised` (candidate, ballot): a replica promised a candidate (phase 1b);
 - `lease-read` (ballot): a master answered a read from its own state, trusting its lease;
-- `chosen` (slot, value): a replica learned a value (the Paxos core's note).
+- `chosen` (slot, value): a replica learned a value (the Paxos core's note; the learned log
+  is durable, so a replica's notes are what it holds across its crashes).
 
 No module of this package defines `SYSTEM` here: the registry skips it.
 """
@@ -184,6 +186,110 @@ def _votes_written(sim: Simulation) -> tuple[str | None, list[int] | None]:
     if kind == "Accept":
         return step.event[2], [step.detail.slot]
     return (step.event[2], None) if kind == "Promise" else (None, [])
+
+
+# --- learners catch up ----------------------------------------------------------------------
+
+
+def learners_catch_up(replicas: Replicas) -> Invariant:
+    @history_invariant("learners-catch-up")
+    def check(sim: Simulation) -> Verdict:
+        """Every replica learns every chosen value (Paxos Made Simple, the learners): a replica
+        that, in the ending, takes a master's heartbeat (a lease request it does not reject)
+        ends up knowing every slot the master had applied when it asked. Its Chosen messages
+        may have been lost, but it asks the master for what it misses, and in the ending (faults
+        healed, every message delivered) the answer arrives."""
+        cell = replicas(sim)
+        learned, applied_when_asked = _learners(sim, cell)
+        for step, master, replica, request in _heartbeats_in_the_ending(sim, cell):
+            applied = applied_when_asked.get((master, request.ballot, request.start), 0)
+            missing = next((slot for slot in range(applied) if slot not in learned[replica]),
+                           None)
+            if missing is not None:
+                return violated("learners-catch-up", (
+                    f"{replica} never learned slot {missing}, though at t={step.time}, with every "
+                    f"fault healed, it took a heartbeat from {master}, which had applied slots "
+                    f"0..{applied - 1} when it asked"), {"replica": replica, "master": master})
+        return passed("learners-catch-up", "every replica caught up with its master")
+    return check
+
+
+def _learners(sim: Simulation, cell: list[str]) -> tuple[dict[str, set[int]], dict]:
+    """The slots each replica learned (its `chosen` notes: the learned log is durable), and for
+    each lease request (master, ballot, start) how many slots the master had applied (its
+    learned log's unbroken prefix) when it asked."""
+    learned: dict[str, set[int]] = {replica: set() for replica in cell}
+    applied = dict.fromkeys(cell, 0)
+    applied_when_asked: dict[tuple[str, Any, int], int] = {}
+    for kind, _, node, fact in sim.ghost:
+        if node not in learned:
+            continue
+        if kind == "chosen":
+            learned[node].add(fact["slot"])
+            while applied[node] in learned[node]:
+                applied[node] += 1
+        elif kind == "lease-asked":
+            applied_when_asked.setdefault((node, fact["ballot"], fact["start"]), applied[node])
+    return learned, applied_when_asked
+
+
+def _heartbeats_in_the_ending(sim: Simulation, cell: list[str]) -> Iterator[tuple]:
+    """(step, master, replica, request) for each lease request delivered in the ending that its
+    replica did not answer with a rejection of the request's ballot."""
+    rejected: dict[tuple[str, str, Any], int] = {}  # (replica, master, ballot) -> last step
+    for i, step in enumerate(sim.trace):
+        if step.event[0] == "deliver" and type(step.detail).__name__ == "Rejected":
+            rejected[(step.event[1], step.event[2], step.detail.ballot)] = i
+    for i, step in enumerate(sim.trace):
+        if (step.phase == "quiesce" and step.event[0] == "deliver"
+                and type(step.detail).__name__ == "LeaseRequest"):
+            master, replica = step.event[1], step.event[2]
+            if master in cell and replica in cell \
+                    and rejected.get((replica, master, step.detail.ballot), -1) < i:
+                yield step, master, replica, step.detail
+
+
+# --- the state machine ----------------------------------------------------------------------
+
+
+def maps_match_logs(sim: Simulation, cell: list[str],
+                    data_of: Callable[[str], dict]) -> Verdict:
+    """`applied-once` for SSO's store, whose commands are writes named by (client, req): each
+    replica's map (`data_of`) is what its learned log gives, applied in slot order with each
+    client's write taking effect once, and never after a later write of the same client (the
+    rule that makes a client's retries safe, when a retry is chosen in a second slot)."""
+    for replica in cell:
+        log = _learned_log(sim, replica)
+        expected = _applied_at_most_once(log)
+        if data_of(replica) != expected:
+            return violated("applied-once", (
+                f"{replica} holds {data_of(replica)!r}, but its log, slots 0..{len(log) - 1}, "
+                f"applied with each client's write once and none after a later one of that "
+                f"client, gives {expected!r}"), {"replica": replica})
+    return passed("applied-once", f"{len(cell)} replicas hold what their logs give")
+
+
+def _learned_log(sim: Simulation, replica: str) -> list[Any]:
+    """The unbroken prefix of the values `replica` learned (its `chosen` notes), in slot order:
+    what it has applied."""
+    learned: dict[int, Any] = {}
+    for kind, _, node, fact in sim.ghost:
+        if kind == "chosen" and node == replica:
+            learned.setdefault(fact["slot"], fact["value"])
+    log = []
+    while len(log) in learned:
+        log.append(learned[len(log)])
+    return log
+
+
+def _applied_at_most_once(log: list[Any]) -> dict:
+    data: dict = {}
+    last: dict[str, int] = {}  # client -> its latest write applied
+    for write in log:
+        if write is not None and write.req > last.get(write.client, 0):
+            data[write.key] = write.value
+            last[write.client] = write.req
+    return data
 
 
 # --- progress, and answers judged by content -------------------------------------------------

@@ -12,11 +12,11 @@ import pytest
 import implementations
 from checker.hunt import Budget, hunt
 from checker.run import execute, new_simulation
-from checker.sim import Simulation
+from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
-from implementations import sso
-from implementations.paxos_core import MASTER, Ballot
+from implementations import sso, sso_checks
+from implementations.paxos_core import MASTER, Ballot, Rejected
 from implementations.sso import (
     LEASE,
     SYSTEM,
@@ -334,3 +334,81 @@ def test_progress_judges_answers_by_content() -> None:
     assert verdict.violated and "returned 1, never written to it" in verdict.explanation
     sim.history[2] = Event("c2", "invoke", "read", ("x",), 2)
     assert sso.progress.check(sim).ok
+
+
+def heartbeat(sim: Simulation, master: str, replica: str, applied: int) -> LeaseRequest:
+    """`master` asks at t=20, having learned slots 0..applied-1; the request reaches `replica`
+    in the ending."""
+    ballot = Ballot(1, master)
+    for slot in range(applied):
+        note(sim, 10, master, "chosen", slot=slot, value=None)
+    note(sim, 20, master, "lease-asked", ballot=ballot, start=15)
+    request = LeaseRequest(ballot, 15, applied)
+    sim.trace.append(Step(("deliver", master, replica, 0), 30, request, "quiesce"))
+    return request
+
+
+def test_learners_catch_up_on_hand_made_heartbeats() -> None:
+    sim = blank()
+    heartbeat(sim, "n1", "n3", applied=2)
+    note(sim, 30, "n3", "chosen", slot=1, value=None)
+    assert sso.learners_catch_up.check(sim).explanation == (
+        "n3 never learned slot 0, though at t=30, with every fault healed, it took a heartbeat "
+        "from n1, which had applied slots 0..1 when it asked")
+    note(sim, 30, "n3", "chosen", slot=0, value=None)
+    assert sso.learners_catch_up.check(sim).ok
+
+
+def test_learners_catch_up_excuses_a_replica_that_rejected_the_heartbeat() -> None:
+    sim = blank()
+    request = heartbeat(sim, "n1", "n3", applied=2)
+    rejection = Rejected(request.ballot, Ballot(2, "n2"))
+    sim.trace.append(Step(("deliver", "n3", "n1", 0), 30, rejection, "quiesce"))
+    assert sso.learners_catch_up.check(sim).ok
+
+
+def test_learners_catch_up_judges_only_the_ending() -> None:
+    """A heartbeat before the ending may be followed by lost answers: not judged."""
+    sim = blank()
+    heartbeat(sim, "n1", "n3", applied=2)
+    sim.trace[-1] = attrs.evolve(sim.trace[-1], phase="run")
+    assert sso.learners_catch_up.check(sim).ok
+
+
+class NeverCatchesUp(Replica):
+    """A learner that misses a `Chosen` never asks the master for it."""
+
+    def catch_up(self, ctx: Any, src: str, their_applied: int) -> None:
+        pass
+
+
+def test_a_cell_whose_learners_never_catch_up_is_caught() -> None:
+    """Every other check holds when a replica misses a value: the master still answers."""
+    system = attrs.evolve(SYSTEM, variants={**SYSTEM.variants,
+                                            "lagging": Variant("lagging", NeverCatchesUp)})
+    outcome = hunt(system, "lagging", SYSTEM.config("small"), budget=Budget(runs=40), seed=0)
+    assert outcome.violation is not None
+    assert outcome.violation.verdict.invariant == "learners-catch-up", outcome.violation.verdict
+
+
+def test_applied_once_replays_each_replicas_log_on_hand_made_maps() -> None:
+    """c1's write #1 is chosen again (a retry) after c2's write: it must not take effect."""
+    sim = blank()
+    log = [Write("c1", 1, "x", 10), Write("c2", 1, "x", 20), None, Write("c1", 1, "x", 10)]
+    for slot, value in enumerate(log):
+        note(sim, 5, "n1", "chosen", slot=slot, value=value)
+    maps = {"n1": {"x": 20}, "n2": {}, "n3": {}}
+    assert sso_checks.maps_match_logs(sim, ["n1", "n2", "n3"], maps.__getitem__).ok
+    maps["n1"] = {"x": 10}
+    assert sso_checks.maps_match_logs(sim, ["n1", "n2", "n3"], maps.__getitem__).explanation == (
+        "n1 holds {'x': 10}, but its log, slots 0..3, applied with each client's write once and "
+        "none after a later one of that client, gives {'x': 20}")
+
+
+def test_applied_once_reads_the_replicas_maps() -> None:
+    result = execute(SYSTEM, "correct", DEFAULT, 0, Script([], 2 * LEASE))
+    assert sso.applied_once.check(result.sim).ok
+    replica = result.sim.nodes["n2"]
+    replica.kv.data = {**replica.kv.data, "x": -1}
+    verdict = sso.applied_once.check(result.sim)
+    assert verdict.violated and verdict.explanation.startswith("n2 holds {")
