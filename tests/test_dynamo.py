@@ -288,11 +288,17 @@ def test_workload_deletes() -> None:
 # --- what the ending and the acknowledgements promise ------------------------------------------
 
 
+def hunted_verdict(impl: type[StorageNode], runs: int, config=DEFAULT):
+    """The first violation a short hunt of `impl` on `config` finds, if any."""
+    system = attrs.evolve(SYSTEM, variants={**SYSTEM.variants, "probe": Variant("probe", impl)})
+    outcome = hunt(system, "probe", config, budget=Budget(runs=runs), shrink_replays=0)
+    return outcome.violation.verdict if outcome.violation else None
+
+
 def hunted(impl: type[StorageNode], runs: int) -> str | None:
     """The invariant a short hunt of `impl` on the default configuration finds broken."""
-    system = attrs.evolve(SYSTEM, variants={**SYSTEM.variants, "probe": Variant("probe", impl)})
-    outcome = hunt(system, "probe", DEFAULT, budget=Budget(runs=runs), shrink_replays=0)
-    return outcome.violation.verdict.invariant if outcome.violation else None
+    verdict = hunted_verdict(impl, runs)
+    return verdict.invariant if verdict else None
 
 
 class NeverAcknowledges(StorageNode):
@@ -368,3 +374,31 @@ def test_puts_supersede_what_their_client_read() -> None:
     assert verdict.violated and "did not supersede what it read" in verdict.explanation
     with_history(sim, *events[:2], *events[4:], ("c2", "ok", "read", (2, 3), 7))
     assert checks.puts_supersede_reads.check(sim).ok  # c1 never read 2: siblings
+
+
+# --- sloppy quorums are always writeable ---------------------------------------------------------
+
+
+class NeverCallsStandIns(StorageNode):
+    """Waits on silent homes until the put times out: never sends their copies to stand-ins."""
+
+    def call_stand_ins(self, ctx: Context, op: str) -> None:
+        pass
+
+
+def test_a_put_left_waiting_on_a_silent_home_breaks_sloppy_availability() -> None:
+    verdict = hunted_verdict(NeverCallsStandIns, 150, SLOPPY)
+    assert verdict is not None and verdict.invariant == "sloppy-availability"
+    assert "yet no stand-in got its copy" in verdict.explanation
+    assert "was never asked" in verdict.explanation
+
+
+def test_sloppy_availability_is_judged_where_stand_ins_count() -> None:
+    judged = []
+    for seed in range(40):
+        result = execute(SYSTEM, "correct", SLOPPY, seed, RandomWalk(seed, SLOPPY.max_pause))
+        verdict = checks.sloppy_availability.check(result.sim)
+        assert verdict.ok, (seed, verdict)
+        judged.append(not verdict.explanation.startswith("each of 0 "))
+    assert any(judged)
+    assert "not promised" in checks.sloppy_availability.check(fresh()).explanation

@@ -8,7 +8,7 @@ DeCandia et al., "Dynamo: Amazon's Highly Available Key-value Store" (SOSP 2007)
 - `client`: the client library, which keeps causal contexts and reconciles siblings by
   writing with their merged context;
 - `checks`: quorum regularity, no lost write, hint delivery, anti-entropy, convergence,
-  puts that supersede what their client read;
+  puts that supersede what their client read, sloppy quorums that call on stand-ins;
 - `models/dynamo.py`: the multi-value register with causal contexts those checks refer to.
 
 Two configurations matter: `default` counts only homes towards R and W (strict quorums,
@@ -34,6 +34,7 @@ from implementations.dynamo.checks import (
     progress_at_quiescence,
     puts_supersede_reads,
     quorum_regularity,
+    sloppy_availability,
 )
 from implementations.dynamo.client import DynamoClient
 from implementations.dynamo.node import (
@@ -128,7 +129,8 @@ SYSTEM = System(
             "Merkle anti-entropy, gossip membership",
     build=build,
     invariants=(anti_entropy, deletes_stick, no_lost_write, quorum_regularity, hint_delivery,
-                gets_return_puts, puts_supersede_reads, convergence, progress_at_quiescence),
+                gets_return_puts, puts_supersede_reads, convergence, progress_at_quiescence,
+                sloppy_availability),
     configs={  # five nodes, N=3: every key has two stand-ins
         "default": Config("default", servers=5, clients=2, ops_per_client=6, max_steps=300,
                           epsilon=100, max_pause=1000, faults=FAULTS, quiesce_horizon=2000,

@@ -1,9 +1,10 @@
 """Dynamo's properties, checked on the clients' history, the ghost record and the replicas.
 
 The ghost record (never read by the protocol) carries what the checks need to know about
-versions: the coordinator notes each new version (`version`: its value, dot and context), a
-replica notes each change of its siblings (`stored`), a stand-in each hint it accepts, as it
-acknowledges it (`hint-accepted`), and a home each hint handed to it (`hint-delivered`).
+versions: the coordinator notes each new version (`version`: its value, dot and context, and
+the request it belongs to), a replica notes each change of its siblings (`stored`), a
+stand-in each hint it accepts, as it acknowledges it (`hint-accepted`), and a home each hint
+handed to it (`hint-delivered`).
 Workload values are unique, so a value read names the version written with it.
 
 A delete is a put of a tombstone: it is named by a unique value as a put is, and a get
@@ -13,16 +14,25 @@ deleted.
 
 Which check applies where: `quorum-regularity` is a promise of strict quorums with
 R + W > N only; a sloppy configuration does not make it and the check says so (nor, there,
-does `deletes-stick` judge gets before the ending). The others hold in every configuration.
+does `deletes-stick` judge gets before the ending); `sloppy-availability` is the sloppy
+configuration's own promise, judged from the trace's deliveries and timers. The others hold
+in every configuration.
 What Dynamo does not promise is not checked: a client is not promised to read its own
 writes (section 4.6's sloppy quorums, 4.4's siblings), nor any order between keys.
 """
 
 from __future__ import annotations
 
-from checker.sim import Simulation
+from checker.sim import MESSAGE_KINDS, Simulation, Step
 from checker.system import history_invariant, state_invariant
-from implementations.dynamo.node import DATA, StorageNode
+from implementations.dynamo.node import (
+    DATA,
+    FAIL_TIMEOUT,
+    STAND_INS,
+    Replicate,
+    ReplicateOk,
+    StorageNode,
+)
 from invariants.history import OK, Operation
 from invariants.sessions import check_convergence
 from invariants.verdict import Verdict, passed, unknown, violated
@@ -377,4 +387,106 @@ def _holdings_problem(sim: Simulation) -> str | None:
             if sorted(held, key=repr) != sorted(every, key=repr):
                 return f"at the end home {home} holds {list(held)} of {key!r}, not every " \
                        f"version the nodes hold: {list(every)}"
+    return None
+
+
+@history_invariant("sloppy-availability")
+def sloppy_availability(sim: Simulation) -> Verdict:
+    """Section 4.6, "always writeable": with sloppy counting, a put that fewer than W replicas
+    have acknowledged when its stand-ins are due (its coordinator's stand-ins timer) is not
+    left waiting on a silent home: each such home's copy goes to a stand-in, unless the
+    coordinator has no stand-in left that it believes up and has not asked. Acknowledgements
+    and belief are judged from the trace alone, conservatively: every acknowledgement for the
+    put that reached the coordinator counts, and a stand-in counts as believed up when it had
+    answered the coordinator within FAIL_TIMEOUT less twice the clock bound, with no crash of
+    the coordinator and none of its request timers (the only events that make it suspect a
+    node) firing in between."""
+    name = "sloppy-availability"
+    nodes = storage_nodes(sim)
+    ring, settings = nodes[0].ring, nodes[0].settings
+    if not settings.sloppy:
+        return passed(name, "not promised: only a sloppy quorum counts stand-ins, so only "
+                            "there do they make a put succeed")
+    keys = {(node, fact["op"]): fact["key"]
+            for kind, _, node, fact in sim.ghost if kind == "version"}
+    judged = 0
+    for due, coordinator, op in stand_ins_due(sim.trace):
+        key = keys.get((coordinator, op))
+        if key is None or len(acknowledged(sim.trace, due, coordinator, op)) >= settings.w:
+            continue
+        judged += 1
+        problem = unoffered_home(sim, due, coordinator, op, key, ring.order_for(key),
+                                 settings.n)
+        if problem:
+            return violated(name, f"put {op} of {key!r}, coordinated by {coordinator}, was "
+                                  f"short of W={settings.w} acknowledgements at "
+                                  f"t={sim.trace[due].time}: {problem}",
+                            {"coordinator": coordinator, "op": op, "key": key})
+    return passed(name, f"each of {judged} sloppy put(s) short of W when their stand-ins were "
+                        "due offered every silent home's copy to a stand-in believed up, or "
+                        "had none left")
+
+
+def stand_ins_due(trace: list[Step]) -> list[tuple[int, str, str]]:
+    """(step, coordinator, request) for each firing of a put's stand-ins timer."""
+    return [(i, step.event[1], step.event[2].removesuffix(STAND_INS))
+            for i, step in enumerate(trace)
+            if step.event[0] == "fire" and step.event[2].endswith(STAND_INS)]
+
+
+def acknowledged(trace: list[Step], due: int, coordinator: str, op: str) -> set[str]:
+    """The coordinator (which always keeps a copy itself) and every node whose
+    acknowledgement of the put reached it before step `due`."""
+    return {coordinator} | {step.event[1] for step in trace[:due]
+                            if step.event[0] == "deliver" and step.event[2] == coordinator
+                            and isinstance(step.detail, ReplicateOk) and step.detail.op == op}
+
+
+def messages(trace: list[Step], src: str, dst: str) -> list[tuple[int, object]]:
+    """(step, message) for every message sent src -> dst the trace shows (delivered, dropped
+    or duplicated; the ending delivers what is still in flight)."""
+    return [(i, step.detail) for i, step in enumerate(trace)
+            if step.event[0] in MESSAGE_KINDS and step.event[1:3] == (src, dst)]
+
+
+def unoffered_home(sim: Simulation, due: int, coordinator: str, op: str, key: str,
+                   order: tuple[str, ...], n: int) -> str | None:
+    """A home silent when the stand-ins were due whose copy no stand-in got, while a stand-in
+    the coordinator believed up was never asked; None if there is none."""
+    sent = {node: [msg for _, msg in messages(sim.trace, coordinator, node)
+                   if isinstance(msg, Replicate) and msg.op == op] for node in order}
+    dots = {fact["version"].dot for kind, _, node, fact in sim.ghost
+            if kind == "version" and node == coordinator and fact["op"] == op}
+    hinted = {msg.hint for msgs in sent.values() for msg in msgs} | {
+        fact["home"] for kind, _, node, fact in sim.ghost
+        if kind == "hint-accepted" and node == coordinator and fact["key"] == key
+        and dots & {tuple(dot) for dot in fact["dots"]}}
+    acks = acknowledged(sim.trace, due, coordinator, op)
+    silent = [home for home in order[:n] if home not in acks and home not in hinted]
+    if not silent:
+        return None
+    for stand_in in (node for node in order[n:] if node != coordinator and not sent[node]):
+        heard = believed_up_since(sim, due, coordinator, stand_in)
+        if heard is not None:
+            return f"home {silent[0]} had not acknowledged when the stand-ins were due " \
+                   f"(t={sim.trace[due].time}), yet no stand-in got its copy, though " \
+                   f"stand-in {stand_in} had answered {coordinator} at t={heard} and was " \
+                   "never asked"
+    return None
+
+
+def believed_up_since(sim: Simulation, due: int, coordinator: str, node: str) -> int | None:
+    """When `node` last answered `coordinator` before step `due`, if that proves the
+    coordinator still believed it up then: recent enough whatever the clocks did, and no
+    crash, restart or request timer (whose expiry suspects nodes) of the coordinator since."""
+    recent = sim.trace[due].time - (FAIL_TIMEOUT - 2 * sim.epsilon)
+    for step in reversed(sim.trace[:due]):
+        event = step.event
+        if step.time <= recent:
+            return None
+        if event[0] == "deliver" and event[1:3] == (node, coordinator):
+            return step.time
+        if event[1:2] == (coordinator,) and (event[0] in ("crash", "restart") or (
+                event[0] == "fire" and event[2] != "tick")):
+            return None
     return None

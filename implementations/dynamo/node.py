@@ -355,7 +355,7 @@ class StorageNode(Node):
             deleted = isinstance(msg, Delete)
             request.version = Version(msg.name if deleted else msg.value, dot, msg.context,
                                       ctx.now(), deleted)
-            ctx.note("version", key=msg.key, version=request.version)
+            ctx.note("version", key=msg.key, version=request.version, op=op)
         for replica, home in request.targets.items():
             if replica != self.id:
                 ctx.send(replica, Replicate(op, msg.key, (request.version,), home)
