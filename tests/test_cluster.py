@@ -49,7 +49,7 @@ def written(out: Path) -> dict[str, str]:
 @pytest.mark.parametrize("args", [
     # the toy's bug first fails at its 20th run from seed 160: after several tasks
     ("counter", "--runs", 300, "--seed", 160),
-    ("counter:forgetful", "--runs", 40, "--strategy", "hypothesis", "--database", "none"),
+    ("counter:forgetful", "--runs", 100, "--strategy", "hypothesis", "--database", "none"),
     ("arrow", "--runs", 30),  # a property system: one search, run on a worker
 ], ids=["random", "hypothesis", "property-system"])
 def test_a_dask_hunt_gives_the_local_hunts_table_and_counterexamples(
