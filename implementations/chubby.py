@@ -41,7 +41,7 @@ from implementations import sso, sso_checks
 from implementations.paxos_core import MASTER, NO_BALLOT, NOOP, Ballot
 from implementations.resource import ResourceReply, ResourceServer, ResourceWrite, stale_write
 from invariants.linearizability import check_linearizable
-from invariants.verdict import Verdict
+from invariants.verdict import Verdict, passed, violated
 from models.lockservice import LockService
 
 RENEW = 200  # the master renews its master lease, and looks at its sessions, this often
@@ -55,6 +55,11 @@ ATTEMPTS = 6  # requests a client sends for one call before giving up
 WORK = 100  # an application holding the lock works this long before each write
 WRITES = 3  # writes an application makes each time it holds the lock
 THINK = 200  # an application waits this long between rounds, and after a busy lock
+# The ending's first operation waits this long, so that a lock holder has time to write after
+# the worst the faults leave behind: a fail-over (GRACE covers one), the new master's quiet
+# period before it may end a dead holder's session (SESSION_LEASE, then its next RENEW),
+# lock-delay, and a round of work (THINK, WORK); and GRACE again to spare.
+STAND_BY = 2 * GRACE + SESSION_LEASE + RENEW + LOCK_DELAY + THINK + WORK
 LOCK = "primary"  # the lock the applications compete for
 NEVER = float("-inf")
 
@@ -631,7 +636,8 @@ NO_SESSION = Session("", 0)  # the placeholder `call` replaces
 
 class FileClient(ChubbyLibrary, Client):
     """A client reading and writing small files: reads hit the cache while the session lease
-    runs. A write whose session is lost has an unknown outcome (`info`)."""
+    runs. A write whose session is lost has an unknown outcome (`info`). Its `wait` operation
+    only lets time pass (the ending's stand-by, while the primaries work)."""
 
     def __init__(self, node_id: str, replicas: tuple[str, ...]) -> None:
         super().__init__(node_id)
@@ -639,6 +645,9 @@ class FileClient(ChubbyLibrary, Client):
         self.session: Session | None = None
 
     def start(self, ctx: Context, f: str, args: Any) -> None:
+        if f == "wait":
+            ctx.set_timer("wait", args[0])
+            return
         if self.session is None:
             self.start_library(ctx)  # a session is opened on first use
         name = args[0]
@@ -674,7 +683,10 @@ class FileClient(ChubbyLibrary, Client):
         self.on_library_message(ctx, src, msg)
 
     def on_timer(self, ctx: Context, name: str) -> None:
-        self.on_library_timer(ctx, name)
+        if name == "wait":
+            self.complete(ctx, "ok")
+        else:
+            self.on_library_timer(ctx, name)
 
 
 class Primary(ChubbyLibrary, Node):
@@ -817,8 +829,10 @@ def build(config: Config, cell: Cell, rng: Any) -> Cluster:
 
 def final_ops(clients: list[str], files: tuple[str, ...],
               values: Iterator[int]) -> list[tuple[str, str, Any]]:
-    """Twice over, each file written a fresh value by one client and read by the next: after
-    the faults the cell must take writes as well as answer reads (a write held back by an
+    """First a stand-by: one client waits STAND_BY, so that the ending lasts long enough for
+    the primaries to win the lock and write (`lock-holder-writes` judges that). Then, twice
+    over, each file written a fresh value by one client and read by the next: after the
+    faults the cell must take writes as well as answer reads (a write held back by an
     invalidation that no cache will ever acknowledge holds back every later write of its
     file). A session the client gives up (its grace ran out while the cell had no master)
     fails the call under way, as Chubby reports; the next round opens a new session and must
@@ -828,8 +842,9 @@ def final_ops(clients: list[str], files: tuple[str, ...],
     for i, name in enumerate(files):
         once.append((clients[i % len(clients)], "write", (name, next(values))))
         once.append((clients[(i + 1) % len(clients)], "read", (name,)))
-    return once + [(client, f, (args[0], next(values)) if f == "write" else args)
-                   for client, f, args in once]
+    return [(clients[0], "wait", (STAND_BY,)), *once,
+            *[(client, f, (args[0], next(values)) if f == "write" else args)
+              for client, f, args in once]]
 
 
 def cell_replicas(sim: Simulation) -> list[str]:
@@ -848,6 +863,28 @@ def no_stale_write(sim: Simulation) -> str | None:
     newer generation."""
     resource = sim.nodes[RESOURCE]
     return None if resource is None else stale_write(resource.log)
+
+
+@history_invariant("lock-holder-writes")
+def lock_holder_writes(sim: Simulation) -> Verdict:
+    """After the ending heals every fault, some primary is granted the lock and the resource
+    applies a write under its sequencer before the ending stops (the ending waits STAND_BY
+    for it). The resource stamps writes with its own clock, within epsilon of true time, so
+    only a write stamped at least epsilon after the ending began surely came after it."""
+    began = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
+    log = sim.nodes[RESOURCE].log
+    written = [a for a in log if a.token == a.generation and a.time - sim.epsilon >= began]
+    if written:
+        first = written[0]
+        return passed("lock-holder-writes", f"{first.holder} wrote under generation "
+                      f"{first.generation} at t={first.time}, after the ending began at "
+                      f"t={began}")
+    last = (f"the last write it applied was {log[-1].holder}'s, at t={log[-1].time}" if log
+            else "it never applied one")
+    return violated("lock-holder-writes",
+                    f"no primary wrote to {RESOURCE} under its sequencer in the {sim.time - began} "
+                    f"ticks the ending ran after healing every fault at t={began} ({last})",
+                    [attrs.asdict(a) for a in log[-3:]])
 
 
 class _Acked:
@@ -913,7 +950,8 @@ def session_outlives_lease(sim: Simulation) -> str | None:
 @history_invariant("linearizable")
 def linearizable_files(sim: Simulation) -> Verdict:
     """The clients' file reads and writes are linearizable against Chubby's database."""
-    return check_linearizable(sim.operations(), LockService())
+    files = [op for op in sim.operations() if op.f != "wait"]
+    return check_linearizable(files, LockService())
 
 
 def proofs(config: Config, cell: Cell) -> list[Verdict]:
@@ -923,8 +961,9 @@ def proofs(config: Config, cell: Cell) -> list[Verdict]:
 
 FAULTS = {"drop": 6, "duplicate": 6, "crash": 6, "partition": 8, "pause": 8, "skew": 40}
 # The ending may take this long: a call under way when it begins may wait out its longest
-# timeout (CALL_TIMEOUT << (ATTEMPTS - 1)) after a fail-over, before the final reads run.
-ENDING = (CALL_TIMEOUT << (ATTEMPTS - 1)) + GRACE
+# timeout (CALL_TIMEOUT << (ATTEMPTS - 1)) after a fail-over, and the final file operations
+# may do as much after the stand-by.
+ENDING = (CALL_TIMEOUT << (ATTEMPTS - 1)) + GRACE + STAND_BY
 
 SYSTEM = System(
     name="chubby",
@@ -935,7 +974,7 @@ SYSTEM = System(
     build=build,
     invariants=(one_lease_holder, reads_within_lease, sso.one_value_per_slot,
                 chosen_on_majority, no_stale_write, cache_coherent, session_outlives_lease,
-                linearizable_files, progress),
+                linearizable_files, progress, lock_holder_writes),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1500,
                           epsilon=50, max_pause=2500, faults=FAULTS,

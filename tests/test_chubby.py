@@ -4,7 +4,9 @@ hand-made states (they can fail)."""
 
 from __future__ import annotations
 
+import functools
 import random
+import re
 from typing import Any
 
 import attrs
@@ -13,7 +15,7 @@ import pytest
 import implementations
 from checker.hunt import Budget, hunt
 from checker.run import RunResult, execute, new_simulation
-from checker.sim import Cluster, Simulation
+from checker.sim import Cluster, Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
 from implementations import chubby, sso
@@ -113,10 +115,11 @@ class Script:
 
 
 def scripted(variant: str, script: Script, workload: dict[str, list] | None = None) -> RunResult:
-    """Run `variant` of the default cell with `workload` instead of the random one."""
+    """Run `variant` of the default cell with `workload` instead of the random one, and an
+    ending whose only final operation is the stand-by."""
     def build(config: Config, cell: Any, rng: random.Random) -> Cluster:
         cluster = chubby.build(config, cell, rng)
-        return attrs.evolve(cluster, workload=workload or {}, final_ops=[])
+        return attrs.evolve(cluster, workload=workload or {}, final_ops=cluster.final_ops[:1])
     system = attrs.evolve(WITH_EXPERIMENT, build=build)
     return execute(system, variant, DEFAULT, 0, script)
 
@@ -163,6 +166,66 @@ def test_lock_delay_alone_keeps_the_lock_until_the_pause_is_over() -> None:
     result = paused_holder("lock-delay-only")
     assert result.verdict.ok, result.verdict
     assert generations(result)[0] == ("p1", 1)
+
+
+def crash_the_first_holder(sim: Simulation) -> tuple | None:
+    """As soon as p1 is granted the lock, it crashes: its session, and the lock, outlive it
+    until the master ends the session, and then the lock waits out lock-delay."""
+    if sim.nodes["p1"].generation is not None:
+        return ("crash", "p1")
+    return None
+
+
+def test_the_stand_by_outlasts_lock_delay() -> None:
+    """The ending restarts p1 with a new session; the lock its old session held is granted
+    again only after lock-delay, and still a holder writes before the stand-by is over."""
+    result = scripted("correct", Script(until=1000, fault=crash_the_first_holder))
+    assert result.verdict.ok, result.verdict
+    assert generations(result) and generations(result)[0][1] == 2
+    assert result.sim.nodes[RESOURCE].log[0].time > LOCK_DELAY
+
+
+class Slacker(chubby.Primary):
+    """Takes the lock and gives it back at once, without ever writing."""
+
+    def answered(self, ctx: Any, request: Any, reply: Any) -> None:
+        if isinstance(request, Acquire) and reply.result is not None:
+            self.generation = reply.result
+            self.release(ctx)
+        else:
+            super().answered(ctx, request, reply)
+
+
+def test_lock_holders_that_never_write_are_caught() -> None:
+    def build(config: Config, cell: Any, rng: random.Random) -> Cluster:
+        cluster = chubby.build(config, cell, rng)
+        servers = {name: functools.partial(Slacker, **node.keywords)
+                   if node.func is chubby.Primary else node
+                   for name, node in cluster.servers.items()}
+        return attrs.evolve(cluster, servers=servers)
+    result = execute(attrs.evolve(SYSTEM, build=build), "correct", DEFAULT, 0,
+                     RandomWalk(0, DEFAULT.max_pause))
+    assert result.verdict.invariant == "lock-holder-writes", result.verdict
+    assert re.fullmatch(r"no primary wrote to fs under its sequencer in the \d+ ticks the "
+                        r"ending ran after healing every fault at t=\d+ \(it never applied "
+                        r"one\)", result.verdict.explanation), result.verdict.explanation
+
+
+def test_lock_holder_writes_counts_only_sequenced_writes_surely_in_the_ending() -> None:
+    """The resource stamps writes with its own clock, within epsilon of true time: a write
+    stamped less than epsilon after the ending began may have been applied before it, and a
+    write without a sequencer is no lock holder's."""
+    sim = fresh()
+    sim.trace.append(Step(("heal",), 1000, phase="quiesce"))
+    sim.time = 7000
+    resource = sim.nodes[RESOURCE]
+    resource.log = [Applied(1000 + DEFAULT.epsilon - 1, "p1", 1, 1, None),
+                    Applied(5000, "p2", None, 2, None)]
+    assert chubby.lock_holder_writes.check(sim).explanation == (
+        "no primary wrote to fs under its sequencer in the 6000 ticks the ending ran after "
+        "healing every fault at t=1000 (the last write it applied was p2's, at t=5000)")
+    resource.log.append(Applied(1000 + DEFAULT.epsilon, "p1", 1, 1, None))
+    assert chubby.lock_holder_writes.check(sim).ok
 
 
 def invalidation_held(variant: str) -> RunResult:
@@ -312,10 +375,11 @@ def test_a_master_ending_its_predecessors_sessions_is_caught() -> None:
 
 
 def test_the_ending_writes_each_file_and_reads_it() -> None:
-    """After the faults the cell must take writes: each round of the ending writes a fresh
-    value, then another client reads the file."""
+    """After the faults the cell must take writes: after the stand-by, each round of the
+    ending writes a fresh value, then another client reads the file."""
     ops = chubby.final_ops(["c1", "c2"], ("f", "g"), iter(range(10, 20)))
-    assert ops == [("c1", "write", ("f", 10)), ("c2", "read", ("f",)),
+    assert ops == [("c1", "wait", (chubby.STAND_BY,)),
+                   ("c1", "write", ("f", 10)), ("c2", "read", ("f",)),
                    ("c2", "write", ("g", 11)), ("c1", "read", ("g",)),
                    ("c1", "write", ("f", 12)), ("c2", "read", ("f",)),
                    ("c2", "write", ("g", 13)), ("c1", "read", ("g",))]
