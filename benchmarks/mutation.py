@@ -303,12 +303,12 @@ def test_mutant(site: Site, source: str, system_name: str, runs: int, probe_seed
     return {"site": site.describe(), **result}
 
 
-def choose_mutants(system_name: str, mutants: int, seed: int,
+def choose_mutants(system_name: str, skip: set[str], mutants: int, seed: int,
                    only: list[str]) -> list[tuple[Site, Path]]:
     """The sample of `mutants` sites drawn with `seed`, or the sites described in `only`
     (as the survivors' list writes them: `implementations/chubby.py:269 + -> -`)."""
     candidates = [(site, path) for path in protocol_files(system_name)
-                  for site in sites(path, seeded_only_classes(system_named(system_name)))]
+                  for site in sites(path, skip)]
     if only:
         named = [(site, path) for site, path in candidates if site.describe() in only]
         missing = set(only) - {site.describe() for site, _ in named}
@@ -319,11 +319,10 @@ def choose_mutants(system_name: str, mutants: int, seed: int,
         candidates, min(mutants, len(candidates)))
 
 
-def show(system_name: str, chosen: list[tuple[Site, Path]]) -> None:
+def show(chosen: list[tuple[Site, Path]], skip: set[str]) -> None:
     """Print each chosen mutant as a unified diff of its file (both sides unparsed, so the
     diff is the mutation alone)."""
     import difflib
-    skip = seeded_only_classes(system_named(system_name))
     for site, path in chosen:
         before = ast.unparse(ast.parse(path.read_text())).splitlines()
         after = mutate(path, site, skip).splitlines()
@@ -332,9 +331,8 @@ def show(system_name: str, chosen: list[tuple[Site, Path]]) -> None:
                                              lineterm="")))
 
 
-def mutation_test(system_name: str, chosen: list[tuple[Site, Path]], runs: int,
-                  probe_seeds: int, jobs: int) -> list[dict]:
-    skip = seeded_only_classes(system_named(system_name))
+def mutation_test(system_name: str, chosen: list[tuple[Site, Path]], skip: set[str],
+                  runs: int, probe_seeds: int, jobs: int) -> list[dict]:
     copy = fresh_copy()
     try:
         baseline = run_copy(copy, [system_name, str(runs), str(probe_seeds), "null"])["probe"]
@@ -383,11 +381,12 @@ def main() -> None:
     args = parser.parse_args()
     rows, survivors = [], []
     for name in args.systems:
-        chosen = choose_mutants(name, args.mutants, args.seed, args.only)
+        skip = seeded_only_classes(system_named(name))
+        chosen = choose_mutants(name, skip, args.mutants, args.seed, args.only)
         if args.show:
-            show(name, chosen)
+            show(chosen, skip)
             continue
-        results = mutation_test(name, chosen, args.runs, args.probe_seeds, args.jobs)
+        results = mutation_test(name, chosen, skip, args.runs, args.probe_seeds, args.jobs)
         rows.append(summary_row(name, results))
         survivors += [f"- `{r['site']}`" for r in results if r["outcome"] == "survived"]
         print(*rows[-1], sep="\t", flush=True)

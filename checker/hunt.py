@@ -80,6 +80,11 @@ class ConfigMix:
         default = system.config("default")
         return cls((default, *(c for c in system.configs.values() if c is not default)))
 
+    @classmethod
+    def of(cls, config: Config | ConfigMix) -> ConfigMix:
+        """A mix as it is, or one configuration as a mix of one."""
+        return config if isinstance(config, ConfigMix) else cls((config,))
+
     @property
     def first(self) -> Config:
         return self.configs[0]
@@ -256,7 +261,7 @@ def _hunt(system: System, variant: str, config: Config | ConfigMix, budget: Budg
           shard: Shard, strategy: str, report_dir: Path | None, shrink_found: bool,
           shrink_replays: int, memory: ReplayMemory | None,
           progress: Callable[[int], None], runner: Runner) -> HuntOutcome:
-    mix = config if isinstance(config, ConfigMix) else ConfigMix((config,))
+    mix = ConfigMix.of(config)
     if system.kind == "property":
         return _hunt_inputs(system, variant, mix.first, budget, seed + shard.index, report_dir,
                             shrink_found, shrink_replays, progress, runner)

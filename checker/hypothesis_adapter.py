@@ -131,8 +131,7 @@ def runs(system: System, variant: str = "correct", config: str | Config | Config
     (Hypothesis begins with its simplest example whatever its seed: a hunt's first run is
     the seeded walk of seed 0. The run's seed is not offset by the hunt's, so that what an
     example database holds replays in any hunt.)"""
-    mix = config if isinstance(config, ConfigMix) else ConfigMix(
-        (config if isinstance(config, Config) else system.config(config),))
+    mix = ConfigMix.of(system.config(config) if isinstance(config, str) else config)
 
     @st.composite
     def one_run(draw: st.DrawFn) -> RunResult:
@@ -167,7 +166,7 @@ def hypothesis_hunt(system: System, variant: str, config: Config | ConfigMix, se
     found: list[RunResult] = []
     tried = [0]
     started = time.perf_counter()
-    mix = config if isinstance(config, ConfigMix) else ConfigMix((config,))
+    mix = ConfigMix.of(config)
     strategy = runs(system, variant, mix)
 
     @st.composite

@@ -66,9 +66,10 @@ def test_classes_only_seeded_bugs_run_are_left_alone() -> None:
 
 
 def test_a_sampled_mutant_can_be_chosen_alone_by_its_description() -> None:
-    sampled = choose_mutants("gfs", 3, seed=0, only=[])
+    skip = seeded_only_classes(registry.lookup("gfs"))
+    sampled = choose_mutants("gfs", skip, 3, seed=0, only=[])
     named = [site.describe() for site, _ in sampled]
-    assert [site for site, _ in choose_mutants("gfs", 0, seed=0, only=named)] == \
+    assert [site for site, _ in choose_mutants("gfs", skip, 0, seed=0, only=named)] == \
         sorted((site for site, _ in sampled), key=lambda s: (s.path, s.index))
     with pytest.raises(SystemExit, match="no such mutation site of gfs"):
-        choose_mutants("gfs", 0, seed=0, only=["implementations/gfs/master.py:1 0 -> 1"])
+        choose_mutants("gfs", skip, 0, seed=0, only=["implementations/gfs/master.py:1 0 -> 1"])
