@@ -9,7 +9,9 @@ mistakes take: a comparison flipped (`<` for `<=`, `==` for `!=`, `in` for `not 
 for `or`, a `not` dropped, an integer off by one, `+` for `-`, `min` for `max`, `True` for
 `False`, a statement deleted. Mutated are the bodies of the functions in the system's module
 (or package) that the correct variant runs: not its invariants (`checks.py` and functions
-registered as invariants), not `build` (the workload), not the classes only seeded bugs use.
+registered as invariants), not `build` (the workload), not the classes only seeded bugs use,
+and not the helpers only those reach (a check's bookkeeping class, a workload's transaction
+maker): a module-level function or class is mutated only when the protocol code refers to it.
 
 Each mutant is written into a private copy of the code and run in its own process, which
 first probes it: the correct variant's runs on the probe seeds (each on the configuration
@@ -85,6 +87,13 @@ def protocol_files(system_name: str) -> list[Path]:
     return [ROOT / "implementations" / f"{system_name}.py"]
 
 
+def left_alone(system_name: str, system) -> set[str]:
+    """Names of the module-level definitions whose mutants test nothing real: classes only
+    seeded bugs run, invariants, `build`, and whatever only those refer to."""
+    seeded_only = seeded_only_classes(system)
+    return seeded_only | unreached_definitions(protocol_files(system_name), seeded_only)
+
+
 def seeded_only_classes(system) -> set[str]:
     """Names of the classes that only seeded bugs run (their mutants test nothing real)."""
     correct = _classes_in(system.variant("correct").impl)
@@ -113,12 +122,49 @@ def _skipped_function(node: ast.FunctionDef) -> bool:
     return node.name == "build" or bool(names & {"state_invariant", "history_invariant"})
 
 
+def unreached_definitions(files: list[Path], seeded_only: set[str]) -> set[str]:
+    """The module-level functions and classes of `files` that the protocol code never refers
+    to. Reached are the names module-level statements use (the system's registration names
+    its roles), the classes `build` instantiates (the clients and services it adds are roles
+    too; the functions it calls are workload) and, transitively, the names reached
+    definitions use; invariants and seeded-only classes are never expanded."""
+    definitions: dict[str, list[ast.AST]] = {}
+    roots: set[str] = set()
+    for path in files:
+        for stmt in ast.parse(path.read_text()).body:
+            if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
+                definitions.setdefault(stmt.name, []).append(stmt)
+            else:
+                roots |= _names_used(stmt)
+    classes = {name for name, nodes in definitions.items()
+               if any(isinstance(n, ast.ClassDef) for n in nodes)}
+    invariants = {name for name, nodes in definitions.items()
+                  if any(isinstance(n, ast.FunctionDef) and _skipped_function(n)
+                         for n in nodes)} - {"build"}
+    reached, frontier = set(), (roots | {"build"}) & definitions.keys()
+    while frontier:
+        name = frontier.pop()
+        reached.add(name)
+        if name in invariants | seeded_only:
+            continue
+        used = set().union(*(_names_used(node) for node in definitions[name]))
+        frontier |= (used & (classes if name == "build" else definitions.keys())) - reached
+    return set(definitions) - reached
+
+
+def _names_used(node: ast.AST) -> set[str]:
+    """Every name and attribute name `node` mentions (attributes too: a package's modules
+    refer to each other's definitions as `module.name`)."""
+    return {n.id if isinstance(n, ast.Name) else n.attr for n in ast.walk(node)
+            if isinstance(n, (ast.Name, ast.Attribute))}
+
+
 class _Walker(ast.NodeTransformer):
     """Numbers every mutation site of a module in walk order; with `target`, applies the
     site of that number and leaves the rest alone."""
 
-    def __init__(self, skip_classes: set[str], target: int | None = None) -> None:
-        self.skip_classes, self.target = skip_classes, target
+    def __init__(self, skip: set[str], target: int | None = None) -> None:
+        self.skip, self.target = skip, target
         self.sites: list[tuple[int, str]] = []
         self.in_function = False
 
@@ -129,8 +175,10 @@ class _Walker(ast.NodeTransformer):
         self.sites.append((getattr(node, "lineno", 0), kind))
         return self.target == len(self.sites) - 1
 
-    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
-        return node if node.name in self.skip_classes else self.generic_visit(node)
+    def visit_Module(self, node: ast.Module) -> ast.AST:
+        node.body = [stmt if getattr(stmt, "name", None) in self.skip else self.visit(stmt)
+                     for stmt in node.body]
+        return node
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:
         if _skipped_function(node):
@@ -216,16 +264,16 @@ def _sym(op: ast.AST) -> str:
             ast.Sub: "-"}[type(op)]
 
 
-def sites(path: Path, skip_classes: set[str]) -> list[Site]:
-    walker = _Walker(skip_classes)
+def sites(path: Path, skip: set[str]) -> list[Site]:
+    walker = _Walker(skip)
     walker.visit(ast.parse(path.read_text()))
     relative = str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path)
     return [Site(relative, line, kind, i) for i, (line, kind) in enumerate(walker.sites)]
 
 
-def mutate(path: Path, site: Site, skip_classes: set[str]) -> str:
+def mutate(path: Path, site: Site, skip: set[str]) -> str:
     """The source of `path` with `site` applied."""
-    walker = _Walker(skip_classes, target=site.index)
+    walker = _Walker(skip, target=site.index)
     tree = ast.fix_missing_locations(walker.visit(ast.parse(path.read_text())))
     return ast.unparse(tree)
 
@@ -381,7 +429,7 @@ def main() -> None:
     args = parser.parse_args()
     rows, survivors = [], []
     for name in args.systems:
-        skip = seeded_only_classes(system_named(name))
+        skip = left_alone(name, system_named(name))
         chosen = choose_mutants(name, skip, args.mutants, args.seed, args.only)
         if args.show:
             show(chosen, skip)

@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.mutation import choose_mutants, mutate, seeded_only_classes, sites
+from benchmarks.mutation import (
+    choose_mutants,
+    mutate,
+    seeded_only_classes,
+    sites,
+    unreached_definitions,
+)
 from checker import registry
 
 SOURCE = '''
@@ -73,3 +79,41 @@ def test_a_sampled_mutant_can_be_chosen_alone_by_its_description() -> None:
         sorted((site for site, _ in sampled), key=lambda s: (s.path, s.index))
     with pytest.raises(SystemExit, match="no such mutation site of gfs"):
         choose_mutants("gfs", skip, 0, seed=0, only=["implementations/gfs/master.py:1 0 -> 1"])
+
+
+REACHABILITY = '''
+class _Ledger:
+    def note(self): return helper()
+
+def helper(): return 1
+
+def shared(): return 2
+
+@state_invariant("x")
+def invariant(sim):
+    return _Ledger().note() + shared()
+
+def transaction(): return Client
+
+class Client:
+    def step(self): return shared() + codec()
+
+def codec(): return 3
+
+def build(config):
+    return [Client(), transaction()]
+
+class Server:
+    pass
+
+SYSTEM = dict(impl=Server, build=build, invariants=[invariant])
+'''
+
+
+def test_helpers_only_checks_or_the_workload_reach_are_left_alone(tmp_path: Path) -> None:
+    """A check's bookkeeping class and what only it calls, and a function only `build`
+    calls, are not protocol code; a class `build` adds is a role, and what roles call is."""
+    path = tmp_path / "module.py"
+    path.write_text(REACHABILITY)
+    assert unreached_definitions([path], seeded_only=set()) == {"_Ledger", "helper",
+                                                                "transaction"}
