@@ -90,6 +90,12 @@ class OutOfTime(KeyboardInterrupt):
     hunt catches this kind alone: a real Ctrl-C still stops it)."""
 
 
+class AlreadyFound(OutOfTime):
+    """Raised when Hypothesis asks for a run after the failure: it runs a failing example
+    once more to report it, a whole run spent on what the hunt holds already (and the
+    example database has: Hypothesis saves a failure as soon as it sees it)."""
+
+
 class LeaderWatch:
     """The walk, counting how often the set of nodes that say they lead changes."""
 
@@ -104,13 +110,6 @@ class LeaderWatch:
             self.changes += 1
         self._leading = leading
         return self.walk.next(sim)
-
-
-def walk_run(system: System, variant: str, config: Config, run_seed: int,
-             rng: random.Random) -> tuple[RunResult, LeaderWatch]:
-    """One run of the random walk, its decisions drawn from `rng`."""
-    watch = LeaderWatch(RandomWalk(rng, max_pause=config.max_pause))
-    return execute(system, variant, config, run_seed, watch), watch
 
 
 def aim(result: RunResult, watch: LeaderWatch) -> None:
@@ -135,14 +134,27 @@ def runs(system: System, variant: str = "correct", config: str | Config | Config
 
     @st.composite
     def one_run(draw: st.DrawFn) -> RunResult:
-        seed = draw(st.integers(0, MOST_SEED))
-        rng = DrawnRandom(draw(st.binary(min_size=DRAWN_BYTES, max_size=DRAWN_BYTES)), seed)
-        result, watch = walk_run(system, variant, mix.for_seed(seed), seed, rng)
-        if aimed:
-            aim(result, watch)
-        return result
+        return run_drawn(system, variant, mix, *draw_decisions(draw), aimed)
 
     return one_run()
+
+
+def draw_decisions(draw: st.DrawFn) -> tuple[int, bytes]:
+    """A run's seed and the bytes its first decisions read."""
+    return draw(st.integers(0, MOST_SEED)), draw(st.binary(min_size=DRAWN_BYTES,
+                                                           max_size=DRAWN_BYTES))
+
+
+def run_drawn(system: System, variant: str, mix: ConfigMix, seed: int, drawn: bytes,
+              aimed: bool = True) -> RunResult:
+    """The random walk's run of those decisions, on the configuration the mix gives its
+    seed."""
+    config = mix.for_seed(seed)
+    watch = LeaderWatch(RandomWalk(DrawnRandom(drawn, seed), max_pause=config.max_pause))
+    result = execute(system, variant, config, seed, watch)
+    if aimed:
+        aim(result, watch)
+    return result
 
 
 def database_for(root: Path | ExampleDatabase | None, system: System, variant: str,
@@ -163,17 +175,22 @@ def hypothesis_hunt(system: System, variant: str, config: Config | ConfigMix, se
     `budget.seconds` pass; the failing run and the examples tried up to it. A database is
     read first (a failure it holds is replayed before anything new) and keeps what is
     found."""
-    found: list[RunResult] = []
+    found: dict[tuple[int, bytes], RunResult] = {}
     tried = [0]
     started = time.perf_counter()
     mix = ConfigMix.of(config)
-    strategy = runs(system, variant, mix)
 
     @st.composite
     def within_time(draw: st.DrawFn) -> RunResult:
         if budget.seconds is not None and time.perf_counter() - started > budget.seconds:
             raise OutOfTime
-        return draw(strategy)
+        decisions = draw_decisions(draw)
+        if decisions in found:
+            raise AlreadyFound
+        run = run_drawn(system, variant, mix, *decisions)
+        if run.violated:
+            found[decisions] = run
+        return run
 
     @settings(max_examples=budget.runs or 200, deadline=None, print_blob=False,
               database=database_for(database, system, variant, mix),
@@ -182,20 +199,16 @@ def hypothesis_hunt(system: System, variant: str, config: Config | ConfigMix, se
     @seeded(seed)
     @given(within_time())
     def search(run: RunResult) -> None:
-        if not found:  # Hypothesis runs a failing example again to report it: not counted
-            tried[0] += 1
+        tried[0] += 1
         if run.violated:
-            found.append(run)
             raise ViolationFound(f"{run.verdict.invariant}: {run.verdict.explanation}")
 
     try:
         with _no_local_constants(), watchdog.guard():
             search()
-    except ViolationFound:
-        return found[-1], tried[0]
-    except OutOfTime:
+    except (ViolationFound, OutOfTime):
         pass
-    return None, tried[0]
+    return next(iter(found.values()), None), tried[0]
 
 
 @contextlib.contextmanager

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import attrs
+import pytest
 from hypothesis import given, settings
+from hypothesis.database import InMemoryExampleDatabase
 
+from checker import hypothesis_adapter
 from checker.hunt import Budget, ConfigMix
 from checker.hypothesis_adapter import DRAWN_BYTES, DrawnRandom, hypothesis_hunt, runs
 from tests.toys import COUNTER
@@ -28,6 +31,22 @@ def test_a_hunt_whose_time_is_spent_runs_nothing_more() -> None:
     found, tried = hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 3,
                                    Budget(runs=10_000, seconds=0))
     assert found is None and tried == 0
+
+
+def test_the_failing_run_is_not_run_again_to_report_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hypothesis replays a failure to report it; the hunt holds it already and stops there,
+    and the database has kept it (the next hunt's first run fails)."""
+    executed = []
+    real = hypothesis_adapter.execute
+    monkeypatch.setattr(hypothesis_adapter, "execute",
+                        lambda *args: executed.append(args[3]) or real(*args))
+    database = InMemoryExampleDatabase()
+    found, tried = hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 3,
+                                   Budget(runs=300), database=database)
+    assert found is not None and found.violated and len(executed) == tried > 1
+    again, tried_again = hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 8,
+                                         Budget(runs=300), database=database)
+    assert tried_again == 1 and again.choices == found.choices
 
 
 def test_a_hunt_over_a_mix_runs_every_configuration() -> None:
