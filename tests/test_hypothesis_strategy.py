@@ -9,7 +9,13 @@ from hypothesis.database import InMemoryExampleDatabase
 
 from checker import hypothesis_adapter
 from checker.hunt import Budget, ConfigMix
-from checker.hypothesis_adapter import DRAWN_BYTES, DrawnRandom, hypothesis_hunt, runs
+from checker.hypothesis_adapter import (
+    DRAWN_BYTES,
+    DrawnRandom,
+    hypothesis_hunt,
+    run_drawn,
+    runs,
+)
 from tests.toys import COUNTER
 
 
@@ -25,6 +31,17 @@ def test_drawn_bytes_change_the_decisions_they_cover_and_no_more() -> None:
     plain, drawn = DrawnRandom(b"", seed=5), DrawnRandom(bytes([255] * 4), seed=5)
     assert all(plain.getrandbits(8) ^ drawn.getrandbits(8) == 255 for _ in range(4))
     assert [plain.getrandbits(8) for _ in range(20)] == [drawn.getrandbits(8) for _ in range(20)]
+
+
+def test_an_example_mutated_from_another_is_a_run_of_its_own() -> None:
+    """Hypothesis keeps an example's seed and changes a few bytes: a different run seed (the
+    nodes' draws, the configuration), and the same example the same run."""
+    mix = ConfigMix.of(COUNTER.config("default"))
+    bytes_a, bytes_b = bytes(DRAWN_BYTES), bytes([1]) + bytes(DRAWN_BYTES - 1)
+    a, b = (run_drawn(COUNTER, "correct", mix, 7, drawn, aimed=False)
+            for drawn in (bytes_a, bytes_b))
+    again = run_drawn(COUNTER, "correct", mix, 7, bytes_a, aimed=False)
+    assert a.seed != b.seed and (again.seed, again.choices) == (a.seed, a.choices)
 
 
 def test_a_hunt_whose_time_is_spent_runs_nothing_more() -> None:
