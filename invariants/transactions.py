@@ -38,11 +38,13 @@ the work is, and a spent budget answers `unknown`.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import gc
 import itertools
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 import networkx as nx
@@ -113,6 +115,7 @@ CYCLE_MEANING = {
     "G2-item": "write skew: a cycle with two consecutive anti-dependencies (rw)",
 }
 _REPORTED_PER_TYPE = 20
+_SPEND_EVERY = 1024  # steps a loop over the history gathers before spending them at once
 _EXPLAINED = 10
 _SHOWN_CHARS = 60  # of a malformed value, in messages
 
@@ -229,23 +232,26 @@ def realtime_precedence(intervals: Iterable[tuple[int, int, int | None]]) -> lis
 
 def _realtime_predecessors(intervals: Iterable[tuple[int, int, int | None]]
                            ) -> Iterator[tuple[int, list[int]]]:
-    """For each op (as it is called), the completed ops it gets real-time edges from."""
-    events = []
-    for id_, call, ret in intervals:
-        events.append((call, 0, id_))
-        if ret is not None:
-            events.append((ret, 1, id_))
-    events.sort()  # at equal times calls come first: touching intervals are concurrent
+    """For each op (as it is called), the completed ops it gets real-time edges from.
+
+    Calls and returns are swept in time order, ties by id; at equal times calls come first:
+    touching intervals are concurrent."""
+    by_id = sorted(intervals)
+    calls = sorted(by_id, key=itemgetter(1))  # stable: ties stay in id order
+    returns = sorted((interval for interval in by_id if interval[2] is not None),
+                     key=itemgetter(2))
     frontier: dict[int, None] = {}  # completed ops with no successor yet
-    before: dict[int, list[int]] = {}
-    for _, is_return, id_ in events:
-        if is_return:
-            for done in before[id_]:
-                frontier.pop(done, None)  # reachable through id_ from now on
-            frontier[id_] = None
-        else:
-            before[id_] = list(frontier)
-            yield id_, before[id_]
+    running: dict[int, list[int]] = {}  # called, not yet returned -> its predecessors
+    returned = 0
+    for id_, call, _ in calls:
+        while returned < len(returns) and returns[returned][2] < call:
+            done = returns[returned][0]
+            returned += 1
+            for earlier in running.pop(done):
+                frontier.pop(earlier, None)  # reachable through done from now on
+            frontier[done] = None
+        before = running[id_] = list(frontier)
+        yield id_, before
 
 
 @contextlib.contextmanager
@@ -292,6 +298,21 @@ class _Ambiguous(ValueError):
 
 
 _SIMPLE = (str, int)  # keys and values checked without hashing (bool is an int too)
+_SEQUENCES = (list, tuple)
+_WRITES = (APPEND, WRITE)
+
+
+def _plainly_readable(mops: list | tuple) -> bool:
+    """Whether every micro-op is [f, key, value] with a known f and plain (str or int) key
+    and written value: the common case, told without `_micro_op_problem`'s hashing."""
+    for mop in mops:
+        if type(mop) not in _SEQUENCES or len(mop) != 3:
+            return False
+        f, key, value = mop
+        if type(key) not in _SIMPLE or not (f == READ or (f in _WRITES
+                                                          and type(value) in _SIMPLE)):
+            return False
+    return True
 
 
 class _History:
@@ -301,29 +322,30 @@ class _History:
                  budget: Budget, options: Options) -> None:
         self.budget, self.options = budget, options
         self.ops = {op.id: op for op in ops if op.f == TXN}
-        self.mops = {id_: self._micro_ops(op) for id_, op in self.ops.items()}
+        self.mops = self._read_micro_ops()
         self.committed = [id_ for id_, op in self.ops.items() if op.status == OK]
         self.anomalies: list[dict] = []
         self.succ: dict[int, dict[int, int]] = defaultdict(dict)  # a -> b -> kinds (bits)
-        self.deps: dict[tuple[int, int, str], tuple] = {}  # (key, detail) per data edge
+        self.deps: dict[tuple[int, int, str], tuple] = {}  # (key, *detail) per data edge
         self.present = ((_REALTIME_BIT if realtime else 0)
                         | (_PROCESS_BIT if process_order else 0))
         self._index_writes()
+        self.intermediate = self._intermediate_values()
         self._collect_reads()
-        self.observed: set[tuple[Any, Any]] = set()
+        self.observed: dict[Any, set] = defaultdict(set)  # key -> values read, writer known
         self.order: dict[Any, list] = {}  # list key -> version order all reads agree on
         self.position: dict[Any, dict[Any, int]] = {}
         self.complete_order: set[Any] = set()  # list keys whose reads are mutually compatible
-        for key in sorted(self.list_reads, key=repr):
+        list_keys = sorted(self.list_reads, key=repr)
+        for key in list_keys:
             self._infer_list_order(key)
         self.budget.spend(len(self.register_reads))
-        self.observed.update((read.key, read.value) for reads in self.register_reads.values()
-                             for read in reads)
-        self.budget.spend(len(self.writer))
-        self.nodes = set(self.committed) | {
-            id_ for (key, value), id_ in self.writer.items()
-            if self.ops[id_].status == INFO and (key, value) in self.observed}
-        for key in sorted(self.list_reads, key=repr):
+        for reads in self.register_reads.values():
+            for read in reads:
+                self.observed[read.key].add(read.value)
+        self.seen_unknown = self._seen_unknowns()
+        self.nodes = set(self.committed) | set(self.seen_unknown)
+        for key in list_keys:
             self._list_edges(key)
         self._unobserved_append_edges()
         self._register_edges()
@@ -335,29 +357,46 @@ class _History:
 
     # -- what each transaction did -----------------------------------------------------
 
-    def _micro_ops(self, op: Operation) -> list:
-        """As completed if `ok`; otherwise the invoked writes (what the reads saw is unknown).
+    def _read_micro_ops(self) -> dict[int, list]:
+        """Each transaction's micro-ops: as completed if `ok`; otherwise the invoked writes
+        (what the reads saw is unknown).
 
         Both the invocation's micro-ops and the completion's are read whole, so that nothing
         the checker cannot interpret passes unseen.
         """
-        invoked = self._parsed(op, op.args, in_completion=False)
-        if op.status == OK:
-            return self._parsed(op, op.result, in_completion=True)
-        return [mop for mop in invoked if mop[0] != READ]
+        mops = {}
+        steps = 0
+        for id_, op in self.ops.items():
+            invoked = self._parsed(op, op.args, in_completion=False)
+            steps += len(invoked) + 1
+            if op.status == OK:
+                mops[id_] = self._parsed(op, op.result, in_completion=True)
+                steps += len(mops[id_]) + 1
+            else:
+                mops[id_] = [mop for mop in invoked if mop[0] != READ]
+            if steps >= _SPEND_EVERY:
+                self.budget.spend(steps)
+                steps = 0
+        self.budget.spend(steps)
+        return mops
 
     def _parsed(self, op: Operation, value: Any, in_completion: bool) -> list:
         if not isinstance(value, (list, tuple)):
             raise MalformedTransaction(op, in_completion, f"expected a list of micro-ops "
                                        f"[f, key, value], found {_brief(value)}")
-        self.budget.spend(len(value) + 1)
-        for index, mop in enumerate(value):
-            if not (type(mop) in (list, tuple) and len(mop) == 3 and mop[0] in MICRO_OPS
-                    and type(mop[1]) in _SIMPLE and (mop[0] == READ or type(mop[2]) in _SIMPLE)):
+        if not _plainly_readable(value):
+            for index, mop in enumerate(value):
                 problem = _micro_op_problem(mop)
                 if problem is not None:
                     raise MalformedTransaction(op, in_completion, f"micro-op {index} {problem}")
         return value
+
+    def _seen_unknowns(self) -> list[int]:
+        """The transactions of unknown outcome some of whose writes were seen: committed."""
+        self.budget.spend(len(self.writer))
+        return [id_ for id_, op in self.ops.items()
+                if op.status == INFO and any(value in self.observed.get(key, ())
+                                             for _, key, value in self.mops[id_])]
 
     # -- who wrote what --------------------------------------------------------------------
 
@@ -370,20 +409,25 @@ class _History:
         self.register_keys: set[Any] = set()
         writer, failed, appends, last_write = (self.writer, self.failed_writer, self.appends,
                                                self.last_write)
+        list_keys, register_keys, initial = self.list_keys, self.register_keys, self.options.initial
+        self.budget.spend(sum(map(len, self.mops.values())))
         for id_, op in self.ops.items():
-            mops = self.mops[id_]
-            self.budget.spend(len(mops))
-            index = failed if op.status == FAIL else writer
-            for f, key, value in mops:
+            aborted = op.status == FAIL
+            index = failed if aborted else writer
+            for f, key, value in self.mops[id_]:
                 if f == READ:
                     continue
+                txn_key = (id_, key)
                 if f == APPEND:
-                    self.list_keys.add(key)
-                    if op.status != FAIL:
-                        appends.setdefault((id_, key), []).append(value)
+                    list_keys.add(key)
+                    if not aborted:
+                        if txn_key in appends:
+                            appends[txn_key].append(value)
+                        else:
+                            appends[txn_key] = [value]
                 else:
-                    self.register_keys.add(key)
-                    if value == self.options.initial:
+                    register_keys.add(key)
+                    if value == initial:
                         raise _Ambiguous(f"T{id_} wrote {_show(value)} to {_key(key)}, which "
                                          f"reads cannot tell from the initial value")
                 pair = (key, value)
@@ -393,24 +437,42 @@ class _History:
                         raise _Ambiguous(f"{value!r} was written to {_key(key)} by both "
                                          f"T{other} and T{id_}; values must be unique per key")
                 index[pair] = id_
-                last_write[(id_, key)] = value
+                last_write[txn_key] = value
         both = self.list_keys & self.register_keys
         if both:
             raise _Ambiguous(f"key {_key(min(both, key=repr))} is both appended to and written")
 
+    def _intermediate_values(self) -> dict[Any, set]:
+        """Per list key, the values a transaction followed with another append to the key:
+        only a read ending in one of these can be an intermediate read (`_check_intermediate`)."""
+        intermediate: dict[Any, set] = defaultdict(set)
+        for (_, key), values in self.appends.items():
+            if len(values) > 1:
+                intermediate[key].update(values[:-1])
+        return intermediate
+
     def _collect_reads(self) -> None:
-        """Reads of committed transactions, by key; list reads normalised to lists."""
+        """Reads of committed transactions, by key; list reads normalised to lists.
+
+        Only a transaction that touches some key twice can contradict itself (internal and
+        future reads, lost updates), so only those (`revisiting`) have their list reads
+        indexed by position too (`read_at`)."""
         self.list_reads: dict[Any, list[_Read]] = defaultdict(list)
         self.register_reads: dict[int, list[_RegisterRead]] = defaultdict(list)
         self.read_at: dict[tuple[int, int], _Read] = {}
-        register_keys, list_reads = self.register_keys, self.list_reads
+        self.revisiting: list[int] = []
+        register_keys, list_keys, list_reads = self.register_keys, self.list_keys, self.list_reads
+        steps = 0
         for id_ in self.committed:
             mops = self.mops[id_]
-            steps = len(mops)
+            steps += len(mops)
+            revisits = len(mops) > 1 and len({mop[1] for mop in mops}) != len(mops)
+            if revisits:
+                self.revisiting.append(id_)
             for index, (f, key, value) in enumerate(mops):
                 if f != READ:
                     continue
-                if key in register_keys or (key not in self.list_keys and not isinstance(
+                if key in register_keys or (key not in list_keys and not isinstance(
                         value, (list, tuple, type(None)))):
                     self._check_register_read(id_, index, key, value)
                     self.register_reads[id_].append(_RegisterRead(key, value, index))
@@ -424,8 +486,12 @@ class _History:
                     self._check_list_elements(id_, index, key, value)
                 read = _Read(id_, index, value)
                 list_reads[key].append(read)
-                self.read_at[(id_, index)] = read
-            self.budget.spend(steps)
+                if revisits:
+                    self.read_at[(id_, index)] = read
+            if steps >= _SPEND_EVERY:
+                self.budget.spend(steps)
+                steps = 0
+        self.budget.spend(steps)
 
     def _check_register_read(self, id_: int, index: int, key: Any, value: Any) -> None:
         if not _comparable(value):
@@ -453,19 +519,18 @@ class _History:
         """The version order of `key`: its longest read, if every read is a prefix of it."""
         reads = self.list_reads[key]
         self.budget.spend(len(reads))
-        full = max(reads, key=lambda read: len(read.value)).value
-        longest = next(read for read in reads if read.value is full)
+        lengths = [len(read.value) for read in reads]
+        longest = reads[lengths.index(max(lengths))]
+        full = longest.value
         clashing = [read for read in reads if full[:len(read.value)] != read.value]
-        self.budget.spend(sum(len(read.value) for read in reads))
+        self.budget.spend(sum(lengths))
         agreed = len(full)
         for read in clashing:
             agreed = min(agreed, _common_prefix(full, read.value))
-        self.order[key] = full[:agreed]
+        order = self.order[key] = full[:agreed]
         self.budget.spend(agreed)
-        positions: dict[Any, int] = {}
-        for i, value in enumerate(self.order[key]):
-            positions.setdefault(value, i)
-        self.position[key] = positions
+        # each value's first position: the last one written to the dict wins
+        self.position[key] = dict(zip(reversed(order), range(agreed - 1, -1, -1)))
         if not clashing:
             self.complete_order.add(key)
         for read in clashing[:_REPORTED_PER_TYPE]:
@@ -484,9 +549,9 @@ class _History:
         """
         for sequence in [full] + [read.value for read in clashing]:
             self.budget.spend(len(sequence))
-            known = [(key, value) in self.writer for value in sequence]
-            if len(set(sequence)) == len(sequence) and all(known):
-                self.observed.update((key, value) for value in sequence)
+            pairs = zip(itertools.repeat(key), sequence)  # (key, value), as indexed
+            if len(set(sequence)) == len(sequence) and all(map(self.writer.__contains__, pairs)):
+                self.observed[key].update(sequence)
                 continue
             self._check_sequence(key, reads, sequence, clashing)
 
@@ -510,7 +575,7 @@ class _History:
             if counts[value] != 1:
                 continue
             if (key, value) in self.writer:
-                self.observed.add((key, value))
+                self.observed[key].add(value)
                 if dirty is not None:
                     self._dirty_update(key, dirty, value, reader)
                     dirty = None
@@ -540,39 +605,31 @@ class _History:
 
     def _list_edges(self, key: Any) -> None:
         """ww between consecutive versions; wr from the writer of the last value a read saw,
-        rw to the writer of the next one. Writers by position are computed once per key, so
-        each read costs the same whatever its length."""
-        order = self.order[key]
-        self.budget.spend(len(order) + len(self.list_reads[key]))
+        rw to the writer of the next one. The positions of the versions written by graph
+        nodes are computed once per key, so each read costs the same whatever its length."""
+        order, reads = self.order[key], self.list_reads[key]
+        self.budget.spend(len(order) + len(reads))
         writers = [self._node_writer(key, value) for value in order]
-        last_before = [None] * (len(order) + 1)  # (writer, value) of the last node-written
-        for i, (writer, value) in enumerate(zip(writers, order)):
-            if writer is not None:
-                if last_before[i] is not None:
-                    previous, seen = last_before[i]
-                    self._edge(previous, writer, WW, key, ("next-append", seen, value))
-                last_before[i + 1] = (writer, value)
-            else:
-                last_before[i + 1] = last_before[i]
-        next_from: list[tuple[int, Any] | None] = [None] * (len(order) + 1)
-        for i in range(len(order) - 1, -1, -1):
-            next_from[i] = (writers[i], order[i]) if writers[i] is not None else next_from[i + 1]
+        written = [i for i, writer in enumerate(writers) if writer is not None]
+        edge = self._edge
+        for i, j in itertools.pairwise(written):
+            edge(writers[i], writers[j], WW, (key, "next-append", order[i], order[j]))
         complete = key in self.complete_order
-        edge, last_write, writer_of = self._edge, self.last_write, self.writer
-        for read in self.list_reads[key]:
-            seen, length = read.value, len(read.value)
-            prefix = complete or (length <= len(order) and order[:length] == seen)
-            if prefix:
-                source = last_before[length]
-                if source is not None:
-                    edge(source[0], read.txn, WR, key, ("read-append", seen, source[1]))
-                following = next_from[length] if length < len(order) else None
-                if following is not None:
-                    edge(read.txn, following[0], RW, key, ("read-before-append", seen,
-                                                          following[1]))
+        intermediate = self.intermediate.get(key, ())
+        for read in reads:
+            seen = read.value
+            length = len(seen)
+            if complete or (length <= len(order) and order[:length] == seen):
+                after = bisect.bisect_left(written, length)  # written[after]: the next version
+                if after:
+                    i = written[after - 1]
+                    edge(writers[i], read.txn, WR, (key, "read-append", seen, order[i]))
+                if after < len(written):
+                    i = written[after]
+                    edge(read.txn, writers[i], RW, (key, "read-before-append", seen, order[i]))
             else:
                 self._clashing_read_source(key, read)
-            if seen and last_write.get((writer_of.get((key, seen[-1])), key), seen[-1]) != seen[-1]:
+            if seen and seen[-1] in intermediate:
                 self._check_intermediate(key, read)
 
     def _clashing_read_source(self, key: Any, read: _Read) -> None:
@@ -582,7 +639,7 @@ class _History:
         for value in reversed(read.value):
             writer = self._node_writer(key, value)
             if writer is not None:
-                self._link(writer, read.txn, _Dep(WR, key, ("read-append", read.value, value)))
+                self._edge(writer, read.txn, WR, (key, "read-append", read.value, value))
                 return
 
     def _check_intermediate(self, key: Any, read: _Read) -> None:
@@ -604,23 +661,24 @@ class _History:
         """
         tails: dict[Any, tuple[Any, list[_Read]]] = {}
         self.budget.spend(len(self.appends))
-        observed = self.observed
+        complete, observed = self.complete_order, self.observed
         for (id_, key), values in self.appends.items():
-            if key not in self.complete_order or id_ not in self.nodes:
+            if key not in complete or id_ not in self.nodes:
                 continue
-            unseen = [value for value in values if (key, value) not in observed]
-            if not unseen:
+            seen = observed[key]
+            if seen.issuperset(values):
                 continue
+            unseen = [value for value in values if value not in seen]
             if key not in tails:
                 tails[key] = self._order_tail(key)
             last, full_readers = tails[key]
             if last is not None:
-                self._link(self.writer[(key, last)], id_,
-                           _Dep(WW, key, ("after-observed", last, unseen[0])))
+                self._edge(self.writer[(key, last)], id_, WW,
+                           (key, "after-observed", last, unseen[0]))
             self.budget.spend(len(full_readers))
             for read in full_readers:
-                self._link(read.txn, id_, _Dep(RW, key, (
-                    "read-before-unseen-append", read.value, unseen[0])))
+                self._edge(read.txn, id_, RW,
+                           (key, "read-before-unseen-append", read.value, unseen[0]))
 
     def _order_tail(self, key: Any) -> tuple[Any, list[_Read]]:
         """The last value of `key`'s order that a committed transaction wrote (None if none),
@@ -658,17 +716,17 @@ class _History:
             for reader in ids:
                 self.budget.spend(len(first_writers[key]) + 1)
                 for writer in first_writers[key]:
-                    self._link(reader, writer, _Dep(RW, key, (
-                        "read-initial", initial, self.last_write[(writer, key)])))
+                    self._edge(reader, writer, RW, (
+                        key, "read-initial", initial, self.last_write[(writer, key)]))
         for key, earlier, later, why in successions:
             self.budget.spend(len(readers.get((key, earlier), ())) + 1)
             source, after = self._node_writer(key, earlier), self._node_writer(key, later)
             if after is None or earlier == initial:
                 continue
             if source is not None:
-                self._link(source, after, _Dep(WW, key, (why, earlier, later)))
+                self._edge(source, after, WW, (key, why, earlier, later))
             for reader in readers.get((key, earlier), ()):
-                self._link(reader, after, _Dep(RW, key, (why + "-overwrite", earlier, later)))
+                self._edge(reader, after, RW, (key, why + "-overwrite", earlier, later))
 
     def _successions(self) -> Iterator[tuple[Any, Any, Any, str]]:
         """(key, earlier version, later version, why) for what the options let us infer."""
@@ -744,7 +802,7 @@ class _History:
             self._report("future-read", key, [id_],
                          f"{seen} before it wrote that value itself (future read)")
         else:
-            self._link(writer, id_, _Dep(WR, key, ("read-value", value)))
+            self._edge(writer, id_, WR, (key, "read-value", value))
             if self.last_write[(writer, key)] != value:
                 self._report("G1b", key, [id_, writer],
                              f"{seen}, but T{writer} overwrote {value!r} with "
@@ -758,23 +816,22 @@ class _History:
         transaction that touches some key twice, so the others are skipped."""
         updaters: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         shown: dict[tuple[Any, Any], Any] = {}
-        self.budget.spend(sum(len(self.mops[id_]) for id_ in self.committed))
-        for id_ in self.committed:
+        self.budget.spend(sum(map(len, map(self.mops.__getitem__, self.committed))))
+        for id_ in self.revisiting:
             mops = self.mops[id_]
-            if len(mops) < 2 or len({mop[1] for mop in mops}) == len(mops):
-                continue
             self._check_own_reads(id_)
             for key, version, seen in self._versions_read_first(id_):
                 if (id_, key) in self.last_write:
                     updaters[(key, version)].append(id_)
                     shown.setdefault((key, version), seen)
-            for key in {mop[1] for mop in mops if mop[0] == APPEND}:
+            for key in dict.fromkeys(mop[1] for mop in mops if mop[0] == APPEND):
                 if key in self.complete_order and len(self.appends[(id_, key)]) > 1:
                     self._check_append_order(id_, key, self.appends[(id_, key)])
-        for (id_, key), values in self.appends.items():
-            if (len(values) > 1 and self.ops[id_].status == INFO and id_ in self.nodes
-                    and key in self.complete_order):
-                self._check_append_order(id_, key, values)
+        for id_ in self.seen_unknown:
+            for key in dict.fromkeys(mop[1] for mop in self.mops[id_]):
+                values = self.appends.get((id_, key), ())
+                if len(values) > 1 and key in self.complete_order:
+                    self._check_append_order(id_, key, values)
         for (key, version), ids in updaters.items():
             if len(ids) > 1:
                 names = " and ".join(f"T{id_}" for id_ in ids)
@@ -795,8 +852,7 @@ class _History:
                 own[key].append(value)
                 if key in since_read:
                     since_read[key][1].append(value)
-            elif (id_, index) in self.read_at:
-                read = self.read_at[(id_, index)]
+            elif (read := self.read_at.get((id_, index))) is not None:
                 self._check_own_list_read(read, key, since_read.get(key), own[key])
                 since_read[key] = (read.value, [])
             else:
@@ -856,10 +912,12 @@ class _History:
             if key in accessed:
                 continue
             accessed.add(key)
-            if f == READ and (id_, index) in self.read_at:
-                seen = self.read_at[(id_, index)].value
-                yield key, seen[-1] if seen else None, seen
-            elif f == READ:
+            if f != READ:
+                continue
+            read = self.read_at.get((id_, index))
+            if read is not None:
+                yield key, read.value[-1] if read.value else None, read.value
+            else:
                 yield key, value, value
 
     # -- order edges -----------------------------------------------------------------------
@@ -884,26 +942,29 @@ class _History:
         self.budget.spend(len(self.nodes))
         intervals = [(id_, self.ops[id_].call, self.ops[id_].ret) for id_ in sorted(self.nodes)]
         succ = self.succ
+        steps = 0
         for b, before in _realtime_predecessors(intervals):
-            self.budget.spend(len(before) + 1)
+            steps += len(before) + 1
+            if steps >= _SPEND_EVERY:
+                self.budget.spend(steps)
+                steps = 0
             for a in before:
                 out = succ[a]
                 out[b] = out.get(b, 0) | _REALTIME_BIT
+        self.budget.spend(steps)
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _link(self, a: int, b: int, dep: _Dep) -> None:
-        self._edge(a, b, dep.type, dep.key, dep.detail)
-
-    def _edge(self, a: int, b: int, kind: str, key: Any, detail: tuple) -> None:
-        """A data edge a -> b of `kind`, its first reason kept (as a plain tuple: cheap)."""
+    def _edge(self, a: int, b: int, kind: str, reason: tuple) -> None:
+        """A data edge a -> b of `kind`, its first reason kept: (key, *detail) of its `_Dep`,
+        one flat tuple (an edge's reason is kept for each of the history's many edges)."""
         if a != b:
             out = self.succ[a]
             bit = _BITS[kind]
             kinds = out.get(b, 0)
             if not kinds & bit:
                 out[b] = kinds | bit
-                self.deps[(a, b, kind)] = (key, detail)
+                self.deps[(a, b, kind)] = reason
 
     def _order_link(self, a: int, b: int, bit: int) -> None:
         if a != b:
@@ -913,8 +974,9 @@ class _History:
     def deps_of(self, a: int, b: int) -> list[_Dep]:
         """Why a -> b, one `_Dep` per edge type; order edges explained from the ops."""
         kinds = self.succ[a][b]
-        deps = [_Dep(name, *self.deps[(a, b, name)]) for name in (WW, WR, RW)
-                if kinds & _BITS[name]]
+        reasons = [(name, self.deps[(a, b, name)]) for name in (WW, WR, RW)
+                   if kinds & _BITS[name]]
+        deps = [_Dep(name, reason[0], reason[1:]) for name, reason in reasons]
         if kinds & _PROCESS_BIT:
             deps.append(_Dep(PROCESS, None, ("process", self.ops[a].process)))
         if kinds & _REALTIME_BIT:
@@ -942,13 +1004,16 @@ class _History:
         incoming.update(Counter(itertools.chain.from_iterable(succ.values())))
         sources = [id_ for id_, count in incoming.items() if count == 0]
         empty: dict[int, int] = {}
+        removed = 0  # transactions and edges, spent at the end: at most what was spent above
         while sources:
             out = succ.get(sources.pop(), empty)
-            self.budget.spend(len(out) + 1)
+            removed += len(out) + 1
             for b in out:
-                incoming[b] -= 1
-                if not incoming[b]:
+                left = incoming[b] - 1
+                incoming[b] = left
+                if not left:
                     sources.append(b)
+        self.budget.spend(removed)
         return {id_ for id_, count in incoming.items() if count}
 
 

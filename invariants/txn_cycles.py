@@ -386,19 +386,20 @@ def strong_components(nodes: Iterable, successors: Callable[[object], Iterable],
     an explicit stack: components can be as long as the history).
 
     Each component comes after every component it reaches (reverse topological order).
-    `successors(a)` must stay within `nodes`; every edge followed is a step.
+    `successors(a)` must stay within `nodes`; every edge followed is a step (spent as a node's
+    edges are listed: each is followed exactly once).
     """
-    index: dict = {}
-    low: dict = {}
+    index: dict = {}  # node -> when it was visited
+    low: dict = {}  # node still on the stack -> the earliest visited node it reaches there
     stack: list = []
-    on_stack: set = set()
     components: list[list] = []
 
     def visit(node: object) -> tuple[object, Iterator]:
         index[node] = low[node] = len(index)
         stack.append(node)
-        on_stack.add(node)
-        return node, iter(successors(node))
+        children = list(successors(node))
+        budget.spend(len(children))
+        return node, iter(children)
 
     for root in sorted(nodes):
         if root in index:
@@ -407,25 +408,29 @@ def strong_components(nodes: Iterable, successors: Callable[[object], Iterable],
         while work:
             node, children = work[-1]
             for child in children:
-                budget.spend()
                 if child not in index:
                     work.append(visit(child))
                     break
-                if child in on_stack:
-                    low[node] = min(low[node], index[child])
+                if child in low and index[child] < low[node]:
+                    low[node] = index[child]
             else:
                 work.pop()
                 if work:
                     parent = work[-1][0]
-                    low[parent] = min(low[parent], low[node])
+                    if low[node] < low[parent]:
+                        low[parent] = low[node]
                 if low[node] == index[node]:
-                    components.append(_pop_component(stack, on_stack, node))
+                    components.append(_pop_component(stack, low, node))
     return components
 
 
-def _pop_component(stack: list, on_stack: set, root: object) -> list:
+def _pop_component(stack: list, low: dict, root: object) -> list:
+    """The stack down to `root`, taken off it (top first)."""
+    if stack[-1] == root:  # most components are one node
+        del low[root]
+        return [stack.pop()]
     component = []
     while not component or component[-1] != root:
         component.append(stack.pop())
-        on_stack.discard(component[-1])
+        del low[component[-1]]
     return component
