@@ -379,6 +379,18 @@ def test_serial_order_flags_a_gap_and_a_different_mutation() -> None:
     assert "mutation 1 of chunk 0 version 1 is" in checks.serial_order.check(sim)
 
 
+def test_mutations_within_lease_flags_a_mutation_applied_after_its_lease_ran_out() -> None:
+    sim = started()
+    applied = {"handle": 0, "version": 1, "serial": 1, "offset": 0, "data_id": ("c1", 1)}
+    sim.ghost.append(("lease", 0, MASTER, {"handle": 0, "version": 1, "until": LEASE}))
+    sim.ghost.append(("applied", LEASE, "cs1", applied))  # the last instant the lease covers
+    assert checks.mutations_within_lease.check(sim) is None
+    sim.ghost.append(("applied", LEASE + 1, "cs2", applied))
+    assert checks.mutations_within_lease.check(sim) == \
+        f"cs2 applied mutation 1 of chunk 0 version 1 at t={LEASE + 1}, after its lease ran " \
+        f"out at t={LEASE}"
+
+
 def test_stale_replica_reads_flags_a_stale_replica_named_or_serving() -> None:
     sim = started()
     sim.contexts["cs1"].storage.put("chunk:0", Replica(1))
@@ -459,3 +471,14 @@ def test_appends_at_offset_flags_a_chunk_left_without_current_replicas() -> None
                     Event("c1", "ok", "append", (0, 0), 1)]
     verdict = checks.appends_at_offset.check(sim)
     assert verdict.violated and "chunk 0 has no current replica left" in verdict.explanation
+
+
+def test_fixed_size_chunks_flags_a_copy_written_past_the_chunk_size() -> None:
+    sim = started()
+    full = "[c1.1][c1.2][c2.1]__"  # three records, padded to the chunk's 20 bytes
+    sim.contexts["cs1"].storage.put("chunk:0", Replica(1, full))
+    assert checks.fixed_size_chunks.check(sim).ok
+    sim.contexts["cs2"].storage.put("chunk:1", Replica(1, full + "[c2.2]"))  # across the end
+    verdict = checks.fixed_size_chunks.check(sim)
+    assert verdict.violated and "cs2 holds 26 bytes of chunk 1 at the end, more than a " \
+        "chunk's 20" in verdict.explanation

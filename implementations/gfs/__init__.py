@@ -55,6 +55,8 @@ from checker.system import Config, System, Variant
 from implementations.gfs.checks import (
     appends_at_offset,
     chunk_versions,
+    fixed_size_chunks,
+    mutations_within_lease,
     one_lease_per_chunk,
     progress_at_quiescence,
     reads_see_appends,
@@ -118,8 +120,9 @@ SYSTEM = System(
     summary="a master, chunkservers with three replicas per chunk, leases to a primary that "
             "orders mutations, and at-least-once record append at the primary's offset",
     build=build,
-    invariants=(one_lease_per_chunk, serial_order, stale_replica_reads, chunk_versions,
-                appends_at_offset, reads_see_appends, progress_at_quiescence),
+    invariants=(one_lease_per_chunk, serial_order, mutations_within_lease, stale_replica_reads,
+                chunk_versions, appends_at_offset, reads_see_appends, fixed_size_chunks,
+                progress_at_quiescence),
     configs={  # `servers` counts the chunkservers; the master comes on top
         "default": Config("default", servers=4, clients=2, ops_per_client=4, max_steps=600,
                           epsilon=50, max_pause=2 * LEASE, faults=FAULTS,

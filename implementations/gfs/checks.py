@@ -1,7 +1,8 @@
-"""What a GFS run must satisfy: one lease per chunk, the primary's serial order, no stale
-reads, the master's versions ahead of every copy, the record-append promise of the relaxed
-consistency model (`models/gfs.py`), reads that see what was appended, and, after the ending,
-every chunk back to its full set of up-to-date replicas.
+"""What a GFS run must satisfy: one lease per chunk, the primary's serial order, no mutation
+applied after its lease, no stale reads, the master's versions ahead of every copy, the
+record-append promise of the relaxed consistency model (`models/gfs.py`), reads that see what
+was appended, no chunk past its fixed size, and, after the ending, every chunk back to its
+full set of up-to-date replicas.
 
 Every check reads the ghost record (`lease`, `named`, `served`, `applied`), the history, and
 the nodes' disks as a crash now would leave them (`Storage.durable`); none asks the code it
@@ -15,12 +16,13 @@ from typing import Any
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.gfs.chunkserver import ChunkServer
-from implementations.gfs.messages import MASTER, MAX_CHUNKS, PAD, PATH, REPLICAS
+from implementations.gfs.messages import CHUNK_SIZE, MASTER, MAX_CHUNKS, PAD, PATH, REPLICAS
 from invariants.history import OK, Operation
 from invariants.verdict import Verdict, passed, violated
 from models.gfs import holds, missing_appends, regions, unwritten
 
 PROGRESS, READS, VERSIONS = "progress-at-quiescence", "reads-see-appends", "chunk-versions"
+SIZE = "fixed-size-chunks"
 
 
 def chunkservers(sim: Simulation) -> list[tuple[str, ChunkServer]]:
@@ -58,6 +60,7 @@ class _Ghost:
         self.last_serial: dict[tuple[str, int, int], int] = {}  # (server, handle, version)
         self.ordered: dict[tuple[int, int, int], tuple] = {}  # (handle, version, serial)
         self.leased: dict[int, int] = {}  # handle -> version of the latest lease issued
+        self.until: dict[tuple[int, int], int] = {}  # (handle, version) -> its lease's end
 
 
 def _new_facts(sim: Simulation, name: str) -> tuple[_Ghost, list[tuple]]:
@@ -86,6 +89,24 @@ def serial_order(sim: Simulation) -> str | None:
         if first != what:
             return (f"mutation {serial} of chunk {handle} version {version} is {first} on one "
                     f"replica and {what} on {server} (t={time})")
+    return None
+
+
+@state_invariant("mutations-within-lease")
+def mutations_within_lease(sim: Simulation) -> str | None:
+    """No replica applies a mutation after the lease it was ordered under ran out (GFS section
+    3.1): once `until` has passed in true time the master may grant the chunk to another
+    primary, and the old lease's mutations must be over everywhere by then, the primary's
+    own included, or two primaries' orders would mix."""
+    seen, facts = _new_facts(sim, "mutations-within-lease")
+    for kind, time, server, fact in facts:
+        handle, version = fact.get("handle"), fact.get("version")
+        if kind == "lease":
+            seen.until[(handle, version)] = fact["until"]
+        elif kind == "applied" and time > seen.until.get((handle, version), time):
+            return (f"{server} applied mutation {fact['serial']} of chunk {handle} version "
+                    f"{version} at t={time}, after its lease ran out at "
+                    f"t={seen.until[(handle, version)]}")
     return None
 
 
@@ -239,6 +260,22 @@ def reads_see_appends(sim: Simulation) -> Verdict:
                             f"bytes at offset {stray} are no record any client appended",
                             {"ops": [read.to_json()]})
     return passed(READS, f"{len(reads)} reads saw every append that preceded them")
+
+
+@history_invariant(SIZE)
+def fixed_size_chunks(sim: Simulation) -> Verdict:
+    """Files are divided into fixed-size chunks (GFS section 2.5): no copy of a chunk, on any
+    chunkserver's disk at the end, holds more than CHUNK_SIZE bytes. A record that does not
+    fit makes the primary pad the chunk to its maximum size, not beyond, and go to the next
+    chunk (section 3.3): a record never straddles two chunks. (A copy is never trimmed: one
+    written past the chunk's end stays so on disk unless it is deleted or cloned over.)"""
+    for name in chunkserver_names(sim):
+        for handle in range(MAX_CHUNKS):
+            copy = sim.contexts[name].storage.durable(f"chunk:{handle}")
+            if copy is not None and len(copy.data) > CHUNK_SIZE:
+                return violated(SIZE, f"{name} holds {len(copy.data)} bytes of chunk {handle} "
+                                f"at the end, more than a chunk's {CHUNK_SIZE}: {copy.data!r}")
+    return passed(SIZE, f"every copy within the chunk size of {CHUNK_SIZE} bytes")
 
 
 @history_invariant(PROGRESS)
