@@ -558,6 +558,8 @@ one_lease_holder, reads_within_lease = sso_checks.lease_checks(LEASE, cell_repli
 chosen_on_majority = sso_checks.chosen_on_majority(cell_replicas)
 progress = sso_checks.progress()
 learners_catch_up = sso_checks.learners_catch_up(cell_replicas)
+honest_redirects = sso_checks.honest_redirects(cell_replicas)
+lease_renewed = sso_checks.lease_renewed(LEASE, cell_replicas)
 
 
 class _FirstLearned:
@@ -619,7 +621,8 @@ SYSTEM = System(
             "lease that allows for clock drift",
     build=build,
     invariants=(one_lease_holder, reads_within_lease, one_value_per_slot, chosen_on_majority,
-                linearizable_kv, progress, learners_catch_up, applied_once),
+                linearizable_kv, progress, learners_catch_up, applied_once, honest_redirects,
+                lease_renewed),
     configs={  # three replicas by default: the smallest cell that survives a failure
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1200,
                           epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,

@@ -3,8 +3,9 @@
 Chubby runs the same cell, so it uses them too. None calls a replica's own helpers: a lease
 is judged in true time from what the replicas noted when they asked, granted and promised
 (`ctx.note`), a chosen value by the votes on the replicas' disks (`Storage.durable`), a
-learner's catching up by the heartbeats the network delivered, and a read by what the clients
-wrote. The facts:
+learner's catching up by the heartbeats the network delivered, a read by what the clients
+wrote, and a master's term of office by its first lease request of a ballot and what ended it
+(a `Rejected` the network delivered, a promise it noted, a crash). The facts:
 
 - `lease-asked` (ballot, start): a master asked for its lease, `start` being the reading it
   stamped on the request; the note's time is the true time it asked;
@@ -247,6 +248,150 @@ def _heartbeats_in_the_ending(sim: Simulation, cell: list[str]) -> Iterator[tupl
             if master in cell and replica in cell \
                     and rejected.get((replica, master, step.detail.ballot), -1) < i:
                 yield step, master, replica, step.detail
+
+
+# --- master location ------------------------------------------------------------------------
+
+
+def honest_redirects(replicas: Replicas) -> Invariant:
+    @history_invariant("honest-redirects")
+    def check(sim: Simulation) -> Verdict:
+        """Clients find the master through the replicas (Chubby, section 2.1: a replica answers
+        a master location request with the identity of the master), so a replica that turns a
+        client away naming itself ("I am master, not ready yet": the client waits and asks it
+        again) must be master when it answers: it took office under a ballot (its first lease
+        request of that ballot, a master's first act) and has not lost that ballot since -- no
+        `Rejected` of it reached the replica, it promised no higher ballot, it did not crash. A
+        deposed master that still names itself keeps clients waiting on it instead of finding
+        the master."""
+        cell = replicas(sim)
+        terms: dict[str, list[tuple[int, float]]] = {replica: [] for replica in cell}
+        for replica, _, start, end in _terms_of_office(sim, cell):
+            terms[replica].append((start, end))
+        asked: dict[tuple[str, str, int], list[int]] = {}  # (client, replica, req) -> times
+        for step in sim.trace:
+            if step.event[0] != "deliver" or not hasattr(step.detail, "req"):
+                continue
+            src, dst = step.event[1], step.event[2]
+            if dst in cell and src not in cell:
+                asked.setdefault((src, dst, step.detail.req), []).append(step.time)
+            elif src in cell and getattr(step.detail, "hint", None) == src:
+                times = asked.get((dst, src, step.detail.req), [])
+                if not any(start <= time <= end for time in times for start, end in terms[src]):
+                    return violated("honest-redirects", (
+                        f"{src} told {dst} it was master (request {step.detail.req}, asked at "
+                        f"t={', '.join(map(str, times))}), but it held no office then"),
+                        {"replica": src, "client": dst})
+        return passed("honest-redirects", "every replica that named itself master was master")
+    return check
+
+
+def _terms_of_office(sim: Simulation, cell: list[str]) -> list[tuple[str, Any, int, float]]:
+    """The terms of office, (replica, ballot, start, end) in true time: from a lease request of
+    a ballot the replica holds no running term under (a master's first act) to the first of a
+    promise it made of a higher ballot, a `Rejected` of the ballot reaching it, or its crash. (A
+    proposer that forgot its ballots and takes office again under one starts a new term.) The
+    notes are in the order they were made; a delivery or a crash in the tick of a note comes
+    after it, as it must in a correct cell: no replica asks under a ballot it was just told is
+    stale, nor acts once crashed."""
+    # (time, 0 for a note or 1 for a step, replica, the ballot it asks under, or which of its
+    # ballots the event ends)
+    events: list[tuple[int, int, str, Any, Callable[[Any], bool] | None]] = []
+    for kind, time, node, fact in sim.ghost:
+        if kind == "lease-asked":
+            events.append((time, 0, node, fact["ballot"], None))
+        elif kind == "promised":
+            events.append((time, 0, node, None, fact["ballot"].__gt__))
+    for step in sim.trace:
+        if step.event[0] == "crash":
+            events.append((step.time, 1, step.event[1], None, lambda _: True))
+        elif step.event[0] == "deliver" and type(step.detail).__name__ == "Rejected":
+            events.append((step.time, 1, step.event[2], None, step.detail.ballot.__eq__))
+    running: dict[tuple[str, Any], int] = {}  # (replica, ballot) -> when its term started
+    terms = []
+    for time, _, node, asks, ends in sorted(events, key=lambda event: event[:2]):
+        if node not in cell:
+            continue
+        if asks is not None:
+            running.setdefault((node, asks), time)
+            continue
+        for replica, ballot in [term for term in running if term[0] == node and ends(term[1])]:
+            terms.append((replica, ballot, running.pop((replica, ballot)), time))
+    return terms + [(replica, ballot, start, float("inf"))
+                    for (replica, ballot), start in running.items()]
+
+
+def lease_renewed(lease: int, replicas: Replicas) -> Invariant:
+    @history_invariant("lease-renewed")
+    def check(sim: Simulation) -> Verdict:
+        """The master lease is renewed while the master keeps a majority (Chubby, section 2.1:
+        "periodically renewed by the replicas provided the master continues to win a majority";
+        Paxos Made Live, master leases), so that reads stay local: in the ending (every fault
+        healed, every message delivered), once a majority has granted a master requests it
+        asked in the ending, the master holds such a lease without a gap -- each grant counted
+        for a lease from when it was asked, in true time -- until it loses office or the run
+        ends. (A master paused into the ending is judged from the end of its pause on: its
+        timers waited for it.)"""
+        ending = next((step.time for step in sim.trace if step.phase == "quiesce"), None)
+        if ending is None:
+            return passed("lease-renewed", "no ending")
+        cell = replicas(sim)
+        terms, paused = _terms_of_office(sim, cell), _pauses_end(sim)
+        for (master, ballot), grants in _grants_asked_since(sim, cell, ending).items():
+            until = min(_term_end(terms, master, ballot, grants[0][2]), sim.time)
+            gap = _lapse(grants, true_majority(cell), lease, (paused.get(master, 0), until))
+            if gap is not None:
+                return violated("lease-renewed", (
+                    f"{master}'s lease under ballot {ballot} ran out at t={gap}, after a "
+                    f"majority had granted it in the ending, and it held office until "
+                    f"t={until} without renewing it"), {"master": master})
+        return passed("lease-renewed", "every master holding a lease in the ending renewed it")
+    return check
+
+
+def _term_end(terms: list[tuple[str, Any, int, float]], master: str, ballot: Any,
+              asked: int) -> float:
+    """When the term of office in which `master` asked under `ballot` at `asked` ended."""
+    return next(end for replica, held, start, end in terms
+                if (replica, held) == (master, ballot) and start <= asked <= end)
+
+
+def _grants_asked_since(sim: Simulation, cell: list[str], since: int) -> dict[tuple, list]:
+    """For each (master, ballot), its grants of requests asked at or after `since`: (when
+    granted, grantor, when asked), in true time and in the order granted."""
+    asked: dict[tuple[str, Any, int], int] = {}
+    grants: dict[tuple[str, Any], list[tuple[int, str, int]]] = {}
+    for kind, time, node, fact in sim.ghost:
+        if kind == "lease-asked" and time >= since:
+            asked.setdefault((node, fact["ballot"], fact["start"]), time)
+        elif kind == "lease-granted" and node in cell:
+            when = asked.get((fact["master"], fact["ballot"], fact["start"]))
+            if when is not None:
+                grants.setdefault((fact["master"], fact["ballot"]), []).append((time, node, when))
+    return grants
+
+
+def _lapse(grants: list[tuple[int, str, int]], majority: int, lease: int,
+           judged: tuple[int, float]) -> int | None:
+    """When the lease these grants give first runs out before the next grant, within the
+    `judged` span of time, once a majority has granted (None: never). At each moment the lease
+    runs until the oldest of the majority's latest requests, plus `lease`."""
+    latest: dict[str, int] = {}
+    nexts = [time for time, _, _ in grants[1:]] + [judged[1]]
+    for (time, grantor, asked), next_grant in zip(grants, nexts):
+        latest[grantor] = max(latest.get(grantor, asked), asked)
+        if len(latest) < majority or next_grant == time:
+            continue
+        runs_out = sorted(latest.values())[-majority] + lease
+        if max(runs_out, judged[0]) < min(next_grant, judged[1]):
+            return runs_out
+    return None
+
+
+def _pauses_end(sim: Simulation) -> dict[str, int]:
+    """When each node's last pause ended."""
+    return {step.event[1]: step.time + step.event[2] for step in sim.trace
+            if step.event[0] == "pause"}
 
 
 # --- the state machine ----------------------------------------------------------------------

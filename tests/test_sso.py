@@ -412,3 +412,85 @@ def test_applied_once_reads_the_replicas_maps() -> None:
     replica.kv.data = {**replica.kv.data, "x": -1}
     verdict = sso.applied_once.check(result.sim)
     assert verdict.violated and verdict.explanation.startswith("n2 holds {")
+
+
+def redirect(sim: Simulation, time: int, replica: str, req: int) -> None:
+    """c1's read #`req` reaches `replica` at `time`, which turns it away naming itself."""
+    sim.trace.append(Step(("deliver", "c1", replica, req), time, sso.Read(req, "x")))
+    sim.trace.append(Step(("deliver", replica, "c1", req), time, sso.NotMaster(req, replica)))
+
+
+def test_honest_redirects_on_hand_made_terms_of_office() -> None:
+    sim, ballot = blank(), Ballot(1, "n1")
+    redirect(sim, 5, "n1", 1)  # before n1 ever took office
+    assert sso.honest_redirects.check(sim).explanation == (
+        "n1 told c1 it was master (request 1, asked at t=5), but it held no office then")
+    sim = blank()
+    note(sim, 10, "n1", "lease-asked", ballot=ballot, start=8)
+    redirect(sim, 20, "n1", 1)
+    assert sso.honest_redirects.check(sim).ok
+    sim.trace.append(Step(("deliver", "n2", "n1", 0), 30, Rejected(ballot, Ballot(2, "n2"))))
+    redirect(sim, 40, "n1", 2)  # deposed at t=30
+    assert sso.honest_redirects.check(sim).explanation == (
+        "n1 told c1 it was master (request 2, asked at t=40), but it held no office then")
+
+
+def test_honest_redirects_ends_a_term_with_a_higher_promise_or_a_crash() -> None:
+    for deposed in ("promise", "crash"):
+        sim = blank()
+        note(sim, 10, "n1", "lease-asked", ballot=Ballot(1, "n1"), start=8)
+        if deposed == "promise":
+            note(sim, 30, "n1", "promised", candidate="n2", ballot=Ballot(2, "n2"))
+        else:
+            sim.trace.append(Step(("crash", "n1"), 30))
+        redirect(sim, 30, "n1", 1)  # the same tick: the benefit of the doubt
+        assert sso.honest_redirects.check(sim).ok, deposed
+        redirect(sim, 31, "n1", 2)
+        assert sso.honest_redirects.check(sim).violated, deposed
+
+
+def lease_asked_and_granted(sim: Simulation, time: int, ballot: Ballot) -> None:
+    """n1 asks at `time` under `ballot`; n1 and n2 (a majority of three) grant at once."""
+    note(sim, time, "n1", "lease-asked", ballot=ballot, start=time - 5)
+    for grantor in ("n1", "n2"):
+        note(sim, time, grantor, "lease-granted", master="n1", ballot=ballot, start=time - 5)
+
+
+def test_lease_renewed_on_hand_made_grants_in_the_ending() -> None:
+    sim, ballot = blank(), Ballot(1, "n1")
+    sim.trace.append(Step(("heal",), 100, None, "quiesce"))
+    lease_asked_and_granted(sim, 100, ballot)
+    sim.time = 100 + LEASE + 50  # the run ends a while after the lease ran out
+    assert sso.lease_renewed.check(sim).explanation == (
+        f"n1's lease under ballot 1.n1 ran out at t={100 + LEASE}, after a majority had granted "
+        f"it in the ending, and it held office until t={100 + LEASE + 50} without renewing it")
+    lease_asked_and_granted(sim, 100 + LEASE - 1, ballot)  # renewed in time
+    sim.time = 100 + LEASE + 50
+    assert sso.lease_renewed.check(sim).ok
+
+
+def test_lease_renewed_excuses_a_lost_office_and_a_pause() -> None:
+    sim, ballot = blank(), Ballot(1, "n1")
+    sim.trace.append(Step(("pause", "n1", 2 * LEASE), 0))
+    sim.trace.append(Step(("heal",), 100, None, "quiesce"))
+    lease_asked_and_granted(sim, 100, ballot)
+    sim.time = 2 * LEASE
+    assert sso.lease_renewed.check(sim).ok  # its timers waited out the pause
+    sim.trace[0] = Step(("pause", "n1", 1), 0)
+    assert sso.lease_renewed.check(sim).violated
+    rejection = Rejected(ballot, Ballot(2, "n2"))
+    sim.trace.append(Step(("deliver", "n2", "n1", 0), 100 + LEASE, rejection, "quiesce"))
+    assert sso.lease_renewed.check(sim).ok  # deposed as its lease ran out
+
+
+def test_honest_redirects_starts_a_new_term_under_a_reused_ballot() -> None:
+    """A proposer that forgot its ballots (a seeded bug) may take office again under one."""
+    sim, ballot = blank(), Ballot(1, "n1")
+    note(sim, 10, "n1", "lease-asked", ballot=ballot, start=8)
+    sim.trace.append(Step(("crash", "n1"), 20))
+    note(sim, 40, "n1", "lease-asked", ballot=ballot, start=38)
+    redirect(sim, 30, "n1", 1)
+    assert sso.honest_redirects.check(sim).violated
+    del sim.trace[-2:]  # the redirect at t=30
+    redirect(sim, 50, "n1", 1)
+    assert sso.honest_redirects.check(sim).ok
