@@ -434,7 +434,7 @@ class ChubbyReplica(sso.Replica):
             self.pending = [w for w in self.pending if (w.request.session, w.request.req)
                             != (value.session, value.req)]
             if answer is not None:  # None: overtaken by the session's later requests
-                ctx.note("acked", name=value.name, version=answer)
+                ctx.note("acked", name=value.name, contents=value.contents)
         ctx.send(value.session.client, Done(value.session, value.req, answer))
 
 
@@ -652,7 +652,7 @@ class FileClient(ChubbyLibrary, Client):
             self.start_library(ctx)  # a session is opened on first use
         name = args[0]
         if f == "read" and (hit := self.cached(ctx, name)) is not None:
-            ctx.note("cached-read", name=name, version=hit[0])
+            ctx.note("cached-read", name=name, contents=hit[1])
             self.complete(ctx, "ok", hit[1])
         elif f == "read":
             self.call(ctx, GetContents(NO_SESSION, NO_BALLOT, 0, name))
@@ -888,28 +888,50 @@ def lock_holder_writes(sim: Simulation) -> Verdict:
 
 
 class _Acked:
-    """Per simulation: the newest acknowledged version of each file, from the ghost record."""
+    """Per simulation: where the log holds each write (the replicas' `chosen` notes), and the
+    write of each file acknowledged last in log order — placed by its contents (the workload
+    writes each value once), not by the versions the cell computes."""
 
     def __init__(self) -> None:
         self.read = 0  # ghost entries already looked at
-        self.versions: dict[str, tuple[int, int, str]] = {}  # name -> (version, when, by whom)
+        self.slots: dict[Any, int] = {}  # contents -> the first slot holding its write
+        self.newest: dict[str, tuple[Any, int, str]] = {}  # name -> (contents, when, master)
+
+    def chosen(self, value: Any, slot: int) -> None:
+        """A write the log holds in `slot` (a retry chosen twice takes effect at its first)."""
+        if isinstance(value, SetContents):
+            self.slots[value.contents] = min(slot, self.slots.get(value.contents, slot))
+
+    def slot_of(self, contents: Any) -> int:
+        """Where the log wrote `contents`: -1 for a file's initial contents."""
+        return self.slots.get(contents, -1)
+
+    def acked(self, name: str, contents: Any, time: int, master: str) -> None:
+        if self.slot_of(contents) > self.slot_of(self.newest.get(name, (None,))[0]):
+            self.newest[name] = (contents, time, master)
 
 
 @state_invariant("cache-coherent")
 def cache_coherent(sim: Simulation) -> str | None:
-    """No client reads from its cache a version of a file older than one whose write the
-    master has acknowledged."""
+    """No client reads from its cache contents older than a write the master has acknowledged
+    (Chubby 2.5: a write proceeds only once every cache of the file is invalidated). Judged
+    by contents against the log, not by the versions the cell computes: the cached contents
+    must not lie in the log before the acknowledged write."""
     seen = sim.invariant_state("cache-coherent", _Acked)
     while seen.read < len(sim.ghost):
         kind, time, node, fact = sim.ghost[seen.read]
         seen.read += 1
-        newest, when, master = seen.versions.get(fact.get("name"), (0, 0, ""))
-        if kind == "acked" and fact["version"] > newest:
-            seen.versions[fact["name"]] = (fact["version"], time, node)
-        elif kind == "cached-read" and fact["version"] < newest:
-            return (f"{node} read version {fact['version']} of {fact['name']!r} from its cache "
-                    f"at t={time}, after the master {master} acknowledged version {newest} at "
-                    f"t={when}")
+        if kind == "chosen":
+            seen.chosen(fact["value"], fact["slot"])
+        elif kind == "acked":
+            seen.acked(fact["name"], fact["contents"], time, node)
+        elif kind == "cached-read" and fact["name"] in seen.newest:
+            contents, when, master = seen.newest[fact["name"]]
+            if seen.slot_of(fact["contents"]) < seen.slot_of(contents):
+                return (f"{node} read {fact['contents']!r} of {fact['name']!r} from its cache "
+                        f"at t={time}, after the master {master} acknowledged the write of "
+                        f"{contents!r} at t={when}, which the log holds later (slot "
+                        f"{seen.slot_of(contents)})")
     return None
 
 
@@ -921,6 +943,23 @@ class _SessionLeases:
         self.sent: dict[tuple[Session, int], int] = {}  # (session, stamp) -> true time sent
         self.until: dict[Session, tuple[int, int, str]] = {}  # -> (lease end, sent, renewer)
 
+    def new_facts(self, sim: Simulation) -> Iterator[tuple[str, int, str, dict]]:
+        """The ghost facts not looked at yet, each learned from before it is yielded."""
+        while self.read < len(sim.ghost):
+            kind, time, node, fact = sim.ghost[self.read]
+            self.read += 1
+            if kind == "keepalive-sent":
+                self.sent[(fact["session"], fact["sent"])] = time
+            elif kind == "session-renewed":
+                self.renewed(fact["session"], self.sent[(fact["session"], fact["sent"])], node)
+            yield kind, time, node, fact
+
+    def renewed(self, session: Session, sent: int, renewer: str) -> None:
+        """A KeepAlive the client sent at true time `sent` lets it trust its session until a
+        SESSION_LEASE later at most, whichever master answered it."""
+        if sent + SESSION_LEASE > self.until.get(session, (NEVER,))[0]:
+            self.until[session] = (sent + SESSION_LEASE, sent, renewer)
+
 
 @state_invariant("session-outlives-lease")
 def session_outlives_lease(sim: Simulation) -> str | None:
@@ -929,22 +968,45 @@ def session_outlives_lease(sim: Simulation) -> str | None:
     sent at true time T and some master answered lets the client trust its session, and the
     locks and cache it holds, until T + SESSION_LEASE at most, whichever master comes next."""
     seen = sim.invariant_state("session-outlives-lease", _SessionLeases)
-    while seen.read < len(sim.ghost):
-        kind, time, node, fact = sim.ghost[seen.read]
-        seen.read += 1
-        if kind == "keepalive-sent":
-            seen.sent[(fact["session"], fact["sent"])] = time
-        elif kind == "session-renewed":
-            sent = seen.sent[(fact["session"], fact["sent"])]
-            if sent + SESSION_LEASE > seen.until.get(fact["session"], (NEVER,))[0]:
-                seen.until[fact["session"]] = (sent + SESSION_LEASE, sent, node)
-        elif kind == "session-ended":
+    for kind, time, node, fact in seen.new_facts(sim):
+        if kind == "session-ended":
             until, sent, renewer = seen.until.get(fact["session"], (NEVER, 0, ""))
             if time < until:
                 return (f"{node} ended session {fact['session']} at t={time}, but {renewer} "
                         f"had renewed its lease with a KeepAlive sent at t={sent}, which the "
                         f"client may trust until t={until}")
     return None
+
+
+@state_invariant("client-lease-conservative")
+def client_lease_conservative(sim: Simulation) -> str | None:
+    """A client trusts its session lease, and with it its cache and its locks, no longer than
+    a master granted it (Chubby 2.8: the client's local lease timeout is a conservative
+    approximation of the master's, allowing for the reply's time in flight and for the
+    master's clock). Judged at every step in true time: a client whose lease runs by its own
+    clock (its latest reading is before the lease's end) must have sent, less than
+    SESSION_LEASE ago, a KeepAlive some master renewed."""
+    seen = sim.invariant_state("client-lease-conservative", _SessionLeases)
+    for _ in seen.new_facts(sim):
+        pass
+    for name, node in sim.nodes.items():
+        if not (isinstance(node, ChubbyLibrary) and trusts_its_lease(sim, name, node)):
+            continue
+        until, sent, renewer = seen.until.get(node.session, (NEVER, 0, ""))
+        if sim.time >= until:
+            granted = (f"the KeepAlive it sent at t={sent}, which {renewer} renewed, lets it "
+                       f"trust the session until t={until}" if until != NEVER
+                       else "no master ever renewed it")
+            return (f"{name} trusts the lease of session {node.session} at t={sim.time}, but "
+                    f"{granted}")
+    return None
+
+
+def trusts_its_lease(sim: Simulation, name: str, client: ChubbyLibrary) -> bool:
+    """Whether the client's own clock says its session lease runs: the latest reading is before
+    the end the client keeps (a client that never used the library has no session)."""
+    return (getattr(client, "session", None) is not None
+            and sim.contexts[name].truetime()[1] < client.lease_end)
 
 
 @history_invariant("linearizable")
@@ -974,7 +1036,7 @@ SYSTEM = System(
     build=build,
     invariants=(one_lease_holder, reads_within_lease, sso.one_value_per_slot,
                 chosen_on_majority, no_stale_write, cache_coherent, session_outlives_lease,
-                linearizable_files, progress, lock_holder_writes),
+                client_lease_conservative, linearizable_files, progress, lock_holder_writes),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1500,
                           epsilon=50, max_pause=2500, faults=FAULTS,
@@ -988,6 +1050,12 @@ SYSTEM = System(
                             max_steps=1500, epsilon=50, max_drift=100, max_pause=2500,
                             faults={**FAULTS, "drift": 4, "nemesis": 2},
                             quiesce_horizon=ENDING),
+        # a steady cell on a lossy network: messages lost and duplicated, nothing crashed, cut
+        # off or stalled, so no fail-over clears what a lost message leaves behind (an
+        # invalidation only the KeepAlive replies repeat)
+        "lossy": Config("lossy", servers=3, clients=2, ops_per_client=12, max_steps=1500,
+                        epsilon=50, faults={"drop": 40, "duplicate": 6, "skew": 40},
+                        quiesce_horizon=ENDING),
     },
     variants={
         "correct": Variant("correct", Cell(ChubbyReplica)),

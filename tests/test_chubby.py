@@ -241,7 +241,7 @@ def invalidation_held(variant: str) -> RunResult:
 def test_write_acknowledged_before_invalidation_leaves_a_stale_cache() -> None:
     result = invalidation_held("ack-before-invalidation")
     assert result.verdict.invariant == "cache-coherent", result.verdict
-    assert "c1 read version 0 of 'f' from its cache" in result.verdict.explanation
+    assert "c1 read None of 'f' from its cache" in result.verdict.explanation
 
 
 def test_write_waits_for_the_invalidation() -> None:
@@ -326,16 +326,23 @@ def test_no_stale_write_on_hand_made_logs() -> None:
 
 
 def test_cache_coherent_on_hand_made_ghosts() -> None:
+    """Judged by contents, placed in the log by the replicas' `chosen` notes: whatever
+    versions the cell gives them, a cached read of contents the log holds before an
+    acknowledged write of the file is stale (a retry chosen twice wrote at its first slot)."""
     sim = fresh()
-    sim.ghost += [("cached-read", 5, "c1", {"name": "f", "version": 0}),
-                  ("acked", 6, "n1", {"name": "f", "version": 1}),
-                  ("cached-read", 7, "c1", {"name": "g", "version": 0}),
-                  ("cached-read", 8, "c2", {"name": "f", "version": 1})]
+    write = SetContents(S2, NO_BALLOT, 1, "f", 7)
+    sim.ghost += [("chosen", 1, "n1", {"slot": 0, "value": SetContents(S1, NO_BALLOT, 1, "f", 6)}),
+                  ("chosen", 2, "n1", {"slot": 2, "value": write}),
+                  ("cached-read", 3, "c1", {"name": "f", "contents": 6}),  # not acknowledged
+                  ("chosen", 4, "n2", {"slot": 1, "value": write}),
+                  ("acked", 5, "n1", {"name": "f", "contents": 7}),
+                  ("cached-read", 6, "c1", {"name": "g", "contents": None}),
+                  ("cached-read", 7, "c2", {"name": "f", "contents": 7})]
     assert chubby.cache_coherent.check(sim) is None
-    sim.ghost.append(("cached-read", 9, "c1", {"name": "f", "version": 0}))
+    sim.ghost.append(("cached-read", 8, "c1", {"name": "f", "contents": 6}))
     assert chubby.cache_coherent.check(sim) == (
-        "c1 read version 0 of 'f' from its cache at t=9, after the master n1 acknowledged "
-        "version 1 at t=6")
+        "c1 read 6 of 'f' from its cache at t=8, after the master n1 acknowledged the write of "
+        "7 at t=5, which the log holds later (slot 1)")
 
 
 def test_session_outlives_lease_on_hand_made_ghosts() -> None:
@@ -356,6 +363,27 @@ def test_session_outlives_lease_on_hand_made_ghosts() -> None:
         f"at t=400, which the client may trust until t={400 + SESSION_LEASE}")
 
 
+def test_client_lease_conservative_on_hand_made_ghosts() -> None:
+    """A client may trust its session until a SESSION_LEASE after it sent a KeepAlive some
+    master renewed, and no later; a KeepAlive nobody renewed lets it trust nothing."""
+    sim = fresh()
+    p1 = sim.nodes["p1"]
+    sim.ghost += [("keepalive-sent", 100, "p1", {"session": p1.session, "sent": 90}),
+                  ("session-renewed", 120, "n1", {"session": p1.session, "sent": 90})]
+    p1.lease_end = 10**6  # by its own clock, its lease runs on and on
+    sim.time = 100 + SESSION_LEASE - 1
+    assert chubby.client_lease_conservative.check(sim) is None
+    sim.time = 100 + SESSION_LEASE
+    assert chubby.client_lease_conservative.check(sim) == (
+        f"p1 trusts the lease of session p1/1 at t={sim.time}, but the KeepAlive it sent at "
+        f"t=100, which n1 renewed, lets it trust the session until t={sim.time}")
+    p1.lease_end = 0  # jeopardy: it trusts nothing
+    assert chubby.client_lease_conservative.check(sim) is None
+    sim.nodes["p2"].lease_end = 10**6
+    assert chubby.client_lease_conservative.check(sim) == (
+        f"p2 trusts the lease of session p2/1 at t={sim.time}, but no master ever renewed it")
+
+
 class HastyMaster(chubby.ChubbyReplica):
     """Forgets that its predecessor granted session leases: its quiet period is over at once,
     so it ends the sessions holding locks as soon as it is elected."""
@@ -372,6 +400,29 @@ def test_a_master_ending_its_predecessors_sessions_is_caught() -> None:
     assert outcome.violation is not None
     assert outcome.violation.verdict.invariant == "session-outlives-lease", \
         outcome.violation.verdict
+
+
+class SaysItOnce(chubby.ChubbyReplica):
+    """Sends each invalidation once: its KeepAlive replies do not repeat those still owed."""
+
+    def on_keep_alive(self, ctx: Any, src: str, msg: chubby.KeepAlive) -> None:
+        pending, self.pending = self.pending, []
+        super().on_keep_alive(ctx, src, msg)
+        self.pending = pending
+
+
+def test_a_lost_invalidation_never_repeated_is_caught_on_a_lossy_network() -> None:
+    """Chubby 2.8: invalidations ride on KeepAlive replies, so no client keeps its session
+    without acknowledging them. A master that sends each once waits for ever on a cache whose
+    invalidation was lost while its session lives on; a lossy network with a steady master
+    (no fail-over to clear the wait) opens that window, and the ending's writes of the file
+    never go through."""
+    system = attrs.evolve(SYSTEM, variants={
+        **SYSTEM.variants, "says-it-once": Variant("says-it-once", chubby.Cell(SaysItOnce))})
+    outcome = hunt(system, "says-it-once", SYSTEM.config("lossy"), budget=Budget(runs=50),
+                   seed=0, shrink_found=False)
+    assert outcome.violation is not None
+    assert outcome.violation.verdict.invariant == "progress", outcome.violation.verdict
 
 
 def test_the_ending_writes_each_file_and_reads_it() -> None:
