@@ -315,6 +315,23 @@ def _plainly_readable(mops: list | tuple) -> bool:
     return True
 
 
+class _Batched:
+    """Steps a loop over the history counts as it goes, spent `_SPEND_EVERY` at a time (a
+    spend per operation cost more than the operation's own work); `done` spends the rest."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget, self.steps = budget, 0
+
+    def add(self, steps: int) -> None:
+        self.steps += steps
+        if self.steps >= _SPEND_EVERY:
+            self.budget.spend(self.steps)
+            self.steps = 0
+
+    def done(self) -> None:
+        self.budget.spend(self.steps)
+
+
 class _History:
     """Everything inferred from one history: writers, version orders, anomalies, edges."""
 
@@ -365,19 +382,16 @@ class _History:
         the checker cannot interpret passes unseen.
         """
         mops = {}
-        steps = 0
+        spent = _Batched(self.budget)
         for id_, op in self.ops.items():
             invoked = self._parsed(op, op.args, in_completion=False)
-            steps += len(invoked) + 1
+            spent.add(len(invoked) + 1)
             if op.status == OK:
                 mops[id_] = self._parsed(op, op.result, in_completion=True)
-                steps += len(mops[id_]) + 1
+                spent.add(len(mops[id_]) + 1)
             else:
                 mops[id_] = [mop for mop in invoked if mop[0] != READ]
-            if steps >= _SPEND_EVERY:
-                self.budget.spend(steps)
-                steps = 0
-        self.budget.spend(steps)
+        spent.done()
         return mops
 
     def _parsed(self, op: Operation, value: Any, in_completion: bool) -> list:
@@ -462,10 +476,10 @@ class _History:
         self.read_at: dict[tuple[int, int], _Read] = {}
         self.revisiting: list[int] = []
         register_keys, list_keys, list_reads = self.register_keys, self.list_keys, self.list_reads
-        steps = 0
+        spent = _Batched(self.budget)
         for id_ in self.committed:
             mops = self.mops[id_]
-            steps += len(mops)
+            steps = len(mops)
             revisits = len(mops) > 1 and len({mop[1] for mop in mops}) != len(mops)
             if revisits:
                 self.revisiting.append(id_)
@@ -488,10 +502,8 @@ class _History:
                 list_reads[key].append(read)
                 if revisits:
                     self.read_at[(id_, index)] = read
-            if steps >= _SPEND_EVERY:
-                self.budget.spend(steps)
-                steps = 0
-        self.budget.spend(steps)
+            spent.add(steps)
+        spent.done()
 
     def _check_register_read(self, id_: int, index: int, key: Any, value: Any) -> None:
         if not _comparable(value):
@@ -942,16 +954,13 @@ class _History:
         self.budget.spend(len(self.nodes))
         intervals = [(id_, self.ops[id_].call, self.ops[id_].ret) for id_ in sorted(self.nodes)]
         succ = self.succ
-        steps = 0
+        spent = _Batched(self.budget)
         for b, before in _realtime_predecessors(intervals):
-            steps += len(before) + 1
-            if steps >= _SPEND_EVERY:
-                self.budget.spend(steps)
-                steps = 0
+            spent.add(len(before) + 1)
             for a in before:
                 out = succ[a]
                 out[b] = out.get(b, 0) | _REALTIME_BIT
-        self.budget.spend(steps)
+        spent.done()
 
     # -- plumbing --------------------------------------------------------------------------
 
