@@ -17,8 +17,11 @@ from checker.strategies import RandomWalk, Replay
 from checker.system import Config, System, Variant
 from implementations.gfs import SYSTEM, Roles, checks
 from implementations.gfs.chunkserver import ChunkServer, LeaseHeld, Replica, SecondaryOwnOffset
+from implementations.gfs.client import GFSClient
 from implementations.gfs.master import Master, ReplaceOnlyDead, VersionLoggedLazily
 from implementations.gfs.messages import (
+    CLIENT_ATTEMPTS,
+    CLIENT_TIMEOUT,
     LEASE,
     MASTER,
     PATH,
@@ -27,6 +30,7 @@ from implementations.gfs.messages import (
     AppendRecord,
     ChunkFull,
     CloneChunk,
+    CloneDone,
     DeleteChunk,
     Heartbeat,
     Lease,
@@ -108,6 +112,46 @@ def test_a_cluster_that_does_not_progress_is_reported(roles: Roles) -> None:
     found = next(r for r in (walk("mutant", seed, DEFAULT, with_roles(roles))
                              for seed in range(20)) if r.verdict.violated)
     assert found.verdict.invariant == "progress-at-quiescence", found.verdict
+
+
+class KeepsCloneMarker(Master):
+    """Forgets nothing when a clone completes: the next clone of the chunk waits until the
+    marker of the last one expires, a scan later than it could."""
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        marker = self.cloning.get(msg.handle) if isinstance(msg, CloneDone) else None
+        super().on_message(ctx, src, msg)
+        if marker is not None:
+            self.cloning[msg.handle] = marker
+
+
+class LeaseOnFirstTaker(Master):
+    """Grants the lease as soon as one replica took the new version: the others, which took
+    it too, drop out of the record as if they had missed it."""
+
+    def on_version_ok(self, ctx: Context, server: str, handle: int, version: int) -> None:
+        grant = self.granting.get(handle)
+        if grant is not None and version == grant.version and server in grant.told:
+            grant.took.add(server)
+            self.finish_grant(ctx, handle)
+
+
+@pytest.mark.parametrize("roles, invariant", [
+    (Roles(master=KeepsCloneMarker), "prompt-re-replication"),
+    (Roles(master=LeaseOnFirstTaker), "takers-kept"),
+], ids=["keeps-clone-marker", "lease-on-first-taker"])
+def test_a_master_slow_to_clone_or_quick_to_drop_replicas_is_reported(roles: Roles,
+                                                                      invariant: str) -> None:
+    found = next(r for r in (walk("mutant", seed, DEFAULT, with_roles(roles))
+                             for seed in range(20)) if r.verdict.violated)
+    assert found.verdict.invariant == invariant, found.verdict
+
+
+def test_a_client_that_never_gives_up_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(GFSClient, "patience", lambda self, f, args: 10**6)
+    found = next(r for r in (walk("correct", seed, DEFAULT) for seed in range(20))
+                 if r.verdict.violated)
+    assert found.verdict.invariant == "client-gives-up", found.verdict
 
 
 def test_the_correct_cluster_restores_every_chunk_to_three_replicas() -> None:
@@ -482,3 +526,75 @@ def test_fixed_size_chunks_flags_a_copy_written_past_the_chunk_size() -> None:
     verdict = checks.fixed_size_chunks.check(sim)
     assert verdict.violated and "cs2 holds 26 bytes of chunk 1 at the end, more than a " \
         "chunk's 20" in verdict.explanation
+
+
+def test_client_gives_up_flags_an_operation_that_waits_past_its_tries() -> None:
+    sim = started()
+    sim.history += [Event("c1", "invoke", "append", ("[a]",), 0),
+                    Event("c1", "info", "append", None, 1200),
+                    Event("c1", "invoke", "append", ("[b]", CLIENT_ATTEMPTS + 1), 1200)]
+    sim.trace += [Step(("invoke", "c1"), 0), *timeouts(0, CLIENT_ATTEMPTS),
+                  Step(("invoke", "c1"), 1200), *timeouts(1200, CLIENT_ATTEMPTS)]
+    assert checks.client_gives_up.check(sim).ok  # the second append names one try more
+    sim.trace += timeouts(2400, 1)
+    assert checks.client_gives_up.check(sim).ok
+    sim.trace += timeouts(2600, 1)
+    verdict = checks.client_gives_up.check(sim)
+    assert verdict.violated and "c1's append('[b]', 7) waited for an answer 8 times without " \
+        "giving up; it has 7 tries" in verdict.explanation
+
+
+@pytest.mark.parametrize("then, flagged", [
+    (None, True),
+    (lambda sim: sim.network.send(MASTER, "cs1", CloneChunk(0, 1, "cs2")), False),
+    (lambda sim: ending(sim, ("deliver", MASTER, "cs1", 1), NewVersion(0, 2)), False),
+], ids=["no-clone-asked", "next-clone-asked", "version-bumped"])
+def test_prompt_re_replication_flags_a_scan_idle_after_a_clone_completed(then: Any,
+                                                                          flagged: bool) -> None:
+    sim = started()
+    sim.phase = "quiesce"
+    sim.contexts[MASTER].storage.put("replicas:0", ("cs1", "cs3"))  # cs2 could take a copy
+    ending(sim, ("fire", MASTER, "scan"))
+    ending(sim, ("deliver", MASTER, "cs1", 0), CloneChunk(0, 1, "cs3"))
+    ending(sim, ("deliver", "cs3", MASTER, 0), CloneDone(0, 1))
+    for server in ("cs1", "cs2", "cs3"):
+        ending(sim, ("deliver", server, MASTER, 1), Heartbeat(((0, 1),)))
+    if then:
+        then(sim)
+    ending(sim, ("fire", MASTER, "scan"))
+    problem = checks.prompt_re_replication.check(sim)
+    assert (problem is not None) == flagged, problem
+    if flagged:
+        assert "chunk 0 is still short of 3 replicas once its clone completed, yet the " \
+            "master's next scan asked for no other" in problem
+
+
+@pytest.mark.parametrize("cs2_holds, flagged", [(2, True), (1, False)],
+                         ids=["took-the-version", "missed-it"])
+def test_takers_kept_flags_a_lease_that_drops_a_replica_holding_its_version(
+        cs2_holds: int, flagged: bool) -> None:
+    sim = started()
+    sim.phase = "quiesce"
+    ending(sim, ("fire", MASTER, "scan"))
+    for server in ("cs1", "cs2"):
+        ending(sim, ("deliver", MASTER, server, 1), NewVersion(0, 2))
+    sim.contexts["cs1"].storage.put("chunk:0", Replica(2))
+    sim.contexts["cs2"].storage.put("chunk:0", Replica(cs2_holds))
+    sim.contexts[MASTER].storage.put("replicas:0", ("cs1",))
+    sim.ghost.append(("lease", sim.time, MASTER, {"handle": 0, "version": 2, "until": LEASE}))
+    problem = checks.takers_kept.check(sim)
+    assert (problem is not None) == flagged, problem
+    if flagged:
+        assert "the lease on chunk 0 at version 2 (t=0) leaves cs2 out of the master's record" \
+            in problem
+
+
+def ending(sim: Any, event: tuple, msg: Any = None) -> None:
+    """A step of the run's ending, as the engine records it."""
+    sim.trace.append(Step(event, sim.time, msg, "quiesce"))
+
+
+def timeouts(start: int, count: int) -> list[Step]:
+    """`count` firings of c1's timeout timer, CLIENT_TIMEOUT apart, after `start`."""
+    return [Step(("fire", "c1", "timeout"), start + CLIENT_TIMEOUT * i)
+            for i in range(1, count + 1)]

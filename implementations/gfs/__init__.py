@@ -55,13 +55,16 @@ from checker.system import Config, System, Variant
 from implementations.gfs.checks import (
     appends_at_offset,
     chunk_versions,
+    client_gives_up,
     fixed_size_chunks,
     mutations_within_lease,
     one_lease_per_chunk,
     progress_at_quiescence,
+    prompt_re_replication,
     reads_see_appends,
     serial_order,
     stale_replica_reads,
+    takers_kept,
 )
 from implementations.gfs.chunkserver import ChunkServer, SecondaryOwnOffset
 from implementations.gfs.client import GFSClient
@@ -121,8 +124,8 @@ SYSTEM = System(
             "orders mutations, and at-least-once record append at the primary's offset",
     build=build,
     invariants=(one_lease_per_chunk, serial_order, mutations_within_lease, stale_replica_reads,
-                chunk_versions, appends_at_offset, reads_see_appends, fixed_size_chunks,
-                progress_at_quiescence),
+                chunk_versions, takers_kept, prompt_re_replication, appends_at_offset,
+                reads_see_appends, fixed_size_chunks, client_gives_up, progress_at_quiescence),
     configs={  # `servers` counts the chunkservers; the master comes on top
         "default": Config("default", servers=4, clients=2, ops_per_client=4, max_steps=600,
                           epsilon=50, max_pause=2 * LEASE, faults=FAULTS,

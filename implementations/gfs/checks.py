@@ -1,28 +1,43 @@
 """What a GFS run must satisfy: one lease per chunk, the primary's serial order, no mutation
 applied after its lease, no stale reads, the master's versions ahead of every copy, the
 record-append promise of the relaxed consistency model (`models/gfs.py`), reads that see what
-was appended, no chunk past its fixed size, and, after the ending, every chunk back to its
-full set of up-to-date replicas.
+was appended, no chunk past its fixed size, client calls that give up after their tries, and,
+in and after the ending, replicas made stale only by a missed bump, clones asked for at every
+scan while a chunk is short, and every chunk back to its full set of up-to-date replicas.
 
-Every check reads the ghost record (`lease`, `named`, `served`, `applied`), the history, and
-the nodes' disks as a crash now would leave them (`Storage.durable`); none asks the code it
-checks whether a lease is valid or a replica current.
+Every check reads the ghost record (`lease`, `named`, `served`, `applied`), the history, the
+trace's events, and the nodes' disks as a crash now would leave them (`Storage.durable`);
+none asks the code it checks whether a lease is valid or a replica current.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from checker.sim import Simulation
+from checker.sim import Simulation, Step
 from checker.system import history_invariant, state_invariant
 from implementations.gfs.chunkserver import ChunkServer
-from implementations.gfs.messages import CHUNK_SIZE, MASTER, MAX_CHUNKS, PAD, PATH, REPLICAS
+from implementations.gfs.messages import (
+    CHUNK_SIZE,
+    CLIENT_ATTEMPTS,
+    MASTER,
+    MAX_CHUNKS,
+    PAD,
+    PATH,
+    REPLICAS,
+    REPLICATION_POLLS,
+    CloneChunk,
+    CloneDone,
+    Heartbeat,
+    NewVersion,
+)
 from invariants.history import OK, Operation
 from invariants.verdict import Verdict, passed, violated
 from models.gfs import holds, missing_appends, regions, unwritten
 
 PROGRESS, READS, VERSIONS = "progress-at-quiescence", "reads-see-appends", "chunk-versions"
-SIZE = "fixed-size-chunks"
+SIZE, GIVES_UP, PROMPT = "fixed-size-chunks", "client-gives-up", "prompt-re-replication"
+KEPT = "takers-kept"
 
 
 def chunkservers(sim: Simulation) -> list[tuple[str, ChunkServer]]:
@@ -188,6 +203,134 @@ def chunk_versions(sim: Simulation) -> str | None:
     return None
 
 
+class _Ending:
+    """What an invariant judged in the ending has read of the trace so far."""
+
+    def __init__(self) -> None:
+        self.checked = 0  # how many steps of the trace it has looked at
+        self.scanned = False  # whether the master has scanned in the ending yet
+
+
+def ending_steps(sim: Simulation, seen: _Ending) -> list[Step]:
+    """The steps of the ending taken since the invariant last looked."""
+    steps, seen.checked = sim.trace[seen.checked:], len(sim.trace)
+    return [step for step in steps if step.phase == "quiesce"]
+
+
+class _Bumps(_Ending):
+    """takers-kept's reading: who was told each version of a chunk."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told: dict[tuple[int, int], set[str]] = {}  # (handle, version) -> told since
+
+
+@state_invariant(KEPT)
+def takers_kept(sim: Simulation) -> str | None:
+    """A replica goes stale only by missing a version bump (GFS section 4.5: the master
+    informs the up-to-date replicas of the new version; one that was unavailable is not
+    advanced, and only that makes it stale). Judged in the ending, where every message
+    arrives before the next timer fires, for the bumps the master began after its first scan
+    there: when it grants the lease, its record of the chunk's replicas names every
+    chunkserver that was told the lease's version since and holds it on disk."""
+    if sim.phase != "quiesce":  # nothing to judge before the ending
+        return None
+    seen = sim.invariant_state(KEPT + "/steps", _Bumps)
+    for step in ending_steps(sim, seen):
+        if step.event == ("fire", MASTER, "scan"):
+            seen.scanned = True
+        elif step.event[:2] == ("deliver", MASTER) and isinstance(step.detail, NewVersion) \
+                and seen.scanned:
+            bump = (step.detail.handle, step.detail.version)
+            seen.told.setdefault(bump, set()).add(step.event[2])
+    for kind, time, _, fact in _new_facts(sim, KEPT)[1]:
+        if kind == "lease":  # before the ending's bumps, nobody was told: nothing to judge
+            left_out = stale_takers(sim, seen, fact["handle"], fact["version"])
+            if left_out:
+                return (f"the lease on chunk {fact['handle']} at version {fact['version']} "
+                        f"(t={time}) leaves {', '.join(left_out)} out of the master's record, "
+                        f"though told that version and holding it: made stale, missing nothing")
+    return None
+
+
+def stale_takers(sim: Simulation, seen: _Bumps, handle: int, version: int) -> list[str]:
+    """The chunkservers told `version` of the chunk that hold it on disk, yet are not in the
+    master's record of its replicas."""
+    record = sim.contexts[MASTER].storage.durable(f"replicas:{handle}", ())
+    left_out = []
+    for name in sorted(seen.told.get((handle, version), ())):
+        copy = sim.contexts[name].storage.durable(f"chunk:{handle}")
+        if copy is not None and copy.version == version and name not in record:
+            left_out.append(name)
+    return left_out
+
+
+class _Clones(_Ending):
+    """prompt-re-replication's reading: the ending's clones, and who heartbeated lately."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard: set[str] = set()  # chunkservers heard from since the master's last scan
+        self.cloned: dict[int, bool] = {}  # handle -> whether its clone asked for completed
+
+
+@state_invariant(PROMPT)
+def prompt_re_replication(sim: Simulation) -> str | None:
+    """The master re-replicates a chunk as soon as its replicas fall below the goal (GFS
+    section 4.3). Judged in the ending, where nothing fails any more, every message arrives
+    before the next timer fires and the master, if it restarted, did so before its first
+    scan: once a clone it asked for after that scan has completed (the CloneDone reached it),
+    the master's next scan asks for the chunk's next clone if its record still names fewer
+    than REPLICAS replicas and another chunkserver could take one. Excused: a version bump
+    begun on the chunk meanwhile (a grant, and the lease it leads to, hold clones back), and
+    a scan before which some chunkserver was not heard from since the scan before (the
+    master may count it down)."""
+    if sim.phase != "quiesce":  # nothing to judge before the ending
+        return None
+    seen = sim.invariant_state(PROMPT + "/steps", _Clones)
+    for step in ending_steps(sim, seen):
+        if step.event[0] == "deliver":
+            note_clone_traffic(seen, step.event[1], step.event[2], step.detail)
+        elif step.event == ("fire", MASTER, "scan"):
+            unasked = unasked_clone(sim, seen) if step is sim.trace[-1] else None
+            if unasked is not None:
+                return (f"chunk {unasked} is still short of {REPLICAS} replicas once its clone "
+                        f"completed, yet the master's next scan asked for no other (t={step.time})")
+            seen.cloned = {h: done for h, done in seen.cloned.items() if not done}
+            seen.heard, seen.scanned = set(), True
+    return None
+
+
+def note_clone_traffic(seen: _Clones, src: str, dst: str, msg: object) -> None:
+    """Follow the ending's clones: asked for, completed, or overtaken by a version bump."""
+    if dst == MASTER and isinstance(msg, Heartbeat):
+        seen.heard.add(src)
+    elif dst == MASTER and isinstance(msg, CloneDone) and msg.handle in seen.cloned:
+        seen.cloned[msg.handle] = True
+    elif src == MASTER and isinstance(msg, CloneChunk) and seen.scanned:
+        seen.cloned[msg.handle] = False
+    elif src == MASTER and isinstance(msg, NewVersion):
+        seen.cloned.pop(msg.handle, None)
+
+
+def unasked_clone(sim: Simulation, seen: _Clones) -> int | None:
+    """A chunk whose clone completed before this scan, still short of replicas with a
+    chunkserver to take one, every chunkserver heard from since the last scan, and no clone
+    of it asked for by this scan (what the scan sent is all that is in flight: the ending
+    delivers every message before a timer fires)."""
+    servers = chunkserver_names(sim)
+    if not seen.scanned or not seen.heard.issuperset(servers):
+        return None
+    asked = {env.msg.handle for env in sim.network
+             if env.src == MASTER and isinstance(env.msg, CloneChunk)}
+    for handle, done in sorted(seen.cloned.items()):
+        record = sim.contexts[MASTER].storage.durable(f"replicas:{handle}", ())
+        short = 0 < len(record) < REPLICAS and any(s not in record for s in servers)
+        if done and short and handle not in asked:
+            return handle
+    return None
+
+
 def current_replicas(sim: Simulation, handle: int) -> dict[str, str]:
     """The contents of the chunk's current replicas: those the master's durable record names,
     holding the version of the chunk's latest lease or a newer one."""
@@ -276,6 +419,46 @@ def fixed_size_chunks(sim: Simulation) -> Verdict:
                 return violated(SIZE, f"{name} holds {len(copy.data)} bytes of chunk {handle} "
                                 f"at the end, more than a chunk's {CHUNK_SIZE}: {copy.data!r}")
     return passed(SIZE, f"every copy within the chunk size of {CHUNK_SIZE} bytes")
+
+
+@history_invariant(GIVES_UP)
+def client_gives_up(sim: Simulation) -> Verdict:
+    """The client library never leaves an application waiting for good on a master or a
+    chunk it cannot reach (GFS section 3.1: the client code makes a few attempts at a failed
+    mutation): an operation waits for an answer -- a timeout, a back-off after a refusal, a
+    poll of `replicated` -- at most as many times as it has tries, and then ends, `info` for
+    an append (the record may be there), `fail` for the others. Its tries:
+    CLIENT_ATTEMPTS, REPLICATION_POLLS for `replicated`, or as many as an append names.
+    Moving on to the next chunk is not a wait. Judged from the trace: the client's timer
+    firings between the step that invoked the operation and the one that invoked its next."""
+    operations = sim.operations()
+    for client in sorted(sim.clients):
+        ops = [op for op in operations if op.process == client]
+        for op, waits in zip(ops, waits_per_operation(sim, client)):
+            if waits > tries(op):
+                return violated(GIVES_UP, f"{client}'s {op.f}{tuple(op.args)} waited for an "
+                                f"answer {waits} times without giving up; it has "
+                                f"{tries(op)} tries", {"ops": [op.to_json()]})
+    return passed(GIVES_UP, f"each of {len(operations)} operations ended within its tries")
+
+
+def tries(op: Operation) -> int:
+    """How many times an operation may wait for an answer before it gives up."""
+    if op.f == "replicated":
+        return REPLICATION_POLLS
+    return op.args[1] if op.f == "append" and len(op.args) > 1 else CLIENT_ATTEMPTS
+
+
+def waits_per_operation(sim: Simulation, client: str) -> list[int]:
+    """For each operation the client invoked, in order: how often its timer fired before the
+    client's next invocation (an idle client has no timer pending)."""
+    waits: list[int] = []
+    for step in sim.trace:
+        if step.event == ("invoke", client):
+            waits.append(0)
+        elif step.event[0] == "fire" and step.event[1] == client and waits:
+            waits[-1] += 1
+    return waits
 
 
 @history_invariant(PROGRESS)
