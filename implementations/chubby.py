@@ -39,7 +39,13 @@ from checker.sim import Cluster, Simulation
 from checker.system import Config, System, Variant, history_invariant, state_invariant
 from implementations import sso, sso_checks
 from implementations.paxos_core import MASTER, NO_BALLOT, NOOP, Ballot
-from implementations.resource import ResourceReply, ResourceServer, ResourceWrite, stale_write
+from implementations.resource import (
+    Applied,
+    ResourceReply,
+    ResourceServer,
+    ResourceWrite,
+    stale_write,
+)
 from invariants.linearizability import check_linearizable
 from invariants.verdict import Verdict, passed, violated
 from models.lockservice import LockService
@@ -55,11 +61,13 @@ ATTEMPTS = 6  # requests a client sends for one call before giving up
 WORK = 100  # an application holding the lock works this long before each write
 WRITES = 3  # writes an application makes each time it holds the lock
 THINK = 200  # an application waits this long between rounds, and after a busy lock
-# The ending's first operation waits this long, so that a lock holder has time to write after
+# The ending's first operation waits this long, so that each primary has time to write after
 # the worst the faults leave behind: a fail-over (GRACE covers one), the new master's quiet
 # period before it may end a dead holder's session (SESSION_LEASE, then its next RENEW),
-# lock-delay, and a round of work (THINK, WORK); and GRACE again to spare.
-STAND_BY = 2 * GRACE + SESSION_LEASE + RENEW + LOCK_DELAY + THINK + WORK
+# lock-delay, a round of work by the first primary granted the lock (THINK, WRITES * WORK),
+# the other's first write after it (THINK, WORK); and GRACE again to spare.
+STAND_BY = (2 * GRACE + SESSION_LEASE + RENEW + LOCK_DELAY + THINK + WRITES * WORK
+            + THINK + WORK)
 LOCK = "primary"  # the lock the applications compete for
 NEVER = float("-inf")
 
@@ -830,21 +838,23 @@ def build(config: Config, cell: Cell, rng: Any) -> Cluster:
 def final_ops(clients: list[str], files: tuple[str, ...],
               values: Iterator[int]) -> list[tuple[str, str, Any]]:
     """First a stand-by: one client waits STAND_BY, so that the ending lasts long enough for
-    the primaries to win the lock and write (`lock-holder-writes` judges that). Then, twice
+    each primary to win the lock and write (`lock-holder-writes` judges that). Then, twice
     over, each file written a fresh value by one client and read by the next: after the
     faults the cell must take writes as well as answer reads (a write held back by an
     invalidation that no cache will ever acknowledge holds back every later write of its
     file). A session the client gives up (its grace ran out while the cell had no master)
     fails the call under way, as Chubby reports; the next round opens a new session and must
     succeed (`progress` judges each client's last operation, and whether some final write
-    went through)."""
+    went through). Last, each reader reads its file again, nothing written since: from its
+    cache (`rereads-cached` judges that)."""
     once = []
     for i, name in enumerate(files):
         once.append((clients[i % len(clients)], "write", (name, next(values))))
         once.append((clients[(i + 1) % len(clients)], "read", (name,)))
     return [(clients[0], "wait", (STAND_BY,)), *once,
             *[(client, f, (args[0], next(values)) if f == "write" else args)
-              for client, f, args in once]]
+              for client, f, args in once],
+            *[op for op in once if op[1] == "read"]]
 
 
 def cell_replicas(sim: Simulation) -> list[str]:
@@ -865,26 +875,78 @@ def no_stale_write(sim: Simulation) -> str | None:
     return None if resource is None else stale_write(resource.log)
 
 
+def primaries(sim: Simulation) -> list[str]:
+    """The application servers competing for the lock, by name."""
+    return [n for n in sim.servers if n.startswith("p")]
+
+
 @history_invariant("lock-holder-writes")
 def lock_holder_writes(sim: Simulation) -> Verdict:
-    """After the ending heals every fault, some primary is granted the lock and the resource
-    applies a write under its sequencer before the ending stops (the ending waits STAND_BY
-    for it). The resource stamps writes with its own clock, within epsilon of true time, so
-    only a write stamped at least epsilon after the ending began surely came after it."""
+    """After the ending heals every fault, each primary in turn is granted the lock and the
+    resource applies a write under its sequencer before the ending stops (the ending waits
+    STAND_BY for it): a lock its holder released, or lost with its session, goes to the
+    next to ask, so no primary is kept from it for good. The resource stamps writes with its
+    own clock, within epsilon of true time, so only a write stamped at least epsilon after
+    the ending began surely came after it."""
     began = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
     log = sim.nodes[RESOURCE].log
-    written = [a for a in log if a.token == a.generation and a.time - sim.epsilon >= began]
-    if written:
-        first = written[0]
-        return passed("lock-holder-writes", f"{first.holder} wrote under generation "
-                      f"{first.generation} at t={first.time}, after the ending began at "
-                      f"t={began}")
+    first: dict[str, Applied] = {}  # primary -> its first write surely in the ending
+    for applied in log:
+        if applied.token == applied.generation and applied.time - sim.epsilon >= began:
+            first.setdefault(applied.holder, applied)
+    idle = [p for p in primaries(sim) if p not in first]
+    if not idle:
+        return passed("lock-holder-writes", "; ".join(
+            f"{a.holder} wrote under generation {a.generation} at t={a.time}"
+            for a in first.values()) + f", after the ending began at t={began}")
+    who = " and ".join(idle) + " never" if first else "no primary"
     last = (f"the last write it applied was {log[-1].holder}'s, at t={log[-1].time}" if log
             else "it never applied one")
     return violated("lock-holder-writes",
-                    f"no primary wrote to {RESOURCE} under its sequencer in the {sim.time - began} "
+                    f"{who} wrote to {RESOURCE} under its sequencer in the {sim.time - began} "
                     f"ticks the ending ran after healing every fault at t={began} ({last})",
                     [attrs.asdict(a) for a in log[-3:]])
+
+
+def rereads(ops: list[tuple[str, str, Any]]) -> list[tuple[str, str]]:
+    """(client, file) of each read in `ops` (client, f, args) that repeats the same client's
+    read of the file just before it, nothing written to the file between."""
+    last: dict[str, tuple[str, str]] = {}  # file -> (client, f) of the latest op on it
+    repeated = []
+    for client, f, args in ops:
+        if f == "read" and last.get(args[0]) == (client, "read"):
+            repeated.append((client, args[0]))
+        if f != "wait":
+            last[args[0]] = (client, f)
+    return repeated
+
+
+@history_invariant("rereads-cached")
+def rereads_cached(sim: Simulation) -> Verdict:
+    """Once the faults are healed, caching works again (Chubby 2.5: caches are what let one
+    cell serve many clients; a client keeps what it read while its session lease runs and
+    nobody writes the file): a client that read a file in the ending, and reads it again with
+    nothing written to it since, is answered from its cache. Judged by the client's
+    `cached-read` note of what the second read returned, made when it was called (a hit
+    answers at once); a read that did not end `ok` is `progress`'s to judge."""
+    ran = [(step.event[1], *step.detail) for step in sim.trace
+           if step.phase == "quiesce" and step.event[0] == "invoke"]
+    ops = sim.operations()
+    judged = rereads(ran)
+    for client, name in judged:
+        read, reread = [op for op in ops if op.process == client and op.f == "read"
+                        and op.args[0] == name][-2:]
+        hits = [fact["contents"] for kind, time, node, fact in sim.ghost
+                if kind == "cached-read" and node == client and fact["name"] == name
+                and time == reread.call_time]
+        if read.status == reread.status == "ok" and reread.result not in hits:
+            return violated("rereads-cached",
+                            f"{client} read {name!r} again at t={reread.call_time}, nothing "
+                            f"written to it since it read {read.result!r} at "
+                            f"t={read.ret_time}, and asked the master instead of its cache",
+                            [read.to_json(), reread.to_json()])
+    return passed("rereads-cached", f"{len(judged)} rereads in the ending answered from the "
+                  f"cache")
 
 
 class _Acked:
@@ -933,6 +995,28 @@ def cache_coherent(sim: Simulation) -> str | None:
                         f"{contents!r} at t={when}, which the log holds later (slot "
                         f"{seen.slot_of(contents)})")
     return None
+
+
+@history_invariant("writes-acked-by-master")
+def writes_acked_by_master(sim: Simulation) -> Verdict:
+    """A client is told its write is done only by a master that applied it from the log,
+    having invalidated every cache of the file (Chubby 2.5): every write that ended `ok` was
+    acknowledged before it returned — a master's `acked` note of its contents (the workload
+    writes each value once). This is also what `cache-coherent` learns acknowledgements
+    from."""
+    acked: dict[tuple[str, Any], int] = {}  # (file, contents) -> when a master first acked
+    for kind, time, _, fact in sim.ghost:
+        if kind == "acked":
+            acked.setdefault((fact["name"], fact["contents"]), time)
+    writes = [op for op in sim.operations() if op.f == "write" and op.status == "ok"]
+    for op in writes:
+        if acked.get(op.args, op.ret_time + 1) > op.ret_time:
+            return violated("writes-acked-by-master",
+                            f"{op.process}'s write of {op.args[1]!r} to {op.args[0]!r} "
+                            f"returned ok at t={op.ret_time}, but no master had acknowledged "
+                            f"it", [op.to_json()])
+    return passed("writes-acked-by-master", f"each of the {len(writes)} writes that returned "
+                  f"ok was acknowledged by a master first")
 
 
 class _SessionLeases:
@@ -1036,7 +1120,8 @@ SYSTEM = System(
     build=build,
     invariants=(one_lease_holder, reads_within_lease, sso.one_value_per_slot,
                 chosen_on_majority, no_stale_write, cache_coherent, session_outlives_lease,
-                client_lease_conservative, linearizable_files, progress, lock_holder_writes),
+                client_lease_conservative, writes_acked_by_master, linearizable_files, progress,
+                lock_holder_writes, rereads_cached),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1500,
                           epsilon=50, max_pause=2500, faults=FAULTS,

@@ -196,19 +196,47 @@ class Slacker(chubby.Primary):
             super().answered(ctx, request, reply)
 
 
-def test_lock_holders_that_never_write_are_caught() -> None:
+def run_swapping(standard: type, replacement: type) -> RunResult:
+    """The correct cell on seed 0's random walk, each node of class `standard` (a server or a
+    client) built as `replacement`."""
+    def swap(nodes: dict[str, Any]) -> dict[str, Any]:
+        return {name: functools.partial(replacement, **node.keywords)
+                if node.func is standard else node for name, node in nodes.items()}
+
     def build(config: Config, cell: Any, rng: random.Random) -> Cluster:
         cluster = chubby.build(config, cell, rng)
-        servers = {name: functools.partial(Slacker, **node.keywords)
-                   if node.func is chubby.Primary else node
-                   for name, node in cluster.servers.items()}
-        return attrs.evolve(cluster, servers=servers)
-    result = execute(attrs.evolve(SYSTEM, build=build), "correct", DEFAULT, 0,
-                     RandomWalk(0, DEFAULT.max_pause))
+        return attrs.evolve(cluster, servers=swap(cluster.servers),
+                            clients=swap(cluster.clients))
+    return execute(attrs.evolve(SYSTEM, build=build), "correct", DEFAULT, 0,
+                   RandomWalk(0, DEFAULT.max_pause))
+
+
+def test_lock_holders_that_never_write_are_caught() -> None:
+    result = run_swapping(chubby.Primary, Slacker)
     assert result.verdict.invariant == "lock-holder-writes", result.verdict
     assert re.fullmatch(r"no primary wrote to fs under its sequencer in the \d+ ticks the "
                         r"ending ran after healing every fault at t=\d+ \(it never applied "
                         r"one\)", result.verdict.explanation), result.verdict.explanation
+
+
+class Hog(chubby.Primary):
+    """Once granted the lock, keeps it: works and writes on and never releases it."""
+
+    def written(self, ctx: Any, accepted: bool) -> None:
+        ctx.cancel_timer("written")
+        self.writing = None
+        ctx.set_timer("work", chubby.WORK)
+
+
+def test_a_lock_never_handed_on_is_caught() -> None:
+    """A holder that never lets go keeps the other primary from the lock after the faults
+    heal: each primary must write in the ending."""
+    result = run_swapping(chubby.Primary, Hog)
+    assert result.verdict.invariant == "lock-holder-writes", result.verdict
+    assert re.fullmatch(r"p\d never wrote to fs under its sequencer in the \d+ ticks the "
+                        r"ending ran after healing every fault at t=\d+ \(the last write it "
+                        r"applied was p\d's, at t=\d+\)", result.verdict.explanation), \
+        result.verdict.explanation
 
 
 def test_lock_holder_writes_counts_only_sequenced_writes_surely_in_the_ending() -> None:
@@ -225,6 +253,10 @@ def test_lock_holder_writes_counts_only_sequenced_writes_surely_in_the_ending() 
         "no primary wrote to fs under its sequencer in the 6000 ticks the ending ran after "
         "healing every fault at t=1000 (the last write it applied was p2's, at t=5000)")
     resource.log.append(Applied(1000 + DEFAULT.epsilon, "p1", 1, 1, None))
+    assert chubby.lock_holder_writes.check(sim).explanation == (
+        "p2 never wrote to fs under its sequencer in the 6000 ticks the ending ran after "
+        "healing every fault at t=1000 (the last write it applied was p1's, at t=1050)")
+    resource.log.append(Applied(5500, "p2", 2, 2, None))
     assert chubby.lock_holder_writes.check(sim).ok
 
 
@@ -433,7 +465,46 @@ def test_the_ending_writes_each_file_and_reads_it() -> None:
                    ("c1", "write", ("f", 10)), ("c2", "read", ("f",)),
                    ("c2", "write", ("g", 11)), ("c1", "read", ("g",)),
                    ("c1", "write", ("f", 12)), ("c2", "read", ("f",)),
-                   ("c2", "write", ("g", 13)), ("c1", "read", ("g",))]
+                   ("c2", "write", ("g", 13)), ("c1", "read", ("g",)),
+                   ("c2", "read", ("f",)), ("c1", "read", ("g",))]
+    assert chubby.rereads(ops) == [("c2", "f"), ("c1", "g")]
+
+
+def test_rereads_need_the_same_reader_and_no_write_between() -> None:
+    ops = [("c1", "read", ("f",)), ("c2", "read", ("f",)), ("c2", "write", ("f", 1)),
+           ("c2", "read", ("f",)), ("c1", "wait", (5,)), ("c2", "read", ("f",))]
+    assert chubby.rereads(ops) == [("c2", "f")]
+
+
+class Uncached(chubby.FileClient):
+    """Never answers a read from its cache."""
+
+    def cached(self, ctx: Any, name: str) -> None:
+        return None
+
+
+def test_a_client_that_stops_caching_is_caught() -> None:
+    result = run_swapping(chubby.FileClient, Uncached)
+    assert result.verdict.invariant == "rereads-cached", result.verdict
+    assert re.fullmatch(r"c\d read 'f' again at t=\d+, nothing written to it since it read "
+                        r"\d+ at t=\d+, and asked the master instead of its cache",
+                        result.verdict.explanation), result.verdict.explanation
+
+
+def test_writes_acked_by_master_on_hand_made_histories() -> None:
+    """A write that returned ok must have been acknowledged by a master (its `acked` note of
+    the write's contents) no later than it returned."""
+    sim = fresh()
+    sim.record("c1", "invoke", "write", ("f", 7))
+    sim.ghost.append(("acked", 0, "n1", {"name": "f", "contents": 7}))
+    sim.record("c1", "ok", "write", None)
+    sim.record("c2", "invoke", "write", ("f", 8))
+    sim.record("c2", "info", "write", None)  # never acknowledged, and not claimed to be
+    assert chubby.writes_acked_by_master.check(sim).ok
+    sim.record("c1", "invoke", "write", ("g", 7))
+    sim.record("c1", "ok", "write", None)
+    assert chubby.writes_acked_by_master.check(sim).explanation == (
+        "c1's write of 7 to 'g' returned ok at t=0, but no master had acknowledged it")
 
 
 def test_lease_checks_count_the_cells_replicas_only() -> None:
