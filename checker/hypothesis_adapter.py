@@ -2,9 +2,10 @@
 which event comes next, partition sides and spans, pause lengths, skews — reads its bits
 from bytes Hypothesis drew (`DrawnRandom`), as is the run's seed. Generation is as smart as
 the walk's, and Hypothesis brings what the walk lacks: its example database replays a
-failure first next time, `target()` steers towards runs with more faults, more leader
-changes, more unacknowledged operations and larger clock skews, and its mutations work on
-the decisions.
+failure first next time. Each run reports to `target()` its faults, leader changes,
+unacknowledged operations and clock skew; since the run's seed mixes in a digest of the
+bytes (`run_seed`), an example Hypothesis mutates is a run of its own, so its targeting
+phase tries fresh runs rather than climbing (see docs/engine.md).
 
 A failure is returned as the walk ran it — its choices replay it exactly — and the hunt then
 shrinks it with our ddmin, which on these schedules is faster than Hypothesis's shrinker and
@@ -59,8 +60,8 @@ class DrawnRandom(random.Random):
     ended. Nor several chunks drawn as the run goes: Hypothesis's mutator copies one chunk
     over another, and half its runs repeated stretches of decisions. The bytes cover the
     choices that shape a run (its swarm fault mix, fault budgets, the first few hundred
-    events: 2 bytes a `random()`, 1 for most choices), where `target()` and the database do
-    their work; the run replays exactly from the seed and the bytes."""
+    events: 2 bytes a `random()`, 1 for most choices); the run replays exactly from the seed
+    and the bytes."""
 
     def __init__(self, drawn: bytes = b"", seed: int = 0) -> None:
         super().__init__(seed)
