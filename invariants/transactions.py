@@ -43,7 +43,7 @@ import contextlib
 import gc
 import itertools
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
 
@@ -64,6 +64,7 @@ READ, APPEND, WRITE = "r", "append", "w"
 MICRO_OPS = (READ, APPEND, WRITE)
 WW, WR, RW, PROCESS, REALTIME = "ww", "wr", "rw", "process", "realtime"
 _BITS = {WW: _WW_BIT, WR: _WR_BIT, RW: _RW_BIT, PROCESS: _PROCESS_BIT, REALTIME: _REALTIME_BIT}
+_DATA_BITS = (_WW_BIT, _WR_BIT, _RW_BIT)
 
 # -- levels --------------------------------------------------------------------------------
 
@@ -211,10 +212,12 @@ def dependency_graph(ops: Iterable[Operation], *, realtime: bool = False,
                        budget=Budget(None, None), options=Options(**options))
     graph = nx.DiGraph()
     graph.add_nodes_from(sorted(history.nodes))
+    reasons = history.reasons({(a, b, bit) for a, out in history.succ.items()
+                               for b, kinds in out.items() for bit in _DATA_BITS if kinds & bit})
     for a, out in history.succ.items():
         for b in out:
             if a in history.nodes and b in history.nodes:
-                deps = history.deps_of(a, b)
+                deps = history.deps_of(a, b, reasons)
                 graph.add_edge(a, b, types=sorted(dep.type for dep in deps),
                                deps=[_dep_json(dep, a, b) for dep in deps])
     return graph
@@ -275,6 +278,10 @@ class _Dep(NamedTuple):
     detail: tuple
 
 
+_Link = Callable[[int, int, int, tuple], None]  # a, b, the edge's kind (bit), its reason
+_Reasons = dict[tuple[int, int, int], tuple]  # (a, b, bit) -> (key, *detail) of its `_Dep`
+
+
 class _Read(NamedTuple):
     """A list-append read by a committed transaction."""
 
@@ -300,6 +307,7 @@ class _Ambiguous(ValueError):
 _SIMPLE = (str, int)  # keys and values checked without hashing (bool is an int too)
 _SEQUENCES = (list, tuple)
 _WRITES = (APPEND, WRITE)
+_KEY = itemgetter(1)  # of a micro-op
 
 
 def _plainly_readable(mops: list | tuple) -> bool:
@@ -343,7 +351,6 @@ class _History:
         self.committed = [id_ for id_, op in self.ops.items() if op.status == OK]
         self.anomalies: list[dict] = []
         self.succ: dict[int, dict[int, int]] = defaultdict(dict)  # a -> b -> kinds (bits)
-        self.deps: dict[tuple[int, int, str], tuple] = {}  # (key, *detail) per data edge
         self.present = ((_REALTIME_BIT if realtime else 0)
                         | (_PROCESS_BIT if process_order else 0))
         self._index_writes()
@@ -353,8 +360,8 @@ class _History:
         self.order: dict[Any, list] = {}  # list key -> version order all reads agree on
         self.position: dict[Any, dict[Any, int]] = {}
         self.complete_order: set[Any] = set()  # list keys whose reads are mutually compatible
-        list_keys = sorted(self.list_reads, key=repr)
-        for key in list_keys:
+        self.read_keys = sorted(self.list_reads, key=repr)  # list keys read, in a stable order
+        for key in self.read_keys:
             self._infer_list_order(key)
         self.budget.spend(len(self.register_reads))
         for reads in self.register_reads.values():
@@ -362,10 +369,9 @@ class _History:
                 self.observed[read.key].add(read.value)
         self.seen_unknown = self._seen_unknowns()
         self.nodes = set(self.committed) | set(self.seen_unknown)
-        for key in list_keys:
-            self._list_edges(key)
-        self._unobserved_append_edges()
-        self._register_edges()
+        self._check_intermediate_reads()
+        self._check_register_reads()
+        self._data_edges(self._link, self.budget)
         self._check_within_transactions()
         if process_order:
             self._process_edges()
@@ -470,17 +476,20 @@ class _History:
 
         Only a transaction that touches some key twice can contradict itself (internal and
         future reads, lost updates), so only those (`revisiting`) have their list reads
-        indexed by position too (`read_at`)."""
+        indexed by position too (`read_at`). Reads ending in a value whose writer appended to
+        the key again after it are `ending_early`: the candidates for intermediate reads."""
         self.list_reads: dict[Any, list[_Read]] = defaultdict(list)
+        self.ending_early: dict[Any, list[_Read]] = defaultdict(list)
         self.register_reads: dict[int, list[_RegisterRead]] = defaultdict(list)
         self.read_at: dict[tuple[int, int], _Read] = {}
         self.revisiting: list[int] = []
         register_keys, list_keys, list_reads = self.register_keys, self.list_keys, self.list_reads
+        intermediate = self.intermediate
         spent = _Batched(self.budget)
         for id_ in self.committed:
             mops = self.mops[id_]
             steps = len(mops)
-            revisits = len(mops) > 1 and len({mop[1] for mop in mops}) != len(mops)
+            revisits = len(mops) > 1 and len(set(map(_KEY, mops))) != len(mops)
             if revisits:
                 self.revisiting.append(id_)
             for index, (f, key, value) in enumerate(mops):
@@ -500,6 +509,8 @@ class _History:
                     self._check_list_elements(id_, index, key, value)
                 read = _Read(id_, index, value)
                 list_reads[key].append(read)
+                if value and value[-1] in intermediate.get(key, ()):
+                    self.ending_early[key].append(read)
                 if revisits:
                     self.read_at[(id_, index)] = read
             spent.add(steps)
@@ -534,7 +545,7 @@ class _History:
         lengths = [len(read.value) for read in reads]
         longest = reads[lengths.index(max(lengths))]
         full = longest.value
-        clashing = [read for read in reads if full[:len(read.value)] != read.value]
+        clashing = [read for read, length in zip(reads, lengths) if full[:length] != read.value]
         self.budget.spend(sum(lengths))
         agreed = len(full)
         for read in clashing:
@@ -615,19 +626,32 @@ class _History:
                      f"{value!r} follows {aborted!r}, appended by T{failed}, which failed, so "
                      f"T{writer}'s update built on aborted state (dirty update)")
 
-    def _list_edges(self, key: Any) -> None:
+    def _data_edges(self, link: _Link, budget: Budget,
+                    list_keys: Container | None = None) -> None:
+        """Every ww, wr and rw edge, handed to `link` with its reason as inference finds it;
+        given `list_keys`, of the list-append keys' edges only theirs.
+
+        The check links the edges and keeps no reason: a history has hundreds of thousands of
+        edges and a verdict explains a few. `reasons` runs this again for the keys those few
+        edges' ends share, keeping each edge's first reason, as keeping them all would have.
+        """
+        for key in self.read_keys:
+            if list_keys is None or key in list_keys:
+                self._list_edges(key, link, budget)
+        self._unobserved_append_edges(link, budget, list_keys)
+        self._register_edges(link, budget)
+
+    def _list_edges(self, key: Any, link: _Link, budget: Budget) -> None:
         """ww between consecutive versions; wr from the writer of the last value a read saw,
         rw to the writer of the next one. The positions of the versions written by graph
         nodes are computed once per key, so each read costs the same whatever its length."""
         order, reads = self.order[key], self.list_reads[key]
-        self.budget.spend(len(order) + len(reads))
-        writers = [self._node_writer(key, value) for value in order]
+        budget.spend(len(order) + len(reads))
+        writers = self._node_writers(key, order)
         written = [i for i, writer in enumerate(writers) if writer is not None]
-        edge = self._edge
         for i, j in itertools.pairwise(written):
-            edge(writers[i], writers[j], WW, (key, "next-append", order[i], order[j]))
+            link(writers[i], writers[j], _WW_BIT, (key, "next-append", order[i], order[j]))
         complete = key in self.complete_order
-        intermediate = self.intermediate.get(key, ())
         for read in reads:
             seen = read.value
             length = len(seen)
@@ -635,24 +659,30 @@ class _History:
                 after = bisect.bisect_left(written, length)  # written[after]: the next version
                 if after:
                     i = written[after - 1]
-                    edge(writers[i], read.txn, WR, (key, "read-append", seen, order[i]))
+                    link(writers[i], read.txn, _WR_BIT, (key, "read-append", seen, order[i]))
                 if after < len(written):
                     i = written[after]
-                    edge(read.txn, writers[i], RW, (key, "read-before-append", seen, order[i]))
+                    link(read.txn, writers[i], _RW_BIT,
+                         (key, "read-before-append", seen, order[i]))
             else:
-                self._clashing_read_source(key, read)
-            if seen and seen[-1] in intermediate:
-                self._check_intermediate(key, read)
+                self._clashing_read_source(key, read, link, budget)
 
-    def _clashing_read_source(self, key: Any, read: _Read) -> None:
+    def _clashing_read_source(self, key: Any, read: _Read, link: _Link,
+                              budget: Budget) -> None:
         """wr for a read that is not a prefix of the agreed order: from its last value's
         writer, which it certainly saw."""
-        self.budget.spend(len(read.value))
+        budget.spend(len(read.value))
         for value in reversed(read.value):
             writer = self._node_writer(key, value)
             if writer is not None:
-                self._edge(writer, read.txn, WR, (key, "read-append", read.value, value))
+                link(writer, read.txn, _WR_BIT, (key, "read-append", read.value, value))
                 return
+
+    def _check_intermediate_reads(self) -> None:
+        """Intermediate reads of list keys (`_check_intermediate`), key by key."""
+        for key in self.read_keys:
+            for read in self.ending_early.get(key, ()):
+                self._check_intermediate(key, read)
 
     def _check_intermediate(self, key: Any, read: _Read) -> None:
         value = read.value[-1]
@@ -665,38 +695,40 @@ class _History:
                      f"({_show(self.appends[(writer, key)])}): an intermediate state "
                      f"(intermediate read, G1b)")
 
-    def _unobserved_append_edges(self) -> None:
+    def _unobserved_append_edges(self, link: _Link, budget: Budget,
+                                 list_keys: Container | None) -> None:
         """A committed append no read saw comes after every value read (reads are prefixes).
 
         So it follows the last value's writer (ww) and the transactions that read the whole
         order (rw); readers of shorter prefixes already precede those through rw and ww edges.
         """
         tails: dict[Any, tuple[Any, list[_Read]]] = {}
-        self.budget.spend(len(self.appends))
+        budget.spend(len(self.appends))
         complete, observed = self.complete_order, self.observed
         for (id_, key), values in self.appends.items():
-            if key not in complete or id_ not in self.nodes:
+            if key not in complete or id_ not in self.nodes or not (
+                    list_keys is None or key in list_keys):
                 continue
             seen = observed[key]
             if seen.issuperset(values):
                 continue
             unseen = [value for value in values if value not in seen]
             if key not in tails:
-                tails[key] = self._order_tail(key)
+                tails[key] = self._order_tail(key, budget)
             last, full_readers = tails[key]
             if last is not None:
-                self._edge(self.writer[(key, last)], id_, WW,
-                           (key, "after-observed", last, unseen[0]))
-            self.budget.spend(len(full_readers))
+                link(self.writer[(key, last)], id_, _WW_BIT,
+                     (key, "after-observed", last, unseen[0]))
+            budget.spend(len(full_readers))
             for read in full_readers:
-                self._edge(read.txn, id_, RW,
-                           (key, "read-before-unseen-append", read.value, unseen[0]))
+                link(read.txn, id_, _RW_BIT,
+                     (key, "read-before-unseen-append", read.value, unseen[0]))
 
-    def _order_tail(self, key: Any) -> tuple[Any, list[_Read]]:
+    def _order_tail(self, key: Any, budget: Budget) -> tuple[Any, list[_Read]]:
         """The last value of `key`'s order that a committed transaction wrote (None if none),
         and the reads that saw the whole order."""
         order = self.order.get(key, [])
-        self.budget.spend(len(order) + len(self.list_reads.get(key, ())))
+        budget.spend(len(order) + len(self.list_reads.get(key, ())))
         last = next((value for value in reversed(order)
                      if self._node_writer(key, value) is not None), None)
         return last, [read for read in self.list_reads.get(key, ())
@@ -706,41 +738,49 @@ class _History:
         writer = self.writer.get((key, value))
         return writer if writer in self.nodes else None
 
+    def _node_writers(self, key: Any, values: list) -> list[int | None]:
+        """`_node_writer` of each value, in one pass (a key's whole version order)."""
+        nodes = self.nodes
+        return [writer if writer in nodes else None
+                for writer in map(self.writer.get, zip(itertools.repeat(key), values))]
+
     # -- register keys ---------------------------------------------------------------------
 
-    def _register_edges(self) -> None:
-        """Edges from what is known of each register's version order: the initial value
-        precedes every write, and each succession (`_successions`) puts one version after
-        another: ww from the earlier version's writer, rw from its readers."""
+    def _register_edges(self, link: _Link, budget: Budget) -> None:
+        """wr from the writer of each value read; then edges from what is known of each
+        register's version order: the initial value precedes every write, and each succession
+        (`_successions`) puts one version after another: ww from the earlier version's writer,
+        rw from its readers."""
         initial = self.options.initial
         readers: dict[tuple[Any, Any], list[int]] = defaultdict(list)
         for id_, reads in self.register_reads.items():
-            self.budget.spend(len(self.mops[id_]))
+            budget.spend(len(self.mops[id_]))
             for read in self._first_reads(id_, reads):
                 readers[(read.key, read.value)].append(id_)
-                if read.value != initial:
-                    self._register_read_source(id_, read)
-        successions = list(self._successions())
-        first_writers = self._possibly_first_writers(successions)
+                writer = self.writer.get((read.key, read.value))
+                if read.value != initial and writer is not None:
+                    link(writer, id_, _WR_BIT, (read.key, "read-value", read.value))
+        successions = list(self._successions(budget))
+        first_writers = self._possibly_first_writers(successions, budget)
         for (key, value), ids in readers.items():
             if value != initial:
                 continue
             for reader in ids:
-                self.budget.spend(len(first_writers[key]) + 1)
+                budget.spend(len(first_writers[key]) + 1)
                 for writer in first_writers[key]:
-                    self._edge(reader, writer, RW, (
+                    link(reader, writer, _RW_BIT, (
                         key, "read-initial", initial, self.last_write[(writer, key)]))
         for key, earlier, later, why in successions:
-            self.budget.spend(len(readers.get((key, earlier), ())) + 1)
+            budget.spend(len(readers.get((key, earlier), ())) + 1)
             source, after = self._node_writer(key, earlier), self._node_writer(key, later)
             if after is None or earlier == initial:
                 continue
             if source is not None:
-                self._edge(source, after, WW, (key, why, earlier, later))
+                link(source, after, _WW_BIT, (key, why, earlier, later))
             for reader in readers.get((key, earlier), ()):
-                self._edge(reader, after, RW, (key, why + "-overwrite", earlier, later))
+                link(reader, after, _RW_BIT, (key, why + "-overwrite", earlier, later))
 
-    def _successions(self) -> Iterator[tuple[Any, Any, Any, str]]:
+    def _successions(self, budget: Budget) -> Iterator[tuple[Any, Any, Any, str]]:
         """(key, earlier version, later version, why) for what the options let us infer."""
         if self.options.writes_follow_reads:
             for id_, reads in self.register_reads.items():
@@ -748,16 +788,16 @@ class _History:
                     if (id_, read.key) in self.last_write:
                         yield read.key, read.value, self.last_write[(id_, read.key)], "read-write"
         if self.options.sequential_keys:
-            yield from self._process_successions()
+            yield from self._process_successions(budget)
 
-    def _process_successions(self) -> Iterator[tuple[Any, Any, Any, str]]:
+    def _process_successions(self, budget: Budget) -> Iterator[tuple[Any, Any, Any, str]]:
         """A process's successive versions of each register, transaction after transaction:
         the version its last transaction left it seeing, then the next one it saw or wrote."""
         by_process: dict[str, list[Operation]] = defaultdict(list)
         for id_ in self.committed:
             by_process[self.ops[id_].process].append(self.ops[id_])
         for ops in by_process.values():
-            self.budget.spend(len(ops))
+            budget.spend(len(ops))
             current: dict[Any, Any] = {}  # key -> the last version this process saw or wrote
             for op in sorted(ops, key=lambda op: (op.call, op.id)):
                 for key, first, last in self._register_versions(op.id):
@@ -775,12 +815,12 @@ class _History:
                 last[key] = value
         return ((key, first[key], last[key]) for key in first)
 
-    def _possibly_first_writers(self, successions: list[tuple[Any, Any, Any, str]]
-                                ) -> dict[Any, list[int]]:
+    def _possibly_first_writers(self, successions: list[tuple[Any, Any, Any, str]],
+                                budget: Budget) -> dict[Any, list[int]]:
         """Per register key, its committed writers except those known to overwrite another
         committed write: a reader of the initial value precedes these directly and the rest
         through ww edges."""
-        self.budget.spend(len(self.last_write) + len(successions))
+        budget.spend(len(self.last_write) + len(successions))
         follows = {(self.writer.get((key, later)), key)
                    for key, earlier, later, _ in successions
                    if self._node_writer(key, earlier) is not None}
@@ -798,7 +838,16 @@ class _History:
             first_access.setdefault(key, index)
         return (read for read in reads if first_access[read.key] == read.index)
 
-    def _register_read_source(self, id_: int, read: _RegisterRead) -> None:
+    def _check_register_reads(self) -> None:
+        """What each register read saw of others' writes must be a committed transaction's
+        final write of the key."""
+        initial = self.options.initial
+        for id_, reads in self.register_reads.items():
+            for read in self._first_reads(id_, reads):
+                if read.value != initial:
+                    self._check_register_read_source(id_, read)
+
+    def _check_register_read_source(self, id_: int, read: _RegisterRead) -> None:
         key, value = read.key, read.value
         writer = self.writer.get((key, value))
         seen = f"T{id_} read {_key(key)}={value!r}"
@@ -813,13 +862,11 @@ class _History:
         elif writer == id_:
             self._report("future-read", key, [id_],
                          f"{seen} before it wrote that value itself (future read)")
-        else:
-            self._edge(writer, id_, WR, (key, "read-value", value))
-            if self.last_write[(writer, key)] != value:
-                self._report("G1b", key, [id_, writer],
-                             f"{seen}, but T{writer} overwrote {value!r} with "
-                             f"{self.last_write[(writer, key)]!r} in the same transaction "
-                             f"(intermediate read, G1b)")
+        elif self.last_write[(writer, key)] != value:
+            self._report("G1b", key, [id_, writer],
+                         f"{seen}, but T{writer} overwrote {value!r} with "
+                         f"{self.last_write[(writer, key)]!r} in the same transaction "
+                         f"(intermediate read, G1b)")
 
     # -- anomalies within one transaction --------------------------------------------------
 
@@ -840,7 +887,7 @@ class _History:
                 if key in self.complete_order and len(self.appends[(id_, key)]) > 1:
                     self._check_append_order(id_, key, self.appends[(id_, key)])
         for id_ in self.seen_unknown:
-            for key in dict.fromkeys(mop[1] for mop in self.mops[id_]):
+            for key in dict.fromkeys(map(_KEY, self.mops[id_])):
                 values = self.appends.get((id_, key), ())
                 if len(values) > 1 and key in self.complete_order:
                     self._check_append_order(id_, key, values)
@@ -945,14 +992,15 @@ class _History:
             last_ok = None
             for op in sorted(ops, key=lambda op: (op.call, op.id)):
                 if last_ok is not None and op.id in self.nodes:
-                    self._order_link(last_ok, op.id, _PROCESS_BIT)
+                    self._link(last_ok, op.id, _PROCESS_BIT)
                 if op.status == OK:
                     last_ok = op.id
 
     def _realtime_edges(self) -> None:
         """Real-time precedence by positions in the history; explained with the times."""
         self.budget.spend(len(self.nodes))
-        intervals = [(id_, self.ops[id_].call, self.ops[id_].ret) for id_ in sorted(self.nodes)]
+        ops = self.ops
+        intervals = [(id_, (op := ops[id_]).call, op.ret) for id_ in sorted(self.nodes)]
         succ = self.succ
         spent = _Batched(self.budget)
         for b, before in _realtime_predecessors(intervals):
@@ -964,38 +1012,47 @@ class _History:
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _edge(self, a: int, b: int, kind: str, reason: tuple) -> None:
-        """A data edge a -> b of `kind`, its first reason kept: (key, *detail) of its `_Dep`,
-        one flat tuple (an edge's reason is kept for each of the history's many edges)."""
-        if a != b:
-            out = self.succ[a]
-            bit = _BITS[kind]
-            kinds = out.get(b, 0)
-            if not kinds & bit:
-                out[b] = kinds | bit
-                self.deps[(a, b, kind)] = reason
-
-    def _order_link(self, a: int, b: int, bit: int) -> None:
+    def _link(self, a: int, b: int, bit: int, reason: tuple | None = None) -> None:
+        """An edge a -> b of the kind `bit`. A data edge's reason, (key, *detail) of its
+        `_Dep`, is not kept: `reasons` finds it again for the few edges explained."""
         if a != b:
             out = self.succ[a]
             out[b] = out.get(b, 0) | bit
 
-    def deps_of(self, a: int, b: int) -> list[_Dep]:
-        """Why a -> b, one `_Dep` per edge type; order edges explained from the ops."""
-        kinds = self.succ[a][b]
-        reasons = [(name, self.deps[(a, b, name)]) for name in (WW, WR, RW)
-                   if kinds & _BITS[name]]
-        deps = [_Dep(name, reason[0], reason[1:]) for name, reason in reasons]
-        if kinds & _PROCESS_BIT:
-            deps.append(_Dep(PROCESS, None, ("process", self.ops[a].process)))
-        if kinds & _REALTIME_BIT:
-            deps.append(_Dep(REALTIME, None, ("realtime", self.ops[a].ret_time,
-                                              self.ops[b].call_time)))
-        return deps
+    def reasons(self, edges: set[tuple[int, int, int]]) -> _Reasons:
+        """The reason of each data edge (a, b, bit): the first one inference gives for it,
+        inferring again the edges of the list keys both ends touched (and every register's).
+        Spends from a budget of its own: what is explained does not change the check's steps."""
+        if not edges:
+            return {}
+        first: _Reasons = {}
 
-    def dep(self, a: int, b: int, bit: int) -> _Dep:
-        name = cycles.KIND_NAMES[bit]
-        return next(dep for dep in self.deps_of(a, b) if dep.type == name)
+        def keep_first(a: int, b: int, bit: int, reason: tuple) -> None:
+            if (a, b, bit) in edges and (a, b, bit) not in first:
+                first[(a, b, bit)] = reason
+
+        def keys(id_: int) -> set:
+            return set(map(_KEY, self.mops[id_]))
+
+        shared = {key for a, b, _ in edges for key in keys(a) & keys(b)}
+        self._data_edges(keep_first, Budget(None, None), shared)
+        return first
+
+    def deps_of(self, a: int, b: int, reasons: _Reasons) -> list[_Dep]:
+        """Why a -> b, one `_Dep` per edge type (`reasons` has its data edges')."""
+        kinds = self.succ[a][b]
+        return [self.dep(a, b, bit, reasons) for bit in _BITS.values() if kinds & bit]
+
+    def dep(self, a: int, b: int, bit: int, reasons: _Reasons) -> _Dep:
+        """Why a -> b has the kind `bit`: a data edge from its reason, an order edge from the
+        ops."""
+        if bit == _PROCESS_BIT:
+            return _Dep(PROCESS, None, ("process", self.ops[a].process))
+        if bit == _REALTIME_BIT:
+            return _Dep(REALTIME, None, ("realtime", self.ops[a].ret_time,
+                                         self.ops[b].call_time))
+        key, *detail = reasons[(a, b, bit)]
+        return _Dep(cycles.KIND_NAMES[bit], key, tuple(detail))
 
     def _report(self, kind: str, key: Any, txns: list[int], why: str) -> None:
         self.anomalies.append({"type": kind, "key": key, "txns": txns, "why": why,
@@ -1049,6 +1106,7 @@ def _search_cycles(history: _History, forbidden: frozenset[str], budget: Budget,
     bases = tuple(base for base in cycles.CYCLE_BASES if base in forbidden)
     present = history.present
     search = _Search([], {}, [], [])
+    kept: list[cycles.Cycle] = []
     for component in components:
         finder = cycles.ComponentSearch(succ, component, budget, present)
         try:
@@ -1063,8 +1121,11 @@ def _search_cycles(history: _History, forbidden: frozenset[str], budget: Budget,
             search.allowed.append(f"{len(component)} transactions")
         for kind, cycle, kinds in found:
             search.counts[kind] = search.counts.get(kind, 0) + 1
-            if len(search.cycles) < max_cycles:
-                search.cycles.append(_cycle_anomaly(history, kind, cycle, kinds))
+            if len(kept) < max_cycles:
+                kept.append((kind, cycle, kinds))
+    reasons = history.reasons({(a, b, bit) for _, cycle, kinds in kept
+                               for (a, b), bit in zip(_steps(cycle), kinds) if bit in _DATA_BITS})
+    search.cycles.extend(_cycle_anomaly(history, *found, reasons) for found in kept)
     return search
 
 
@@ -1085,9 +1146,15 @@ def _walk_cycle(succ: dict[int, dict[int, int]], nodes: set[int]) -> tuple[str, 
     return cycles.cycle_type(kinds), cycle, kinds
 
 
-def _cycle_anomaly(history: _History, kind: str, cycle: list[int], kinds: list[int]) -> dict:
-    steps = list(zip(cycle, cycle[1:] + cycle[:1]))
-    deps = [history.dep(a, b, bit) for (a, b), bit in zip(steps, kinds)]
+def _steps(cycle: list[int]) -> list[tuple[int, int]]:
+    """The edges of a cycle, as (from, to)."""
+    return list(zip(cycle, cycle[1:] + cycle[:1]))
+
+
+def _cycle_anomaly(history: _History, kind: str, cycle: list[int], kinds: list[int],
+                   reasons: _Reasons) -> dict:
+    steps = _steps(cycle)
+    deps = [history.dep(a, b, bit, reasons) for (a, b), bit in zip(steps, kinds)]
     edges = [{"from": a, "to": b, **_dep_json(dep, a, b)} for (a, b), dep in zip(steps, deps)]
     first, second = (f"T{id_}" for id_ in cycle[:2])
     if len(cycle) == 2:

@@ -245,6 +245,17 @@ def test_dependency_graph_edges_carry_their_reasons():
         {"type": "wr", "key": "y", "why": "T2 read y=[1], which includes T1's append of 1 (wr)"}]
 
 
+def test_an_edge_several_keys_imply_is_explained_by_the_first_key():
+    """The check keeps no reason per edge: explaining finds the edge's first one again."""
+    ops = [t(1, [["append", "x", 1], ["append", "y", 1], ["append", "z", 1]]),
+           t(2, [["r", "y", [1]], ["r", "x", [1]], ["r", "z", []]]),
+           t(3, [["r", "z", [1]]])]
+    wr = {"type": "wr", "key": "x", "why": "T2 read x=[1], which includes T1's append of 1 (wr)"}
+    assert dependency_graph(ops).edges[1, 2]["deps"] == [wr]
+    [cycle] = check(ops).witness
+    assert {"from": 1, "to": 2, **wr} in cycle["edges"]
+
+
 def test_repeated_values_cannot_be_attributed():
     ops = [t(1, [["append", "x", 1]]), t(2, [["append", "x", 1]])]
     verdict = check(ops)
