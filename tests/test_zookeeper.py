@@ -21,8 +21,14 @@ from implementations.zookeeper.client import Locker
 from implementations.zookeeper.server import Connect, NotReady, Write, ZooKeeperServer
 from implementations.zookeeper.zab import (
     BROADCAST,
+    FOLLOWING,
     LEADING,
+    LOOKING,
+    SYNC_LIMIT,
+    AckEpoch,
+    Disconnect,
     FollowerInfo,
+    NewEpoch,
     Proposal,
     Txn,
     Vote,
@@ -121,9 +127,21 @@ def test_committed_prefix_flags_two_transactions_at_one_index() -> None:
     sim.ghost.append(("commit", 3, "z3", {"index": 0, "txn": txn(2, 1)}))
     assert "z3 delivered 0x200000001 at index 0" in checks.committed_prefix.check(sim)
     sim = fresh()
-    sim.ghost += [("commit", 1, "z1", {"index": 0, "txn": txn(1, 2)}),
-                  ("commit", 2, "z1", {"index": 1, "txn": txn(1, 2)})]
-    assert "zxids must increase" in checks.committed_prefix.check(sim)
+    sim.ghost += [("commit", 1, "z1", {"index": 0, "txn": txn(1, 1)}),
+                  ("commit", 2, "z1", {"index": 1, "txn": txn(1, 1)})]
+    assert "numbers its epoch's transactions" in checks.committed_prefix.check(sim)
+
+
+@pytest.mark.parametrize("zxids", [((1, 1), (1, 3)), ((1, 2),), ((2, 4), (1, 5)),
+                                   ((1, 1), (2, 2))], ids=["gap", "first", "back", "new-epoch"])
+def test_committed_prefix_wants_each_epoch_numbered_from_one(zxids) -> None:
+    sim = fresh()
+    sim.ghost += [("commit", i, "z1", {"index": i, "txn": txn(*z)}) for i, z in enumerate(zxids)]
+    assert "numbers its epoch's transactions 1, 2, 3" in checks.committed_prefix.check(sim)
+    sim = fresh()
+    sim.ghost += [("commit", i, "z1", {"index": i, "txn": txn(e, c)})
+                  for i, (e, c) in enumerate(((1, 1), (1, 2), (3, 1), (3, 2)))]
+    assert checks.committed_prefix.check(sim) is None
 
 
 def test_committed_survives_compares_in_epoch_order() -> None:
@@ -363,7 +381,8 @@ def test_an_ensemble_that_does_nothing_useful_is_reported(server) -> None:
     found = next(r for r in (execute(system, "mutant", DEFAULT, seed,
                                      RandomWalk(seed, DEFAULT.max_pause)) for seed in range(5))
                  if r.verdict.violated)
-    assert found.verdict.invariant in ("progress-at-quiescence", "lock-released"), found.verdict
+    assert found.verdict.invariant in ("recovery-bounded", "progress-at-quiescence",
+                                       "lock-released"), found.verdict
 
 
 def test_progress_needs_every_server_in_the_leaders_broadcast() -> None:
@@ -460,7 +479,63 @@ def test_a_peer_bound_to_a_later_epoch_tells_an_older_leader_to_give_way() -> No
     assert FollowerInfo(6) in sent and peer.role != "following"
 
 
+def test_a_follower_of_an_epoch_its_leader_gave_up_elects_again_at_once() -> None:
+    sim = fresh()
+    assert fast(sim, lambda: established(sim) is not None)
+    leader = sim.nodes[established(sim)]
+    follower = next(n for n in servers(sim).values() if n.role == FOLLOWING)
+    sim.network.in_flight.clear()
+    stale = AckEpoch(leader.epoch - 1, 0, Zxid(0))  # it waits for a bid the leader gave up
+    leader.on_message(sim.contexts[leader.id], follower.id, stale)
+    sent = [e.msg for e in sim.network.in_flight.values() if e.dst == follower.id]
+    assert sent == [Disconnect(leader.epoch - 1)]
+    follower.on_message(sim.contexts[follower.id], leader.id, Disconnect(leader.epoch - 1))
+    assert follower.role == FOLLOWING  # not its epoch: a stale answer changes nothing
+    follower.on_message(sim.contexts[follower.id], leader.id, Disconnect(follower.epoch))
+    assert follower.role == LOOKING
+
+
 # --- the hunt -----------------------------------------------------------------------------------
+
+
+def test_a_leader_sends_newepoch_again_to_a_follower_not_synchronised() -> None:
+    sim = fresh()
+    leader = sim.nodes["z1"]
+    leader.lead(sim.contexts["z1"])
+    leader.on_follower_info(sim.contexts["z1"], "z2", 0)  # a quorum: epoch 1 chosen
+    sim.network.in_flight.clear()
+    leader.leader_tick(sim.contexts["z1"])
+    sent = [(e.dst, e.msg) for e in sim.network.in_flight.values()]
+    assert sent == [("z2", NewEpoch(1))]  # lost, or it was looking: it may answer Disconnect
+    leader.on_message(sim.contexts["z1"], "z2", Disconnect(1))
+    assert leader.role == LOOKING
+
+
+def test_a_leader_no_quorum_joined_gives_up_after_sync_limit() -> None:
+    sim = fresh()
+    leader = sim.nodes["z1"]
+    leader.failures = 5  # many failed elections: a follower would wait 4 * SYNC_LIMIT
+    leader.lead(sim.contexts["z1"])
+    assert leader.patience() == SYNC_LIMIT
+    leader.on_follower_info(sim.contexts["z1"], "z2", 0)
+    assert leader.patience() == SYNC_LIMIT << 2  # synchronising a quorum may take longer
+
+
+def test_recovery_bounded_times_the_ensemble_and_the_clients_from_the_ending() -> None:
+    sim = fresh()
+    assert checks.recovery_bounded.check(sim) is None  # not in the ending yet
+    sim.phase = "quiesce"  # the faults end now, at t=0; every server is looking
+    assert checks.recovery_bounded.check(sim) is None
+    sim.time = checks.RECOVERY + 1
+    assert f"due to recover by t={checks.RECOVERY} (RECOVERY={checks.RECOVERY}), and at " \
+           f"t={sim.time}: 0 leaders" in checks.recovery_bounded.check(sim)
+    result = execute(SYSTEM, "correct", DEFAULT, 0, RandomWalk(0, DEFAULT.max_pause))
+    sim = result.sim
+    assert checks.recovery_bounded.check(sim) is None
+    sim.history.append(Event("c1", "invoke", "read", ("/x",), sim.time))
+    assert checks.recovery_bounded.check(sim) is None
+    sim.time += checks.RETURNS + 1
+    assert "c1's read (called at t=" in checks.recovery_bounded.check(sim)
 
 
 def test_registered() -> None:
@@ -481,7 +556,7 @@ def test_correct_variant_survives_a_short_hunt() -> None:
 @pytest.mark.parametrize("variant, invariant", [
     ("ack-newleader-before-persist", "committed-durable"),
     ("persistent-lock-node", "lock-released"),
-    ("no-resend", "progress-at-quiescence"),
+    ("no-resend", "recovery-bounded"),
     ("replay-history-on-sync", "trees-match-model"),
 ])
 def test_seeded_bug_is_found_and_replays(variant: str, invariant: str) -> None:

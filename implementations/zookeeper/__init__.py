@@ -113,7 +113,8 @@ SYSTEM = System(
                 checks.monotone_tokens,
                 checks.trees_match_model, checks.session_order, checks.sequential_names,
                 checks.conditional_set, checks.sync_reads_latest, checks.replies_match_model,
-                checks.progress_at_quiescence, checks.lock_released),
+                checks.recovery_bounded, checks.progress_at_quiescence,
+                checks.lock_released),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=8, max_steps=1500,
                           max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING),
@@ -152,7 +153,7 @@ SYSTEM = System(
             "no-resend", Parts(server=NoResendServer),
             breaks="progress: a follower that missed a proposal never applies another one, "
                    "and its clients' syncs never return",
-            caught_by="progress-at-quiescence",
+            caught_by="recovery-bounded",
             teaches="Zab (DSN'11) assumes FIFO channels: a lost proposal must be resent"),
         "replay-history-on-sync": Variant(
             "replay-history-on-sync", Parts(server=ReplayHistoryOnSync),

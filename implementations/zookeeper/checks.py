@@ -14,8 +14,9 @@ from collections.abc import Iterator
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.resource import ResourceServer, stale_write
+from implementations.zookeeper.client import REQUEST_TIMEOUT
 from implementations.zookeeper.server import ZooKeeperServer
-from implementations.zookeeper.zab import BROADCAST, LEADING, Txn, Zxid
+from implementations.zookeeper.zab import BROADCAST, LEADING, RETRY, SYNC_LIMIT, Txn, Zxid
 from invariants.history import OK, Operation
 from invariants.sessions import (
     READ,
@@ -95,10 +96,11 @@ class Ghosts:
                 "committed-prefix", f"{peer} delivered {txn.zxid!r} at index {index}, where "
                 f"{by} delivered {first.zxid!r} (t={time})")
         before = self.committed.get(index - 1)
-        if before is not None and before[0].zxid >= txn.zxid:
+        if not _numbered(None if before is None else before[0].zxid, txn.zxid):
+            after = "first" if before is None else f"after {before[0].zxid!r}"
             self.problems.setdefault(
-                "committed-prefix", f"{peer} delivered {txn.zxid!r} at index {index}, after "
-                f"{before[0].zxid!r}: zxids must increase along the history (t={time})")
+                "committed-prefix", f"{peer} delivered {txn.zxid!r} at index {index}, "
+                f"{after}: a leader numbers its epoch's transactions 1, 2, 3... (t={time})")
         for epoch, (leader, history) in self.established.items():
             self.check_survives(epoch, leader, history, index, txn, peer, time)
 
@@ -120,6 +122,14 @@ class Ghosts:
                 "committed-survives",
                 f"{leader} established epoch {epoch} with a history of {len(history)} "
                 f"without {txn.zxid!r}, committed at index {index} by {by} (t={time})")
+
+
+def _numbered(before: Zxid | None, zxid: Zxid) -> bool:
+    """Whether `zxid` may follow `before` in the history: the next of the same epoch (Zab's
+    counter counts the epoch's proposals), or the first of a later epoch."""
+    if before is not None and zxid.epoch == before.epoch:
+        return zxid == before + 1
+    return (before is None or zxid.epoch > before.epoch) and zxid & 0xFFFFFFFF == 1
 
 
 def ghosts(sim: Simulation) -> Ghosts:
@@ -150,7 +160,8 @@ def one_leader_per_epoch(sim: Simulation) -> str | None:
 @state_invariant("committed-prefix")
 def committed_prefix(sim: Simulation) -> str | None:
     """Primary order: all delivered histories are prefixes of one sequence, whose zxids
-    increase (a zxid names one transaction, and orders it)."""
+    increase (a zxid names one transaction, and orders it): within an epoch by one, as its
+    leader numbered its proposals, and each later epoch from 1."""
     return ghosts(sim).problems.get("committed-prefix")
 
 
@@ -443,8 +454,87 @@ def progress_at_quiescence(sim: Simulation) -> Verdict:
                             f"ending", [op.to_json() for op in done[-1:]])
     sentence = _ensemble_problem(sim)
     if sentence:
-        return violated("progress-at-quiescence", sentence)
+        return violated("progress-at-quiescence", f"at the end, {sentence}")
     return passed("progress-at-quiescence", "final operations done, ensemble converged")
+
+
+# --- bounded recovery ----------------------------------------------------------------------
+
+# How long after the faults end (the ending's heal and restarts, the last pause over) the
+# ensemble may take to recover. The ending's messages take no time, so only timers count: a
+# leader still choosing or synchronising an epoch with peers that went back to looking (they
+# ignore its NEWEPOCH) waits out its patience, SYNC_LIMIT doubled twice; a leader that lost its
+# followers, or that no quorum joined, steps down after SYNC_LIMIT; then election, discovery
+# and synchronisation, each a RETRY at most (a vote, FOLLOWERINFO, ACKEPOCH repeated).
+RECOVERY = (SYNC_LIMIT << 2) + SYNC_LIMIT + 3 * RETRY
+# How long a client operation (but taking the lock, which waits for the holders before it)
+# may then take to return: the client moves to a server that is ready, its session may have
+# expired and need opening again, then its request, each a REQUEST_TIMEOUT at most.
+RETURNS = 3 * REQUEST_TIMEOUT
+
+
+class Recovery:
+    """What `recovery-bounded` has seen of the ending: when the faults ended (`calm`), when
+    the ensemble first recovered, and the client operations not yet returned."""
+
+    def __init__(self, sim: Simulation) -> None:
+        ending = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
+        pauses = [step.time + step.event[2] for step in sim.trace if step.event[0] == "pause"]
+        self.calm = max([ending, *pauses])
+        self.recovered: int | None = None
+        self.read = 0  # history events read
+        self.pending: dict[str, tuple[str, int]] = {}  # process -> (f, call time)
+
+    def update(self, sim: Simulation) -> Recovery:
+        for event in sim.history[self.read:]:
+            if event.type == "invoke" and event.f != "lock":  # lock-released's to judge
+                self.pending[event.process] = (event.f, event.time)
+            else:
+                self.pending.pop(event.process, None)
+        self.read = len(sim.history)
+        if self.recovered is None and _replicas_problem(sim) is None:
+            self.recovered = sim.time
+        return self
+
+
+@state_invariant("recovery-bounded")
+def recovery_bounded(sim: Simulation) -> str | None:
+    """After the faults end, within RECOVERY ticks: one leader in broadcast, every server up
+    and in its broadcast with the same last zxid and the same tree (as many transactions
+    applied); and every client operation but the lock returns within RETURNS of that (or of
+    its call)."""
+    if sim.phase != "quiesce":
+        return None
+    seen = sim.invariant_state("zookeeper-recovery", lambda: Recovery(sim)).update(sim)
+    due = seen.calm + RECOVERY
+    recovered = sim.time if seen.recovered is None else seen.recovered
+    if recovered > due:
+        state = _replicas_problem(sim) or f"it recovered only at t={recovered}"
+        return (f"the faults ended at t={seen.calm}; the ensemble was due to recover by "
+                f"t={due} (RECOVERY={RECOVERY}), and at t={sim.time}: {state}")
+    for process, (f, call) in sorted(seen.pending.items()):
+        if sim.time > max(call, recovered) + RETURNS:
+            return (f"{process}'s {f} (called at t={call}) has not returned by t={sim.time}, "
+                    f"{sim.time - max(call, recovered)} ticks after "
+                    f"{'the ensemble recovered' if call < recovered else 'it was called'}")
+    return None
+
+
+def _replicas_problem(sim: Simulation) -> str | None:
+    """What keeps the replicas from being synchronised: the ensemble not converged, or a
+    server whose last zxid or tree is not its leader's."""
+    problem = _ensemble_problem(sim)
+    if problem:
+        return problem
+    members = dict(servers(sim))
+    chief = next(node_id for node_id, server in members.items() if server.role == LEADING)
+    leader = members[chief]
+    for node_id, server in sorted(members.items()):
+        if server.log[-1:] != leader.log[-1:] or server.delivered != leader.delivered:
+            return (f"{node_id} has logged {len(server.log)} transactions and applied "
+                    f"{server.delivered}, where its leader {chief} has logged "
+                    f"{len(leader.log)} and applied {leader.delivered}")
+    return None
 
 
 def _ensemble_problem(sim: Simulation) -> str | None:
@@ -454,12 +544,12 @@ def _ensemble_problem(sim: Simulation) -> str | None:
     members = dict(servers(sim))
     down = [n for n in ghosts(sim).ensemble if n not in members]
     if down:
-        return f"{', '.join(down)} not running at the end"
+        return f"{', '.join(down)} not running"
     leaders = sorted(n for n, server in members.items() if server.role == LEADING)
     if len(leaders) != 1:
-        return f"{len(leaders)} leaders at the end: {leaders}"
+        return f"{len(leaders)} leaders: {leaders}"
     for node_id, server in sorted(members.items()):
         if server.phase != BROADCAST or server.leader != leaders[0]:
-            return f"{node_id} is {server.role} ({server.phase}) at the end, not in " \
+            return f"{node_id} is {server.role} ({server.phase}), not in " \
                    f"{leaders[0]}'s broadcast"
     return None

@@ -24,6 +24,9 @@ Junqueira, Reed, Serafini, "Zab: High-performance broadcast for primary-backup s
 
 A follower that joins an established leader goes through discovery and synchronisation too;
 its NEWLEADER acknowledgement counts as an ACK of every proposal in the history it received.
+Until synchronised, a follower repeats FOLLOWERINFO or ACKEPOCH; a peer that does not lead
+that epoch (it gave the bid up, or follows), or that does not follow a leader's NEWEPOCH,
+answers DISCONNECT, and the other elects again at once: ZooKeeper's closed connection.
 
 Storage: `accepted` (epoch, leader), `current` epoch, and `log`. A crash loses what was not
 fsynced, so every acknowledgement comes after `ctx.storage.sync()`.
@@ -82,6 +85,15 @@ class Vote:
     zxid: Zxid
     role: str  # the sender's: looking, following or leading
     led: int = -1
+
+
+@attrs.frozen
+class Disconnect:
+    """The answer to a peer that takes me for its leader or follower in `epoch` (None: an epoch
+    not chosen yet) when I am not. ZooKeeper's peers learn it from a refused or closed
+    connection; these messages travel alone, so the answer is explicit."""
+
+    epoch: int | None
 
 
 @attrs.frozen
@@ -211,7 +223,7 @@ class ZabPeer(Node):
     def follow(self, ctx: Context, leader: str) -> None:
         self.role, self.leader, self.phase, self.epoch = FOLLOWING, leader, DISCOVERY, None
         ctx.send(leader, FollowerInfo(self.accepted[0]))
-        ctx.cancel_timer("tick")
+        ctx.set_timer("tick", RETRY)
         ctx.set_timer("silence", self.patience())
         self.on_role(ctx)
 
@@ -231,8 +243,11 @@ class ZabPeer(Node):
 
     def patience(self) -> int:
         """How long to wait for the leader: SYNC_LIMIT once in broadcast; while electing and
-        synchronising, doubled by each failed attempt, so that a slow network gets there."""
-        if self.phase == BROADCAST:
+        synchronising, doubled by each failed attempt, so that a slow network gets there.
+        A leader waits SYNC_LIMIT for a quorum's FOLLOWERINFO (ZooKeeper's initLimit): the
+        followers that chose it repeat theirs every RETRY, so a leader none of them reached
+        in that time was chosen by too few, who follow another by now."""
+        if self.phase == BROADCAST or (self.role == LEADING and self.epoch is None):
             return SYNC_LIMIT
         return SYNC_LIMIT << min(self.failures, 2)
 
@@ -259,6 +274,9 @@ class ZabPeer(Node):
         elif name == "tick" and self.role == LEADING:
             ctx.set_timer("tick", TICK)
             self.leader_tick(ctx)
+        elif name == "tick" and self.phase in (DISCOVERY, SYNC):
+            ctx.set_timer("tick", RETRY)
+            self.follower_retry(ctx)
 
     def on_message(self, ctx: Context, src: str, msg: Any) -> None:
         match msg:
@@ -270,6 +288,21 @@ class ZabPeer(Node):
             case NewEpoch() | NewLeader() | Proposal() | Commit() | Heartbeat() \
                     if self.role == FOLLOWING and src == self.leader:
                 self.on_leader_message(ctx, src, msg)
+            case Disconnect(epoch):
+                self.on_disconnect(ctx, src, epoch)
+            case FollowerInfo() if self.role != LOOKING:  # a looking peer may lead soon
+                ctx.send(src, Disconnect(None))
+            case AckEpoch(epoch) | NewEpoch(epoch) if self.role != LOOKING:
+                ctx.send(src, Disconnect(epoch))
+
+    def on_disconnect(self, ctx: Context, src: str, epoch: int | None) -> None:
+        """A peer I took for my leader does not lead my epoch, or one I chose my epoch with
+        does not follow me: I look again at once (a leader, only while synchronising nobody
+        yet), rather than wait a whole patience for it."""
+        if self.role == FOLLOWING and src == self.leader and epoch == self.epoch:
+            self.look(ctx)
+        elif self.role == LEADING and self.phase != BROADCAST and epoch == self.epoch is not None:
+            self.look(ctx)
 
     # --- 0. election --------------------------------------------------------------------------
 
@@ -331,6 +364,8 @@ class ZabPeer(Node):
                 self.on_follower_info(ctx, src, accepted_epoch)
             case AckEpoch(epoch, current_epoch, last) if epoch == self.epoch:
                 self.on_ack_epoch(ctx, src, (current_epoch, last))
+            case AckEpoch(epoch):
+                ctx.send(src, Disconnect(epoch))  # the epoch of a bid I gave up
             case AckNewLeader(epoch, logged) if epoch == self.epoch and self.phase != DISCOVERY:
                 self.on_ack(ctx, src, logged)
                 if self.phase == BROADCAST:
@@ -420,6 +455,8 @@ class ZabPeer(Node):
         if self.phase != BROADCAST:
             if now - self.since > self.patience():
                 self.look(ctx)
+            elif self.epoch is not None:
+                self.resend_new_epoch(ctx)
             return
         self.synced = {f: logged for f, logged in self.synced.items()
                        if now - self.heard[f] <= SYNC_LIMIT}
@@ -435,6 +472,15 @@ class ZabPeer(Node):
                 self.resend(ctx, follower, logged, length)
             self.sent[follower] = (logged, len(self.log))
             ctx.send(follower, Heartbeat(self.epoch, self.committed))
+
+    def resend_new_epoch(self, ctx: Context) -> None:
+        """Send NEWEPOCH again to the followers I chose the epoch with that have not
+        synchronised with me: it may have been lost, or reached a peer still looking, which
+        may since follow another leader and will then say so (Disconnect) rather than leave
+        me waiting a whole patience for it. (A follower already past discovery ignores it.)"""
+        for follower in self.infos:
+            if follower != self.id and follower not in self.synced:
+                ctx.send(follower, NewEpoch(self.epoch))
 
     def resend(self, ctx: Context, follower: str, logged: int, length: int) -> None:
         """Send again the proposals [logged, length) a follower has not acknowledged."""
@@ -468,6 +514,15 @@ class ZabPeer(Node):
             case Heartbeat(epoch, committed) if self.phase == BROADCAST and epoch == self.epoch:
                 self.deliver_to(ctx, min(committed, len(self.log)))
                 ctx.send(src, Ack(epoch, len(self.log), self.session_touches()))
+
+    def follower_retry(self, ctx: Context) -> None:
+        """Until synchronised, repeat my last message: my leader may not lead yet (a follower
+        may decide before its leader does), or may have given up the bid I answered, and will
+        say so (Disconnect). ZooKeeper's follower retries its connection, and sees it closed."""
+        if self.phase == DISCOVERY:
+            ctx.send(self.leader, FollowerInfo(self.accepted[0]))
+        else:
+            ctx.send(self.leader, AckEpoch(self.epoch, self.current_epoch, self.last_zxid()))
 
     def on_new_epoch(self, ctx: Context, src: str, epoch: int) -> None:
         if not self.may_join(src, epoch):
@@ -538,7 +593,8 @@ class NoResend(ZabPeer):
     proposals in order), so it never applies another transaction; its ACKs keep it
     connected, so nothing makes it synchronise again. Clients connected to it read an ever
     older tree and its syncs never return.
-    Caught by: progress-at-quiescence. Teaches: Zab's FIFO-channel assumption (DSN 2011,
+    Caught by: recovery-bounded (the follower never holds its leader's last zxid), and
+    progress-at-quiescence at the end. Teaches: Zab's FIFO-channel assumption (DSN 2011,
     section III): a lost message must break the connection, or be sent again.
     """
 
