@@ -12,19 +12,20 @@ import pytest
 import implementations
 from checker.node import Context
 from checker.run import execute, new_simulation
-from checker.sim import Simulation
+from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import System, Variant
 from implementations.resource import Applied
 from implementations.zookeeper import ROAMER, SYSTEM, Parts, checks
 from implementations.zookeeper.client import Locker
-from implementations.zookeeper.server import Connect, NotReady, Write, ZooKeeperServer
+from implementations.zookeeper.server import Connect, NotReady, Ping, Write, ZooKeeperServer
 from implementations.zookeeper.zab import (
     BROADCAST,
     FOLLOWING,
     LEADING,
     LOOKING,
     SYNC_LIMIT,
+    Ack,
     AckEpoch,
     Disconnect,
     FollowerInfo,
@@ -351,6 +352,108 @@ def test_a_lock_node_that_outlives_its_holder_blocks_the_lock_forever(variant):
     assert verdict.ok == (variant == "correct"), verdict.explanation
     if not verdict.ok:
         assert "(persistent)" in verdict.explanation
+
+
+# --- sessions and lock holders ------------------------------------------------------------------
+
+
+def leading(sim: Simulation, leader: str, epoch: int, follower: str, client: str,
+            session: Zxid) -> ZooKeeperServer:
+    """Make `leader` lead `epoch` in broadcast, with `follower` synchronised and `client`
+    connected to it with `session`."""
+    server = sim.nodes[leader]
+    server.role, server.phase, server.epoch = LEADING, BROADCAST, epoch
+    server.synced = {follower: 0}
+    server.connections[client] = session
+    return server
+
+
+def deliver(sim: Simulation, src: str, dst: str, msg: object, time: int) -> None:
+    """As if `msg` had reached `dst` at `time` (the check reads what the trace says)."""
+    sim.trace.append(Step(("deliver", src, dst, len(sim.trace)), time, msg))
+
+
+def expire(sim: Simulation, leader: str, session: Zxid, proposed: int) -> None:
+    """`leader` proposes closing `session` at `proposed`, and the close commits."""
+    close = Txn(zxid(1, 1), Write(None, 0, CloseSession(session)))
+    sim.ghost += [("propose", proposed, leader, {"epoch": 1, "index": 0, "zxid": close.zxid}),
+                  ("commit", proposed + 1, leader, {"index": 0, "txn": close})]
+
+
+@pytest.mark.parametrize("heard_by, last_heard, early", [
+    (Ping, 100, True), (Ack, 400, True), (Ping, 99, False)])
+def test_session_kept_alive_flags_a_session_closed_while_its_client_was_heard(
+        heard_by, last_heard, early) -> None:
+    """z1 leads epoch 1 and proposes closing a session at t=1300: early if it heard from the
+    client (directly, or through z2's acknowledgement) SESSION_TIMEOUT or less before."""
+    sim = fresh()
+    session = zxid(1, 5)
+    leading(sim, "z1", 1, "z2", "c1", session)
+    deliver(sim, "z3", "z1", Ack(1, 0, (session,)), 1000)  # z3 is not in z1's broadcast
+    deliver(sim, "z2", "z1", Ack(0, 0, (session,)), 1000)  # an Ack of an older epoch
+    if heard_by is Ping:
+        deliver(sim, "c1", "z1", Ping(session), last_heard)
+    else:
+        deliver(sim, "z2", "z1", Ack(1, 0, (session,)), last_heard)
+    deliver(sim, "z2", "z1", Ack(1, 0, (session,)), 1300)  # as it decided: may come after
+    expire(sim, "z1", session, 1300)
+    problem = checks.session_kept_alive.check(sim)
+    if early:
+        assert problem == (f"z1 proposed closing session {session!r} (0x100000001) at "
+                           f"t=1300, {1300 - last_heard} ticks after it last heard from the "
+                           f"client at t={last_heard}: the session timeout is 1200")
+    else:
+        assert problem is None
+
+
+def test_session_kept_alive_ignores_pings_on_a_connection_the_leader_dropped() -> None:
+    sim = fresh()
+    session = zxid(1, 5)
+    leading(sim, "z1", 1, "z2", "c1", session).connections.clear()
+    deliver(sim, "c1", "z1", Ping(session), 1000)
+    expire(sim, "z1", session, 1300)
+    assert checks.session_kept_alive.check(sim) is None
+
+
+class LeaderDeafToFollowerPings(ZooKeeperServer):
+    """Broken: the leader ignores the sessions its followers' acknowledgements list, so a
+    client connected to a follower loses its session while it pings."""
+
+    def on_touched(self, ctx: Context, sessions: tuple[Zxid, ...]) -> None:
+        pass
+
+
+def test_a_leader_deaf_to_follower_pings_expires_live_sessions() -> None:
+    system = with_server(LeaderDeafToFollowerPings)
+    found = next(r for r in (execute(system, "mutant", DEFAULT, seed,
+                                     RandomWalk(seed, DEFAULT.max_pause)) for seed in range(10))
+                 if r.verdict.violated)
+    assert found.verdict.invariant == "session-kept-alive", found.verdict
+
+
+def test_lock_holder_writes_wants_each_holder_to_write_after_the_ending_began() -> None:
+    sim = fresh()
+    sim.trace.append(Step(("heal",), 1000, phase="quiesce"))
+    sim.nodes["r"].log = [Applied(900, "l1", 7, 7, None), Applied(1000, "l2", 8, 8, None)]
+    verdict = checks.lock_holder_writes.check(sim)
+    assert verdict.violated and "l1 never wrote to the resource" in verdict.explanation
+    sim.nodes["r"].log.append(Applied(1500, "l1", 9, 9, None))
+    assert checks.lock_holder_writes.check(sim).ok
+
+
+class DeafLocker(Locker):
+    """Broken: a lock holder that ignores every message, so it never takes the lock."""
+
+    def on_message(self, ctx: Context, src: str, msg: object) -> None:
+        pass
+
+
+def test_a_lock_holder_that_never_takes_the_lock_is_reported() -> None:
+    system = attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant",
+                                                              Parts(locker=DeafLocker))})
+    result = execute(system, "mutant", DEFAULT, 0, RandomWalk(0, DEFAULT.max_pause))
+    assert result.verdict.invariant == "lock-holder-writes", result.verdict
+    assert "l1 and l2 never wrote" in result.verdict.explanation
 
 
 # --- progress -----------------------------------------------------------------------------------

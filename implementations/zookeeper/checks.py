@@ -9,14 +9,23 @@ transaction delivered at an index) and the servers' disks as a crash would leave
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterator
+
+import attrs
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
-from implementations.resource import ResourceServer, stale_write
-from implementations.zookeeper.client import REQUEST_TIMEOUT
-from implementations.zookeeper.server import ZooKeeperServer
-from implementations.zookeeper.zab import BROADCAST, LEADING, RETRY, SYNC_LIMIT, Txn, Zxid
+from implementations.resource import Applied, ResourceServer, stale_write
+from implementations.zookeeper.client import REQUEST_TIMEOUT, Locker
+from implementations.zookeeper.server import (
+    SESSION_TIMEOUT,
+    Connect,
+    Ping,
+    Request,
+    ZooKeeperServer,
+)
+from implementations.zookeeper.zab import BROADCAST, LEADING, RETRY, SYNC_LIMIT, Ack, Txn, Zxid
 from invariants.history import OK, Operation
 from invariants.sessions import (
     READ,
@@ -26,7 +35,7 @@ from invariants.sessions import (
     check_read_your_writes,
 )
 from invariants.verdict import Verdict, passed, violated
-from models.znodes import DataTree, parent_of, sequence_number
+from models.znodes import CloseSession, DataTree, parent_of, sequence_number
 
 COUNTER = "/x"  # the znode clients read, increment and sync on
 READS = ("read", "read-at", "sync", "sync-at")  # operations that return (data, version) of /x
@@ -52,6 +61,7 @@ class Ghosts:
         # (epoch, leader) -> the zxids it logged in that epoch: its history, then its proposals
         self.epoch_logs: dict[tuple[int, str], list[Zxid]] = {}
         self.logs_checked: dict[str, tuple] = {}  # server -> (node, log, (epoch, length, last))
+        self.proposed: dict[Zxid, tuple[int, str]] = {}  # zxid -> (when, by whom) proposed
 
     def committed_log(self) -> list[Txn]:
         """The committed transactions, in order (a prefix of indices, as delivery goes)."""
@@ -85,6 +95,7 @@ class Ghosts:
             elif kind == "synchronise":
                 self.epoch_logs[fact["epoch"], peer] = list(fact["history"])
             elif kind == "propose":
+                self.proposed.setdefault(fact["zxid"], (time, peer))
                 self.epoch_logs.setdefault((fact["epoch"], peer), [])[fact["index"]:] = \
                     [fact["zxid"]]
         return self
@@ -296,6 +307,93 @@ def monotone_tokens(sim: Simulation) -> str | None:
     return None
 
 
+# --- sessions ----------------------------------------------------------------------------------
+
+
+class Hearings:
+    """What `session-kept-alive` has read of the trace: when each leader, in the broadcast of
+    its epoch, heard from each session (the client's ping, request or reconnection delivered
+    to it, or a follower's acknowledgement naming the session delivered to it), and how many
+    committed transactions it has judged."""
+
+    def __init__(self) -> None:
+        self.read = 0  # trace steps read
+        self.judged = 0  # committed transactions judged
+        # (leader, epoch, session) -> when it heard from the session, in time order
+        self.heard: dict[tuple[str, int, Zxid], list[int]] = {}
+
+    def update(self, sim: Simulation) -> Hearings:
+        """Read the steps executed since last time. State invariants run after every step, so
+        the leader's role and epoch read now are those it had when the message reached it."""
+        for step in sim.trace[self.read:]:
+            if step.event[0] == "deliver":
+                _, src, dst, _ = step.event
+                self.on_delivery(sim, src, dst, step.detail, step.time)
+        self.read = len(sim.trace)
+        return self
+
+    def on_delivery(self, sim: Simulation, src: str, dst: str, msg: object,
+                    time: int) -> None:
+        leader = sim.nodes.get(dst)
+        if not isinstance(leader, ZooKeeperServer) or leader.role != LEADING \
+                or leader.phase != BROADCAST:
+            return
+        for session in _sessions_shown(leader, src, msg):
+            self.heard.setdefault((dst, leader.epoch, session), []).append(time)
+
+
+def _sessions_shown(leader: ZooKeeperServer, src: str, msg: object) -> tuple[Zxid, ...]:
+    """The sessions a message from `src` shows the leader alive: a client's own message on
+    the connection it holds with the leader for that session (a connection the leader dropped
+    when it changed role is gone, though the client learns it only when its pings go
+    unanswered: a real server closes the socket), or the acknowledgement of a follower in the
+    leader's broadcast listing the sessions its clients pinged."""
+    match msg:
+        case Ping(session) | Request(session) | Connect(session) \
+                if session is not None and leader.connections.get(src) == session:
+            return (session,)
+        case Ack(epoch, _, sessions) if epoch == leader.epoch and src in leader.synced:
+            return tuple(sessions)
+    return ()
+
+
+@state_invariant("session-kept-alive")
+def session_kept_alive(sim: Simulation) -> str | None:
+    """A session expires only when the ensemble has not heard from its client for
+    SESSION_TIMEOUT: no leader proposes closing a session SESSION_TIMEOUT or less after it
+    heard from the client, directly or through the acknowledgement of a follower in its
+    broadcast (`_sessions_shown`). A ping to a follower cut off from the leader never reaches
+    it and does not count; the leader measures the timeout on its own clock, whose offset may
+    differ by up to 2 epsilon between the two readings (and checks it on a tick, which only
+    makes expiry later)."""
+    seen = ghosts(sim)
+    hearings = sim.invariant_state("zookeeper-hearings", Hearings).update(sim)
+    log = seen.committed_log()
+    while hearings.judged < len(log):
+        txn = log[hearings.judged]
+        hearings.judged += 1
+        if isinstance(txn.value.op, CloseSession) and txn.zxid in seen.proposed:
+            problem = _early_expiry(sim, hearings, txn.value.op.session, txn.zxid,
+                                    *seen.proposed[txn.zxid])
+            if problem:
+                return problem
+    return None
+
+
+def _early_expiry(sim: Simulation, hearings: Hearings, session: Zxid, zxid: Zxid,
+                  proposed: int, leader: str) -> str | None:
+    """Whether `leader` heard from `session` within SESSION_TIMEOUT before it proposed
+    closing it. Hearing at the very tick it decided is left out: it may have come after."""
+    times = hearings.heard.get((leader, zxid.epoch, session), [])
+    before = bisect.bisect_left(times, proposed)
+    heard = times[before - 1] if before else None
+    if heard is None or proposed - heard > SESSION_TIMEOUT - 2 * sim.epsilon:
+        return None
+    return (f"{leader} proposed closing session {session!r} ({zxid!r}) at t={proposed}, "
+            f"{proposed - heard} ticks after it last heard from the client at t={heard}: "
+            f"the session timeout is {SESSION_TIMEOUT}")
+
+
 # --- what clients saw --------------------------------------------------------------------------
 
 
@@ -360,6 +458,35 @@ def lock_released(sim: Simulation) -> Verdict:
             return violated("lock-released", f"{op.process} asked for the lock at t={op.call_time} "
                             f"and never got it: {_lock_queue(sim)}", [op.to_json()])
     return passed("lock-released", "every lock request was granted")
+
+
+@history_invariant("lock-holder-writes")
+def lock_holder_writes(sim: Simulation) -> Verdict:
+    """After the faults end, every lock holder is granted the lock and writes to the resource
+    before the run stops (the ending stands by STAND_BY for it, before its fresh client asks
+    for the lock it keeps): a lock its holder released, or lost with its session, goes to the
+    next in line, so no contender is kept from it for good. Judged from the resource's log,
+    stamped with its own clock: only a write stamped at least epsilon after the ending began
+    surely came after it."""
+    began = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
+    resource = next(node for node in sim.nodes.values() if isinstance(node, ResourceServer))
+    first: dict[str, Applied] = {}  # holder -> its first write surely in the ending
+    for applied in resource.log:
+        if applied.time - sim.epsilon >= began:
+            first.setdefault(applied.holder, applied)
+    idle = [n for n in sim.servers if isinstance(sim.nodes[n], Locker) and n not in first]
+    if not idle:
+        return passed("lock-holder-writes", "; ".join(
+            f"{a.holder} wrote under lock {a.generation!r} at t={a.time}"
+            for a in first.values()) + f", after the ending began at t={began}")
+    log = resource.log
+    last = (f"the last write it applied was {log[-1].holder}'s, at t={log[-1].time}" if log
+            else "it never applied one")
+    return violated("lock-holder-writes",
+                    f"{' and '.join(idle)} never wrote to the resource in the "
+                    f"{sim.time - began} ticks the ending ran after healing every fault at "
+                    f"t={began} ({last}): {_lock_queue(sim)}",
+                    [attrs.asdict(a) for a in log[-3:]])
 
 
 def _lock_queue(sim: Simulation) -> str:
@@ -467,10 +594,12 @@ def progress_at_quiescence(sim: Simulation) -> Verdict:
 # followers, or that no quorum joined, steps down after SYNC_LIMIT; then election, discovery
 # and synchronisation, each a RETRY at most (a vote, FOLLOWERINFO, ACKEPOCH repeated).
 RECOVERY = (SYNC_LIMIT << 2) + SYNC_LIMIT + 3 * RETRY
-# How long a client operation (but taking the lock, which waits for the holders before it)
-# may then take to return: the client moves to a server that is ready, its session may have
-# expired and need opening again, then its request, each a REQUEST_TIMEOUT at most.
+# How long a client operation may then take to return: the client moves to a server that is
+# ready, its session may have expired and need opening again, then its request, each a
+# REQUEST_TIMEOUT at most. Not timed: taking the lock, which waits for the holders before it
+# (lock-released's to judge), and standing by, which lasts what it asks.
 RETURNS = 3 * REQUEST_TIMEOUT
+UNTIMED = ("lock", "wait")
 
 
 class Recovery:
@@ -487,7 +616,7 @@ class Recovery:
 
     def update(self, sim: Simulation) -> Recovery:
         for event in sim.history[self.read:]:
-            if event.type == "invoke" and event.f != "lock":  # lock-released's to judge
+            if event.type == "invoke" and event.f not in UNTIMED:
                 self.pending[event.process] = (event.f, event.time)
             else:
                 self.pending.pop(event.process, None)
@@ -501,8 +630,8 @@ class Recovery:
 def recovery_bounded(sim: Simulation) -> str | None:
     """After the faults end, within RECOVERY ticks: one leader in broadcast, every server up
     and in its broadcast with the same last zxid and the same tree (as many transactions
-    applied); and every client operation but the lock returns within RETURNS of that (or of
-    its call)."""
+    applied); and every client operation but the lock and the stand-by returns within
+    RETURNS of that (or of its call)."""
     if sim.phase != "quiesce":
         return None
     seen = sim.invariant_state("zookeeper-recovery", lambda: Recovery(sim)).update(sim)

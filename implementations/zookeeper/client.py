@@ -327,9 +327,10 @@ class ZkClient(LockRecipe, Client):
     setData on the version read), seq (an ephemeral sequential node), sync (then read),
     read-at (a read through one named server: the client moves its session there, as a
     client rebalanced onto another server does), sync-at (a sync and read through one named
-    server, where the client stays, and opens a new session if it expires) and lock (no
-    release: the run's ending asks a fresh client to sync-at every server, then to take the
-    lock). After a connection loss it moves its session to the next server."""
+    server, where the client stays, and opens a new session if it expires), wait (stand by
+    for a number of ticks) and lock (no release: the run's ending asks a fresh client to
+    sync-at every server, to wait, then to take the lock). After a connection loss it moves
+    its session to the next server."""
 
     def __init__(self, node_id: str, servers: tuple[str, ...]) -> None:
         super().__init__(node_id)
@@ -341,6 +342,9 @@ class ZkClient(LockRecipe, Client):
 
     def start(self, ctx: Context, f: str, args: Any) -> None:
         self.step = None
+        if f == "wait":  # stand by for args[0] ticks: no request, the session as it is
+            ctx.set_timer("wait", args[0])
+            return
         self.pinned = args[1] if f in ("read-at", "sync-at") else None
         if self.pinned is not None and self.server != self.pinned:
             self.server = self.pinned
@@ -367,7 +371,10 @@ class ZkClient(LockRecipe, Client):
         self.on_session_message(ctx, src, msg)
 
     def on_timer(self, ctx: Context, name: str) -> None:
-        self.on_session_timer(ctx, name)
+        if name == "wait":
+            self.complete(ctx, "ok")
+        else:
+            self.on_session_timer(ctx, name)
 
     def session_ready(self, ctx: Context) -> None:
         if self.op is not None:
@@ -396,7 +403,7 @@ class ZkClient(LockRecipe, Client):
         if self.op is not None and self.op[0] in ("lock", "sync-at"):
             self.abandon(ctx)  # start again with a new session; never give up
             return
-        if self.op is not None:
+        if self.op is not None and self.op[0] != "wait":  # standing by needs no session
             writing = self.op[0] == "seq" or self.step == "set"
             self.complete(ctx, "info" if writing else "fail")
         if expired:
