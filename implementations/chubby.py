@@ -40,10 +40,11 @@ from checker.system import Config, System, Variant, history_invariant, state_inv
 from implementations import sso, sso_checks
 from implementations.paxos_core import MASTER, NO_BALLOT, NOOP, Ballot
 from implementations.resource import (
-    Applied,
     ResourceReply,
     ResourceServer,
     ResourceWrite,
+    first_writes_since,
+    last_write,
     stale_write,
 )
 from invariants.linearizability import check_linearizable
@@ -890,21 +891,17 @@ def lock_holder_writes(sim: Simulation) -> Verdict:
     the ending began surely came after it."""
     began = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
     log = sim.nodes[RESOURCE].log
-    first: dict[str, Applied] = {}  # primary -> its first write surely in the ending
-    for applied in log:
-        if applied.token == applied.generation and applied.time - sim.epsilon >= began:
-            first.setdefault(applied.holder, applied)
+    first = first_writes_since(log, began, sim.epsilon, fenced=True)
     idle = [p for p in primaries(sim) if p not in first]
     if not idle:
         return passed("lock-holder-writes", "; ".join(
             f"{a.holder} wrote under generation {a.generation} at t={a.time}"
             for a in first.values()) + f", after the ending began at t={began}")
     who = " and ".join(idle) + " never" if first else "no primary"
-    last = (f"the last write it applied was {log[-1].holder}'s, at t={log[-1].time}" if log
-            else "it never applied one")
     return violated("lock-holder-writes",
                     f"{who} wrote to {RESOURCE} under its sequencer in the {sim.time - began} "
-                    f"ticks the ending ran after healing every fault at t={began} ({last})",
+                    f"ticks the ending ran after healing every fault at t={began} "
+                    f"({last_write(log)})",
                     [attrs.asdict(a) for a in log[-3:]])
 
 

@@ -78,6 +78,24 @@ class ResourceServer(Node):
         return token is not None and token >= self.highest
 
 
+def first_writes_since(log: list[Applied], since: int, epsilon: int,
+                       fenced: bool = False) -> dict[str, Applied]:
+    """Each holder's first write the resource surely applied after `since` (with `fenced`,
+    only writes under the current grant): the resource stamps writes with its own clock,
+    within epsilon of true time, so only a stamp at least epsilon later surely came after."""
+    first: dict[str, Applied] = {}
+    for applied in log:
+        if applied.time - epsilon >= since and not (fenced and applied.token != applied.generation):
+            first.setdefault(applied.holder, applied)
+    return first
+
+
+def last_write(log: list[Applied]) -> str:
+    """The resource's last write, said for an explanation."""
+    return (f"the last write it applied was {log[-1].holder}'s, at t={log[-1].time}" if log
+            else "it never applied one")
+
+
 def stale_write(log: list[Applied]) -> str | None:
     """Mutual exclusion as the resource saw it: once it applied a write from the holder of
     generation g, it never applies one from an older generation. A sentence, or None."""

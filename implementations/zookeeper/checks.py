@@ -16,7 +16,7 @@ import attrs
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
-from implementations.resource import Applied, ResourceServer, stale_write
+from implementations.resource import ResourceServer, first_writes_since, last_write, stale_write
 from implementations.zookeeper.client import REQUEST_TIMEOUT, Locker
 from implementations.zookeeper.server import (
     SESSION_TIMEOUT,
@@ -470,22 +470,17 @@ def lock_holder_writes(sim: Simulation) -> Verdict:
     surely came after it."""
     began = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
     resource = next(node for node in sim.nodes.values() if isinstance(node, ResourceServer))
-    first: dict[str, Applied] = {}  # holder -> its first write surely in the ending
-    for applied in resource.log:
-        if applied.time - sim.epsilon >= began:
-            first.setdefault(applied.holder, applied)
+    first = first_writes_since(resource.log, began, sim.epsilon)
     idle = [n for n in sim.servers if isinstance(sim.nodes[n], Locker) and n not in first]
     if not idle:
         return passed("lock-holder-writes", "; ".join(
             f"{a.holder} wrote under lock {a.generation!r} at t={a.time}"
             for a in first.values()) + f", after the ending began at t={began}")
     log = resource.log
-    last = (f"the last write it applied was {log[-1].holder}'s, at t={log[-1].time}" if log
-            else "it never applied one")
     return violated("lock-holder-writes",
                     f"{' and '.join(idle)} never wrote to the resource in the "
                     f"{sim.time - began} ticks the ending ran after healing every fault at "
-                    f"t={began} ({last}): {_lock_queue(sim)}",
+                    f"t={began} ({last_write(log)}): {_lock_queue(sim)}",
                     [attrs.asdict(a) for a in log[-3:]])
 
 
