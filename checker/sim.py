@@ -23,6 +23,7 @@ whether there is one without listing them; `execute(event)` does one.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -132,6 +133,7 @@ class Simulation:
         self.budget = {kind: budget.get(kind, 0) for kind in BUDGETED}
         self.nemesis = budget.get("nemesis", 0)  # targeted faults a strategy may aim
         self.phase = "run"
+        self._ending_from = 0  # the trace's length when the ending began
         self._implied = False  # the next event is implied, not chosen
         self._invariant_state: dict[str, Any] = {}
         self.servers = list(cluster.servers)
@@ -498,6 +500,11 @@ class Simulation:
 
     # --- the ending -----------------------------------------------------------------------
 
+    def ending_began(self, default: int | None = None) -> int | None:
+        """The time of the ending's first step, or `default` until it has taken one."""
+        since = itertools.islice(self.trace, self._ending_from, None)
+        return next((step.time for step in since if step.phase == "quiesce"), default)
+
     def quiesce(self, horizon: int, max_steps: int,
                 after_step: Callable[[], bool] = lambda: False) -> None:
         """Heal, restart, stop faulting; deliver everything; let timers settle; final reads.
@@ -505,7 +512,7 @@ class Simulation:
         Deterministic: deliveries in send order, timers in due order. `after_step` is called
         after every step and returns True to stop early (an invariant was violated).
         """
-        self.phase = "quiesce"
+        self.phase, self._ending_from = "quiesce", len(self.trace)
         self.budget = dict.fromkeys(self.budget, 0)
         for event in self._healing_events():
             self.execute(event)

@@ -889,7 +889,7 @@ def lock_holder_writes(sim: Simulation) -> Verdict:
     next to ask, so no primary is kept from it for good. The resource stamps writes with its
     own clock, within epsilon of true time, so only a write stamped at least epsilon after
     the ending began surely came after it."""
-    began = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
+    began = sim.ending_began(default=sim.time)
     log = sim.nodes[RESOURCE].log
     first = first_writes_since(log, began, sim.epsilon, fenced=True)
     idle = [p for p in primaries(sim) if p not in first]

@@ -332,7 +332,7 @@ def lease_renewed(lease: int, replicas: Replicas) -> Invariant:
         for a lease from when it was asked, in true time -- until it loses office or the run
         ends. (A master paused into the ending is judged from the end of its pause on: its
         timers waited for it.)"""
-        ending = next((step.time for step in sim.trace if step.phase == "quiesce"), None)
+        ending = sim.ending_began()
         if ending is None:
             return passed("lease-renewed", "no ending")
         cell = replicas(sim)

@@ -73,7 +73,7 @@ def ok_ops(sim: Simulation, *fs: str) -> list[Operation]:
 
 def final_reads(sim: Simulation) -> dict[str, Operation]:
     """key -> the get of it that the ending ran, if it succeeded."""
-    ending = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
+    ending = sim.ending_began(default=sim.time)
     return {read.args[0]: read for read in ok_ops(sim, "read") if read.call_time >= ending}
 
 

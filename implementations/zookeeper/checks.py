@@ -468,7 +468,7 @@ def lock_holder_writes(sim: Simulation) -> Verdict:
     next in line, so no contender is kept from it for good. Judged from the resource's log,
     stamped with its own clock: only a write stamped at least epsilon after the ending began
     surely came after it."""
-    began = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
+    began = sim.ending_began(default=sim.time)
     resource = next(node for node in sim.nodes.values() if isinstance(node, ResourceServer))
     first = first_writes_since(resource.log, began, sim.epsilon)
     idle = [n for n in sim.servers if isinstance(sim.nodes[n], Locker) and n not in first]
@@ -602,7 +602,7 @@ class Recovery:
     the ensemble first recovered, and the client operations not yet returned."""
 
     def __init__(self, sim: Simulation) -> None:
-        ending = next((step.time for step in sim.trace if step.phase == "quiesce"), sim.time)
+        ending = sim.ending_began(default=sim.time)
         pauses = [step.time + step.event[2] for step in sim.trace if step.event[0] == "pause"]
         self.calm = max([ending, *pauses])
         self.recovered: int | None = None
