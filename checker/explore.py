@@ -13,9 +13,12 @@ A state is named by a canonical fingerprint, the same in every process: node sta
 clock offsets and drift rates, messages in flight as a multiset (sequence numbers left out;
 on FIFO channels, with each message's place in its channel's queue), timers and pauses
 relative to now, the partition, the fault budget left, the clients' history and the ghost
-record. The state's copies are made by pickling (see `_Snapshot`); a node's text is encoded
-once per distinct state and storage, found again by their pickle (see `_NodeTexts`), and only
-for the nodes an event touched. State invariants are checked in every state.
+record. The state's copies are made by pickling (see `_Snapshot`), with what no event
+changes -- code, strings, frozen values, the trace so far -- shared rather than copied (see
+`_aside` and `_Shared`); a copy done with is emptied, so that reference counting frees it
+(see `_discard`). A node's text is encoded once per distinct state and storage, found again
+by their pickle (see `_NodeTexts`), and only for the nodes an event touched. A state's events
+are listed when it is expanded. State invariants are checked in every state.
 Every state (or only those where the workload is done or that lie at the depth bound) is also
 run to its end on a copy -- quiescence, then the history invariants -- exactly as a replayed
 run would end there.
@@ -46,18 +49,21 @@ the same seed to the same violation.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
+import gc
 import hashlib
 import io
 import itertools
 import pickle
 import random
 import re
+import struct
 import time
 import types
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -129,14 +135,26 @@ def _reference_aside(index: int) -> None:
     """Stands in a pickle for an object kept aside (see _Unpickler.find_class)."""
 
 
+def _simulation_aside(index: int) -> None:
+    """Stands in a pickle for a simulation whose trace is kept aside (see
+    _Unpickler.find_class)."""
+
+
+# by identity: `in` would call the __eq__ of every frozen value pickled
+_STAND_INS = frozenset(map(id, (_generator_aside, _reference_aside, _simulation_aside)))
+
+
 @functools.cache
 def _aside(cls: type) -> Callable | None:
     """How a snapshot keeps objects of `cls` out of its pickle, if it does: generators by
     their state (see _ForkedRandom); code (a lambda cannot be pickled) and immutable values --
     messages, envelopes, events: frozen, hence hashable, attrs classes -- by reference, shared
-    by every copy, which also saves rebuilding them on every fork."""
+    by every copy, which also saves rebuilding them on every fork; a simulation's trace, a
+    list of such values only ever appended to, as one tuple rather than step by step."""
     if issubclass(cls, random.Random):
         return _generator_aside
+    if issubclass(cls, Simulation):
+        return _simulation_aside
     if issubclass(cls, types.FunctionType | functools.partial | type) or \
             (attrs.has(cls) and cls.__hash__ not in (None, object.__hash__)):
         return _reference_aside
@@ -150,24 +168,97 @@ class _Pickler(pickle.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         stand_in = _aside(type(obj))
-        if stand_in is None or obj is _generator_aside or obj is _reference_aside:
+        if stand_in is None or id(obj) in _STAND_INS:
             return NotImplemented
+        if stand_in is _simulation_aside:
+            self.aside.append((type(obj), tuple(obj.trace)))
+            state = {name: value for name, value in vars(obj).items() if name != "trace"}
+            return stand_in, (len(self.aside) - 1,), state
         kept = (obj.getstate(), _generator_token(obj)) if stand_in is _generator_aside else obj
         self.aside.append(kept)
         return stand_in, (len(self.aside) - 1,)
 
 
 class _Unpickler(pickle.Unpickler):
+    """Restores what `_Pickler` kept aside. Its stand-ins hold the aside values, not the
+    unpickler: a copy must not be tied to it in a cycle that only the cyclic garbage collector
+    would break (see `_discard`)."""
+
     def __init__(self, file: io.BytesIO, aside: tuple) -> None:
         super().__init__(file)
         self.aside = aside
 
     def find_class(self, module: str, name: str) -> Any:
         if module == __name__ and name == _generator_aside.__name__:
-            return lambda index: _ForkedRandom(*self.aside[index])
+            return functools.partial(_restored_generator, self.aside)
         if module == __name__ and name == _reference_aside.__name__:
             return self.aside.__getitem__
+        if module == __name__ and name == _simulation_aside.__name__:
+            return functools.partial(_restored_simulation, self.aside)
         return super().find_class(module, name)
+
+
+def _restored_generator(aside: tuple, index: int) -> _ForkedRandom:
+    return _ForkedRandom(*aside[index])
+
+
+def _restored_simulation(aside: tuple, index: int) -> Simulation:
+    """A simulation with its trace; the pickle's state fills in the rest."""
+    cls, trace = aside[index]
+    sim = cls.__new__(cls)
+    sim.trace = list(trace)
+    return sim
+
+
+class _Shared:
+    """Immutable objects every copy of one search's simulation holds -- strings (node ids,
+    field and timer names) and what `_aside` keeps by reference (code, classes, frozen
+    values) -- numbered in every snapshot's memo before its pickle starts, so that the pickle
+    names each by its number rather than writing it out (strings) or calling back into Python
+    for it (the rest); the copies share them, as they share what is kept aside.
+
+    The unpickler's memo gets the same numbers by reading a prelude of persistent ids that
+    `objects.__getitem__` (in C) resolves: an unpickler's memo can be assigned, but then
+    protocol 4's MEMOIZE, which numbers by count, would number the pickle's own objects from
+    0 again."""
+
+    def __init__(self, objects: tuple) -> None:
+        self.objects = objects
+        self._numbered = pickle.Pickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL)
+        self._numbered.memo = {id(obj): (i, obj) for i, obj in enumerate(objects)}
+        body = b"".join(pickle.BININT + struct.pack("<i", i) + pickle.BINPERSID
+                        + pickle.MEMOIZE + pickle.POP for i in range(len(objects)))
+        body += pickle.NONE + pickle.STOP
+        self.prelude = pickle.PROTO + bytes([pickle.HIGHEST_PROTOCOL]) + pickle.FRAME \
+            + struct.pack("<Q", len(body)) + body
+
+    @classmethod
+    def of(cls, sim: Simulation) -> _Shared:
+        """The immutable objects of `sim` (the search's first state), in the order its
+        pickle meets them."""
+        pickler = _Pickler(io.BytesIO(), [])
+        pickler.dump(sim)
+        numbered = sorted(pickler.memo.copy().values(), key=lambda entry: entry[0])
+        return cls(tuple(obj for _, obj in numbered if _immutable(obj)))
+
+    def pickler(self, file: io.BytesIO, aside: list) -> _Pickler:
+        pickler = _Pickler(file, aside)
+        pickler.memo = self._numbered.memo  # copied (in C)
+        return pickler
+
+    def unpickler(self, data: bytes, aside: tuple) -> _Unpickler:
+        unpickler = _Unpickler(io.BytesIO(self.prelude + data), aside)
+        unpickler.persistent_load = self.objects.__getitem__
+        unpickler.load()  # the prelude: numbers the shared objects
+        return unpickler
+
+
+def _immutable(obj: Any) -> bool:
+    """Whether `obj` may be shared by every copy: strings, and what is kept by reference
+    (the stand-ins excepted: an unpickler replaces them)."""
+    if type(obj) in (str, bytes):
+        return True
+    return _aside(type(obj)) is _reference_aside and id(obj) not in _STAND_INS
 
 
 @attrs.frozen
@@ -179,15 +270,26 @@ class _Snapshot:
 
     data: bytes
     aside: tuple
+    shared: _Shared
 
     @classmethod
-    def of(cls, sim: Simulation) -> _Snapshot:
+    def of(cls, sim: Simulation, shared: _Shared | None = None) -> _Snapshot:
+        """`shared`: the objects numbered in advance (the search's, made from its first
+        state); None: those of `sim` itself."""
+        shared = shared if shared is not None else _Shared.of(sim)
         buffer, aside = io.BytesIO(), []
-        _Pickler(buffer, aside).dump(sim)
-        return cls(buffer.getvalue(), tuple(aside))
+        shared.pickler(buffer, aside).dump(sim)
+        return cls(buffer.getvalue(), tuple(aside), shared)
 
     def fork(self) -> Simulation:
-        return _Unpickler(io.BytesIO(self.data), self.aside).load()
+        return self.shared.unpickler(self.data, self.aside).load()
+
+
+def _discard(sim: Simulation) -> None:
+    """Done with a copy: emptying it breaks the cycles through it (every node's context
+    points back to it), so that reference counting frees it at once. Left to the cyclic
+    collector, the copies made at every step keep it busy: a fifth of the search's time."""
+    vars(sim).clear()
 
 
 # --- canonical text of a state ----------------------------------------------------------------
@@ -502,13 +604,14 @@ class _Seen:
 @attrs.frozen
 class _Item:
     """A state waiting to be expanded: all its events awake (`todo` None), or only those of
-    `todo`, for a path that reached it with fewer events asleep (`sleep`)."""
+    `todo`, for a path that reached it with fewer events asleep (`sleep`). Its events are
+    listed when it is expanded: a search cut short by a bound leaves much of its frontier
+    unexpanded."""
 
     fp: bytes
     snapshot: _Snapshot
     canon: _Canon
     renames: tuple[Rename, ...]
-    choices: list[tuple[Key, tuple]]
     todo: frozenset | None = None
     sleep: frozenset = frozenset()
 
@@ -544,8 +647,24 @@ def explore(system: System, variant: str, config: Config, seed: int = 0, *,
                      progress_every=progress_every, on_transition=on_transition,
                      namer=_Namer(config.params.get("symmetric", []) if symmetry else [],
                                   bool(config.params.get("time_invariant", False))))
-    with watchdog.guard():
+    with watchdog.guard(), _older_objects_frozen():
         return search.run(faults)
+
+
+@contextlib.contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Keep the objects made before the search (modules, the caller's) out of the cyclic
+    collector's full passes while it runs: what the search keeps grows by a few objects per
+    state, and each full pass would scan the whole older heap again. Nothing is left frozen
+    that was not; if the caller froze objects itself, this leaves them alone."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @attrs.define
@@ -625,39 +744,37 @@ class _Search:
     def _expand(self, item: _Item) -> None:
         seen = self.seen[item.fp]
         seen.expanded = True
+        parent = item.snapshot.fork()
+        choices = self._choices(parent, item.canon)
         if item.todo is None:  # all that is awake on every path so far
-            asleep = self._asleep(item, seen.sleep)
-            chosen = [(k, e) for k, e in item.choices if k not in asleep]
-            self.slept += len(item.choices) - len(chosen)
+            asleep = self._asleep(item, choices, seen.sleep)
+            chosen = [(k, e) for k, e in choices if k not in asleep]
+            self.slept += len(choices) - len(chosen)
         else:  # what a new path has awake that the earlier ones had asleep
-            asleep = self._asleep(item, item.sleep)
-            chosen = [(k, e) for k, e in item.choices
+            asleep = self._asleep(item, choices, item.sleep)
+            chosen = [(k, e) for k, e in choices
                       if _in_canonical(k, item.todo, item.renames, every=False)]
         if not chosen:
+            _discard(parent)
             return
-        parent = item.snapshot.fork()
         done: list[Key] = []
+        footprint = functools.cache(functools.partial(_footprint, parent))  # of this state
         for i, (key, event) in enumerate(chosen):
-            sleep = self._asleep_after(parent, key, [*asleep, *done]) if self.sleep_sets else []
+            sleep = _asleep_after(footprint, key, [*asleep, *done]) if self.sleep_sets else []
             child = parent if i == len(chosen) - 1 else item.snapshot.fork()
             reached = self._step(item, seen.depth, child, event, sleep)
+            _discard(child)
             if reached is not None and not reached.ends:
                 # a run ends where the workload is done: an event that ends it disables all
                 # others, so it commutes with none and must not sleep in its siblings
                 done.append(key)
 
-    def _asleep(self, item: _Item, sleep: frozenset) -> set[Key]:
+    def _asleep(self, item: _Item, choices: list[tuple[Key, tuple]],
+                sleep: frozenset) -> set[Key]:
         """The state's events (in its own names) that `sleep` (canonical names) holds."""
         if not sleep:
             return set()
-        return {k for k, _ in item.choices if _in_canonical(k, sleep, item.renames, every=True)}
-
-    def _asleep_after(self, sim: Simulation, key: Key, asleep: list[Key]) -> list[Key]:
-        """What stays asleep after `key`: the events that commute with it."""
-        footprint = _footprint(sim, key)
-        if footprint is None:
-            return []
-        return [k for k in asleep if _commute(footprint, _footprint(sim, k))]
+        return {k for k, _ in choices if _in_canonical(k, sleep, item.renames, every=True)}
 
     def _step(self, item: _Item, depth: int, sim: Simulation, event: tuple,
               sleep: list[Key]) -> _Seen | None:
@@ -697,8 +814,7 @@ class _Search:
         self.seen[fp] = seen
         seen.ends = _workload_done(sim) or not any(sim.enabled(kind) for kind in KINDS)
         if self._expandable(seen):
-            self.frontier.append(_Item(fp, _Snapshot.of(sim), canon, renames,
-                                       self._choices(sim, canon)))
+            self.frontier.append(_Item(fp, _Snapshot.of(sim, self.root.shared), canon, renames))
         else:
             self.cut_by_depth |= not seen.ends
         if self.end_every_state or not self._expandable(seen):
@@ -729,8 +845,9 @@ class _Search:
     def _rebuilt(self, fp: bytes, todo: frozenset | None, sleep: frozenset) -> _Item:
         sim, canon = self._replay(self._path(fp))
         _, renames = self.namer.fingerprint(canon, sim)
-        return _Item(fp, _Snapshot.of(sim), canon, renames, self._choices(sim, canon),
-                     todo, sleep)
+        item = _Item(fp, _Snapshot.of(sim, self.root.shared), canon, renames, todo, sleep)
+        _discard(sim)
+        return item
 
     # --- events ----------------------------------------------------------------------------
 
@@ -883,6 +1000,15 @@ def _footprint(sim: Simulation, key: Key) -> Footprint | None:
     island = sim.network.island()  # heal
     cut = (_link(a, b) for a in island for b in sim.nodes if b not in island)
     return {_PARTITION, *cut}, set()
+
+
+def _asleep_after(footprint: Callable[[Key], Footprint | None], key: Key,
+                  asleep: list[Key]) -> list[Key]:
+    """What stays asleep after `key`: the events that commute with it."""
+    its = footprint(key)
+    if its is None:
+        return []
+    return [k for k in asleep if _commute(its, footprint(k))]
 
 
 def _commute(a: Footprint | None, b: Footprint | None) -> bool:

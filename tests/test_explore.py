@@ -3,6 +3,7 @@ pinned state counts, and fingerprints that name states the same way in every pro
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from checker.explore import (
     _Canon,
     _NodeTexts,
     _pending_timers,
+    _Shared,
     _Snapshot,
     canonical,
     explore,
@@ -234,6 +236,51 @@ def test_forks_of_a_snapshot_are_independent_copies() -> None:
     assert one.nodes[event[1]].state() != other.nodes[event[1]].state() or \
         one.time != other.time
     assert other.contexts["n1"]._sim is other and one.contexts["n1"]._sim is one
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_snapshots_sharing_the_first_states_objects_fork_exact_copies_of_later_states(
+        seed: int) -> None:
+    """A search numbers the first state's immutable objects in every snapshot's pickle (see
+    `_Shared`); states far from it, with messages, ballots and strings the first state never
+    had, must still fork to copies that encode exactly as the original, and to independent
+    ones."""
+    system = registry.lookup("sso")
+    config = system.config("small")
+    sim = new_simulation(system, "correct", config, seed)
+    texts = _NodeTexts(sim)
+    sim.start()
+    shared = _Shared.of(sim)
+    walk = RandomWalk(seed, max_pause=config.max_pause)
+    for _ in range(120):
+        event = walk.next(sim)
+        if event is None:
+            break
+        sim.execute(event)
+    snapshot = _Snapshot.of(sim, shared)
+    one, other = snapshot.fork(), snapshot.fork()
+    assert _Canon.of(one, texts) == _Canon.of(sim, texts) == _Canon.of(other, texts)
+    assert one.trace == sim.trace and one.history == sim.history and one.ghost == sim.ghost
+    assert sim.fingerprint() == one.fingerprint()
+    event = next(e for e in _pending_timers(one) if one.timer_before(e) is None)
+    _advance(one, event, [])
+    assert len(one.trace) == len(other.trace) + 1 and _Canon.of(other, texts) == \
+        _Canon.of(sim, texts)
+
+
+def test_a_search_leaves_the_collector_as_it_found_it() -> None:
+    """The search freezes the older heap while it runs (`_older_objects_frozen`), and only
+    what it froze itself is unfrozen after."""
+    assert gc.get_freeze_count() == 0
+    explore(COMMIT, "correct", COMMIT.config("small"), max_depth=3)
+    assert gc.get_freeze_count() == 0
+    gc.freeze()
+    try:
+        frozen = gc.get_freeze_count()
+        explore(COMMIT, "correct", COMMIT.config("small"), max_depth=3)
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
 
 
 FINGERPRINT_SCRIPT = """
