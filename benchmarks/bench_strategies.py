@@ -1,15 +1,21 @@
 """Scheduler strategies compared on every seeded bug, and the exhaustive search's own figures.
 
-    python benchmarks/bench_strategies.py [--seeds 5] [--seconds 20] [--config default]
-                                          [--skip-bugs] [--skip-search] [SYSTEM ...]
+    python benchmarks/bench_strategies.py [--seeds 5] [--base-seed 0] [--seconds 20]
+                                          [--config default] [--strategies a,b] [--no-shrink]
+                                          [--skip-bugs] [--skip-search]
+                                          [SYSTEM | SYSTEM:VARIANT ...]
 
 For each seeded bug and each strategy of `deepdives hunt --strategy` -- random walk, PCT, the
 portfolio, hypothesis -- and, on a small configuration, exhaustive breadth-first search (one
-fault kind at a time): hunts from `--seeds` different base seeds, each within `--seconds`,
-exactly as the CLI runs them (one process): the median wall time to the first violation, and
-the median length of its trace once shrunk (250 replays of shrinking, as the test hunts). Each
-system gets its own section of RESULTS.md ("Strategies: SYSTEM"), so systems added later are
-measured by naming them. Then: distinct states per second of the abstract Paxos model explored
+fault kind at a time): hunts from `--seeds` different base seeds (`--base-seed` + k * 100,000),
+each within `--seconds`, exactly as the CLI runs them (one process), the strategies taking
+turns at each base seed so that the machine's load falls on all of them alike: the median CPU
+time to the first violation, the median and mean runs to it, the CPU time per run (all the
+hunts' CPU time over all their runs), and the median length of its trace once shrunk (250
+replays of shrinking, as the test hunts; `--no-shrink` leaves it out). Each system gets its
+own section of RESULTS.md ("Strategies: SYSTEM"), so systems added later are measured by
+naming them; naming variants (`SYSTEM:VARIANT`) measures those bugs alone, in a section that
+names them. Then: distinct states per second of the abstract Paxos model explored
 completely; the states, transitions and time of a bounded exhaustive search of SSO's small
 configuration with and without each reduction; its states per second, and the time to
 ack-before-majority.
@@ -51,7 +57,8 @@ def one_fault_each(config: Config) -> dict[str, int]:
 
 # --- one hunt: the first violation from a base seed, within a time budget --------------------
 
-Found = tuple[RunResult | None, float, int]  # the violating run, time to it, effort spent
+Found = tuple[RunResult | None, int]  # the violating run, the effort spent
+Timed = tuple[RunResult | None, float, int]  # and the hunt's CPU time
 
 
 def hunt_with(strategy: str) -> Callable[[System, str, Config, int, float], Found]:
@@ -59,8 +66,7 @@ def hunt_with(strategy: str) -> Callable[[System, str, Config, int, float], Foun
     def run(system: System, variant: str, config: Config, base: int, seconds: float) -> Found:
         outcome = hunt(system, variant, config, budget=Budget(runs=MOST_RUNS, seconds=seconds),
                        seed=base, strategy=strategy, shrink_found=False)
-        elapsed = outcome.elapsed if outcome.violation is not None else float("inf")
-        return outcome.violation, elapsed, outcome.runs
+        return outcome.violation, outcome.runs
     return run
 
 
@@ -69,16 +75,15 @@ def hunt_exhaustive(system: System, variant: str, config: Config, base: int, sec
     """Breadth-first searches from one seed, as deep as the time allows: with no fault, then
     with one fault of each kind in turn (as the portfolio's searches do), sharing the time."""
     kinds = search_faults(config)
-    elapsed = states = 0
+    states = 0
     for kind in kinds:
         search: ExploreResult = explore(system, variant, config, base, max_depth=None,
                                         faults={kind: 1} if kind else {}, max_states=None,
                                         seconds=seconds / len(kinds))
-        elapsed, states = elapsed + search.elapsed, states + search.states
+        states += search.states
         if search.violated:
-            return execute(system, variant, config, base, Replay(search.choices)), elapsed, \
-                states
-    return None, float("inf"), states
+            return execute(system, variant, config, base, Replay(search.choices)), states
+    return None, states
 
 
 def strategies(system: System, config: Config, names: tuple[str, ...]) -> dict[str, Callable]:
@@ -88,46 +93,62 @@ def strategies(system: System, config: Config, names: tuple[str, ...]) -> dict[s
     return hunts
 
 
-def bug_row(system: System, variant: str, config: Config, name: str, hunt_one: Callable,
-            seeds: int, seconds: float) -> list[str]:
-    times, shrunk, tried, invariants = [], [], [], set()
-    for k in range(seeds):
-        found, elapsed, effort = hunt_one(system, variant, config, k * SEED_STRIDE, seconds)
-        times.append(elapsed)
-        tried.append(effort)
-        if found is not None:
-            invariant = found.verdict.invariant
-            shrunk.append(len(shrink(system, variant, config, found.seed, found.choices,
-                                     invariant, max_replays=SHRINK_REPLAYS).result.choices))
-            invariants.add(invariant)
-    hits = sum(t != float("inf") for t in times)
+def bug_rows(system: System, variant: str, config: Config, hunts: dict[str, Callable],
+             seeds: range, seconds: float, shrink_found: bool) -> list[list[str]]:
+    """One row per strategy, the strategies taking turns at each base seed."""
+    tried: dict[str, list[Timed]] = {name: [] for name in hunts}
+    for base in seeds:
+        for name, hunt_one in hunts.items():
+            started = time.process_time()
+            found, effort = hunt_one(system, variant, config, base, seconds)
+            tried[name].append((found, time.process_time() - started, effort))
+    return [_row(system, variant, config, name, runs, shrink_found)
+            for name, runs in tried.items()]
+
+
+def _row(system: System, variant: str, config: Config, name: str, hunts: list[Timed],
+         shrink_found: bool) -> list[str]:
+    times = [cpu if found is not None else float("inf") for found, cpu, _ in hunts]
+    tried = [effort for _, _, effort in hunts]
+    per_effort = sum(cpu for _, cpu, _ in hunts) / max(1, sum(tried))
+    violations = [found for found, _, _ in hunts if found is not None]
+    shrunk = [len(shrink(system, variant, config, found.seed, found.choices,
+                         found.verdict.invariant, max_replays=SHRINK_REPLAYS).result.choices)
+              for found in violations] if shrink_found else []
+    invariants = sorted({found.verdict.invariant for found in violations})
     unit = "states" if name.startswith("exhaustive") else "runs"
-    return [f"{system.name}:{variant}", config.name, name, f"{hits}/{seeds}", _seconds(times),
-            _seconds([max(times)]), f"{statistics.median(tried):.0f} {unit}",
+    return [f"{system.name}:{variant}", config.name, name, f"{len(violations)}/{len(hunts)}",
+            _seconds(times), _seconds([max(times)]), f"{statistics.median(tried):.0f} {unit}",
+            f"{statistics.mean(tried):.1f}", f"{1000 * per_effort:.1f} ms",
             str(int(statistics.median(shrunk))) if shrunk else "-",
-            ", ".join(sorted(invariants)) or "-"]
+            ", ".join(invariants) or "-"]
 
 
 def _seconds(values: list[float]) -> str:
     value = statistics.median(values)
-    return "not found" if value == float("inf") else f"{value:.2f}s"
+    return "not found" if value == float("inf") else f"{value:.3f}s"
 
 
-def system_section(system: System, config_name: str, seeds: int, seconds: float,
-                   names: tuple[str, ...]) -> None:
+def system_section(system: System, variants: list[str] | None, config_name: str, seeds: range,
+                   seconds: float, names: tuple[str, ...], shrink_found: bool) -> None:
+    """The section of `system`'s seeded bugs (`variants` of them, or all)."""
     config = system.config(config_name if config_name in system.configs else "default")
     rows = []
-    for variant in (v.name for v in system.variants.values() if v.seeded):
-        for name, hunt_one in strategies(system, config, names).items():
-            rows.append(bug_row(system, variant, config, name, hunt_one, seeds, seconds))
-            print(*rows[-1], sep="\t", flush=True)
+    for variant in variants or [v.name for v in system.variants.values() if v.seeded]:
+        for row in bug_rows(system, variant, config, strategies(system, config, names), seeds,
+                            seconds, shrink_found):
+            rows.append(row)
+            print(*row, sep="\t", flush=True)
     chosen = "" if names == STRATEGIES else f" --strategies {','.join(names)}"
-    command = f"python benchmarks/bench_strategies.py --seeds {seeds} --seconds {seconds:g} " \
-              f"--config {config_name}{chosen} --skip-search {system.name}"
-    title = f"Strategies: {system.name}" + (f" ({', '.join(names)})" if chosen else "")
+    targets = " ".join(f"{system.name}:{v}" for v in variants) if variants else system.name
+    command = f"python benchmarks/bench_strategies.py --seeds {len(seeds)}" \
+              f"{f' --base-seed {seeds.start}' if seeds.start else ''} --seconds {seconds:g} " \
+              f"--config {config_name}{chosen}{'' if shrink_found else ' --no-shrink'} " \
+              f"--skip-search {targets}"
+    title = f"Strategies: {targets}" + (f" ({', '.join(names)})" if chosen else "")
     write_section(title, command, markdown_table(
-        ["bug", "config", "strategy", "found", "median time", "worst", "median effort",
-         "shrunk trace", "invariant"], rows))
+        ["bug", "config", "strategy", "found", "median CPU", "worst", "median effort",
+         "mean effort", "CPU per effort", "shrunk trace", "invariant"], rows))
 
 
 # --- the exhaustive search's own figures ------------------------------------------------------
@@ -235,26 +256,45 @@ def _faults(faults: dict[str, int] | None) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in faults.items() if n) or "none"
 
 
+def bugs_named(targets: list[str]) -> list[tuple[System, list[str] | None]]:
+    """Each simulated system named (every one, if none is), with the variants named of it
+    (None: all its seeded bugs); a property system has no schedule to choose."""
+    named: dict[str, list[str] | None] = {}
+    for target in targets:
+        name, _, variant = target.partition(":")
+        if not variant:
+            named[name] = None
+        elif named.get(name, []) is not None:
+            named[name] = [*named.get(name, []), variant]
+    systems = [(registry.lookup(name), variants) for name, variants in named.items()] or \
+        [(system, None) for system in registry.systems().values()]
+    return [(system, variants) for system, variants in systems if system.kind == "simulation"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("systems", nargs="*")
+    parser.add_argument("targets", nargs="*", help="SYSTEM, or SYSTEM:VARIANT for one bug")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--base-seed", type=int, default=0,
+                        help="the first hunt's seed; hunt k starts at it + k * 100,000")
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--config", default="default",
                         help="the configuration hunted (a system without it: its default)")
     parser.add_argument("--strategies", default=",".join(STRATEGIES),
                         help="which to compare, comma-separated (default: all; a subset is "
                              "written to a section of its own)")
+    parser.add_argument("--no-shrink", action="store_true",
+                        help="leave out the shrunk trace (shrinking a long run costs more "
+                             "than hunting it)")
     parser.add_argument("--skip-bugs", action="store_true")
     parser.add_argument("--skip-search", action="store_true",
                         help="leave out the Paxos model and the reductions")
     args = parser.parse_args()
-    systems = [registry.lookup(n) for n in args.systems] or list(registry.systems().values())
-    systems = [s for s in systems if s.kind == "simulation"]  # strategies schedule events
     if not args.skip_bugs:
-        for system in systems:
-            system_section(system, args.config, args.seeds, args.seconds,
-                           tuple(args.strategies.split(",")))
+        seeds = range(args.base_seed, args.base_seed + args.seeds * SEED_STRIDE, SEED_STRIDE)
+        for system, variants in bugs_named(args.targets):
+            system_section(system, variants, args.config, seeds, args.seconds,
+                           tuple(args.strategies.split(",")), not args.no_shrink)
     if args.skip_search:
         return
     command = "python benchmarks/bench_strategies.py --skip-bugs"

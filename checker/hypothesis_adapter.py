@@ -2,10 +2,9 @@
 which event comes next, partition sides and spans, pause lengths, skews — reads its bits
 from bytes Hypothesis drew (`DrawnRandom`), as is the run's seed. Generation is as smart as
 the walk's, and Hypothesis brings what the walk lacks: its example database replays a
-failure first next time. Each run reports to `target()` its faults, leader changes,
-unacknowledged operations and clock skew; since the run's seed mixes in a digest of the
-bytes (`run_seed`), an example Hypothesis mutates is a run of its own, so its targeting
-phase tries fresh runs rather than climbing (see docs/engine.md).
+failure first next time. A hunt has no targeting phase: the run's seed mixes in a digest
+of the bytes (`run_seed`), so an example Hypothesis mutates is a run of its own and there is
+no hill to climb (see docs/engine.md).
 
 A failure is returned as the walk ran it — its choices replay it exactly — and the hunt then
 shrinks it with our ddmin, which on these schedules is faster than Hypothesis's shrinker and
@@ -31,7 +30,11 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings, target
 from hypothesis import seed as seeded
 from hypothesis import strategies as st
-from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
+from hypothesis.database import (
+    DirectoryBasedExampleDatabase,
+    ExampleDatabase,
+    choices_to_bytes,
+)
 
 from checker import watchdog
 from checker.hunt import ConfigMix
@@ -66,13 +69,20 @@ class DrawnRandom(random.Random):
     def __init__(self, drawn: bytes = b"", seed: int = 0) -> None:
         super().__init__(seed)
         self._drawn, self._at = drawn, 0
+        self._seeded_bits = super().getrandbits
+        if not drawn:
+            self._read_seeded_bits_alone()
 
     def _take(self, count: int) -> int:
-        bits = super().getrandbits(8 * count) if count else 0
-        if self._at + count > len(self._drawn):
+        bits = self._seeded_bits(8 * count) if count else 0
+        end = self._at + count
+        if end > len(self._drawn):
             return bits
-        self._at += count
-        return bits ^ int.from_bytes(self._drawn[self._at - count:self._at], "big")
+        mask = int.from_bytes(self._drawn[self._at:end], "big")
+        self._at = end
+        if end == len(self._drawn):
+            self._read_seeded_bits_alone()
+        return bits ^ mask
 
     def random(self) -> float:
         return self._take(2) / 65536
@@ -80,26 +90,49 @@ class DrawnRandom(random.Random):
     def getrandbits(self, k: int) -> int:
         return self._take((k + 7) // 8) & ((1 << k) - 1)
 
+    def _read_seeded_bits_alone(self) -> None:
+        """Once every byte is read, the rest of a run (often most of it) reads the seeded
+        generator's bits as `_take` would, without its bookkeeping: the instance's own
+        `random` and `getrandbits`, which `choice`, `randint` and `sample` look up on it."""
+        bits = self._seeded_bits
 
-class ViolationFound(AssertionError):
-    pass
+        def spent_random() -> float:
+            return bits(16) / 65536
+
+        def spent_getrandbits(k: int) -> int:
+            return bits(8 * ((k + 7) // 8)) & ((1 << k) - 1)
+
+        self.random = spent_random  # type: ignore[method-assign]
+        self.getrandbits = spent_getrandbits  # type: ignore[method-assign]
 
 
-class OutOfTime(KeyboardInterrupt):
+class StopSearch(KeyboardInterrupt):
+    """Ends a hunt's search at once. An interrupt is the one exception Hypothesis's engine
+    lets through at once, unrecorded (the hunt catches its own kinds alone: a real Ctrl-C
+    still stops it)."""
+
+
+class OutOfTime(StopSearch):
     """Raised before a run once the hunt's seconds are spent. Hypothesis has no time budget,
     and an example rejected for want of time is replaced by another, up to a thousand and
-    more; an interrupt is the one exception its engine lets through at once, unrecorded (the
-    hunt catches this kind alone: a real Ctrl-C still stops it)."""
+    more."""
 
 
-class AlreadyFound(OutOfTime):
-    """Raised when Hypothesis asks for a run after the failure: it runs a failing example
-    once more to report it, a whole run spent on what the hunt holds already (and the
-    example database has: Hypothesis saves a failure as soon as it sees it)."""
+class Violated(StopSearch):
+    """Raised when a run violates an invariant, holding it. A failing test would cost what
+    the hunt does not need: Hypothesis trims and formats the failure's traceback, then asks
+    for the run again to report it, and then once more, about 2 ms a hunt, longer than a
+    whole run of many bugs found at once. The hunt saves the failure to the database as
+    Hypothesis would (`save_failure`) and stops."""
+
+    def __init__(self, run: RunResult) -> None:
+        super().__init__()
+        self.run = run
 
 
 class LeaderWatch:
-    """The walk, counting how often the set of nodes that say they lead changes."""
+    """The walk, counting how often the set of nodes that say they lead changes: asked at
+    every step, so only an aimed run (`runs(..., aimed=True)`) watches."""
 
     def __init__(self, walk: RandomWalk) -> None:
         self.walk = walk
@@ -115,7 +148,8 @@ class LeaderWatch:
 
 
 def aim(result: RunResult, watch: LeaderWatch) -> None:
-    """Steer Hypothesis towards runs where bugs live."""
+    """Report to `target()` what a run did: Hypothesis shows the highest of each in its
+    statistics and beside a failure. It does not steer the search (see `runs`)."""
     trace = result.sim.trace
     target(float(sum(step.event[0] in FAULT_KINDS for step in trace)), label="faults")
     target(float(watch.changes), label="leader changes")
@@ -125,20 +159,24 @@ def aim(result: RunResult, watch: LeaderWatch) -> None:
 
 
 def runs(system: System, variant: str = "correct", config: str | Config | ConfigMix = "default",
-         aimed: bool = True) -> st.SearchStrategy[RunResult]:
+         aimed: bool = False) -> st.SearchStrategy[RunResult]:
     """Runs of `system`'s `variant` on `config` (or on the configuration a mix gives each
     run's seed, as the default hunt spreads its runs), the random walk's decisions and the
-    run's seed drawn by Hypothesis; with `aimed`, each run `target`s the quantities above.
+    run's seed drawn by Hypothesis. With `aimed`, each run reports its faults, leader changes,
+    unacknowledged operations and clock skew to `target()`, for Hypothesis's statistics:
+    what the runs reached, not a search aimed at more, for an example mutated from the best
+    one is an unrelated run (`run_seed`), and watching who leads costs at every step.
     (Hypothesis begins with its simplest example whatever its seed: a hunt's first run is
     always the same one. The run's seed is not offset by the hunt's, so that what an example
     database holds replays in any hunt.)"""
     mix = ConfigMix.of(system.config(config) if isinstance(config, str) else config)
+    return _drawn_runs(system, variant, mix, aimed)
 
-    @st.composite
-    def one_run(draw: st.DrawFn) -> RunResult:
-        return run_drawn(system, variant, mix, *draw_decisions(draw), aimed)
 
-    return one_run()
+@st.composite
+def _drawn_runs(draw: st.DrawFn, system: System, variant: str, mix: ConfigMix,
+                aimed: bool) -> RunResult:
+    return run_drawn(system, variant, mix, *draw_decisions(draw), aimed)
 
 
 def draw_decisions(draw: st.DrawFn) -> tuple[int, bytes]:
@@ -158,27 +196,35 @@ def run_seed(seed: int, drawn: bytes) -> int:
 
 
 def run_drawn(system: System, variant: str, mix: ConfigMix, seed: int, drawn: bytes,
-              aimed: bool = True) -> RunResult:
+              aimed: bool = False) -> RunResult:
     """The random walk's run of those decisions, on the configuration the mix gives its
-    seed."""
+    seed; with `aimed`, reported to `target()` (`aim`)."""
     seed = run_seed(seed, drawn)
     config = mix.for_seed(seed)
-    watch = LeaderWatch(RandomWalk(DrawnRandom(drawn, seed), max_pause=config.max_pause))
+    walk = RandomWalk(DrawnRandom(drawn, seed), max_pause=config.max_pause)
+    if not aimed:
+        return execute(system, variant, config, seed, walk)
+    watch = LeaderWatch(walk)
     result = execute(system, variant, config, seed, watch)
-    if aimed:
-        aim(result, watch)
+    aim(result, watch)
     return result
 
 
-def database_for(root: Path | ExampleDatabase | None, system: System, variant: str,
-                 mix: ConfigMix) -> ExampleDatabase | None:
-    """One database per hunted variant and configuration (or mix of them, `every`):
-    Hypothesis keys examples by the test function, and every hunt's function is this
-    module's."""
+def database_for(root: Path | ExampleDatabase | None) -> ExampleDatabase | None:
+    """The database at `root`: a directory, or a database as it is (replay memory's, which
+    every hunt shares); examples are kept apart by their key (`database_key`)."""
     if root is None or isinstance(root, ExampleDatabase):
         return root
+    return DirectoryBasedExampleDatabase(str(root))
+
+
+def database_key(system: System, variant: str, mix: ConfigMix) -> bytes:
+    """The key of a hunt's examples: its variant and configuration (or mix of them,
+    `every`), so that a database shared by hunts replays a variant's failures in that
+    variant's hunts only (Hypothesis would key them by the test function, which is this
+    module's in every hunt)."""
     name = mix.first.name if len(mix.configs) == 1 else "every"
-    return DirectoryBasedExampleDatabase(str(Path(root) / f"{system.name}.{variant}.{name}"))
+    return f"deepdives.hypothesis:{system.name}.{variant}.{name}".encode()
 
 
 def hypothesis_hunt(system: System, variant: str, config: Config | ConfigMix, seed: int,
@@ -187,41 +233,57 @@ def hypothesis_hunt(system: System, variant: str, config: Config | ConfigMix, se
     """Search until a run violates an invariant, `budget.runs` examples are tried, or
     `budget.seconds` pass; the failing run and the examples tried up to it. A database is
     read first (a failure it holds is replayed before anything new) and keeps what is
-    found."""
-    found: dict[tuple[int, bytes], RunResult] = {}
+    found. Of Hypothesis's phases, no targeting (see the module's docstring) and no
+    shrinking (the hunt shrinks with ddmin)."""
     tried = [0]
-    started = time.perf_counter()
     mix = ConfigMix.of(config)
-
-    @st.composite
-    def within_time(draw: st.DrawFn) -> RunResult:
-        if budget.seconds is not None and time.perf_counter() - started > budget.seconds:
-            raise OutOfTime
-        decisions = draw_decisions(draw)
-        if decisions in found:
-            raise AlreadyFound
-        run = run_drawn(system, variant, mix, *decisions)
-        if run.violated:
-            found[decisions] = run
-        return run
+    examples = database_for(database)
+    key = database_key(system, variant, mix)
 
     @settings(max_examples=budget.runs or 200, deadline=None, print_blob=False,
-              database=database_for(database, system, variant, mix),
-              phases=(Phase.explicit, Phase.reuse, Phase.generate, Phase.target),
+              database=examples, phases=(Phase.explicit, Phase.reuse, Phase.generate),
               suppress_health_check=list(HealthCheck))
     @seeded(seed)
-    @given(within_time())
-    def search(run: RunResult) -> None:
+    @given(_runs_within(system, variant, mix, budget.seconds, time.perf_counter()))
+    def search(drawn: tuple[tuple[int, bytes], RunResult]) -> None:
+        decisions, run = drawn
         tried[0] += 1
         if run.violated:
-            raise ViolationFound(f"{run.verdict.invariant}: {run.verdict.explanation}")
+            save_failure(examples, key, decisions)
+            raise Violated(run)
 
+    # Hypothesis would otherwise key the examples by a digest of `search`'s source, read
+    # and tokenized again at every hunt, the same in every hunt
+    search._hypothesis_internal_database_key = key
     try:
         with _no_local_constants(), watchdog.guard():
             search()
-    except (ViolationFound, OutOfTime):
+    except Violated as violated:
+        return violated.run, tried[0]
+    except OutOfTime:
         pass
-    return next(iter(found.values()), None), tried[0]
+    return None, tried[0]
+
+
+@st.composite
+def _runs_within(draw: st.DrawFn, system: System, variant: str, mix: ConfigMix,
+                 seconds: float | None, started: float
+                 ) -> tuple[tuple[int, bytes], RunResult]:
+    """A hunt's runs, each with the decisions it was drawn from, until `seconds` from
+    `started` are spent. (Module-level: Hypothesis reads a composite's source when it is
+    defined, a millisecond.)"""
+    if seconds is not None and time.perf_counter() - started > seconds:
+        raise OutOfTime
+    decisions = draw_decisions(draw)
+    return decisions, run_drawn(system, variant, mix, *decisions)
+
+
+def save_failure(examples: ExampleDatabase | None, key: bytes,
+                 decisions: tuple[int, bytes]) -> None:
+    """Save a failing example as Hypothesis saves one, under the hunt's key: the choices
+    drawn, in its own format, which its reuse phase replays first next time."""
+    if examples is not None:
+        examples.save(key, choices_to_bytes(decisions))
 
 
 @contextlib.contextmanager

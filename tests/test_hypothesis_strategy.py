@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import attrs
 import pytest
 from hypothesis import given, settings
@@ -78,3 +80,41 @@ def test_a_hunt_over_a_mix_runs_every_configuration() -> None:
 
     run()
     assert seen == {"default", "small"}
+
+
+def test_a_shared_database_replays_a_failure_in_its_own_variants_hunts_only() -> None:
+    """Replay memory hands every hunt one database: a hunt of another variant must neither
+    run the failure nor, finding that it passes there, delete it."""
+    database = InMemoryExampleDatabase()
+    config = COUNTER.config("default")
+    found, _ = hypothesis_hunt(COUNTER, "forgetful", config, 3, Budget(runs=300),
+                               database=database)
+    assert found is not None
+    hypothesis_hunt(COUNTER, "correct", config, 3, Budget(runs=20), database=database)
+    again, tried = hypothesis_hunt(COUNTER, "forgetful", config, 8, Budget(runs=300),
+                                   database=database)
+    assert tried == 1 and again.choices == found.choices
+
+
+def test_only_an_aimed_run_reports_to_target(monkeypatch: pytest.MonkeyPatch) -> None:
+    reported: list[str] = []
+    monkeypatch.setattr(hypothesis_adapter, "target",
+                        lambda score, label: reported.append(label) or score)
+    mix = ConfigMix.of(COUNTER.config("default"))
+    run_drawn(COUNTER, "correct", mix, 7, bytes(DRAWN_BYTES))
+    assert reported == []
+    run_drawn(COUNTER, "correct", mix, 7, bytes(DRAWN_BYTES), aimed=True)
+    assert reported == ["faults", "leader changes", "unacknowledged", "clock skew"]
+
+
+def test_a_spent_generator_reads_the_seeded_bits_as_they_are() -> None:
+    """Once its bytes are read, `DrawnRandom` answers from the seeded generator's bits (the
+    same as before its bytes ran out, without their bookkeeping)."""
+    drawn, seeded = DrawnRandom(bytes([255, 1, 2]), seed=9), random.Random(9)
+    assert drawn.getrandbits(8) == seeded.getrandbits(8) ^ 255
+    assert drawn.random() == (seeded.getrandbits(16) ^ 0x0102) / 65536
+    assert [drawn.random() for _ in range(5)] == \
+        [seeded.getrandbits(16) / 65536 for _ in range(5)]
+    assert [drawn.getrandbits(k) for k in (1, 7, 9, 33)] == \
+        [seeded.getrandbits(8 * ((k + 7) // 8)) & ((1 << k) - 1) for k in (1, 7, 9, 33)]
+    assert drawn.getrandbits(0) == 0
