@@ -8,8 +8,13 @@ A lesson is prose around blocks the tool fills in:
 
 Each block is produced by hunting that variant from seed 0 and shrinking what is found (on the
 default config, or the one a block names: `<!-- trace sso:minority-quorum config=five -->`,
-shrinking within SHRINK_REPLAYS replays or the count a block names: `replays=12000`); the
-replay file is saved under `traces/` beside the lesson, and its trace viewer (a
+shrinking within SHRINK_REPLAYS replays or the count a block names: `replays=12000`). A block
+may ask for the shortest of the first few counterexamples (`candidates=3`): the hunt goes on
+from the seed after each one found, and the trace with the fewest chosen events is kept (the
+earliest among equals): shrinking gives a 1-minimal trace, not a shortest one, and where the
+first run found shrinks to a long local minimum another run of the same bug often shrinks
+further (`zookeeper:no-fencing-token`: 129 chosen events from the first, 25 from the third).
+The replay file is saved under `traces/` beside the lesson, and its trace viewer (a
 self-contained HTML page, `checker.viewer`) under `viewers/`, linked from the block. The
 block shows the causal slice first (`checker.slice`). `--check` replays those files and fails
 when the rendering or a viewer differs, so the lesson shows what the code does today;
@@ -30,10 +35,11 @@ from checker.hunt import Budget, hunt
 from checker.replayfile import counterexample, load
 from checker.run import RunResult, execute
 from checker.strategies import Replay
-from checker.system import System
+from checker.system import Config, System
 
 BLOCK = re.compile(r"(<!-- trace (?P<target>[\w.-]+:[\w.-]+)(?: config=(?P<config>[\w.-]+))?"
-                   r"(?: replays=(?P<replays>\d+))? -->\n)(?P<body>.*?)(<!-- /trace -->)",
+                   r"(?: replays=(?P<replays>\d+))?(?: candidates=(?P<candidates>\d+))? -->\n)"
+                   r"(?P<body>.*?)(<!-- /trace -->)",
                    re.DOTALL)
 HUNT_RUNS = 5000
 SHRINK_REPLAYS = 3000  # far more than any lesson's bug needs: lessons show the shortest found
@@ -45,11 +51,12 @@ def render(path: Path, check: bool = False, viewers: dict[Path, str] | None = No
     text = path.read_text()
     return BLOCK.sub(lambda m: m.group(1) + _block(
         path, m.group("target"), m.group("config") or "default",
-        int(m.group("replays") or SHRINK_REPLAYS), check, viewers) + m.group(6), text)
+        int(m.group("replays") or SHRINK_REPLAYS), int(m.group("candidates") or 1), check,
+        viewers) + m.group(7), text)
 
 
-def _block(lesson: Path, target: str, config: str, replays: int, check: bool,
-           viewers: dict[Path, str] | None) -> str:
+def _block(lesson: Path, target: str, config: str, replays: int, candidates: int,
+           check: bool, viewers: dict[Path, str] | None) -> str:
     """Hunt and save the replay file; with `check`, replay the saved file instead (fast, and
     still fails when the code no longer behaves as the lesson shows)."""
     system, variants = registry.parse_target(target)
@@ -62,11 +69,11 @@ def _block(lesson: Path, target: str, config: str, replays: int, check: bool,
         result = execute(system, variant, example.config, example.seed,
                          Replay(example.choices))
     else:
-        outcome = hunt(system, variant, system.config(config),
-                       budget=Budget(runs=HUNT_RUNS), shrink_replays=replays)
-        if outcome.violation is None:
-            return f"*No violation found in {outcome.runs} runs.*\n"
-        result = outcome.violation
+        found, runs = _shortest_found(system, variant, system.config(config), replays,
+                                      candidates)
+        if found is None:
+            return f"*No violation found in {runs} runs.*\n"
+        result = found
         counterexample(system, result).save(replay)
     command = f"{target} --config {config}"  # one configuration, not the default hunt's mix
     replay_name = Path(os.path.relpath(replay)).as_posix()
@@ -77,6 +84,26 @@ def _block(lesson: Path, target: str, config: str, replays: int, check: bool,
         viewers[page] = viewer.page(system, result)
     return _describe(result, system, command, replay_name,
                      page.relative_to(lesson.parent).as_posix())
+
+
+def _shortest_found(system: System, variant: str, config: Config, replays: int,
+                    candidates: int) -> tuple[RunResult | None, int]:
+    """The shortest of the first `candidates` counterexamples a hunt from seed 0 finds, each
+    shrunk within `replays` (the earliest seed among equals), and the runs it took: HUNT_RUNS
+    at most in all."""
+    best: RunResult | None = None
+    seed = runs = 0
+    for _ in range(candidates):
+        outcome = hunt(system, variant, config, budget=Budget(runs=HUNT_RUNS - runs),
+                       seed=seed, shrink_replays=replays)
+        runs += outcome.runs
+        found = outcome.violation
+        if found is None:
+            break
+        if best is None or len(found.choices) < len(best.choices):
+            best = found
+        seed = found.seed + 1
+    return best, runs
 
 
 def _describe(result: RunResult, system: System, target: str, replay_name: str,

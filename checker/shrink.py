@@ -4,8 +4,9 @@ A candidate is kept when replaying it violates the same invariant. Replay skips 
 are no longer enabled, so any subsequence of choices is a valid program; after each success
 the candidate is normalized to the events that actually ran. Choices of messages carry the
 message itself, and replay finds it by content when its sequence number has moved: removing
-one heartbeat must not rename every later message on that channel. A first pass removes whole
-families of alike choices at once (`drop_alike`); delta debugging then works on what is left.
+one heartbeat must not rename every later message on that channel. A first pass cuts the
+choices after the violation was settled (`truncate`), a second removes whole families of alike
+choices at once (`drop_alike`); delta debugging then works on what is left.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def shrink(system: System, variant: str, config: Config, seed: int, choices: lis
             return _taken(result)
         return None
 
-    alike_gone = drop_alike(_taken(first), still_fails, lambda: _labels(best[-1]))
+    settled = truncate(_taken(first), still_fails)
+    alike_gone = drop_alike(settled, still_fails, lambda: _labels(best[-1]))
     minimal = ddmin(alike_gone, still_fails)
     final = execute(system, variant, config, seed, Replay([event for event, _ in minimal]))
     if not _violates(final, invariant):
@@ -86,6 +88,25 @@ Taken = tuple[tuple, Any]  # a choice, and the message it took (None: it took no
 def _taken(result: RunResult) -> list[Taken]:
     return [(step.event, step.detail if step.event[0] in MESSAGE_KINDS else None)
             for step in result.sim.chosen_steps()]
+
+
+def truncate(items: list, fails: Callable[[list], list | None]) -> list:
+    """The shortest failing prefix that bisection finds: a run whose violation was settled
+    early (a follower left behind for good, a write lost) fails as well when the choices stop
+    there, since the deterministic ending supplies the rest. A few replays (the logarithm of
+    the length), each of a shorter run, before `drop_alike`, whose rounds cost a replay per
+    family of choices and can spend a whole budget on a long run. (Bisection assumes a
+    longer prefix fails whenever a shorter one does; where that is false, it keeps a
+    longer prefix, which the later passes shrink.)"""
+    passing = 0  # a prefix this long is not known to fail
+    while len(items) - passing > 1:
+        middle = (passing + len(items)) // 2
+        candidate = fails(items[:middle])
+        if candidate is not None and len(candidate) < len(items):
+            items, passing = candidate, min(passing, len(candidate) - 1)
+        else:
+            passing = middle
+    return items
 
 
 def drop_alike(items: list, fails: Callable[[list], list | None],

@@ -18,7 +18,15 @@ from checker.system import System, Variant
 from implementations.resource import Applied
 from implementations.zookeeper import ROAMER, SYSTEM, Parts, checks
 from implementations.zookeeper.client import Locker
-from implementations.zookeeper.server import Connect, NotReady, Ping, Write, ZooKeeperServer
+from implementations.zookeeper.server import (
+    Connect,
+    NotReady,
+    Ping,
+    Pong,
+    Reply,
+    Write,
+    ZooKeeperServer,
+)
 from implementations.zookeeper.zab import (
     BROADCAST,
     FOLLOWING,
@@ -248,6 +256,59 @@ def test_history_invariants_on_good_and_bad_histories() -> None:
     assert "went back in time" in checks.session_order.check(roamed_back).explanation
     stuck = history(("c3", "invoke", "lock", (), 0))
     assert checks.lock_released.check(stuck).violated
+
+
+def committed(sim: Simulation, *writes: Write) -> Zxid:
+    """Commit a session for c1 and then `writes` (of that session: None stands for it), in
+    epoch 1; the session's name."""
+    session = zxid(1, 1)
+    txns = [Write(None, 1, CreateSession("c1", 1)),
+            *(attrs.evolve(w, session=session) if w.session is None else w for w in writes)]
+    sim.ghost += [("commit", i, "z1", {"index": i, "txn": Txn(zxid(1, i + 1), w)})
+                  for i, w in enumerate(txns)]
+    return session
+
+
+@pytest.mark.parametrize("status, result, void", [
+    ("fail", None, False), ("info", None, True), ("ok", 1, True), ("ok", "bad-version", False)])
+def test_failed_writes_void_counts_what_took_effect(status, result, void) -> None:
+    """c1's session made /x version 1 (and tried a setData that lost its race, which made
+    nothing): only an incr reported failed, or told bad-version, is a lie."""
+    sim = history(("c1", "invoke", "incr", ("/x",), 0), ("c1", status, "incr", result, 1))
+    committed(sim, Write(None, 1, SetData("/x", 1, 0)), Write(None, 2, SetData("/x", 2, 0)))
+    assert checks.failed_writes_void.check(sim).ok == void
+
+
+def test_failed_writes_void_counts_sequential_creates_and_skips_refused_ones() -> None:
+    sim = history(("c1", "invoke", "seq", ("/q/n-",), 0), ("c1", "fail", "seq", None, 1))
+    committed(sim, Write(zxid(9, 9), 1, Create("/q/n-", "c1", sequential=True)))  # expired
+    assert checks.failed_writes_void.check(sim).ok
+    sim = history(("c1", "invoke", "seq", ("/q/n-",), 0), ("c1", "fail", "seq", None, 1))
+    committed(sim, Write(None, 1, Create("/q/n-", "c1", sequential=True)))
+    verdict = checks.failed_writes_void.check(sim)
+    assert verdict.violated and verdict.explanation.startswith("1 writes of c1's sessions")
+
+
+def test_closed_sessions_stay_closed_judges_answers_sent_after_the_close() -> None:
+    """z1 applies c1's session, has a Pong in flight to c1, then applies the session's close:
+    that Pong may still arrive; a later one, or a Reply but a refusal, may not."""
+    sim = fresh()
+    session = committed(sim)
+    z1 = sim.nodes["z1"]
+    z1.tree.apply(session, None, 0, CreateSession("c1", 1))
+    z1.delivered = 1
+    assert checks.closed_sessions_stay_closed.check(sim) is None
+    sim.network.send("z1", "c1", Pong(session, 0))
+    z1.tree.apply(zxid(1, 2), None, 0, CloseSession(session))
+    z1.delivered = 2
+    assert checks.closed_sessions_stay_closed.check(sim) is None
+    deliver(sim, "z1", "c1", Pong(session, 0), 10)
+    deliver(sim, "z1", "c1", Reply(session, 3, Err("session-expired"), zxid(1, 2)), 11)
+    assert checks.closed_sessions_stay_closed.check(sim) is None
+    deliver(sim, "z1", "c1", Pong(session, 1), 12)
+    assert checks.closed_sessions_stay_closed.check(sim) == (
+        f"c1 got {Pong(session, 1)!r} from z1 at t=12, sent after z1 had closed session "
+        f"{session!r}")
 
 
 # --- scripted schedules: a fast network, and faults at chosen moments -------------------------
@@ -554,9 +615,16 @@ def test_the_roaming_client_reads_through_servers_that_have_what_it_saw() -> Non
 
 
 def test_a_leader_gives_way_to_a_follower_that_promised_a_later_epoch() -> None:
+    """Only to a later promise: a follower rejoining with the leader's own epoch (it
+    restarted, or lost the leader for a while) is synchronised again, not a reason to elect."""
     sim = fresh()
     assert fast(sim, lambda: established(sim) is not None)
     leader = sim.nodes[established(sim)]
+    follower = next(z for z in ("z1", "z2", "z3") if z != leader.id)
+    sim.network.in_flight.clear()
+    leader.on_follower_info(sim.contexts[leader.id], follower, leader.epoch)
+    assert leader.role == LEADING
+    assert NewEpoch(leader.epoch) in [e.msg for e in sim.network.in_flight.values()]
     leader.on_follower_info(sim.contexts[leader.id], "z9", leader.epoch + 1)
     assert leader.role != LEADING
 

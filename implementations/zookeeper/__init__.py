@@ -123,7 +123,8 @@ SYSTEM = System(
                 checks.trees_match_model, checks.session_order, checks.sequential_names,
                 checks.conditional_set, checks.sync_reads_latest, checks.replies_match_model,
                 checks.recovery_bounded, checks.progress_at_quiescence,
-                checks.lock_released, checks.lock_holder_writes, checks.session_kept_alive),
+                checks.lock_released, checks.lock_holder_writes, checks.session_kept_alive,
+                checks.closed_sessions_stay_closed, checks.failed_writes_void),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=8, max_steps=1500,
                           max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING),

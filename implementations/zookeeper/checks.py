@@ -21,12 +21,16 @@ from implementations.zookeeper.client import REQUEST_TIMEOUT, Locker
 from implementations.zookeeper.server import (
     SESSION_TIMEOUT,
     Connect,
+    Connected,
     Ping,
+    Pong,
+    Reply,
     Request,
+    Write,
     ZooKeeperServer,
 )
 from implementations.zookeeper.zab import BROADCAST, LEADING, RETRY, SYNC_LIMIT, Ack, Txn, Zxid
-from invariants.history import OK, Operation
+from invariants.history import FAIL, OK, Operation
 from invariants.sessions import (
     READ,
     WRITE,
@@ -35,7 +39,16 @@ from invariants.sessions import (
     check_read_your_writes,
 )
 from invariants.verdict import Verdict, passed, violated
-from models.znodes import CloseSession, DataTree, parent_of, sequence_number
+from models.znodes import (
+    CloseSession,
+    Create,
+    CreateSession,
+    DataTree,
+    Err,
+    SetData,
+    parent_of,
+    sequence_number,
+)
 
 COUNTER = "/x"  # the znode clients read, increment and sync on
 READS = ("read", "read-at", "sync", "sync-at")  # operations that return (data, version) of /x
@@ -58,6 +71,8 @@ class Ghosts:
         self.trees_matched: dict[str, tuple] = {}  # the same, for trees-match-model
         self.model: DataTree | None = None  # the committed log applied, as far as asked
         self.states: list[tuple[dict, dict]] = []  # index -> (znodes, sessions) before it
+        self.outcomes: list = []  # index -> what the model's tree answered its transaction
+        self.owners: dict[Zxid, str] = {}  # session -> the client a committed txn opened it for
         # (epoch, leader) -> the zxids it logged in that epoch: its history, then its proposals
         self.epoch_logs: dict[tuple[int, str], list[Zxid]] = {}
         self.logs_checked: dict[str, tuple] = {}  # server -> (node, log, (epoch, length, last))
@@ -66,7 +81,10 @@ class Ghosts:
     def committed_log(self) -> list[Txn]:
         """The committed transactions, in order (a prefix of indices, as delivery goes)."""
         while len(self._log) in self.committed:
-            self._log.append(self.committed[len(self._log)][0])
+            txn = self.committed[len(self._log)][0]
+            self._log.append(txn)
+            if isinstance(txn.value, Write) and isinstance(txn.value.op, CreateSession):
+                self.owners[txn.zxid] = txn.value.op.owner
         return self._log
 
     def model_state(self, applied: int, paths: tuple) -> tuple[dict, dict] | None:
@@ -78,7 +96,9 @@ class Ghosts:
         log = self.committed_log()
         while len(self.states) <= min(applied, len(log)):
             write = log[len(self.states) - 1].value
-            self.model.apply(log[len(self.states) - 1].zxid, write.session, write.req, write.op)
+            outcome, _ = self.model.apply(log[len(self.states) - 1].zxid, write.session,
+                                          write.req, write.op)
+            self.outcomes.append(outcome)
             self.states.append((dict(self.model.nodes), dict(self.model.sessions)))
         return self.states[applied] if applied < len(self.states) else None
 
@@ -394,6 +414,72 @@ def _early_expiry(sim: Simulation, hearings: Hearings, session: Zxid, zxid: Zxid
             f"the session timeout is {SESSION_TIMEOUT}")
 
 
+class Closures:
+    """What `closed-sessions-stay-closed` has seen: the sessions each server's tree held when
+    last looked at, and for each session a server has closed (and not opened again since: a
+    restarted server applies the log anew), the answers it had in flight to the session's
+    client at that moment, which may still arrive, copied or not."""
+
+    def __init__(self) -> None:
+        self.read = 0  # trace steps read
+        self.looked: dict[str, tuple[object, int, set[Zxid]]] = {}  # server -> node, applied, live
+        self.closed: dict[tuple[str, Zxid], list] = {}
+        self.problem: str | None = None
+
+    def update(self, sim: Simulation, seen: Ghosts) -> Closures:
+        """Judge the answers delivered since last time against the closes seen before them,
+        then note the closes the servers applied since (with what they had in flight)."""
+        seen.committed_log()  # the sessions' owners, as far as committed
+        for step in sim.trace[self.read:]:
+            if step.event[0] == "deliver" and self.problem is None:
+                self.problem = self.judge(seen.owners, step.event[1], step.event[2],
+                                          step.detail, step.time)
+        self.read = len(sim.trace)
+        for node_id, server in servers(sim):
+            node, applied, live = self.looked.get(node_id, (None, 0, set()))
+            if node is server and applied == server.delivered:
+                continue  # nothing applied since I looked
+            now = set(server.tree.sessions)
+            for session in (live if node is server else set()) - now:
+                self.closed[node_id, session] = _in_flight(sim, node_id,
+                                                           seen.owners.get(session))
+            for session in now:
+                self.closed.pop((node_id, session), None)
+            self.looked[node_id] = (server, server.delivered, now)
+        return self
+
+    def judge(self, owners: dict[Zxid, str], src: str, dst: str, msg: object,
+              time: int) -> str | None:
+        """Whether a message delivered to its session's client is an answer `src` sent after
+        it had closed the session."""
+        match msg:
+            case Reply(_, _, Err(), _):
+                return None  # a refusal tells the client the truth
+            case Pong(session) | Connected(session) | Reply(session) if owners.get(session) == dst:
+                sent_before = self.closed.get((src, session))
+                if sent_before is not None and msg not in sent_before:
+                    return (f"{dst} got {msg!r} from {src} at t={time}, sent after {src} had "
+                            f"closed session {session!r}")
+        return None
+
+
+def _in_flight(sim: Simulation, src: str, dst: str | None) -> list:
+    return [envelope.msg for envelope in sim.network.in_flight.values()
+            if envelope.src == src and envelope.dst == dst]
+
+
+@state_invariant("closed-sessions-stay-closed")
+def closed_sessions_stay_closed(sim: Simulation) -> str | None:
+    """A closed session is dead: once a server has applied a session's close, it answers the
+    session's client no more (no Pong, no Connected, no Reply but a refusal); the client learns
+    of the expiry from the Expired it is sent, or on its next connection. (ZooKeeper's
+    guide: once a session expires, its operations fail with SESSIONEXPIRED.) Judged on the
+    answers the client receives: one that was not in flight from that server when it applied
+    the close was sent after it (a duplicate is a copy of one in flight)."""
+    seen = ghosts(sim)
+    return sim.invariant_state("zookeeper-closures", Closures).update(sim, seen).problem
+
+
 # --- what clients saw --------------------------------------------------------------------------
 
 
@@ -448,6 +534,47 @@ def conditional_set(sim: Simulation) -> Verdict:
                                 [versions[op.result].to_json(), op.to_json()])
             versions[op.result] = op
     return passed("conditional-set", f"{len(versions)} conditional writes, no lost update")
+
+
+@history_invariant("failed-writes-void")
+def failed_writes_void(sim: Simulation) -> Verdict:
+    """A write a client reports failed did not happen. A request whose answer never came
+    (a connection loss, an expiry) may have taken effect: the client must say `info`, as
+    ZooKeeper's ConnectionLoss leaves a write's outcome unknown. Judged per client by counting:
+    the writes of its sessions that took effect in the committed log, as the model applies it
+    (sequential nodes created under the paths its `seq` operations name, successful setData
+    of /x), are no more than its `seq` and `incr` operations not reported failed (nor told
+    bad-version, which made nothing). A request takes effect at most once: the tree refuses a
+    request number its session already applied."""
+    seen = ghosts(sim)
+    ops = sim.operations()
+    done = _writes_done(seen, sim, {op.args[0] for op in ops if op.f == "seq"})
+    for process, made in sorted(done.items()):
+        mine = [op for op in ops if op.process == process and op.f in ("seq", "incr")]
+        said = [op for op in mine if op.status != FAIL and op.result != "bad-version"]
+        if made > len(said):
+            return violated("failed-writes-void",
+                            f"{made} writes of {process}'s sessions took effect, but it "
+                            f"reported only {len(said)} of its {len(mine)} writes as done or "
+                            f"unknown: a write it reported failed happened",
+                            [op.to_json() for op in mine if op.status == FAIL])
+    return passed("failed-writes-void", f"the writes of {len(done)} clients accounted for")
+
+
+def _writes_done(seen: Ghosts, sim: Simulation, seq_paths: set[str]) -> dict[str, int]:
+    """Per client, how many of its `seq` and `incr` writes took effect in the committed log:
+    its sessions are those the committed createSession transactions opened for it."""
+    paths = next((server.paths for _, server in servers(sim)), ())
+    log = seen.committed_log()
+    seen.model_state(len(log), paths)
+    done: dict[str, int] = {}
+    for txn, outcome in zip(log, seen.outcomes):
+        write, owner = txn.value, seen.owners.get(txn.value.session)
+        if owner is not None and not isinstance(outcome, Err) and (
+                isinstance(write.op, Create) and write.op.path in seq_paths
+                or isinstance(write.op, SetData) and write.op.path == COUNTER):
+            done[owner] = done.get(owner, 0) + 1
+    return done
 
 
 @history_invariant("lock-released")
