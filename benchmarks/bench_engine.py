@@ -1,5 +1,5 @@
 """Engine event rate on one core: `python benchmarks/bench_engine.py [--seconds S] [--config C]
-[--baseline DIR [--rounds N]]`.
+[--baseline DIR [--rounds N] | --breakdown]`.
 
 Random walks of each registered system's correct variant (config C where a system has one,
 else its default) and of the toy counter (a one-server echo: the engine's own overhead),
@@ -11,6 +11,12 @@ system is also measured with DIR's engine, in a subprocess, alternating with thi
 `--rounds` rounds, both running the same walks (as many as this engine runs in S seconds: the
 cost of a run's checks varies with its seed); the table gives the median rate of each and
 their ratio.
+
+With `--breakdown`, walks from seed 0 on (S seconds of each system, in wall-clock time) are
+timed by part instead: the strategy's decisions, the state invariants (after every step), the
+history invariants (at the end of each run), and the rest — the engine executing events, the
+nodes' handlers and the node API they call, each run's construction — with the state invariant
+that took most. It says how far a faster engine alone can take the event rate.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 # the checkout whose engine runs: this one, or a baseline's (see `baseline_rate`)
 sys.path.insert(0, os.environ.get("BENCH_ENGINE_CHECKOUT")
@@ -31,8 +40,9 @@ sys.path.insert(0, os.environ.get("BENCH_ENGINE_CHECKOUT")
 from benchmarks.results import markdown_table, write_section
 from checker import registry
 from checker.run import execute
-from checker.strategies import RandomWalk
-from checker.system import Config, System
+from checker.sim import Simulation
+from checker.strategies import RandomWalk, Strategy
+from checker.system import Config, Invariant, System
 from tests.toys import COUNTER
 
 _ENGINE_VARIABLE = "BENCH_ENGINE_CHECKOUT"  # read above, before the imports
@@ -87,6 +97,64 @@ def compare(system: System, config_name: str, seconds: float, checkout: Path,
             f"{old:,.0f}", f"{new:,.0f}", f"{new / old:.2f}x"]
 
 
+PARTS = ("strategy", "state", "history")  # what `--breakdown` times; the rest is the engine's
+
+
+class TimedStrategy:
+    """A strategy that adds the time its decisions take to `spent["strategy"]`."""
+
+    def __init__(self, strategy: Strategy, spent: dict[str, float]) -> None:
+        self.strategy, self.spent = strategy, spent
+
+    def next(self, sim: Simulation) -> tuple | None:
+        started = time.perf_counter()
+        try:
+            return self.strategy.next(sim)
+        finally:
+            self.spent["strategy"] += time.perf_counter() - started
+
+
+def timed_invariant(invariant: Invariant, spent: dict[str, float],
+                    each: dict[str, float]) -> Invariant:
+    """The invariant, adding the time its checks take to `spent[invariant.kind]` and to
+    `each[invariant.name]`."""
+    check = invariant.check
+    each.setdefault(invariant.name, 0.0)
+
+    def timed(sim: Simulation) -> Any:
+        started = time.perf_counter()
+        try:
+            return check(sim)
+        finally:
+            took = time.perf_counter() - started
+            spent[invariant.kind] += took
+            each[invariant.name] += took
+
+    return attrs.evolve(invariant, check=timed)
+
+
+def breakdown(system: System, config_name: str, seconds: float) -> list[str]:
+    """A row of the breakdown: the share of the walks' time each part took, and the state
+    invariant that took most."""
+    config = config_of(system, config_name)
+    spent, each = dict.fromkeys(PARTS, 0.0), {}
+    timed = attrs.evolve(system, invariants=tuple(timed_invariant(invariant, spent, each)
+                                                  for invariant in system.invariants))
+    done = events = 0
+    started = time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        walk = TimedStrategy(RandomWalk(done, config.max_pause), spent)
+        events += len(execute(timed, "correct", config, done, walk).sim.trace)
+        done += 1
+    elapsed = time.perf_counter() - started
+    shares = [spent[part] / elapsed for part in PARTS]
+    states = [invariant.name for invariant in system.invariants if invariant.kind == "state"]
+    costliest = max(states, key=each.__getitem__, default=None)
+    return [system.name, str(done), str(events),
+            *[f"{share:.0%}" for share in shares + [1 - sum(shares)]],
+            "-" if costliest is None else f"`{costliest}` {each[costliest] / elapsed:.0%}"]
+
+
 def measure(system: System, config_name: str, seconds: float) -> list[str]:
     config = config_of(system, config_name)
     runs, events, elapsed = event_rate(system, "correct", config, seconds)
@@ -104,6 +172,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="run this many walks, whatever the time")
     parser.add_argument("--json", action="store_true",
                         help="print [runs, events, seconds] of the one system; write nothing")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="time the strategy, the invariants and the rest, by share")
     args = parser.parse_args()
     chosen = [s for s in systems().values() if args.only in (None, s.name)]
     if args.json:
@@ -113,11 +183,22 @@ def main() -> None:
         return
     rows = []
     for system in chosen:
-        rows.append(compare(system, args.config, args.seconds, args.baseline.resolve(),
-                            args.rounds) if args.baseline else
-                    measure(system, args.config, args.seconds))
+        if args.breakdown:
+            rows.append(breakdown(system, args.config, args.seconds))
+        elif args.baseline:
+            rows.append(compare(system, args.config, args.seconds, args.baseline.resolve(),
+                                args.rounds))
+        else:
+            rows.append(measure(system, args.config, args.seconds))
         print(*rows[-1], sep="\t", flush=True)
     command = f"python benchmarks/bench_engine.py --seconds {args.seconds:g} --config {args.config}"
+    if args.breakdown:
+        header = ["system", "runs", "events", "strategy", "state invariants",
+                  "history invariants", "engine and handlers", "costliest state invariant"]
+        if args.only is None:
+            write_section("Engine event rate: where the time goes", command + " --breakdown",
+                          markdown_table(header, rows))
+        return
     if args.baseline:
         header = ["system", "config", "runs", "baseline events/s", "events/s", "speed-up"]
         command += f" --baseline {args.baseline} --rounds {args.rounds}"

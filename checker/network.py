@@ -7,13 +7,12 @@ order (`channels`), so that only the oldest in flight on a channel is deliverabl
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 
-@attrs.frozen
-class Envelope:
+class Envelope(NamedTuple):
+    """A message in flight (a named tuple: one is made at every send)."""
+
     src: str
     dst: str
     seq: int  # per (src, dst) channel: stable names for replay and shrinking

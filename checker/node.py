@@ -60,7 +60,7 @@ class Storage:
         self._unsynced: dict[str, Any] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
-        if key in self._unsynced:
+        if self._unsynced and key in self._unsynced:
             return self._unsynced[key]
         return self._durable.get(key, default)
 
@@ -147,6 +147,8 @@ class Context:
     def now(self) -> int:
         """This node's own clock: true time plus its offset."""
         time = self._sim.time
+        if not self.rate:  # handlers read their clocks often: the common case, inline
+            return time + self._anchor_offset
         return time + self._offset_at(time)
 
     def truetime(self) -> tuple[int, int]:
@@ -165,7 +167,12 @@ class Context:
     def set_timer(self, name: str, delay: int) -> None:
         """Fire `on_timer(name)` after `delay` ticks of this node's clock; replaces a pending
         timer of that name."""
-        self._sim.timers.set(self.id, name, self._when_clock_reads(self.now() + max(1, delay)))
+        sim = self._sim
+        if self.rate:
+            due = self._when_clock_reads(self.now() + max(1, delay))
+        else:  # a clock that does not drift keeps pace with true time
+            due = sim.time + max(1, delay)
+        sim.timers.set(self.id, name, due)
 
     def cancel_timer(self, name: str) -> None:
         self._sim.timers.cancel(self.id, name)

@@ -46,6 +46,7 @@ BUDGETED = ("drop", "duplicate", "crash", "partition", "pause", "skew", "reset",
 # budgets of the strategies' targeted nemeses, which aim the faults above at moments (see
 # `checker.strategies.RandomWalk`): not events of their own
 NEMESES = ("nemesis",)
+_FAULTS = frozenset(FAULT_KINDS)
 _CHANGES_REACHABILITY = frozenset(("crash", "restart", "partition", "heal", "pause"))
 
 
@@ -131,6 +132,9 @@ class Simulation:
         self.ghost: list[tuple[str, int, str, dict]] = []
         self.trace: list[Step] = []
         self.budget = {kind: budget.get(kind, 0) for kind in BUDGETED}
+        # counts the changes of what only faults change: the budgets, the nodes down or
+        # paused, the partition (a strategy keeps what it reads of them until it moves)
+        self.fault_version = 0
         self.nemesis = budget.get("nemesis", 0)  # targeted faults a strategy may aim
         self.phase = "run"
         self._ending_from = 0  # the trace's length when the ending began
@@ -152,6 +156,12 @@ class Simulation:
         self.nodes: dict[str, Node | None] = {
             node_id: factory(node_id) for node_id, factory in self._factories.items()}
         self._down: set[str] = set()  # the nodes crashed, as `nodes` says: kept by `_set_node`
+        # the clients with an operation in progress, which `clients_idle` and `_any_invoke`
+        # ask at every step: kept after each handler call of a client (a client's state
+        # changes only in its own handlers)
+        self._busy: set[str] = set()
+        for client in self.clients:
+            self._note_client(client)
 
     def start(self) -> None:
         for node_id, node in self.nodes.items():
@@ -170,6 +180,15 @@ class Simulation:
                              f"raised {exc!r}") from exc
         finally:
             HANDLERS.node = None
+            if node_id in self._next_op:  # a client: whether it is busy may have changed
+                self._note_client(node_id)
+
+    def _note_client(self, client: str) -> None:
+        """Keep `_busy` true of the client after its state may have changed."""
+        if self.nodes[client].idle:
+            self._busy.discard(client)
+        else:
+            self._busy.add(client)
 
     # --- what may happen next -------------------------------------------------------------
 
@@ -180,7 +199,8 @@ class Simulation:
         return self.paused_until.get(node_id, -1) > self.time
 
     def can_receive(self, node_id: str) -> bool:
-        return self.nodes[node_id] is not None and not self.paused(node_id)
+        """Whether the node is up and not paused."""
+        return node_id not in self._down and self.paused_until.get(node_id, -1) <= self.time
 
     def deliverable(self) -> list[tuple]:
         return list(self.ready())
@@ -197,9 +217,12 @@ class Simulation:
         return self._ready
 
     def _admit(self, envelope: Envelope) -> None:
-        src, dst, seq = envelope.src, envelope.dst, envelope.seq
-        if not self._ready_stale and self.can_receive(dst) and not self.network.cut(src, dst) \
-                and (not self.fifo or self.network.is_head((src, dst, seq))):
+        if self._ready_stale:
+            return
+        src, dst, seq, _ = envelope
+        network = self.network
+        if self.can_receive(dst) and not network.cut(src, dst) \
+                and (not self.fifo or network.is_head((src, dst, seq))):
             self._ready[("deliver", src, dst, seq)] = None
 
     def _admit_head(self, src: str, dst: str) -> None:
@@ -222,21 +245,22 @@ class Simulation:
 
     def clients_idle(self) -> bool:
         """Whether no client has an operation in progress."""
-        for client in self.clients:  # a loop, not all(): this runs at every step
-            if not self.nodes[client].idle:
-                return False
-        return True
+        return not self._busy
+
+    def workload_done(self) -> bool:
+        """Whether no client has an operation in progress or one left to invoke."""
+        return not self._busy and not self._any_invoke()
 
     _enabled_deliver = deliverable
 
     def _any_deliver(self) -> bool:
-        return bool(self.ready())
+        return bool(self.ready() if self._ready_stale else self._ready)
 
     def _enabled_fire(self) -> list[tuple]:
         return [("fire", node, name) for node, name in self.timers.earliest(self._down)]
 
     def _any_fire(self) -> bool:
-        return self.timers.any_outside(self._down)
+        return self.timers.any_outside(self._down) if self._down else bool(self.timers.due)
 
     def _enabled_invoke(self) -> list[tuple]:
         return [("invoke", c) for c in self.clients if self._may_invoke(c)]
@@ -248,7 +272,8 @@ class Simulation:
         return False
 
     def _may_invoke(self, client: str) -> bool:
-        return self.nodes[client].idle \
+        # the workload is read each time: tests extend it as a run goes
+        return client not in self._busy \
             and self._next_op[client] < len(self.workload.get(client, ()))
 
     def _in_flight(self, kind: str) -> list[tuple]:
@@ -290,15 +315,13 @@ class Simulation:
         return self.budget["crash"] > 0 and self._any_server_up()
 
     def _any_server_up(self) -> bool:
-        down = self._down
-        return not down or any(n not in down for n in self.servers)
+        return len(self._down) < len(self.servers)  # only servers crash
 
     def _enabled_restart(self) -> list[tuple]:
         return [("restart", n) for n in self.servers if n in self._down]
 
     def _any_restart(self) -> bool:
-        down = self._down
-        return bool(down) and any(n in down for n in self.servers)
+        return bool(self._down)  # only servers crash
 
     def _enabled_partition(self) -> list[tuple]:
         # the island is drawn by the strategy
@@ -316,13 +339,15 @@ class Simulation:
     def _enabled_pause(self) -> list[tuple]:
         if self.budget["pause"] <= 0:
             return []
-        return [("pause", n, 0) for n in self.servers if self._pausable(n)]
+        return [("pause", n, 0) for n in self.servers if self.can_receive(n)]
 
     def _any_pause(self) -> bool:
-        return self.budget["pause"] > 0 and any(self._pausable(n) for n in self.servers)
-
-    def _pausable(self, node_id: str) -> bool:
-        return node_id not in self._down and not self.paused(node_id)
+        if self.budget["pause"] <= 0:
+            return False
+        for node_id in self.servers:  # a loop, not any(): a strategy asks at every step
+            if self.can_receive(node_id):  # up and not paused already
+                return True
+        return False
 
     def _enabled_skew(self) -> list[tuple]:
         if not self._any_skew():
@@ -376,10 +401,12 @@ class Simulation:
 
     def execute(self, event: tuple) -> None:
         kind = event[0]
-        if kind in self.budget:
-            self.budget[kind] -= 1
-        if kind in _CHANGES_REACHABILITY:
-            self._ready_stale = True
+        if kind in _FAULTS:
+            self.fault_version += 1
+            if kind in self.budget:
+                self.budget[kind] -= 1
+            if kind in _CHANGES_REACHABILITY:
+                self._ready_stale = True
         if self._implied:
             phase, self._implied = "implied", False
         else:
@@ -395,9 +422,11 @@ class Simulation:
         """State an invariant keeps for this run (what it has already read of the ghost
         record, say), made on first use; never seen by the nodes nor part of the run's
         identity."""
-        if name not in self._invariant_state:
-            self._invariant_state[name] = make()
-        return self._invariant_state[name]
+        try:
+            return self._invariant_state[name]
+        except KeyError:
+            state = self._invariant_state[name] = make()
+            return state
 
     def mark_implied(self) -> None:
         """The next event executed is implied by a later choice rather than chosen: it is kept
@@ -444,11 +473,17 @@ class Simulation:
 
     def _do_fire(self, node_id: str, name: str) -> None:
         self.time = max(self.time, self.timers.due.pop((node_id, name)))
+        if self.paused_until:
+            self._end_pauses()
+        self._call(node_id, self.nodes[node_id].on_timer, name)
+
+    def _end_pauses(self) -> None:
+        """The paused nodes whose pause is over receive again."""
         ended = [n for n, until in self.paused_until.items() if until <= self.time]
-        for node in ended:  # its node receives again
+        for node in ended:
             del self.paused_until[node]
             self._ready_stale = True
-        self._call(node_id, self.nodes[node_id].on_timer, name)
+            self.fault_version += 1
 
     def _do_invoke(self, client: str) -> tuple:
         f, args = self.workload[client][self._next_op[client]]
@@ -514,6 +549,7 @@ class Simulation:
         """
         self.phase, self._ending_from = "quiesce", len(self.trace)
         self.budget = dict.fromkeys(self.budget, 0)
+        self.fault_version += 1
         for event in self._healing_events():
             self.execute(event)
         deadline = self.time + horizon
@@ -538,6 +574,7 @@ class Simulation:
                 after_step: Callable[[], bool]) -> bool:
         self.paused_until.clear()
         self._ready_stale = True
+        self.fault_version += 1
         while steps[0] > 0:
             steps[0] -= 1
             first = next(iter(self.ready()), None)

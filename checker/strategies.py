@@ -19,6 +19,8 @@ BASE_WEIGHTS = {"deliver": 12.0, "fire": 3.0, "invoke": 3.0, "drop": 1.0, "dupli
                 "skew": 0.5, "reset": 0.5, "drift": 0.5}
 _FOLLOWS = {"restart": "crash", "heal": "partition"}  # undo-faults ride with their fault
 _OPT_IN = ("reset", "drift")  # faults of only the systems or configurations that have them
+# the kinds whose events change with more than the faults (messages sent, time, clients)
+TESTED_AT_EVERY_STEP = frozenset(("deliver", "fire", "invoke", "drop", "duplicate", "reset"))
 
 
 def leaders(sim: Simulation) -> list[str]:
@@ -54,7 +56,11 @@ class RandomWalk:
         self.weights = self._swarm_weights() if swarm else dict(BASE_WEIGHTS)
         self._budget_drawn = False
         self._kinds: list[tuple[str, float, Callable[[Simulation], bool]]] = []
-        self._kinds_but_heal: list[tuple[str, float, Callable[[Simulation], bool]]] = []
+        # the kinds that may have events, each with its test, or None where the test's answer
+        # is known to be yes until the faults change (`_remake_kinds_to_test`), as they were
+        # at `_made_for`
+        self._to_test: list[tuple[str, float, Callable[[Simulation], bool] | None]] = []
+        self._made_for: tuple[int, bool] | None = None
         self.heal_at: int | None = None  # when the current partition ends
         self._queued: list[tuple] = []  # the rest of a correlated fault
         self.nemesis = 0  # targeted faults left to aim (see the class's docstring)
@@ -93,16 +99,33 @@ class RandomWalk:
         if sim.nemesis and "partition" in self.weights and self.rng.random() < 0.5:
             self.nemesis = self.rng.randint(1, sim.nemesis)
         self._budget_drawn = True
-        # the run's kinds in draw order, each with the test of whether it has events now;
-        # while a timed partition lasts, the walk heals it itself, not at random
+        # the run's kinds in draw order, each with the test of whether it has events now
         self._kinds = [(kind, weight, any_enabled_test(kind))
                        for kind, weight in self.weights.items()]
-        self._kinds_but_heal = [entry for entry in self._kinds if entry[0] != "heal"]
+
+    def _remake_kinds_to_test(self, sim: Simulation) -> None:
+        """The run's kinds that may have events now, in draw order. Whether the fault kinds
+        other than drop, duplicate and reset have events depends only on what faults change
+        (the budgets, the nodes down or paused, the partition: `Simulation.fault_version`),
+        so they are asked once per change and kept with no test (None) if they have events,
+        left out if not; so are drop, duplicate and reset once their budget is spent. The
+        other kinds keep their test, asked at every step. While a timed partition lasts, the
+        walk heals it itself, not at random."""
+        self._made_for = (sim.fault_version, self.heal_at is None)
+        self._to_test = []
+        for kind, weight, has_events in self._kinds:
+            if kind == "heal" and self.heal_at is not None or sim.budget.get(kind, 1) <= 0:
+                continue
+            if kind not in TESTED_AT_EVERY_STEP:
+                if not has_events(sim):
+                    continue
+                has_events = None
+            self._to_test.append((kind, weight, has_events))
 
     def next(self, sim: Simulation) -> tuple | None:
         if not self._budget_drawn:
             self._draw_budget(sim)
-        if self._workload_done(sim):
+        if sim.workload_done():
             return None
         if self._queued:
             return self._queued.pop(0)
@@ -120,13 +143,14 @@ class RandomWalk:
     def _draw_kind(self, sim: Simulation) -> str | None:
         """A kind with events enabled, drawn by weight. Only whether each kind has events is
         asked here (`any_enabled`); the caller lists the drawn kind's events alone."""
-        kinds = self._kinds if self.heal_at is None else self._kinds_but_heal
-        options = [(kind, weight) for kind, weight, has_events in kinds if has_events(sim)]
+        if (sim.fault_version, self.heal_at is None) != self._made_for:
+            self._remake_kinds_to_test(sim)
+        options = [entry for entry in self._to_test if entry[2] is None or entry[2](sim)]
         if not options:
             return None
-        total = sum([weight for _, weight in options])
+        total = sum([entry[1] for entry in options])
         pick = self.rng.random() * total
-        for kind, weight in options:
+        for kind, weight, _ in options:
             pick -= weight
             if pick <= 0:
                 return kind
@@ -169,10 +193,6 @@ class RandomWalk:
                 self._stale.remove(key)
                 return ("deliver", *key)
         return None
-
-    @staticmethod
-    def _workload_done(sim: Simulation) -> bool:
-        return sim.clients_idle() and not sim.any_enabled("invoke")
 
     def _concrete(self, sim: Simulation, event: tuple) -> tuple:
         """Fill in the parameters the simulation leaves to the strategy."""
