@@ -118,3 +118,16 @@ def test_a_spent_generator_reads_the_seeded_bits_as_they_are() -> None:
     assert [drawn.getrandbits(k) for k in (1, 7, 9, 33)] == \
         [seeded.getrandbits(8 * ((k + 7) // 8)) & ((1 << k) - 1) for k in (1, 7, 9, 33)]
     assert drawn.getrandbits(0) == 0
+
+
+def test_hit_rate_counts_violating_runs_each_way() -> None:
+    """The hit-rate benchmark counts, for each way of drawing runs, the runs that violate:
+    none for the correct counter, some for the forgetful one."""
+    from benchmarks.bench_hit_rate import drawn_hits, hypothesis_hits, walk_hits
+    config = COUNTER.config("default")
+    assert walk_hits(COUNTER, "correct", config, 20) == 0
+    assert drawn_hits(COUNTER, "correct", config, 20) == 0
+    assert hypothesis_hits(COUNTER, "correct", config, 20) == (0, 20)
+    assert walk_hits(COUNTER, "forgetful", config, 20) > 0
+    assert drawn_hits(COUNTER, "forgetful", config, 20) > 0
+    assert hypothesis_hits(COUNTER, "forgetful", config, 20)[0] > 0
