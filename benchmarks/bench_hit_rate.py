@@ -28,15 +28,14 @@ from benchmarks.results import markdown_table, write_section  # noqa: E402
 from checker import registry  # noqa: E402
 from checker.hunt import ConfigMix  # noqa: E402
 from checker.hypothesis_adapter import DRAWN_BYTES, run_drawn, runs  # noqa: E402
+from checker.portfolio import run_strategy  # noqa: E402
 from checker.run import execute  # noqa: E402
-from checker.strategies import RandomWalk  # noqa: E402
 from checker.system import Config, System  # noqa: E402
 
 
 def walk_hits(system: System, variant: str, config: Config, count: int) -> int:
     return sum(execute(system, variant, config, seed,
-                       RandomWalk(seed, max_pause=config.max_pause)).violated
-               for seed in range(count))
+                       run_strategy("random", seed, config)).violated for seed in range(count))
 
 
 def drawn_hits(system: System, variant: str, config: Config, count: int) -> int:
