@@ -293,14 +293,15 @@ def evaluate(system_name: str, runs: int, probe_seeds: int, baseline: list[str] 
     probe = []
     # a property system's run checks one input, which says too little to call a mutant
     # equivalent: every mutant of one faces the hunt (its kill share is a lower bound)
-    for seed in range(probe_seeds if system.kind == "simulation" else 0):
+    probed = system.kind == "simulation"
+    for seed in range(probe_seeds if probed else 0):
         config = mix.for_seed(seed)
         result = execute(system, "correct", config, seed, run_strategy("random", seed, config))
         probe.append(result.sim.fingerprint() + result.verdict.status)
-    if baseline is not None and probe == baseline:
-        return {"probe": probe, "outcome": "equivalent"}
     if baseline is None:
         return {"probe": probe}
+    if probed and probe == baseline:
+        return {"probe": probe, "outcome": "equivalent"}
     outcome = hunt(system, "correct", mix, budget=Budget(runs=runs), shrink_found=False)
     if outcome.violation is not None:
         return {"probe": probe, "outcome": "killed",

@@ -10,6 +10,7 @@ import pytest
 
 from benchmarks.mutation import (
     choose_mutants,
+    evaluate,
     mutate,
     seeded_only_classes,
     sites,
@@ -117,3 +118,10 @@ def test_helpers_only_checks_or_the_workload_reach_are_left_alone(tmp_path: Path
     path.write_text(REACHABILITY)
     assert unreached_definitions([path], seeded_only=set()) == {"_Ledger", "helper",
                                                                 "transaction"}
+
+
+def test_a_property_systems_mutant_always_faces_the_hunt() -> None:
+    """Its probe is empty, as is the baseline's: that must not make it equivalent."""
+    assert evaluate("arrow", 5, 3, baseline=[])["outcome"] == "survived"
+    assert evaluate("gfs", 5, 2, baseline=evaluate("gfs", 5, 2, None)["probe"])["outcome"] \
+        == "equivalent"
