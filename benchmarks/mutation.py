@@ -9,9 +9,12 @@ mistakes take: a comparison flipped (`<` for `<=`, `==` for `!=`, `in` for `not 
 for `or`, a `not` dropped, an integer off by one, `+` for `-`, `min` for `max`, `True` for
 `False`, a statement deleted. Mutated are the bodies of the functions in the system's module
 (or package) that the correct variant runs: not its invariants (`checks.py` and functions
-registered as invariants), not `build` (the workload), not the classes only seeded bugs use,
-and not the helpers only those reach (a check's bookkeeping class, a workload's transaction
-maker): a module-level function or class is mutated only when the protocol code refers to it.
+registered as invariants), not `build` (the workload), not the static proofs the system
+registers (`deepdives prove` runs them, not the hunt), not what draws and reads a property
+system's inputs, not the classes only seeded bugs use, and not the helpers only those reach
+(a check's bookkeeping class, a workload's transaction maker): a module-level function or
+class is mutated only when the protocol code refers to it (for a property system, the
+library its properties call).
 
 Each mutant is written into a private copy of the code and run in its own process, which
 first probes it: the correct variant's runs on the probe seeds (each on the configuration
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import json
 import random
 import shutil
@@ -80,18 +84,39 @@ def system_named(name: str):
 
 
 def protocol_files(system_name: str) -> list[Path]:
-    """The system's module, or its package's modules except the invariants in `checks.py`."""
+    """The system's module, or its package's modules except the invariants in `checks.py`
+    and the module that draws a property system's inputs (its workload)."""
     package = ROOT / "implementations" / system_name
     if package.is_dir():
-        return sorted(p for p in package.glob("*.py") if p.name != "checks.py")
+        inputs = getattr(system_named(system_name), "inputs", None)
+        workload = Path(inspect.getsourcefile(inputs)).resolve() if inputs else None
+        return sorted(p for p in package.glob("*.py")
+                      if p.name != "checks.py" and p.resolve() != workload)
     return [ROOT / "implementations" / f"{system_name}.py"]
 
 
 def left_alone(system_name: str, system) -> set[str]:
     """Names of the module-level definitions whose mutants test nothing real: classes only
-    seeded bugs run, invariants, `build`, and whatever only those refer to."""
-    seeded_only = seeded_only_classes(system)
-    return seeded_only | unreached_definitions(protocol_files(system_name), seeded_only)
+    seeded bugs run, invariants, `build`, the system's static proofs, and whatever only
+    those refer to."""
+    unexpanded = seeded_only_classes(system) | registered_proofs(system)
+    return unexpanded | unreached_definitions(protocol_files(system_name), unexpanded,
+                                              library_calls(system_name, system))
+
+
+def library_calls(system_name: str, system) -> frozenset[str]:
+    """A property system's properties are where its library is called (a simulated system's
+    roles are named by its registration): every name they use is a root."""
+    checks = ROOT / "implementations" / system_name / "checks.py"
+    if system.kind != "property" or not checks.exists():
+        return frozenset()
+    return frozenset(_names_used(ast.parse(checks.read_text())))
+
+
+def registered_proofs(system) -> set[str]:
+    """The function a system registers as its static proofs: a check (`deepdives prove` runs
+    it, the hunt does not), not protocol code."""
+    return {system.proofs.__name__} if system.proofs is not None else set()
 
 
 def seeded_only_classes(system) -> set[str]:
@@ -122,14 +147,16 @@ def _skipped_function(node: ast.FunctionDef) -> bool:
     return node.name == "build" or bool(names & {"state_invariant", "history_invariant"})
 
 
-def unreached_definitions(files: list[Path], seeded_only: set[str]) -> set[str]:
+def unreached_definitions(files: list[Path], unexpanded: set[str],
+                          roots: frozenset[str] = frozenset()) -> set[str]:
     """The module-level functions and classes of `files` that the protocol code never refers
-    to. Reached are the names module-level statements use (the system's registration names
-    its roles), the classes `build` instantiates (the clients and services it adds are roles
-    too; the functions it calls are workload) and, transitively, the names reached
-    definitions use; invariants and seeded-only classes are never expanded."""
+    to. Reached are `roots`, the names module-level statements use (the system's registration
+    names its roles), the classes `build` instantiates (the clients and services it adds are
+    roles too; the functions it calls are workload) and, transitively, the names reached
+    definitions use; invariants and `unexpanded` (seeded-only classes, registered proofs)
+    are never expanded."""
     definitions: dict[str, list[ast.AST]] = {}
-    roots: set[str] = set()
+    roots = set(roots)
     for path in files:
         for stmt in ast.parse(path.read_text()).body:
             if isinstance(stmt, (ast.FunctionDef, ast.ClassDef)):
@@ -145,7 +172,7 @@ def unreached_definitions(files: list[Path], seeded_only: set[str]) -> set[str]:
     while frontier:
         name = frontier.pop()
         reached.add(name)
-        if name in invariants | seeded_only:
+        if name in invariants | unexpanded:
             continue
         used = set().union(*(_names_used(node) for node in definitions[name]))
         frontier |= (used & (classes if name == "build" else definitions.keys())) - reached

@@ -11,6 +11,7 @@ import pytest
 from benchmarks.mutation import (
     choose_mutants,
     evaluate,
+    left_alone,
     mutate,
     seeded_only_classes,
     sites,
@@ -116,7 +117,7 @@ def test_helpers_only_checks_or_the_workload_reach_are_left_alone(tmp_path: Path
     calls, are not protocol code; a class `build` adds is a role, and what roles call is."""
     path = tmp_path / "module.py"
     path.write_text(REACHABILITY)
-    assert unreached_definitions([path], seeded_only=set()) == {"_Ledger", "helper",
+    assert unreached_definitions([path], unexpanded=set()) == {"_Ledger", "helper",
                                                                 "transaction"}
 
 
@@ -125,3 +126,21 @@ def test_a_property_systems_mutant_always_faces_the_hunt() -> None:
     assert evaluate("arrow", 5, 3, baseline=[])["outcome"] == "survived"
     assert evaluate("gfs", 5, 2, baseline=evaluate("gfs", 5, 2, None)["probe"])["outcome"] \
         == "equivalent"
+
+
+def test_proofs_and_a_property_systems_inputs_are_left_alone() -> None:
+    """Snowflake registers z3 proofs (soundness.py) and draws its inputs in cases.py: neither
+    is protocol code, and neither is mutated; its pruner is."""
+    system = registry.lookup("snowflake")
+    skip = left_alone("snowflake", system)
+    assert {"proofs", "prove_pruning"} <= skip
+    mutated = {site.path for site, _ in choose_mutants("snowflake", skip, 10_000, 0, [])}
+    assert not {p for p in mutated if p.endswith(("cases.py", "soundness.py"))}
+    assert "implementations/snowflake/pruning.py" in mutated
+
+
+def test_a_property_systems_library_is_what_its_properties_call() -> None:
+    """Arrow's IPC stream is called by its properties alone, not by its registration."""
+    skip = left_alone("arrow", registry.lookup("arrow"))
+    mutated = {site.path for site, _ in choose_mutants("arrow", skip, 10_000, 0, [])}
+    assert "implementations/arrow/ipc.py" in mutated
