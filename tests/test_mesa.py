@@ -1,7 +1,8 @@
 """Mesa: the correct system survives the hunt and one that does nothing does not; each seeded
 bug is found by its invariant and replays; scripted schedules show an instance catching up
-after a crash, a restarted committer resuming from the versions database, and queries and
-compaction at one instance; the invariants and the model behave on hand-made inputs."""
+after a crash, a restarted committer resuming from the versions database (also for a batch
+whose client gave up), and queries and compaction at one instance; the invariants and the
+model behave on hand-made inputs."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from implementations.mesa.messages import (
     Query,
     QueryOk,
     Refused,
+    Submit,
     SubmitOk,
+    Versions,
 )
 from implementations.mesa.versionsdb import VersionsDatabase, VersionsReplica
 from invariants.history import INFO, OK
@@ -257,6 +260,43 @@ def test_a_restarted_committer_resumes_from_the_versions_database() -> None:
     assigned = [fact for kind, _, _, fact in sim.ghost if kind == "assigned"]
     assert {fact["version"] for fact in assigned} == {1}  # the retry got b1's version back
     assert_invariants_hold(sim)
+
+
+class ForgetsAssignedVersions(Committer):
+    """A restarted committer that reads back the committed version but not the versions the
+    database gave batches: one whose client gave up is never loaded or committed."""
+
+    def on_versions(self, ctx: Context, msg: Versions) -> None:
+        super().on_versions(ctx, attrs.evolve(msg, updates=()))
+
+
+@pytest.mark.parametrize("committer, resumes", [(Committer, True),
+                                                (ForgetsAssignedVersions, False)],
+                         ids=["correct", "forgets-assigned-versions"])
+def test_a_restarted_committer_commits_a_batch_its_client_gave_up_on(
+        committer: type[Committer], resumes: bool) -> None:
+    """A window the default hunt seldom opens (it first did at run 1,335): the client gives
+    up while the committer is down and its retries are lost, so only the versions database
+    remembers version 1, and the restarted committer must commit it unasked."""
+    sim = cluster_sim({"c1": [("submit", ("b1", (("x", 3),)))]}, Roles(committer=committer))
+    run_until(sim, stop=lambda msg: isinstance(msg, CommitVersion))
+    drop(sim, lambda msg: isinstance(msg, CommitVersion))
+    sim.execute(("crash", "committer"))
+    run_until(sim)  # c1's retries wait for the committer, until it gives up
+    assert results(sim) == [(INFO, None)]
+    while any(isinstance(e.msg, Submit) for e in sim.network.in_flight.values()):
+        drop(sim, lambda msg: isinstance(msg, Submit))  # and they are lost
+    sim.execute(("restart", "committer"))
+    sim.quiesce(DEFAULT.quiesce_horizon, DEFAULT.quiesce_steps)
+    committed = {fact["version"]: fact["batch"] for kind, _, _, fact in sim.ghost
+                 if kind == "committed"}  # as each replica applies it
+    verdict = checks.progress_at_quiescence.check(sim)
+    assert verdict.ok == resumes, verdict
+    if resumes:
+        assert committed == {1: "b1", 2: "final"}
+    else:
+        assert committed == {} and "version 1 (b1) was given a batch but never committed" \
+            in verdict.explanation
 
 
 def test_a_submission_unanswered_everywhere_has_an_unknown_outcome() -> None:
