@@ -16,7 +16,7 @@ import pytest
 import implementations
 from checker.node import Context
 from checker.run import execute, new_simulation
-from checker.sim import Simulation
+from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
 from implementations.mapreduce import SYSTEM, Roles, build, checks
@@ -31,6 +31,7 @@ from implementations.mapreduce.messages import (
     MapOutput,
     Rename,
     Renamed,
+    Status,
     final_file,
 )
 from implementations.mapreduce.program import INPUT, PROGRAMS, SampledWordCount, WordCount
@@ -128,6 +129,17 @@ class ReexecutesReduces(Master):
                 if task.state == COMPLETED and task.done.worker == worker]
 
 
+class SuspectsEarly(Master):
+    """Not seeded: a status leaves its worker one ping period of silence instead of none,
+    so the master takes a worker that answers every ping for failed a period early, before
+    it has pinged it again."""
+
+    def on_status(self, ctx: Context, worker: str, status: Status) -> None:
+        super().on_status(ctx, worker, status)
+        if self.incarnations[worker] == status.incarnation:  # taken, not stale
+            self.silent[worker] = 1
+
+
 class SkipsLostMaps(Worker):
     """Not seeded: a reducer that cannot fetch a map output reduces without it."""
 
@@ -139,7 +151,8 @@ class SkipsLostMaps(Worker):
     (Roles(store=RenameReplaces), "one-commit-per-partition"),
     (Roles(master=ReexecutesReduces), "completed-once"),
     (Roles(worker=SkipsLostMaps), "no-partial-final"),
-], ids=["rename-replaces", "reexecutes-reduces", "skips-lost-maps"])
+    (Roles(master=SuspectsEarly), "failed-after-silence"),
+], ids=["rename-replaces", "reexecutes-reduces", "skips-lost-maps", "suspects-early"])
 def test_bugs_nobody_seeded_are_caught(roles: Roles, invariant: str) -> None:
     system = attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", roles)})
     found = next(r for r in (walk("mutant", seed, system=system) for seed in range(100))
@@ -369,6 +382,33 @@ def test_completed_once_wants_a_cause_for_every_second_completion(ghost: list,
     sim = hand_made({})
     sim.ghost += ghost
     sentence = checks.completed_once.check(sim)
+    assert sentence is None if problem is None else problem in sentence
+
+
+def failure(worker: str, time: int, cause: str = "silent for 100 ticks") -> tuple:
+    return ("failed", time, "master", {"worker": worker, "cause": cause})
+
+
+def status_from(worker: str, time: int, incarnation: int = 1) -> Step:
+    return Step(("deliver", worker, "master", time), time, Status(incarnation, 0, ()))
+
+
+@pytest.mark.parametrize("steps, ghost, problem", [
+    ([status_from("w1", 10)], [failure("w1", 110)], None),
+    ([status_from("w1", 10)], [failure("w1", 90)], "heard from w1 at t=10, only 80 ticks"),
+    ([status_from("w1", 10)], [failure("w1", 90, "rebooted")], None),
+    ([status_from("w1", 10, 2), status_from("w1", 50, 1)], [failure("w1", 120)], None),
+    ([status_from("w1", 10, 1), status_from("w1", 50, 2)], [failure("w1", 120)], "t=50"),
+    ([Step(("restart", "master"), 30)], [failure("w2", 110)], "restarted at t=30, only 80"),
+    ([status_from("w1", 10), status_from("w1", 110)], [failure("w1", 110)], None),
+], ids=["after-silence", "too-soon", "rebooted", "stale-status-ignored", "newer-boot-counts",
+        "master-restart-counts", "a-status-in-the-same-tick-may-come-after"])
+def test_failed_after_silence_counts_from_the_last_status_the_master_took(
+        steps: list[Step], ghost: list, problem: str | None) -> None:
+    sim = hand_made({})
+    sim.trace += steps
+    sim.ghost += ghost
+    sentence = checks.failed_after_silence.check(sim)
     assert sentence is None if problem is None else problem in sentence
 
 

@@ -1,8 +1,9 @@
 """The invariants. Each reads what the implementation cannot fake: the job the user program
 submitted and what it and the readers were told (the history), the store's durable files,
-and ghost facts (which rename took effect, which task the master marked completed or
-re-executed, and why); the expected output comes from `models/mapreduce.py` running the
-user's functions sequentially. None asks the master or a worker what it thinks."""
+ghost facts (which rename took effect, which task the master marked completed or
+re-executed, which worker it took for failed, and why) and the trace (when the workers'
+statuses reached the master); the expected output comes from `models/mapreduce.py` running
+the user's functions sequentially. None asks the master or a worker what it thinks."""
 
 from __future__ import annotations
 
@@ -11,7 +12,16 @@ from typing import Any
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
-from implementations.mapreduce.messages import MAP, REDUCE, STORE, final_file
+from implementations.mapreduce.messages import (
+    FAIL_AFTER,
+    MAP,
+    MASTER,
+    PING,
+    REDUCE,
+    STORE,
+    Status,
+    final_file,
+)
 from implementations.mapreduce.program import INPUT, PROGRAMS
 from invariants.history import OK, Operation
 from invariants.verdict import Verdict, passed, violated
@@ -152,6 +162,63 @@ def completed_once(sim: Simulation) -> str | None:
                 return f"the master re-executed {task} because {worker} failed (t={time}), " \
                        f"but {task} was completed by {seen.completed.get(task, 'nobody')}"
             del seen.completed[task]
+    return None
+
+
+class _Heard:
+    """What `failed-after-silence` has read of the trace so far: when the master last
+    started, and per worker the newest boot the master has had a `Status` from, and when."""
+
+    def __init__(self) -> None:
+        self.steps = 0  # trace steps read
+        self.facts = 0  # ghost facts read
+        self.started = 0  # the master's latest start (it counts silence afresh from there)
+        self.boot: dict[str, int] = {}  # worker -> the newest incarnation heard from
+        self.heard: dict[str, int] = {}  # worker -> when its latest current Status arrived
+
+
+def read_trace_before(sim: Simulation, heard: _Heard, time: int) -> None:
+    """Read the steps taken before `time`: the master's restarts, and the statuses delivered
+    to it. A status from an older boot than one already delivered is stale: it says nothing
+    about the worker now."""
+    trace = sim.trace
+    while heard.steps < len(trace) and trace[heard.steps].time < time:
+        step = trace[heard.steps]
+        heard.steps += 1
+        if step.event == ("restart", MASTER):
+            heard.started = step.time
+        elif step.event[0] == "deliver" and step.event[2] == MASTER \
+                and isinstance(step.detail, Status):
+            worker = step.event[1]
+            if step.detail.incarnation >= heard.boot.get(worker, 0):
+                heard.boot[worker] = step.detail.incarnation
+                heard.heard[worker] = step.time
+
+
+@state_invariant("failed-after-silence")
+def failed_after_silence(sim: Simulation) -> str | None:
+    """Section 3.3's failure detection: the master marks a worker failed when no response
+    has come from it for a certain amount of time, here FAIL_AFTER ping periods -- never one
+    it heard from more recently, whose completed maps would then be re-executed for nothing
+    while the worker keeps running. Judged from the trace, not from the master's counters:
+    the statuses delivered to the master, and its restarts (it counts afresh after one).
+    Only failures for silence are judged: a worker that answers as a new boot has lost its
+    disk, however recently it answered."""
+    heard = sim.invariant_state("failed-after-silence", _Heard)
+    facts = sim.ghost[heard.facts:]
+    heard.facts = len(sim.ghost)
+    for kind, time, _, fact in facts:
+        if kind != "failed" or fact["cause"] == "rebooted":
+            continue
+        read_trace_before(sim, heard, time)
+        worker = fact["worker"]
+        last = heard.heard.get(worker, 0)
+        since = max(heard.started, last)
+        if time - since < FAIL_AFTER * PING:
+            what = f"heard from {worker}" if last >= heard.started else "restarted"
+            return f"the master took {worker} for failed at t={time} ({fact['cause']}), but " \
+                   f"it had {what} at t={since}, only {time - since} ticks before (it " \
+                   f"waits {FAIL_AFTER * PING})"
     return None
 
 

@@ -149,6 +149,7 @@ class Master(Node):
         """Its in-progress tasks go back to idle, and so do the map tasks it completed: their
         output was on its local disk."""
         self.failed.add(worker)
+        ctx.note("failed", worker=worker, cause=cause)
         for task in list(self.tasks.values()):
             still = tuple(run for run in task.running if run.worker != worker)
             if still != task.running:
