@@ -25,7 +25,9 @@ to call a mutant equivalent: its mutants are all counted, so its figure is a low
 The others face the default hunt of the correct variant (`--runs`, every configuration as
 `deepdives hunt` mixes them, random walk or the property search): killed when a run is
 violated or undecided, or when the code cannot even be built. The figure is
-killed / (killed + survived); survivors are listed to be read.
+killed / (killed + survived); survivors are listed to be read, each with the share of client
+operations its hunt completed ok beside the unmutated code's over the same seeds (a mutant
+that only slows a system down shows there, where no check can tell it from a correct one).
 """
 
 from __future__ import annotations
@@ -325,18 +327,19 @@ def evaluate(system_name: str, runs: int, probe_seeds: int, baseline: list[str] 
         config = mix.for_seed(seed)
         result = execute(system, "correct", config, seed, run_strategy("random", seed, config))
         probe.append(result.sim.fingerprint() + result.verdict.status)
-    if baseline is None:
-        return {"probe": probe}
     if probed and probe == baseline:
         return {"probe": probe, "outcome": "equivalent"}
     outcome = hunt(system, "correct", mix, budget=Budget(runs=runs), shrink_found=False)
+    if baseline is None:
+        return {"probe": probe, "ok": [outcome.completed_ok, outcome.invoked]}
     if outcome.violation is not None:
         return {"probe": probe, "outcome": "killed",
                 "by": outcome.violation.verdict.invariant, "runs": outcome.runs}
     if outcome.unknowns:
         return {"probe": probe, "outcome": "killed", "by": "unknown verdicts",
                 "runs": outcome.runs}
-    return {"probe": probe, "outcome": "survived", "runs": outcome.runs}
+    return {"probe": probe, "outcome": "survived", "runs": outcome.runs,
+            "ok": [outcome.completed_ok, outcome.invoked]}
 
 
 def run_copy(copy: Path, args: list[str]) -> dict:
@@ -411,7 +414,7 @@ def mutation_test(system_name: str, chosen: list[tuple[Site, Path]], skip: set[s
                   runs: int, probe_seeds: int, jobs: int) -> list[dict]:
     copy = fresh_copy()
     try:
-        baseline = run_copy(copy, [system_name, str(runs), str(probe_seeds), "null"])["probe"]
+        unmutated = run_copy(copy, [system_name, str(runs), str(probe_seeds), "null"])
     finally:
         shutil.rmtree(copy, ignore_errors=True)
     print(f"{system_name}: testing {len(chosen)} mutants", flush=True)
@@ -419,12 +422,25 @@ def mutation_test(system_name: str, chosen: list[tuple[Site, Path]], skip: set[s
     def one(item: tuple[Site, Path]) -> dict:
         site, path = item
         result = test_mutant(site, mutate(path, site, skip), system_name, runs, probe_seeds,
-                             baseline)
-        print(f"  {result['outcome']:<10} {result['site']}  {result.get('by', '')}", flush=True)
+                             unmutated["probe"])
+        if "ok" in result:
+            result["ok share"] = ok_shares(result["ok"], unmutated["ok"])
+        print(f"  {result['outcome']:<10} {result['site']}  "
+              f"{result.get('by', result.get('ok share', ''))}", flush=True)
         return result
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(one, chosen))
+
+
+def ok_shares(mutant: list[int], unmutated: list[int]) -> str:
+    """A survivor's share of client operations completed ok over the hunt's runs, beside the
+    unmutated code's over the same seeds: what a mutant that only slows the system down
+    changes, where no check can tell it from a correct one."""
+    if not mutant[1] or not unmutated[1]:
+        return ""  # a property system's runs invoke no operations
+    return f"ok {100 * mutant[0] / mutant[1]:.0f}% of {mutant[1]:,} operations " \
+           f"(unmutated: {100 * unmutated[0] / unmutated[1]:.0f}% of {unmutated[1]:,})"
 
 
 def summary_row(system_name: str, results: list[dict]) -> list[str]:
@@ -464,7 +480,8 @@ def main() -> None:
             continue
         results = mutation_test(name, chosen, skip, args.runs, args.probe_seeds, args.jobs)
         rows.append(summary_row(name, results))
-        survivors += [f"- `{r['site']}`" for r in results if r["outcome"] == "survived"]
+        survivors += [f"- `{r['site']}`" + (f": {r['ok share']}" if r.get("ok share") else "")
+                      for r in results if r["outcome"] == "survived"]
         print(*rows[-1], sep="\t", flush=True)
     if args.show or args.only:
         return

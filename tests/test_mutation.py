@@ -13,6 +13,7 @@ from benchmarks.mutation import (
     evaluate,
     left_alone,
     mutate,
+    ok_shares,
     seeded_only_classes,
     sites,
     unreached_definitions,
@@ -144,3 +145,13 @@ def test_a_property_systems_library_is_what_its_properties_call() -> None:
     skip = left_alone("arrow", registry.lookup("arrow"))
     mutated = {site.path for site, _ in choose_mutants("arrow", skip, 10_000, 0, [])}
     assert "implementations/arrow/ipc.py" in mutated
+
+
+def test_a_survivors_ok_share_is_shown_beside_the_unmutated_codes() -> None:
+    assert ok_shares([71, 100], [850, 1000]) == \
+        "ok 71% of 100 operations (unmutated: 85% of 1,000)"
+    assert ok_shares([0, 0], [0, 0]) == ""
+    survivor = evaluate("gfs", 5, 2, baseline=["not the probe"])
+    unmutated = evaluate("gfs", 5, 2, baseline=None)
+    assert survivor["outcome"] == "survived" and survivor["ok"] == unmutated["ok"]
+    assert 0 < unmutated["ok"][0] <= unmutated["ok"][1]
