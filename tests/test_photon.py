@@ -20,15 +20,18 @@ from checker.system import Config
 from implementations.photon import FINAL_POLLS, SYSTEM, Roles, build, checks
 from implementations.photon.frontend import POLL
 from implementations.photon.messages import (
+    AlreadyJoined,
+    Click,
     Insert,
     Inserted,
     JoinedClick,
     LogQuery,
     NotYet,
     Output,
+    Query,
     Token,
 )
-from implementations.photon.pipeline import Dispatcher, NoRecoveryScan, OutputLog
+from implementations.photon.pipeline import Dispatcher, Joiner, NoRecoveryScan, OutputLog
 from implementations.photon.registry import TokenIgnored
 from models.photon import IdRegistry, disagreements, duplicated, join, misattributed, registry_of
 
@@ -359,6 +362,44 @@ def test_registry_converged_catches_a_lagging_replica_and_a_misattributed_output
     assert "datacenter 2 output click k1" in checks.registry_converged.check(sim).explanation
     sim.contexts["r1"].storage.put("chosen/1", Insert("k2", T2))
     assert "r1 holds" in checks.registry_converged.check(sim).explanation
+
+
+def test_nothing_left_to_recover_catches_an_undone_click_and_a_registration_left_listed() -> None:
+    sim = blank()
+    sim.contexts["d1"].storage.put("click/k1", Click("k1", "q1"))
+    assert "d1's click log still holds click k1" in \
+        checks.nothing_left_to_recover.check(sim).explanation
+    sim.contexts["d1"].storage.put("done/k1", True)
+    assert checks.nothing_left_to_recover.check(sim).ok
+    for replica in ("r1", "r2", "r3"):
+        sim.contexts[replica].storage.put("chosen/0", Insert("k1", T2))
+    sim.contexts["j1"].storage.put("registering/k1", (Click("k1", "q1"), Query("q1", "ad1"), T1))
+    assert "j1 still lists its registration of click k1 with j1:1.1 (the registry holds it " \
+        "for j2:1.1)" in checks.nothing_left_to_recover.check(sim).explanation
+    sim.contexts["j1"].storage.put("registering/k1", None)  # refused, and forgotten
+    assert checks.nothing_left_to_recover.check(sim).ok
+
+
+class NeverForgetsRefusals(Joiner):
+    """A joiner that drops a refused click but leaves its registration listed."""
+
+    def on_inserted(self, ctx: Any, msg: Inserted) -> None:
+        attempt = self.working.get(msg.click_id)
+        if msg.ok or attempt is None or attempt.token != msg.token:
+            super().on_inserted(ctx, msg)
+        else:
+            self.finish(ctx, attempt, AlreadyJoined(msg.click_id))
+
+
+def test_a_joiner_that_never_forgets_a_refused_registration_is_reported() -> None:
+    for roles, forgets in ((Roles(), True), (Roles(joiner=NeverForgetsRefusals), False)):
+        sim = cluster_sim(roles)
+        run_until(sim)
+        assert joined(sim, "o1") + joined(sim, "o2") == ["k1"]  # exactly once, and settled
+        assert checks.pipeline_drains.check(sim).ok
+        verdict = checks.nothing_left_to_recover.check(sim)
+        assert verdict.ok == forgets, verdict
+        assert forgets or "still lists its registration of click k1" in verdict.explanation
 
 
 # --- the model -------------------------------------------------------------------------------

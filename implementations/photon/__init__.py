@@ -116,7 +116,8 @@ SYSTEM = System(
     build=build,
     invariants=(checks.no_duplicate_join, checks.registered_once, one_value_per_slot,
                 checks.registry_replicas_agree, checks.joined_exactly_once,
-                checks.pipeline_drains, checks.registry_converged),
+                checks.pipeline_drains, checks.registry_converged,
+                checks.nothing_left_to_recover),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=2, max_steps=400,
                           max_pause=600, faults=FAULTS, quiesce_horizon=5000,

@@ -1,10 +1,12 @@
 """The invariants. They read what the frontends were told (the history), what joiners were
 told by the registry (ghost notes), the chosen values Paxos learners noted, and the durable
-contents of the output logs and of the registry replicas' logs, and judge them against the
+contents of the output logs, of the registry replicas' logs and, at the end, of the
+dispatchers' click logs and the joiners' lists of registrations, and judge them against the
 model (`models/photon.py`); none asks the implementation's own functions.
 
-Nodes are found by their names: output logs `o<dc>`, registry replicas `r<n>`; a joiner
-`j<dc>` and an output log `o<dc>` belong to datacenter `<dc>`."""
+Nodes are found by their names: output logs `o<dc>`, registry replicas `r<n>`, dispatchers
+`d<dc>`, joiners `j<dc>`; a joiner `j<dc>` and an output log `o<dc>` belong to datacenter
+`<dc>`."""
 
 from __future__ import annotations
 
@@ -39,6 +41,14 @@ def output_logs(sim: Simulation) -> tuple[str, ...]:
 
 def replicas(sim: Simulation) -> tuple[str, ...]:
     return _named(tuple(sim.servers), "r")
+
+
+def dispatchers(sim: Simulation) -> tuple[str, ...]:
+    return _named(tuple(sim.servers), "d")
+
+
+def joiners(sim: Simulation) -> tuple[str, ...]:
+    return _named(tuple(sim.servers), "j")
 
 
 @functools.cache
@@ -218,3 +228,47 @@ def registry_converged(sim: Simulation) -> Verdict:
                         f"the registry holds {holder}")
     return passed("registry-converged", f"{len(tables)} replicas hold the same "
                                         f"{len(tables[first])} registrations")
+
+
+@history_invariant("nothing-left-to-recover")
+def nothing_left_to_recover(sim: Simulation) -> Verdict:
+    """Progress, as a restart would see it: at quiescence every click in a dispatcher's
+    durable click log is durably marked done, and no joiner still lists a registration under
+    way (`registering/<click>`). What is left there is work every later boot redoes — a
+    refused registration never forgotten, a joined click dispatched again — and a pipeline
+    that claims to be idle but is not."""
+    for dispatcher in dispatchers(sim):
+        storage = sim.contexts[dispatcher].storage
+        undone = [click for click in _durable_ids(sim, dispatcher, "click/")
+                  if not storage.durable(f"done/{click}")]
+        if undone:
+            return violated("nothing-left-to-recover", f"{dispatcher}'s click log still holds "
+                            f"click {undone[0]} not marked done: its next boot dispatches it "
+                            "again")
+    for joiner in joiners(sim):
+        listed = _durable_ids(sim, joiner, "registering/")
+        if listed:
+            click = listed[0]
+            token = sim.contexts[joiner].storage.durable(f"registering/{click}")[2]
+            holder = _registry_holders(sim).get(click)
+            return violated("nothing-left-to-recover", f"{joiner} still lists its registration "
+                            f"of click {click} with {token!r} (the registry holds it "
+                            f"{f'for {holder!r}' if holder else 'for nobody'}): its next "
+                            "boot presents it again")
+    return passed("nothing-left-to-recover", "every logged click is done, and no registration "
+                                             "is left under way")
+
+
+def _durable_ids(sim: Simulation, node: str, prefix: str) -> list[str]:
+    """The ids of the node's `<prefix><id>` keys whose durable value is set (not cleared)."""
+    storage = sim.contexts[node].storage
+    return [key.removeprefix(prefix) for key in sorted(storage.items())
+            if key.startswith(prefix) and storage.durable(key) is not None]
+
+
+def _registry_holders(sim: Simulation) -> dict[str, Any]:
+    """Click id -> the token some replica's durable log registered it for."""
+    holders: dict[str, Any] = {}
+    for table in replica_tables(sim).values():
+        holders.update(table)
+    return holders
