@@ -6,7 +6,8 @@ the candidate is normalized to the events that actually ran. Choices of messages
 message itself, and replay finds it by content when its sequence number has moved: removing
 one heartbeat must not rename every later message on that channel. A first pass cuts the
 choices after the violation was settled (`truncate`), a second removes whole families of alike
-choices at once (`drop_alike`); delta debugging then works on what is left.
+choices at once (`drop_alike`); delta debugging then works on what is left. Where the cut
+leads to a longer result than the whole list would, the whole list is shrunk too (`minimize`).
 """
 
 from __future__ import annotations
@@ -50,26 +51,20 @@ def shrink(system: System, variant: str, config: Config, seed: int, choices: lis
     first = execute(system, variant, config, seed, Replay(choices))
     if not _violates(first, invariant):
         raise NoLongerViolates(_lost("the run", invariant, first))
-    replays, best = [1], [first]
+    budget = Replays(spent=1, limit=max_replays)
 
     def still_fails(candidate: list[Taken]) -> list[Taken] | None:
-        if replays[0] >= max_replays:
+        if not budget.take():
             return None
-        replays[0] += 1
         events, messages = [e for e, _ in candidate], [m for _, m in candidate]
         result = execute(system, variant, config, seed, Replay(events, messages))
-        if _violates(result, invariant):
-            best.append(result)
-            return _taken(result)
-        return None
+        return _taken(result) if _violates(result, invariant) else None
 
-    settled = truncate(_taken(first), still_fails)
-    alike_gone = drop_alike(settled, still_fails, lambda: _labels(best[-1]))
-    minimal = ddmin(alike_gone, still_fails)
+    minimal = minimize(_taken(first), still_fails, _label, budget)
     final = execute(system, variant, config, seed, Replay([event for event, _ in minimal]))
     if not _violates(final, invariant):
         raise NoLongerViolates(_lost("the shrunk run", invariant, final))
-    return Shrunk(final, len(choices), len(final.choices), replays[0])
+    return Shrunk(final, len(choices), len(final.choices), budget.spent)
 
 
 def _violates(result: RunResult, invariant: str) -> bool:
@@ -88,6 +83,41 @@ Taken = tuple[tuple, Any]  # a choice, and the message it took (None: it took no
 def _taken(result: RunResult) -> list[Taken]:
     return [(step.event, step.detail if step.event[0] in MESSAGE_KINDS else None)
             for step in result.sim.chosen_steps()]
+
+
+@attrs.define
+class Replays:
+    """A shrink's budget: replays spent, and how many it may spend."""
+
+    spent: int
+    limit: int
+
+    def take(self) -> bool:
+        """Spend one replay, if any is left."""
+        if self.spent >= self.limit:
+            return False
+        self.spent += 1
+        return True
+
+
+def minimize(items: list, fails: Callable[[list], list | None],
+             label: Callable[[Any], Any], budget: Replays) -> list:
+    """The passes, in order: `truncate`, then `drop_alike` and `ddmin`. The cut may lead to
+    a longer 1-minimal list than the whole run does (the deterministic ending it leaves to do
+    the rest can need more choices than a failure the whole run allows): when it removed
+    something and replays are left, the whole list is shrunk too, with at most as many
+    replays as the cut's shrink took, and the shorter kept (the cut's on a tie)."""
+    settled = truncate(items, fails)
+    minimal = _reduce(settled, fails, label)
+    if len(settled) < len(items) and budget.spent < budget.limit:
+        budget.limit = min(budget.limit, 2 * budget.spent)
+        minimal = min(minimal, _reduce(items, fails, label), key=len)
+    return minimal
+
+
+def _reduce(items: list, fails: Callable[[list], list | None],
+            label: Callable[[Any], Any]) -> list:
+    return ddmin(drop_alike(items, fails, label), fails)
 
 
 def truncate(items: list, fails: Callable[[list], list | None]) -> list:
@@ -110,16 +140,15 @@ def truncate(items: list, fails: Callable[[list], list | None]) -> list:
 
 
 def drop_alike(items: list, fails: Callable[[list], list | None],
-               labels: Callable[[], list]) -> list:
+               label: Callable[[Any], Any]) -> list:
     """Remove every choice of one label at once -- one kind of message on one channel, one
     timer, one kind of fault -- most frequent label first, while that keeps the failure.
-    `labels()` names the choices of the latest failing candidate. Periodic traffic (lease
-    renewals, heartbeats) goes in one replay, where one-at-a-time removal would get stuck:
-    each renewal alone may be what keeps a lease alive."""
+    Periodic traffic (lease renewals, heartbeats) goes in one replay, where one-at-a-time
+    removal would get stuck: each renewal alone may be what keeps a lease alive."""
     progress = True
     while progress:
         progress = False
-        names = labels()
+        names = [label(item) for item in items]
         counts: dict = {}
         for name in names:
             counts[name] = counts.get(name, 0) + 1
@@ -131,19 +160,13 @@ def drop_alike(items: list, fails: Callable[[list], list | None],
     return items
 
 
-def _labels(result: RunResult) -> list[tuple]:
-    """A label for each choice of a run: its kind, the nodes it involves, and for a message
-    its type."""
-    labels = []
-    for step in result.sim.chosen_steps():
-        kind = step.event[0]
-        if kind in MESSAGE_KINDS:
-            labels.append((kind, step.event[1], step.event[2], type(step.detail).__name__))
-        elif kind == "fire":
-            labels.append(step.event)
-        else:
-            labels.append((kind,))
-    return labels
+def _label(taken: Taken) -> tuple:
+    """A choice's label: its kind, the nodes it involves, and for a message its type."""
+    event, message = taken
+    kind = event[0]
+    if kind in MESSAGE_KINDS:
+        return kind, event[1], event[2], type(message).__name__
+    return event if kind == "fire" else (kind,)
 
 
 def ddmin(items: list, fails: Callable[[list], list | None]) -> list:

@@ -19,7 +19,7 @@ from checker.hypothesis_adapter import hypothesis_hunt
 from checker.node import Context, Node
 from checker.replayfile import Counterexample, ReplayFileError, load, parse
 from checker.run import execute
-from checker.shrink import ddmin, drop_alike, shrink
+from checker.shrink import Replays, ddmin, drop_alike, minimize, shrink
 from checker.sim import Cluster
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, System, Variant
@@ -62,6 +62,29 @@ def test_ddmin_finds_a_one_minimal_subsequence() -> None:
     def fails(candidate: list) -> list | None:
         return candidate if {3, 7, 12} <= set(candidate) else None
     assert ddmin(list(range(40)), fails) == [3, 7, 12]
+
+
+def test_minimize_keeps_the_whole_lists_result_when_the_cut_leads_further() -> None:
+    """The shortest failing prefix ends at 3 and shrinks to [1, 2, 3]; the whole list holds
+    a one-item failure, found within the replays the cut took (labelled by tens, as choices
+    are by kind)."""
+    calls = []
+
+    def fails(candidate: list) -> list | None:
+        calls.append(candidate)
+        return candidate if {1, 2, 3} <= set(candidate) or 50 in candidate else None
+    budget = Replays(spent=0, limit=1000)
+    assert minimize(list(range(60)), lambda c: fails(c) if budget.take() else None,
+                    lambda item: item // 10, budget) == [50]
+    assert len(calls) == budget.spent <= budget.limit < 1000
+
+
+def test_minimize_spends_no_more_than_its_budget() -> None:
+    budget = Replays(spent=0, limit=5)
+    shrunk = minimize(list(range(60)),
+                      lambda c: (c if 50 in c else None) if budget.take() else None,
+                      lambda item: item, budget)
+    assert budget.spent == 5 and 50 in shrunk
 
 
 def test_shrinking_keeps_the_violation_and_is_one_minimal() -> None:
@@ -203,18 +226,7 @@ def test_drop_alike_removes_a_family_that_only_goes_all_at_once() -> None:
         a_count = candidate.count("a")
         return candidate if "x" in candidate and a_count in (0, 3) else None
 
-    kept = [items]
-
-    def labels() -> list:
-        return kept[-1]
-
-    def remembering(candidate: list) -> list | None:
-        result = fails(candidate)
-        if result is not None:
-            kept.append(result)
-        return result
-
-    assert drop_alike(items, remembering, labels) == ["x"]
+    assert drop_alike(items, fails, lambda item: item) == ["x"]
 
 
 class Talker(Node):
