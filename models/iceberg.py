@@ -27,8 +27,13 @@ from data files with a sequence number at or below its own, an equality delete r
 whose `id` equals its own from data files with a sequence number strictly below. Files are
 handed in through `read(path)`, which returns the parsed JSON or None if the file is missing.
 
+What the spec says a snapshot changed (`snapshot_changes`: the entries carrying its own id,
+ADDED or DELETED) and what a metadata file keeps alive (`reachable_paths`: itself, its
+metadata log, every snapshot's manifest list, manifests and the content files they name);
+which snapshot a manifest or manifest list was written for (`written_for`).
+
 The invariants the checks hold the system to, next to the model: `lineage_problem`,
-`stats_problem`, `rows_problem`, `matches` (a read's filter).
+`stats_problem`, `rows_problem`, `operation_problem`, `matches` (a read's filter).
 """
 
 from __future__ import annotations
@@ -179,7 +184,99 @@ def snapshot_rows(read: Read, snap: dict) -> tuple[list[tuple[int, Any]], list[s
     return rows, []
 
 
+def snapshot_changes(read: Read, snap: dict) -> tuple[list[dict], list[dict]] | None:
+    """The content files the snapshot added and those it removed: the entries of its
+    manifests that carry its own id, ADDED or DELETED (an ADDED entry's null id is inherited
+    from the manifest list's `added_snapshot_id`). None when a file is missing."""
+    listing = read(snap["manifest-list"])
+    if listing is None:
+        return None
+    added: list[dict] = []
+    removed: list[dict] = []
+    for item in listing["manifests"]:
+        manifest = read(item["manifest_path"])
+        if manifest is None:
+            return None
+        for entry in manifest["entries"]:
+            by = entry["snapshot_id"]
+            if by is None and entry["status"] == ADDED:
+                by = item["added_snapshot_id"]
+            if by == snap["snapshot-id"] and entry["status"] in (ADDED, DELETED):
+                (added if entry["status"] == ADDED else removed).append(entry["data_file"])
+    return added, removed
+
+
+def reachable_paths(read: Read, location: str) -> set[str]:
+    """Every file a metadata file keeps alive, as orphan removal must spare it: the file
+    itself, the metadata files in its log, and each snapshot's manifest list, its manifests
+    and every content file they name (DELETED entries too). A missing file names nothing."""
+    metadata = read(location) or {}
+    found = {location, *(e["metadata-file"] for e in metadata.get("metadata-log", ()))}
+    for snap in metadata.get("snapshots", ()):
+        found.add(snap["manifest-list"])
+        for item in (read(snap["manifest-list"]) or {"manifests": []})["manifests"]:
+            found.add(item["manifest_path"])
+            found.update(e["data_file"]["file_path"]
+                         for e in (read(item["manifest_path"]) or {"entries": []})["entries"])
+    return found
+
+
+def written_for(document: dict) -> int | None:
+    """The snapshot a manifest or a manifest list was written for, or None for other files.
+    A manifest's ADDED and DELETED entries carry the id of the snapshot that wrote it (a
+    rewrite keeps the other entries as EXISTING, with their own ids); a manifest list's
+    newest manifests (the highest sequence number) are its own snapshot's."""
+    if "entries" in document:
+        ids = {e["snapshot_id"] for e in document["entries"] if e["status"] != EXISTING}
+        return ids.pop() if len(ids) == 1 else None
+    if document.get("manifests"):
+        return max(document["manifests"], key=lambda m: m["sequence_number"])[
+            "added_snapshot_id"]
+    return None
+
+
 # --- the invariants on what was written ----------------------------------------------------
+
+# What each operation a client asks for commits: the snapshot operations the spec allows for
+# it, the kinds of content file it may add, whether it must add one, whether it removes files.
+ASKED = {
+    "append": ({"append"}, {DATA}, True, False),
+    "position-deletes": ({"delete"}, {POSITION_DELETES}, True, False),
+    "equality-deletes": ({"delete"}, {EQUALITY_DELETES}, True, False),
+    "copy-on-write": ({"delete", "overwrite"}, {DATA}, False, True),
+    "overwrite": ({"overwrite"}, {DATA}, True, True),
+    "compact": ({"replace"}, {DATA}, False, True),
+}
+SUMMARY_COUNTS = (("added-data-files", "added", True), ("added-delete-files", "added", False),
+                  ("deleted-data-files", "removed", True),
+                  ("removed-delete-files", "removed", False))
+
+
+def operation_problem(f: str, args: Any, summary: dict, added: list[dict],
+                      removed: list[dict]) -> str | None:
+    """How a committed snapshot differs from what its client asked (an append adds data
+    files; a merge-on-read delete adds delete files of its kind and rewrites nothing; a
+    copy-on-write delete or an overwrite rewrites data files; a compaction is a `replace`),
+    from what the spec's snapshot operations mean (an `append` removes nothing, a `delete`
+    adds no data file), or from its own summary's counts."""
+    asked = args[1] if f == "delete" else f
+    operations, kinds, adds, removes = ASKED[asked]
+    operation = summary.get("operation")
+    added_kinds = {file["content"] for file in added}
+    if operation not in operations:
+        return f"a {asked} committed as the snapshot operation {operation!r}"
+    if not added_kinds <= kinds or (adds and not added):
+        return f"a {asked} added content files of kinds {sorted(added_kinds)}"
+    if bool(removed) != removes:
+        return f"a {asked} removed {len(removed)} files"
+    if operation == "delete" and DATA in added_kinds:
+        return "a 'delete' snapshot added data files"
+    for field, side, data in SUMMARY_COUNTS:
+        files = added if side == "added" else removed
+        count = sum((file["content"] == DATA) == data for file in files)
+        if field in summary and summary[field] != str(count):
+            return f"its summary says {field} {summary[field]}, its manifests {count}"
+    return None
 
 
 def lineage_problem(metadata: dict, known: dict[int, tuple]) -> str | None:

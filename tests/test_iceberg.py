@@ -40,12 +40,17 @@ from implementations.iceberg.scan import Live, applicable, may_match
 from implementations.iceberg.store import ObjectStore
 from invariants.history import Event
 from models.iceberg import (
+    DATA,
+    EQUALITY_DELETES,
+    POSITION_DELETES,
     TableHistory,
     apply,
     lineage_problem,
+    operation_problem,
     rows_problem,
     snapshot_rows,
     stats_problem,
+    written_for,
 )
 
 DEFAULT, SMALL = SYSTEM.config("default"), SYSTEM.config("small")
@@ -535,6 +540,126 @@ def test_progress_at_quiescence_needs_the_final_operations() -> None:
     last_read = max(i for i, e in enumerate(sim.history) if e.f == "read")
     sim.history[last_read] = attrs.evolve(sim.history[last_read], type="fail", value=None)
     assert checks.progress_at_quiescence.check(sim).violated
+
+
+def content(kind: int) -> dict:
+    return {"content": kind}
+
+
+def test_operation_problems() -> None:
+    data, position = content(DATA), content(POSITION_DELETES)
+    assert operation_problem("append", [[9, 1]], {"operation": "append"}, [data], []) is None
+    assert operation_problem("delete", [1, "position-deletes"], {"operation": "delete"},
+                             [position], []) is None
+    assert operation_problem("delete", [1, "copy-on-write"], {"operation": "overwrite"},
+                             [data], [data]) is None
+    assert operation_problem("delete", [1, "copy-on-write"], {"operation": "delete"},
+                             [], [data]) is None
+    assert operation_problem("compact", None, {"operation": "replace"}, [],
+                             [data, position]) is None
+    assert "operation 'append'" in operation_problem(
+        "delete", [1, "position-deletes"], {"operation": "append"}, [position], [])
+    assert "operation 'overwrite'" in operation_problem(  # merge-on-read asked, rewrite done
+        "delete", [1, "equality-deletes"], {"operation": "overwrite"}, [data], [data])
+    assert "kinds [0]" in operation_problem(
+        "delete", [1, "equality-deletes"], {"operation": "delete"}, [data], [])
+    assert "kinds [2]" in operation_problem(
+        "overwrite", [1, 5], {"operation": "overwrite"}, [content(EQUALITY_DELETES)], [data])
+    assert "removed 1 files" in operation_problem("append", [[9, 1]], {"operation": "append"},
+                                                  [data], [data])
+    assert "'delete' snapshot added data" in operation_problem(
+        "delete", [1, "copy-on-write"], {"operation": "delete"}, [data], [data])
+    assert "added-data-files 2" in operation_problem(
+        "append", [[9, 1]], {"operation": "append", "added-data-files": "2"}, [data], [])
+
+
+class MislabelsSnapshots(Engine):
+    """Every snapshot's summary says `append`, whatever it did."""
+
+    def write_changes(self, ctx: Context, operation: str, *args: Any, **kwargs: Any) -> None:
+        super().write_changes(ctx, "append", *args, **kwargs)
+
+
+@pytest.mark.parametrize("roles, problem", [
+    (Roles(), None),
+    (Roles(engine=MislabelsSnapshots), "a position-deletes committed as the snapshot "
+                                       "operation 'append'"),
+])
+def test_snapshot_matches_operation(roles: Roles, problem: str | None) -> None:
+    sim = cluster_sim({"c1": [("append", [[10, 1]]), ("delete", [1, "position-deletes"]),
+                              ("delete", [2, "equality-deletes"]),
+                              ("delete", [10, "copy-on-write"]), ("overwrite", [3, 0]),
+                              ("compact", None)]}, roles)
+    run_until(sim)
+    assert [status for _, _, status, _ in outcomes(sim)] == ["ok"] * 6
+    found = checks.snapshot_matches_operation.check(sim)
+    assert found is None if problem is None else problem in found, found
+
+
+class KeepsEveryFile(Engine):
+    """Deletes nothing: not after a failure, not after expiry, not as orphan removal."""
+
+    def delete(self, ctx: Context, paths: list[str]) -> None:
+        pass
+
+
+class FailKeepsItsFiles(Engine):
+    """A failed job deletes nothing it wrote (its lost attempts' files still go)."""
+
+    def fail(self, ctx: Context, why: str) -> None:
+        self.finish(ctx, "fail", why)
+
+
+def expired_then_ended(roles: Roles) -> Simulation:
+    """Append, compact, append, expire (the created table's manifest list and manifest, and
+    the first append's, are then referenced by expired snapshots only), every delete lost;
+    then, long after, the ending: each client appends, c2 removes orphans, c1 reads."""
+    sim = cluster_sim({"c1": [("append", [[10, 1]]), ("compact", None), ("append", [[11, 2]]),
+                              ("expire", None)]}, roles)
+    run_until(sim, skip=lambda msg: isinstance(msg, Delete))
+    sim.time = DEADLINE + 500
+    sim.quiesce(SMALL.quiesce_horizon, SMALL.quiesce_steps)
+    return sim
+
+
+def test_orphans_removed_once_older_than_the_age_limit() -> None:
+    sim = expired_then_ended(Roles())
+    assert checks.orphans_removed.check(sim).ok
+    assert [f for _, f, status, _ in outcomes(sim)][-4:] == \
+        ["append", "append", "remove-orphans", "read"]
+    assert outcomes(sim)[-2][3] > 0  # the final removal found the expired files
+    verdict = checks.orphans_removed.check(expired_then_ended(Roles(engine=KeepsEveryFile)))
+    assert verdict.violated and "survived the final" in verdict.explanation, verdict
+    assert any(path.endswith("init-m0.json") for path in verdict.witness["orphans"])
+
+
+@pytest.mark.parametrize("roles, ok", [(Roles(), True), (Roles(engine=FailKeepsItsFiles), False)])
+def test_a_failed_write_leaves_nothing_behind(roles: Roles, ok: bool) -> None:
+    """The compaction swaps second, finds the delete's delete file, and fails: its data file,
+    manifests and manifest list are deleted, unless `fail` forgets to."""
+    sim = cluster_sim({"c1": [("delete", [1, "position-deletes"])], "c2": [("compact", None)]},
+                      roles)
+    deliver_all_but(sim, held=swap_of("e2"))
+    run_until(sim)
+    assert [status for _, _, status, _ in outcomes(sim)] == ["ok", "fail"]
+    verdict = checks.uncommitted_writes_cleaned_up.check(sim)
+    assert verdict.ok == ok, verdict
+    assert ok or "compact" in verdict.explanation
+
+
+def test_an_unknown_outcome_may_leave_its_files() -> None:
+    sim = cluster_sim({"c1": [("append", [[10, 1]])]})
+    run_until(sim, skip=lambda msg: isinstance(msg, Committed | CommitTable))
+    assert outcomes(sim)[0][2] == "info"
+    assert checks.uncommitted_writes_cleaned_up.check(sim).ok
+
+
+def test_written_for_names_the_snapshot_that_wrote_a_manifest_or_list() -> None:
+    rewrite = {"entries": [{"status": 0, "snapshot_id": 1}, {"status": 2, "snapshot_id": 7}]}
+    assert written_for(rewrite) == 7 and written_for({"rows": []}) is None
+    listing = {"manifests": [{"sequence_number": 1, "added_snapshot_id": 1},
+                             {"sequence_number": 3, "added_snapshot_id": 7}]}
+    assert written_for(listing) == 7
 
 
 def test_the_ending_lasts_long_enough_for_a_client_to_give_up() -> None:

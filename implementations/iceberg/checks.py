@@ -10,8 +10,9 @@ the table spec, which prunes nothing.
 
 State invariants, after every step: `no-dangling-references`, `snapshot-lineage`,
 `committed-snapshots-reachable`, `committed-deletes-stay-deleted`, `snapshots-match-model`,
-`column-stats-sound`. History invariants, at the end: `commits-exactly-once`,
-`reads-see-their-snapshot`, `pruning-keeps-matches`, `progress-at-quiescence`.
+`snapshot-matches-operation`, `column-stats-sound`. History invariants, at the end:
+`commits-exactly-once`, `reads-see-their-snapshot`, `pruning-keeps-matches`,
+`progress-at-quiescence`, `orphans-removed`, `uncommitted-writes-cleaned-up`.
 """
 
 from __future__ import annotations
@@ -24,21 +25,27 @@ import attrs
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
-from implementations.iceberg.messages import Delete
+from implementations.iceberg.messages import Delete, Put
+from implementations.iceberg.operations import OLDER_THAN
 from invariants.delivery import InputRecord, OutputRecord, check_delivery
 from invariants.history import FAIL, INVOKE, OK, Operation
 from invariants.verdict import Verdict, passed, violated
 from models.iceberg import (
+    ADDED,
     DATA,
     TableHistory,
     lineage_problem,
     live_files,
     matches,
+    operation_problem,
+    reachable_paths,
     referenced_paths,
     rows_problem,
     snapshot,
+    snapshot_changes,
     snapshot_rows,
     stats_problem,
+    written_for,
 )
 
 STORE, CATALOG = "store", "catalog"
@@ -49,6 +56,7 @@ LINEAGE = "snapshot-lineage"
 REACHABLE = "committed-snapshots-reachable"
 DELETES = "committed-deletes-stay-deleted"
 MODEL = "snapshots-match-model"
+OPERATION = "snapshot-matches-operation"
 STATS = "column-stats-sound"
 
 
@@ -67,10 +75,12 @@ class Facts:
         self.drawn: dict[int, tuple[str, int]] = {}  # snapshot id -> (client, req)
         self.invoked: dict[tuple[str, int], tuple[str, Any]] = {}  # (client, req) -> op
         self.pointer: str | None = None
+        self.pointers: list[tuple[int, str]] = []  # (time, location) of every pointer move
         self.current: int | None = None
         self.committed: list[int] = []  # every snapshot that was current, in order
         self.known: dict[int, tuple] = {}  # snapshot id -> (parent, sequence, manifest list)
         self.references: list[str] = []  # what the current metadata references
+        self.ever_referenced: set[str] = set()  # what any metadata ever current referenced
         self.deleted: dict[int, list[int]] = {}  # id -> the committed snapshots deleting it
         self.told: list[tuple[int, str]] = []  # snapshots clients were told committed
         self.problems: dict[str, str] = {}
@@ -105,6 +115,7 @@ class Facts:
         pointer = sim.contexts[CATALOG].storage.durable(f"pointer/{self.table}")
         if pointer != self.pointer:
             self.pointer = pointer
+            self.pointers.append((sim.time, pointer))
             self.on_pointer(sim.time)
         elif self.store_lost_files(sim):
             missing = [p for p in [pointer, *self.references] if self.read(p) is None]
@@ -171,6 +182,7 @@ class Facts:
             if snap["snapshot-id"] not in self.model.rows:
                 self.add_to_model(snap)
         self.references, missing = referenced_paths(self.read, metadata)
+        self.ever_referenced.update(self.references)
         self.found(DANGLING, missing and f"{missing[0]} is referenced by {self.pointer} but "
                                          f"does not exist")
         current = metadata.get("current-snapshot-id")
@@ -188,6 +200,10 @@ class Facts:
             self.model.commit(sid, parent, *op)
             if op[0] == "delete":
                 self.deleted.setdefault(op[1][0], []).append(sid)
+            changes = snapshot_changes(self.read, snap)
+            problem = changes and operation_problem(*op, snap["summary"], *changes)
+            self.found(OPERATION, problem and f"snapshot {sid}, committed for {op[0]} "
+                                              f"{op[1]}: {problem}")
 
     def on_current(self, snap: dict, time: int) -> None:
         """A new current snapshot: no committed snapshot left out of its history, its rows
@@ -216,6 +232,13 @@ class Facts:
         self.found(STATS, next((p for f, _ in files if f["content"] == DATA
                                 if (p := stats_problem(f, self.read(f["file_path"])["rows"]))),
                                None))
+
+    def referenced_since(self, time: int) -> set[str]:
+        """Every file reachable from the metadata the catalog pointed at from `time` on: the
+        one current then, and each one after."""
+        then = [p for t, p in self.pointers if t <= time][-1:]
+        later = [p for t, p in self.pointers if t > time]
+        return set().union(*(reachable_paths(self.read, p) for p in then + later))
 
 
 def facts(sim: Simulation) -> Facts:
@@ -267,6 +290,16 @@ def snapshots_match_model(sim: Simulation) -> str | None:
     """Every snapshot, when it becomes current, holds exactly the model's rows: its
     operation applied to its parent's rows (no row lost, none twice, none altered)."""
     return facts(sim).problems.get(MODEL)
+
+
+@state_invariant(OPERATION)
+def snapshot_matches_operation(sim: Simulation) -> str | None:
+    """Every committed snapshot did what its client asked, in the kind of files asked for:
+    an append adds data files; a merge-on-read delete adds a delete file of its kind and
+    rewrites nothing; a copy-on-write delete or an overwrite rewrites data files; a
+    compaction is a `replace`. Its summary names a snapshot operation that allows its
+    changes and counts them truly (models/iceberg.py: `operation_problem`)."""
+    return facts(sim).problems.get(OPERATION)
 
 
 @state_invariant(STATS)
@@ -403,3 +436,70 @@ def final_operations(sim: Simulation) -> dict[str, list[Operation]]:
         finals[client] = last if ran else []
     return finals
 
+
+@history_invariant("orphans-removed")
+def orphans_removed(sim: Simulation) -> Verdict:
+    """Once the final orphan removal has succeeded, the store holds no file written more than
+    OLDER_THAN before it began that no metadata current since then keeps alive: whatever
+    failed, lost or expired writes left behind (their own deletes lost or never sent) is
+    gone by the end, as Iceberg's remove_orphan_files with `older_than` promises."""
+    name = "orphans-removed"
+    removal = next((op for ops in final_operations(sim).values() for op in ops
+                    if op.f == "remove-orphans" and op.status == OK), None)
+    if removal is None:
+        return passed(name, "no final orphan removal succeeded")
+    cutoff = removal.call_time - OLDER_THAN - 2 * sim.epsilon  # clocks may disagree by 2ε
+    kept = facts(sim).referenced_since(removal.call_time)
+    written = last_written(sim)
+    old = sorted(path for path in stored_paths(sim)
+                 if path not in kept and written.get(path, 0) < cutoff)
+    if old:
+        return violated(name, f"{old[0]} (written t={written.get(old[0], 0)}) is referenced by "
+                              f"no metadata since t={removal.call_time}, yet survived the "
+                              f"final {removal.describe()}", {"orphans": old})
+    return passed(name, f"no file older than t={cutoff} is left unreferenced")
+
+
+def last_written(sim: Simulation) -> dict[str, int]:
+    """When a write of each path last reached the store (files created with the table, never
+    written in the run, are not named: they date from t=0)."""
+    return {step.detail.path: step.time for step in sim.trace
+            if step.event[0] == "deliver" and step.event[2] == STORE
+            and isinstance(step.detail, Put)}
+
+
+def stored_paths(sim: Simulation) -> dict[str, None]:
+    """The paths of the files the store durably holds, in order."""
+    storage = sim.contexts[STORE].storage
+    return {key.removeprefix("file/"): None for key in sorted(storage.items()) if
+            key.startswith("file/") and (blob := storage.durable(key)) and blob.content}
+
+
+@history_invariant("uncommitted-writes-cleaned-up")
+def uncommitted_writes_cleaned_up(sim: Simulation) -> Verdict:
+    """A write whose outcome its client learned deletes what never became part of the table:
+    all of a write that ended `fail`, the lost attempts of one that ended `ok`. By the end,
+    no manifest or manifest list written for its snapshot, nor a content file such a manifest
+    adds, is left in the store unless some metadata once referenced it or a delete named it
+    (a delete may be lost in the network, or overtaken by a late copy of the write). A write
+    whose outcome is unknown (`info`) rightly deletes nothing: its swap may have landed."""
+    name = "uncommitted-writes-cleaned-up"
+    known = facts(sim)
+    ended = {key: op for op, n in numbered(sim.operations()) for key in [(op.process, n)]
+             if op.status in (OK, FAIL)}
+    spared = known.ever_referenced | {step.detail.path for step in sim.trace
+                                      if isinstance(step.detail, Delete)}
+    stored = stored_paths(sim)
+    for path in stored:
+        document = known.read(path)
+        op = ended.get(known.drawn.get(written_for(document)))
+        if op is None:
+            continue
+        left = [p for p in [path, *(e["data_file"]["file_path"]
+                                    for e in document.get("entries", ()) if e["status"] == ADDED)]
+                if p not in spared and p in stored]
+        if left:
+            return violated(name, f"{left[0]}, written for {op.describe()}, was never part of "
+                                  f"the table and is still stored: no delete named it",
+                            {"operation": op.to_json(), "left": left})
+    return passed(name, "every write that ended deleted what it did not commit")
