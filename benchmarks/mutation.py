@@ -487,7 +487,9 @@ def main() -> None:
         return
     table = markdown_table(["system", "mutants", "equivalent", "killed", "survived",
                             "killed share"], rows)
-    write_section(f"Mutation: {', '.join(args.systems)}",
+    # each sample has its own section, so that several samples of one system stand together
+    sample = f" (mutant sample {args.seed})" if args.seed else ""
+    write_section(f"Mutation: {', '.join(args.systems)}{sample}",
                   f"python benchmarks/mutation.py {' '.join(args.systems)} --mutants "
                   f"{args.mutants} --runs {args.runs} --seed {args.seed}",
                   table + ("\n\nSurvivors:\n\n" + "\n".join(survivors) if survivors else ""))

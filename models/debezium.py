@@ -19,6 +19,9 @@ older change, if the key did not change since). The stream refines the source wh
 - each key's versions come in order (`first_out_of_order`): no version of a key first
   appears after a newer version of it (a repeat of a version already seen is harmless).
 
+A transaction's puts and deletes, applied in order to the rows as of the position before it,
+make the changes `transaction_changes` gives: what its writer must be told.
+
 A target that applies each event to its key only if the event is newer than the document:
 
 - never goes back to an older version of a document (`regression`);
@@ -115,6 +118,20 @@ class SourceHistory:
 
 def _op(before: Any, after: Any) -> str:
     return "c" if before is None else "d" if after is None else "u"
+
+
+def transaction_changes(rows: dict[Key, Any], ops: Iterable) -> list[list]:
+    """The changes [op, table, pk, row after] a transaction's puts ("put", table, pk, row)
+    and deletes ("delete", table, pk) make, applied in order to `rows` (key -> row as of
+    the position before it); deleting a row that is not there changes nothing."""
+    rows, changes = dict(rows), []
+    for f, table, pk, *row in ops:
+        before, after = rows.get((table, pk)), row[0] if f == "put" else None
+        if before is None and after is None:
+            continue
+        rows[(table, pk)] = after
+        changes.append([_op(before, after), table, pk, after])
+    return changes
 
 
 # --- the stream -------------------------------------------------------------------------------

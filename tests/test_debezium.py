@@ -38,10 +38,11 @@ from implementations.debezium.messages import (
     ReadBinlog,
     Write,
 )
-from implementations.debezium.sink import INDEX, SearchIndex, SinkTask
+from implementations.debezium.sink import GROUP, INDEX, SearchIndex, SinkTask
 from implementations.debezium.workload import ROUND, SCAN_WAITS, SYNC_ROUNDS
+from implementations.kafka.group import GroupState, group_key
 from implementations.kafka.log import hw_key, log_key
-from implementations.kafka.messages import Record
+from implementations.kafka.messages import CONTROLLER, Record
 from invariants.history import Event as HistoryEvent
 from models.debezium import (
     Event,
@@ -54,6 +55,7 @@ from models.debezium import (
     regression,
     required_versions,
     snapshot_candidates,
+    transaction_changes,
 )
 
 DEFAULT, SMALL = SYSTEM.config("default"), SYSTEM.config("small")
@@ -356,11 +358,15 @@ def test_per_key_order_catches_an_older_version_first_seen_after_a_newer() -> No
     assert "after a newer version" in checks.per_key_order.check(sim).explanation
 
 
-def record_scan(sim: Simulation, index: list) -> None:
+def record_scan(sim: Simulation, index: list, offset: int = 2) -> None:
+    """The ending's scan: the tables as the binlog's last position (2) has them, `offset`
+    as the connector's committed offset, `index` as the index's documents."""
+    history = checks.source(sim).history
     source = [["orders", pk, row] for (_, pk), row in sorted(
-        checks.source(sim).history.rows_at(checks.source(sim).history.last).items())]
+        history.rows_at(history.last).items())]
+    scanned = {"source": source, "position": history.last, "offset": offset, "index": index}
     sim.history += [HistoryEvent("w1", "invoke", "scan", None, 0),
-                    HistoryEvent("w1", "ok", "scan", {"source": source, "index": index}, 0)]
+                    HistoryEvent("w1", "ok", "scan", scanned, 0)]
 
 
 def test_progress_needs_the_index_to_hold_the_source_rows() -> None:
@@ -374,6 +380,84 @@ def test_progress_needs_the_index_to_hold_the_source_rows() -> None:
     sim.history.append(HistoryEvent("w2", "invoke", "sync", None, 0))
     record_scan(sim, [["orders", 1, 2, 1], ["orders", 2, 2, 2]])
     assert "never returned" in checks.progress.check(sim).explanation
+
+
+def test_progress_needs_the_connectors_offset_caught_up() -> None:
+    """A connector that never commits its offset streams everything (the index is right),
+    but a restart would emit it all again: the offset must reach the binlog's end."""
+    sim = fresh_sim()
+    record_scan(sim, [["orders", 1, 2, 1], ["orders", 2, 2, 2]], offset=0)
+    verdict = checks.progress.check(sim)
+    assert verdict.violated and "offset ended at 0" in verdict.explanation
+    sim = fresh_sim()
+    record_scan(sim, [["orders", 1, 2, 1], ["orders", 2, 2, 2]])
+    del sim.history[-1].value["position"]  # a scan that lost the tables' position
+    assert "did not read" in checks.progress.check(sim).explanation
+
+
+def record_ops(sim: Simulation, *ops: tuple) -> None:
+    """Completed operations (process, f, args, status, result), one after the other."""
+    for process, f, args, status, result in ops:
+        sim.history += [HistoryEvent(process, "invoke", f, args, 0),
+                        HistoryEvent(process, status, f, result, 0)]
+
+
+def test_answers_match_requests_checks_each_transaction_against_the_model() -> None:
+    sim = fresh_sim()
+    commit(sim, ("put", "orders", 1, 7), ("delete", "orders", 2))  # position 3
+    commit(sim, ("alter", "orders"))  # position 4
+    asked = [["put", "orders", 1, 7], ["delete", "orders", 2]]
+    record_ops(sim, ("w1", "txn", asked, "ok", [3, [["u", "orders", 1, 7],
+                                                    ["d", "orders", 2, None]]]),
+               ("w2", "txn", [["alter", "orders"]], "ok", [4, []]),
+               ("w2", "txn", [["delete", "orders", 2]], "ok", [None, []]))
+    assert checks.answers_match_requests.check(sim).ok
+    wrong_row = [3, [["u", "orders", 1, 1], ["d", "orders", 2, None]]]  # the pk, not the row
+    sim.history[1] = HistoryEvent("w1", "ok", "txn", wrong_row, 0)
+    verdict = checks.answers_match_requests.check(sim)
+    assert verdict.violated and "make [['u', 'orders', 1, 7]" in verdict.explanation
+    sim.history[1] = HistoryEvent("w1", "ok", "txn", [None, []], 0)  # a put changed nothing?
+    assert "told it changed nothing" in checks.answers_match_requests.check(sim).explanation
+    sim = fresh_sim()
+    commit(sim, ("put", "orders", 1, 7))  # position 3: no DDL there
+    record_ops(sim, ("w2", "txn", [["alter", "orders"]], "ok", [3, []]))
+    assert "holds DDL None" in checks.answers_match_requests.check(sim).explanation
+
+
+def test_syncs_read_own_writes_from_the_history() -> None:
+    sim = fresh_sim()
+    commit(sim, ("put", "orders", 1, 7))  # position 3
+    record_ops(sim, ("w1", "txn", [["put", "orders", 1, 7]], "ok", [3, [["u", "orders", 1, 7]]]),
+               ("w1", "sync", None, "ok", [["orders", 1, 3, 7]]),
+               ("w2", "sync", None, "ok", [["orders", 1, 2, 1]]))  # w2 wrote nothing
+    assert checks.syncs_read_own_writes.check(sim).ok
+    sim.history[3] = HistoryEvent("w1", "ok", "sync", [["orders", 1, 2, 1]], 0)
+    verdict = checks.syncs_read_own_writes.check(sim)
+    assert verdict.violated and "changed orders/1 at position 3" in verdict.explanation
+    sim.history[3] = HistoryEvent("w1", "ok", "sync", [["orders", 1, 3, 8]], 0)
+    assert "never committed there" in checks.syncs_read_own_writes.check(sim).explanation
+
+
+def commit_group(sim: Simulation, offset: int) -> None:
+    """The sink's group committing `offset` for the orders partition, as the coordinator
+    stores it."""
+    sim.contexts[CONTROLLER].storage.put(group_key(GROUP),
+                                         GroupState(offsets=(("shop.orders-0", offset),)))
+
+
+def test_sink_commits_applied_catches_an_offset_past_a_missing_write() -> None:
+    sim = fresh_sim()
+    commit(sim, ("put", "orders", 1, 7))  # position 3
+    put_topic(sim, [ChangeEvent(("orders", pk), "r", None, pk, 2, 1) for pk in (1, 2)]
+              + [ChangeEvent(("orders", 1), "u", 1, 7, 3, 1)])
+    put_docs(sim, {("orders", 1): Doc(2, 1), ("orders", 2): Doc(2, 2)})
+    commit_group(sim, 2)  # the reads: both in the index
+    assert checks.sink_commits_applied.check(sim) is None
+    commit_group(sim, 3)  # past the update, which the index does not hold yet
+    explanation = checks.sink_commits_applied.check(sim)
+    assert "offset 2 (position 3) the index holds its document of position 2" in explanation
+    put_docs(sim, {("orders", 1): Doc(3, 7), ("orders", 2): Doc(2, 2)})
+    assert checks.sink_commits_applied.check(sim) is None
 
 
 def test_source_log_checks_what_writers_were_told() -> None:
@@ -432,6 +516,15 @@ def test_the_model_orders_versions_and_ignores_repeats() -> None:
     update = Event(K, "u", 1, 2, 3, 1)
     assert first_out_of_order(history, [update, read, delete, update]) is None
     assert first_out_of_order(history, [delete, read]) == (read, 5)
+
+
+def test_the_model_applies_a_transactions_ops_in_order() -> None:
+    rows = {("orders", 1): 1}
+    ops = [["put", "orders", 1, 5], ["delete", "orders", 2], ["put", "orders", 2, 6],
+           ["delete", "orders", 1]]
+    assert transaction_changes(rows, ops) == [["u", "orders", 1, 5], ["c", "orders", 2, 6],
+                                              ["d", "orders", 1, None]]
+    assert rows == {("orders", 1): 1}  # the rows given are left alone
 
 
 def test_the_model_of_the_target() -> None:

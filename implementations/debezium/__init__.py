@@ -122,7 +122,8 @@ SYSTEM = System(
     build=build,
     invariants=(checks.target_never_regresses, checks.target_holds_committed_versions,
                 checks.events_match_source, checks.kafka_one_leader_per_epoch,
-                checks.source_log, checks.no_change_lost, checks.per_key_order,
+                checks.sink_commits_applied, checks.source_log, checks.answers_match_requests,
+                checks.syncs_read_own_writes, checks.no_change_lost, checks.per_key_order,
                 checks.progress),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=4, max_steps=600,

@@ -2,15 +2,18 @@
 row versions the source committed; every event in Kafka shows its row as the source had it
 at the event's position (`models/debezium.py`); each Kafka leader epoch has one
 leader (Kafka's own check; its others read histories of Kafka clients, or cost a quarter of
-a run here, and Kafka's own hunt runs them). At the end: the writers were told what the
-binlog holds; the change topics lose nothing from the snapshot on (`invariants/delivery.py`,
-at least once by version) and hold each key's versions in order; and progress at
-quiescence: every operation returned, the ending's scan found the index holding the
-source's rows.
+a run here, and Kafka's own hunt runs them); the offsets the sink's group committed pass no
+event the index does not hold. At the end: the writers were told what the binlog holds, and
+what their transactions asked for (the model); each ok sync read its writer's own writes;
+the change topics lose nothing from the snapshot on (`invariants/delivery.py`, at least once
+by version) and hold each key's versions in order; and progress at quiescence: every
+operation returned, the ending's scan found the connector's committed offset at the binlog's
+last position and the index holding the source's rows.
 
 The source's history is the ghost record the database writes as it commits (what writers
-are told is checked against it); the topics are read from the brokers' storage, the index
-from its storage and from the scan's answer. No check asks the connector or the sink.
+are told is checked against it); the topics are read from the brokers' storage, the sink's
+committed offsets from the group coordinator's, the index from its storage and from the
+syncs' and the scan's answers. No check asks the connector or the sink.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ from typing import Any
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
-from implementations.debezium.sink import INDEX
+from implementations.debezium.sink import GROUP, INDEX
+from implementations.debezium.workload import SCANNED
 from implementations.kafka.checks import layout
 from implementations.kafka.checks import one_leader_per_epoch as kafka_one_leader_per_epoch
+from implementations.kafka.group import group_key
 from implementations.kafka.log import hw_key, log_key
+from implementations.kafka.messages import CONTROLLER
 from invariants.delivery import InputRecord, OutputRecord, check_delivery
 from invariants.history import OK
 from invariants.verdict import Verdict, passed, violated
@@ -37,6 +43,7 @@ from models.debezium import (
     regression,
     required_versions,
     snapshot_candidates,
+    transaction_changes,
 )
 
 __all__ = ["kafka_one_leader_per_epoch"]  # re-exported for SYSTEM
@@ -151,6 +158,45 @@ def events_match_source(sim: Simulation) -> str | None:
     return None
 
 
+class _Commits:
+    """Per simulation: the group's state last read, the events below its offsets (committed
+    records, which do not change) with the versions they claim, and the documents last
+    found to hold them."""
+
+    def __init__(self) -> None:
+        self.group: Any = None
+        self.below: list[tuple[str, int, int, Event, int]] = []
+        self.docs: Any = None
+
+
+@state_invariant("sink-commits-applied")
+def sink_commits_applied(sim: Simulation) -> str | None:
+    """Every event below the offset the sink's group committed for its partition is in the
+    index: the document of its key is versioned at or after the version the event claims.
+    Kafka Connect commits a sink's offsets only once its writes are flushed, because a sink
+    that restarts, or a member a rebalance gives the partition, resumes from them: a commit
+    past an event the index does not hold loses it for good if that happens now."""
+    seen = sim.invariant_state("sink-commits-applied", _Commits)
+    group = sim.contexts[CONTROLLER].storage.get(group_key(GROUP))
+    docs = index_docs(sim)
+    if group is None or (group is seen.group and docs is seen.docs):
+        return None
+    if group is not seen.group:
+        history = source(sim).history
+        seen.group, seen.below = group, [
+            (p, committed, offset, event, claimed_version(history, event))
+            for p, committed in group.offsets for offset, event in topic(sim, p)[:committed]]
+    for p, committed, offset, event, version in seen.below:
+        doc = docs.get(event.key)
+        if doc is None or doc.position < version:
+            held = "no document" if doc is None else f"its document of position {doc.position}"
+            return (f"the sink's group committed {p} up to offset {committed}, but for the "
+                    f"{event.op} event of {_name(event.key)} at offset {offset} (position "
+                    f"{event.position}) the index holds {held}")
+    seen.docs = docs
+    return None
+
+
 
 def data_partitions(sim: Simulation) -> list[str]:
     return sorted(layout(sim))
@@ -191,6 +237,72 @@ def source_log(sim: Simulation) -> Verdict:
             return violated("source-log", f"{op.describe()} was told {told} at position "
                                           f"{position}, where the binlog holds {changes}")
     return passed("source-log", "writers were told what the binlog holds")
+
+
+@history_invariant("answers-match-requests")
+def answers_match_requests(sim: Simulation) -> Verdict:
+    """Every transaction a writer was told committed did what it asked: its puts and deletes,
+    applied in order to the rows as of the position before it, make the changes it was told
+    (the model's `transaction_changes`); a DDL statement's entry raises the table's schema
+    version by one; a transaction told it changed nothing asked only for deletes."""
+    history = source(sim).history
+    for op in sim.operations():
+        if op.f != "txn" or op.status != OK:
+            continue
+        problem = _answer_problem(history, op.args, *op.result)
+        if problem:
+            return violated("answers-match-requests", f"{op.describe()}: {problem}")
+    return passed("answers-match-requests", "every transaction did what it asked")
+
+
+def _answer_problem(history: SourceHistory, ops: list, position: int | None,
+                    told: list) -> str | None:
+    if position is None:
+        asked = {f for f, *_ in ops}
+        return None if asked == {"delete"} else \
+            f"asked for {sorted(asked)}, told it changed nothing"
+    if ops[0][0] == "alter":
+        table = ops[0][1]
+        raised = (table, (history.schema_at(table, position - 1) or 0) + 1)
+        ddl = history.entries.get(position, ((), None))[1]
+        return None if ddl == raised and not told else \
+            f"asked for DDL {raised} alone; the binlog entry at {position} holds DDL {ddl}"
+    expected = transaction_changes(history.rows_at(position - 1), ops)
+    return None if told == expected else \
+        f"its ops, applied to the rows as of position {position - 1}, make {expected}"
+
+
+@history_invariant("syncs-read-own-writes")
+def syncs_read_own_writes(sim: Simulation) -> Verdict:
+    """A sync that returned ok read, for every key its writer had been told it changed, a
+    document versioned at or after that change (read-your-writes through the pipeline);
+    and every document it read is a row version the source committed at or before the
+    document's position."""
+    history = source(sim).history
+    written: dict[str, dict] = {}  # writer -> key -> position of its last change told
+    for op in sorted(sim.operations(), key=lambda op: op.call):
+        if op.status != OK:
+            continue
+        if op.f == "txn" and op.result[0] is not None:
+            for _, table, pk, _ in op.result[1]:
+                written.setdefault(op.process, {})[(table, pk)] = op.result[0]
+        elif op.f == "sync":
+            problem = _sync_problem(history, written.get(op.process, {}), op.result)
+            if problem:
+                return violated("syncs-read-own-writes", f"{op.describe()}: {problem}")
+    return passed("syncs-read-own-writes", "every sync read its writer's own writes")
+
+
+def _sync_problem(history: SourceHistory, written: dict, docs: list) -> str | None:
+    read = {(table, pk): (position, row) for table, pk, position, row in docs}
+    for key, (position, row) in sorted(read.items()):
+        if not committed_version(history, key, position, row):
+            return f"read {_name(key)} = {row!r} at position {position}, never committed there"
+    for key, at in sorted(written.items()):
+        if read.get(key, (0, None))[0] < at:
+            return (f"its writer changed {_name(key)} at position {at}, the sync read "
+                    f"{read.get(key)} (position, row)")
+    return None
 
 
 @history_invariant("no-change-lost")
@@ -250,8 +362,10 @@ def per_key_order(sim: Simulation) -> Verdict:
 @history_invariant("progress")
 def progress(sim: Simulation) -> Verdict:
     """Once the ending has healed every fault and let the pipeline settle: every operation
-    returned, the scan found the index holding exactly the source's rows (phantoms of what
-    was emitted before a redone snapshot excepted, `models/debezium.py`)."""
+    returned, the scan read the tables as of the binlog's last position, found the
+    connector's committed offset there (nothing left to emit again) and the index holding
+    exactly the source's rows (phantoms of what was emitted before a redone snapshot
+    excepted, `models/debezium.py`)."""
     ops = sim.operations()
     stuck = _pending(sim)
     problem = f"{stuck} never returned" if stuck else _final_scan(sim, ops)
@@ -273,12 +387,18 @@ def _pending(sim: Simulation) -> str | None:
 
 def _final_scan(sim: Simulation, ops: list) -> str | None:
     scans = [op for op in ops if op.f == "scan"]
-    if not scans or scans[-1].status != OK or len(scans[-1].result) != 2:
-        return "the ending's scan did not read both the tables and the index"
+    if not scans or scans[-1].status != OK or sorted(scans[-1].result) != sorted(SCANNED):
+        return ("the ending's scan did not read the tables, the position they are as of, the "
+                "connector's committed offset and the index")
     history, result = source(sim).history, scans[-1].result
     rows = [[*key, row] for key, row in sorted(history.rows_at(history.last).items())]
-    if result["source"] != rows:
-        return f"the scan read the tables as {result['source']}, the binlog gives {rows}"
+    if result["position"] != history.last or result["source"] != rows:
+        return (f"the scan read the tables as {result['source']} at position "
+                f"{result['position']}, the binlog gives {rows} at {history.last}")
+    if result["offset"] != history.last:
+        return (f"the connector's committed offset ended at {result['offset']}, not at the "
+                f"binlog's last position {history.last}: a restart would emit again what the "
+                f"log already holds")
     docs = {(table, pk): (position, row) for table, pk, position, row in result["index"]}
     snapshot, _ = handoff(history, all_events(sim))
     differences = final_differences(history, docs, snapshot)

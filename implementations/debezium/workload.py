@@ -11,7 +11,8 @@
   committed offset (Kafka Connect's REST API) until it has reached that position, and the
   whole index, in rounds further and further apart (`SCAN_WAITS`); it ends once the index
   holds exactly the tables' rows with the offset caught up, or after the last round: ok with
-  the tables and the index, which the checks compare with the model.
+  the tables, the position they are as of, the committed offset and the index, which the
+  checks compare with the model.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ TXN_TIMEOUT = 40
 ROUND = 20  # between two searches of a sync
 SYNC_ROUNDS = 12
 SCAN_WAITS = (20, 40, 80, 160, 320, 640)  # after each round of a scan
+SCANNED = ("source", "position", "offset", "index")  # what a scan answers with
 
 
 class Writer(Client):
@@ -113,7 +115,7 @@ class Writer(Client):
         return self.offset_caught_up() and live == self.answers["source"]
 
     def scanned(self) -> dict:
-        return {k: self.answers[k] for k in ("source", "index") if k in self.answers}
+        return {k: self.answers[k] for k in SCANNED if k in self.answers}
 
     def finish(self, ctx: Context, status: str, result: Any = None) -> None:
         ctx.cancel_timer("round")
