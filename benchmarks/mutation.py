@@ -12,9 +12,9 @@ for `or`, a `not` dropped, an integer off by one, `+` for `-`, `min` for `max`, 
 registered as invariants), not `build` (the workload), not the static proofs the system
 registers (`deepdives prove` runs them, not the hunt), not what draws and reads a property
 system's inputs, not the classes only seeded bugs use, and not the helpers only those reach
-(a check's bookkeeping class, a workload's transaction maker): a module-level function or
-class is mutated only when the protocol code refers to it (for a property system, the
-library its properties call).
+(a check's bookkeeping class, a workload's transaction maker, a class `build` draws
+operations with that is not a node): a module-level function or class is mutated only when
+the protocol code refers to it (for a property system, the library its properties call).
 
 Each mutant is written into a private copy of the code and run in its own process, which
 first probes it: the correct variant's runs on the probe seeds (each on the configuration
@@ -102,8 +102,28 @@ def left_alone(system_name: str, system) -> set[str]:
     seeded bugs run, invariants, `build`, the system's static proofs, and whatever only
     those refer to."""
     unexpanded = seeded_only_classes(system) | registered_proofs(system)
-    return unexpanded | unreached_definitions(protocol_files(system_name), unexpanded,
-                                              library_calls(system_name, system))
+    files = protocol_files(system_name)
+    return unexpanded | unreached_definitions(files, unexpanded,
+                                              library_calls(system_name, system),
+                                              node_classes(system_name, files))
+
+
+def node_classes(system_name: str, files: list[Path]) -> set[str]:
+    """The names of the classes in `files` that are nodes (`checker.node.Node`): of what
+    `build` instantiates, these are roles; anything else (a workload's drawing of
+    operations) is the workload."""
+    import importlib
+
+    from checker.node import Node
+    names = set()
+    for path in files:
+        module = (f"implementations.{system_name}" if path.name == "__init__.py" else
+                  f"implementations.{system_name}.{path.stem}" if path.parent.name == system_name
+                  else f"implementations.{path.stem}")
+        for name, value in vars(importlib.import_module(module)).items():
+            if isinstance(value, type) and issubclass(value, Node):
+                names.add(name)
+    return names
 
 
 def library_calls(system_name: str, system) -> frozenset[str]:
@@ -150,13 +170,15 @@ def _skipped_function(node: ast.FunctionDef) -> bool:
 
 
 def unreached_definitions(files: list[Path], unexpanded: set[str],
-                          roots: frozenset[str] = frozenset()) -> set[str]:
+                          roots: frozenset[str] = frozenset(),
+                          roles: set[str] | None = None) -> set[str]:
     """The module-level functions and classes of `files` that the protocol code never refers
     to. Reached are `roots`, the names module-level statements use (the system's registration
-    names its roles), the classes `build` instantiates (the clients and services it adds are
-    roles too; the functions it calls are workload) and, transitively, the names reached
-    definitions use; invariants and `unexpanded` (seeded-only classes, registered proofs)
-    are never expanded."""
+    names its roles), the classes `build` instantiates that are `roles` (None: any class;
+    the clients and services it adds are roles too, the functions it calls and the other
+    classes it uses are workload) and, transitively, the names reached definitions use;
+    invariants and `unexpanded` (seeded-only classes, registered proofs) are never
+    expanded."""
     definitions: dict[str, list[ast.AST]] = {}
     roots = set(roots)
     for path in files:
@@ -166,7 +188,8 @@ def unreached_definitions(files: list[Path], unexpanded: set[str],
             else:
                 roots |= _names_used(stmt)
     classes = {name for name, nodes in definitions.items()
-               if any(isinstance(n, ast.ClassDef) for n in nodes)}
+               if any(isinstance(n, ast.ClassDef) for n in nodes)
+               and (roles is None or name in roles)}
     invariants = {name for name, nodes in definitions.items()
                   if any(isinstance(n, ast.FunctionDef) and _skipped_function(n)
                          for n in nodes)} - {"build"}

@@ -155,3 +155,9 @@ def test_a_survivors_ok_share_is_shown_beside_the_unmutated_codes() -> None:
     unmutated = evaluate("gfs", 5, 2, baseline=None)
     assert survivor["outcome"] == "survived" and survivor["ok"] == unmutated["ok"]
     assert 0 < unmutated["ok"][0] <= unmutated["ok"][1]
+
+
+def test_of_what_build_instantiates_only_nodes_are_roles() -> None:
+    """Iceberg's build draws operations with a `Workload` object: not a node, not mutated."""
+    skip = left_alone("iceberg", registry.lookup("iceberg"))
+    assert "Workload" in skip and "Engine" not in skip
