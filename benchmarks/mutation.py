@@ -150,7 +150,8 @@ def seeded_only_classes(system) -> set[str]:
 
 def _classes_in(impl, depth: int = 0) -> set[type]:
     """The classes a variant's impl names: itself, or the fields of an attrs record of roles,
-    or the function of a `functools.partial`, one or two levels down."""
+    or the function of a `functools.partial`, one or two levels down, or the class of an
+    instance."""
     if depth > 2:
         return set()
     if isinstance(impl, type):
@@ -160,7 +161,7 @@ def _classes_in(impl, depth: int = 0) -> set[type]:
                              for f in attrs.fields(type(impl))))
     if hasattr(impl, "func"):
         return _classes_in(impl.func, depth + 1)
-    return set()
+    return {type(impl)}  # an instance: a property system's library (Arrow's `Arrow()`)
 
 
 def _skipped_function(node: ast.FunctionDef) -> bool:

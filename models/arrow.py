@@ -190,3 +190,184 @@ def _offsets_problems(offsets: bytes, offset: int, length: int, limit: int,
     if list(window) != sorted(window) or window[0] < 0 or window[-1] > limit:
         return [f"{where}'s offsets {list(window)} are not increasing within 0..{limit}"]
     return []
+
+
+# --- the IPC stream, read without the library ---------------------------------------------------
+
+TYPE_IDS = {2: "int64", 3: "float64", 4: "binary", 5: "utf8", 6: "bool", 12: "list",
+            13: "struct"}  # Schema.fbs's Type union, as far as these types go
+V5, SCHEMA, RECORD_BATCH, LITTLE, DOUBLE = 4, 1, 3, 0, 2
+
+
+class _Malformed(Exception):
+    """The first rule of the format a stream breaks."""
+
+
+def stream_problems(data: bytes, fields: list[tuple[str, Any]], rows: list[int]) -> list[str]:
+    """What breaks the IPC streaming format in `data`, which should hold the schema `fields`
+    ([name, JSON type] pairs) and one record batch per entry of `rows` (its length): the
+    framing (each message's metadata padded so that its body starts at a multiple of 8),
+    the FlatBuffers rules (every scalar at a multiple of its size, counted from the
+    metadata's start; every field inside its table), the messages' fields (version V5,
+    little-endian, no dictionary), and each batch's field nodes and buffers (one node per
+    array of the schema, depth first; its type's count of buffers, each starting at a
+    multiple of 8 inside the body, in order)."""
+    try:
+        messages = list(_framed(data))
+        if len(messages) != 1 + len(rows):
+            raise _Malformed(f"the stream holds {len(messages)} messages, not 1 + {len(rows)}")
+        (kind, header, _), batches = messages[0], messages[1:]
+        if kind != SCHEMA:
+            raise _Malformed(f"the first message's header type is {kind}, not Schema")
+        got = _schema(*header)
+        if got != [[name, kind] for name, kind in fields]:
+            raise _Malformed(f"the schema is {got}, not {fields}")
+        for number, ((kind, header, body), length) in enumerate(zip(batches, rows)):
+            if kind != RECORD_BATCH:
+                raise _Malformed(f"message {number + 1}'s header type is {kind}")
+            _record_batch(*header, body, [kind for _, kind in fields], length)
+    except _Malformed as problem:
+        return [f"the stream: {problem}"]
+    return []
+
+
+def _framed(data: bytes) -> Any:
+    """Each message: (header type, (metadata, header table), body)."""
+    at = 0
+    while at < len(data):  # a stream may also simply end, without the marker
+        if data[at:at + 4] != b"\xff\xff\xff\xff" or at + 8 > len(data):
+            raise _Malformed(f"no continuation marker and size at byte {at}")
+        size = struct.unpack_from("<i", data, at + 4)[0]
+        if size == 0:
+            if at + 8 != len(data):
+                raise _Malformed(f"{len(data) - at - 8} bytes after the end-of-stream marker")
+            return
+        if size < 0 or size % 8 or at + 8 + size > len(data):
+            raise _Malformed(f"metadata of {size} bytes at byte {at}: not a multiple of 8 "
+                             f"inside the stream")
+        meta = data[at + 8:at + 8 + size]
+        message = _table(meta, _read(meta, "<I", 0))
+        if _scalar(meta, message, 0, "<h", 0) != V5:
+            raise _Malformed("a message's version is not V5")
+        body = _scalar(meta, message, 3, "<q", 0)
+        start = at + 8 + size
+        if body < 0 or body % 8 or start + body > len(data):
+            raise _Malformed(f"a body of {body} bytes: not a multiple of 8 inside the stream")
+        yield (_scalar(meta, message, 1, "<B", 0), (meta, _child(meta, message, 2)),
+               data[start:start + body])
+        at = start + body
+
+
+def _read(buf: bytes, fmt: str, at: int) -> Any:
+    size = struct.calcsize(fmt)
+    if at < 0 or at + size > len(buf):
+        raise _Malformed(f"a read at byte {at} of the metadata runs past its end")
+    if at % size:
+        raise _Malformed(f"a {size}-byte value at byte {at} of the metadata is not aligned")
+    return struct.unpack_from(fmt, buf, at)[0]
+
+
+def _table(buf: bytes, where: int) -> dict[int, int]:
+    """A table's present fields: slot -> position in the metadata."""
+    vtable = where - _read(buf, "<i", where)
+    entries, size = _read(buf, "<H", vtable), _read(buf, "<H", vtable + 2)
+    fields = {}
+    for slot in range((entries - 4) // 2):
+        offset = _read(buf, "<H", vtable + 4 + 2 * slot)
+        if offset >= size:
+            raise _Malformed(f"field {slot} of the table at byte {where} lies outside it")
+        if offset:
+            fields[slot] = where + offset
+    return fields
+
+
+def _scalar(buf: bytes, table: dict[int, int], slot: int, fmt: str, default: Any) -> Any:
+    return _read(buf, fmt, table[slot]) if slot in table else default
+
+
+def _target(buf: bytes, table: dict[int, int], slot: int) -> int:
+    if slot not in table:
+        raise _Malformed(f"a required field (slot {slot}) is absent")
+    return table[slot] + _read(buf, "<I", table[slot])
+
+
+def _child(buf: bytes, table: dict[int, int], slot: int) -> dict[int, int]:
+    return _table(buf, _target(buf, table, slot))
+
+
+def _children(buf: bytes, table: dict[int, int], slot: int) -> list[dict[int, int]]:
+    """A vector of tables (a count past the buffer's size fails at its first read past the
+    end, without building a list of a billion references first)."""
+    target = _target(buf, table, slot)
+    refs = [target + 4 + 4 * i for i in range(min(_read(buf, "<I", target), len(buf)))]
+    return [_table(buf, ref + _read(buf, "<I", ref)) for ref in refs]
+
+
+def _structs(buf: bytes, table: dict[int, int], slot: int) -> list[tuple[int, int]]:
+    """A vector of (int64, int64) structs, such as field nodes and buffers."""
+    target = _target(buf, table, slot)
+    count = min(_read(buf, "<I", target), len(buf))
+    return [(_read(buf, "<q", target + 4 + 16 * i), _read(buf, "<q", target + 12 + 16 * i))
+            for i in range(count)]
+
+
+def _schema(buf: bytes, header: dict[int, int]) -> list[list[Any]]:
+    if _scalar(buf, header, 0, "<h", LITTLE) != LITTLE:
+        raise _Malformed("the schema is not little-endian")
+    return [_field(buf, field) for field in _children(buf, header, 1)]
+
+
+def _field(buf: bytes, field: dict[int, int]) -> list[Any]:
+    """[name, JSON type] of a Field table."""
+    target = _target(buf, field, 0)
+    name = buf[target + 4:target + 4 + _read(buf, "<I", target)].decode("utf-8", "replace")
+    if 4 in field:
+        raise _Malformed(f"field {name!r} is dictionary-encoded")
+    kind = TYPE_IDS.get(_scalar(buf, field, 2, "<B", 0))
+    details = _child(buf, field, 3)
+    if kind == "int64" and (_scalar(buf, details, 0, "<i", 0),
+                            _scalar(buf, details, 1, "<?", False)) != (64, True):
+        kind = None
+    if kind == "float64" and _scalar(buf, details, 0, "<h", 0) != DOUBLE:
+        kind = None
+    children = [_field(buf, child) for child in _children(buf, field, 5)]
+    if kind == "list" and len(children) == 1:
+        return [name, {"list": children[0][1]}]
+    if kind == "struct" and children:
+        return [name, {"struct": children}]
+    return [name, kind if kind in PRIMITIVES and not children else None]
+
+
+def _record_batch(buf: bytes, header: dict[int, int], body: bytes, types: list[Any],
+                  length: int) -> None:
+    if 3 in header:
+        raise _Malformed("a record batch is compressed")
+    nodes, buffers = _structs(buf, header, 1), _structs(buf, header, 2)
+    columns = [_depth_first(top) for top in types]
+    kinds = [kind for column in columns for kind in column]
+    tops = [sum(map(len, columns[:i])) for i in range(len(columns))]  # each column's node
+    if _scalar(buf, header, 0, "<q", 0) != length or len(nodes) != len(kinds) or \
+            any(nodes[top][0] != length for top in tops):
+        raise _Malformed(f"a batch of {length} rows has length "
+                         f"{_scalar(buf, header, 0, '<q', 0)} and nodes {nodes}, not one per "
+                         f"array of its schema ({len(kinds)})")
+    if any(not 0 <= nulls <= slots for slots, nulls in nodes):
+        raise _Malformed(f"a batch's nodes {nodes} count more nulls than slots")
+    expected = sum(1 + len(BUFFERS[kind]) for kind in kinds)
+    end = 0
+    for start, size in buffers:
+        if start % 8 or start < end or size < 0 or start + size > len(body):
+            raise _Malformed(f"buffer ({start}, {size}) is not at a multiple of 8 after the "
+                             f"one before, inside the body of {len(body)} bytes")
+        end = start + size
+    if len(buffers) != expected:
+        raise _Malformed(f"a batch has {len(buffers)} buffers, not {expected}")
+
+
+def _depth_first(kind: Any) -> list[str]:
+    """The kind of every array of a column of type `kind`: itself, then its children's."""
+    if isinstance(kind, str):
+        return [kind]
+    if "list" in kind:
+        return ["list", *_depth_first(kind["list"])]
+    return ["struct", *(k for _, member in kind["struct"] for k in _depth_first(member))]

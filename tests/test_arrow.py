@@ -42,8 +42,8 @@ INT64 = DataType("int64")
 
 
 def case_of(kind: Any, values: list, window: tuple[int, int] = (0, 0),
-            cuts: tuple[int, ...] = ()) -> Case:
-    return Case((Column(kind, values),), window, cuts)
+            cuts: tuple[int, ...] = (), damage: tuple[tuple[int, int], ...] = ()) -> Case:
+    return Case((Column(kind, values),), window, cuts, damage)
 
 
 # --- the hunt ---------------------------------------------------------------------------------
@@ -52,7 +52,8 @@ def case_of(kind: Any, values: list, window: tuple[int, int] = (0, 0),
 def test_registered_as_a_property_system() -> None:
     assert SYSTEM in implementations.registered() and SYSTEM.kind == "property"
     assert [p.name for p in SYSTEM.invariants] == ["roundtrip", "slice", "concat", "null-count",
-                                                   "ipc", "layout"]
+                                                   "ipc", "layout", "slice-bounds",
+                                                   "stream-format", "damaged-stream"]
 
 
 @pytest.mark.parametrize("config, examples", [(DEFAULT, 400), (SMALL, 200)],
@@ -64,7 +65,8 @@ def test_the_correct_library_survives(config, examples: int) -> None:
 
 @pytest.mark.parametrize("variant, prop, smallest", [
     ("slice-ignores-bit-offset", "slice",
-     {"columns": [{"type": "int64", "values": [None, 0]}], "slice": [1, 1], "cuts": []}),
+     {"columns": [{"type": "int64", "values": [None, 0, None]}], "slice": [0, 2],
+      "cuts": [1]}),
     ("null-count-from-parent", "null-count",
      {"columns": [{"type": "int64", "values": [None]}], "slice": [0, 0], "cuts": []}),
 ])
@@ -91,6 +93,60 @@ def test_seeded_bugs_need_a_slice_that_moves(variant: str) -> None:
     assert check_input(SYSTEM, variant, no_nulls).ok
 
 
+class SlicesAnywhere(Arrow):
+    """Slices without the bounds check: a window past the end names slots no buffer holds."""
+
+    def slice(self, array: Array, offset: int, length: int) -> Array:
+        return attrs.evolve(array, offset=array.offset + offset, length=length,
+                            null_count=0)
+
+
+def test_slice_bounds_says_violated_when_a_window_outside_is_not_refused() -> None:
+    case = case_of("int64", [1, 2], (1, 1))
+    assert check_input(SYSTEM, "correct", case).ok
+    lax = attrs.evolve(SYSTEM, variants={"lax": attrs.evolve(SYSTEM.variant("correct"),
+                                                             name="lax", impl=SlicesAnywhere())})
+    verdict = check_input(lax, "lax", case)
+    assert verdict.invariant == "slice-bounds"
+    assert "slice(1, 2) of column a, an array of 2 slots, was not refused" in verdict.explanation
+
+
+def test_damage_is_applied_modulo_the_streams_length() -> None:
+    case = case_of("int64", [1], (0, 1), damage=((0, b"\x7f"), (10**3, b"\x00"),
+                                                  (4095, b"\xff\xff\xff\xff")))
+    made = Arrays(Arrow(), case)
+    expected = bytearray(made.stream)
+    expected[0], expected[10**3 % len(expected)] = 0x7F, 0
+    at = 4095 % len(expected)
+    expected[at:at + 4] = b"\xff" * min(4, len(expected) - at)  # cut at the stream's end
+    assert made.damaged == bytes(expected) != made.stream
+
+
+def test_damaged_stream_accepts_refusals_and_sound_arrays(monkeypatch) -> None:
+    case = case_of("utf8", ["ab", None], (0, 2), damage=((7, b"\xff"),))  # a negative size
+    assert check_input(SYSTEM, "correct", case).ok
+    pristine, read = Arrays(Arrow(), case).stream, ipc.read_stream
+
+    def reads_damage_as_broken(data: bytes) -> tuple:
+        if data == pristine:
+            return read(data)
+        offsets = struct.pack("<3i", 0, 2, 1)  # not increasing
+        array = Array(DataType("utf8"), 2, 0, 0, (None, offsets, b"ab"))
+        return (Field("a", DataType("utf8")),), [RecordBatch((), (array,))]
+
+    monkeypatch.setattr(ipc, "read_stream", reads_damage_as_broken)
+    verdict = check_input(SYSTEM, "correct", case)
+    assert verdict.invariant == "damaged-stream"
+    assert "column 0 of batch 0 read from the damaged stream's offsets [0, 2, 1]" in \
+        verdict.explanation
+
+
+def test_damaged_stream_finds_a_reader_without_its_defences(monkeypatch) -> None:
+    monkeypatch.setattr(ipc, "_check", lambda array: None)
+    found = search(SYSTEM, "correct", DEFAULT, 0, examples=1000).found
+    assert found is not None and found.result.verdict.invariant == "damaged-stream"
+
+
 class KeepsNothing(Arrow):
     def from_pylist(self, kind: DataType, values: list) -> Array:
         return super().from_pylist(kind, [])
@@ -108,7 +164,8 @@ class SliceIsParent(Arrow):
 
 
 @pytest.mark.parametrize("library, caught_by", [
-    (KeepsNothing(), "roundtrip"), (NeverNull(), "roundtrip"), (SliceIsParent(), "slice")])
+    (KeepsNothing(), "roundtrip"), (NeverNull(), "roundtrip"),
+    (SliceIsParent(), "slice-bounds")])  # it never refuses a window, even on no rows
 def test_a_library_that_does_nothing_is_caught(library: Arrow, caught_by: str) -> None:
     lazy = attrs.evolve(SYSTEM, variants={"correct": SYSTEM.variant("correct"),
                                           "lazy": attrs.evolve(SYSTEM.variant("correct"),
@@ -217,6 +274,59 @@ def test_the_stream_is_framed_as_the_format_says() -> None:
     assert data[at:] == ipc.END_OF_STREAM and bodies[0] == 0
     spans = message.table(2).structs(2, "<qq")
     assert all(start % 8 == 0 for start, _ in spans) and spans[0][1] == 1  # bits 1..2 → 1 byte
+
+
+def test_a_vector_longer_than_its_buffer_is_refused_at_once() -> None:
+    data = bytearray(flatbuf.encode(flatbuf.Table((flatbuf.Vector((flatbuf.Table(()),)),))))
+    view = flatbuf.root(bytes(data))
+    struct.pack_into("<I", data, view._target(0), 2**32 - 1)  # the count: four billion
+    with pytest.raises(flatbuf.FlatbufferError, match="vector of 4294967295 tables"):
+        flatbuf.root(bytes(data)).tables(0)
+
+
+def test_a_null_count_that_is_not_the_bitmaps_is_refused() -> None:
+    body = b"\x02" + bytes(7) + struct.pack("<2q", 0, 1)  # slot 0 null, slot 1 valid
+    nodes, spans = iter([(2, 0)]), iter([(0, 1), (8, 16)])  # the node says: no nulls
+    with pytest.raises(ipc.IpcError, match="null count 0 is not its bitmap's"):
+        ipc._read_array(INT64, nodes, spans, body)
+    assert ipc._read_array(INT64, iter([(2, 1)]), iter([(0, 1), (8, 16)]), body).null_count == 1
+
+
+def written(values: list, fields=(Field("a", INT64),)) -> bytes:
+    arrow = Arrow()
+    column = arrow.slice(arrow.from_pylist(INT64, values), 1, len(values) - 1)
+    return ipc.write_stream(arrow, fields, [RecordBatch(fields, (column,))])
+
+
+def test_the_model_reads_our_streams_as_the_format_says() -> None:
+    assert model.stream_problems(written([1, None, 3]), [("a", "int64")], [2]) == []
+    ended = written([1, None, 3])[:-len(ipc.END_OF_STREAM)]  # a stream may simply end
+    assert model.stream_problems(ended, [("a", "int64")], [2]) == []
+    assert "the schema is [['a', 'int64']], not [('a', 'utf8')]" in \
+        model.stream_problems(written([1, None, 3]), [("a", "utf8")], [2])[0]
+    assert "holds 2 messages, not 1 + 2" in \
+        model.stream_problems(written([1, 2]), [("a", "int64")], [1, 1])[0]
+
+
+def test_the_model_finds_misaligned_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flatbuf, "_align", lambda out, size, before=0: None)
+    problems = model.stream_problems(written([1, None, 3]), [("a", "int64")], [2])
+    assert problems and "is not aligned" in problems[0]
+
+
+def test_the_model_finds_a_dictionary_and_misaligned_buffers() -> None:
+    schema = ipc._message(ipc.SCHEMA, ipc._schema((Field("a", INT64),)), b"")
+    field = ipc._field(Field("a", INT64))
+    dictionary = flatbuf.Table((*field.fields[:4], flatbuf.Table(()), field.fields[5]))
+    with_dictionary = ipc._message(ipc.SCHEMA, flatbuf.Table((None, flatbuf.Vector(
+        (dictionary,)))), b"")
+    assert "field 'a' is dictionary-encoded" in \
+        model.stream_problems(with_dictionary + ipc.END_OF_STREAM, [("a", "int64")], [])[0]
+    header = flatbuf.Table((flatbuf.Scalar("<q", 1), flatbuf.Structs("<qq", ((1, 1),)),
+                            flatbuf.Structs("<qq", ((0, 0), (4, 8)))))
+    batch = ipc._message(ipc.RECORD_BATCH, header, bytes(16))
+    assert "buffer (4, 8) is not at a multiple of 8" in \
+        model.stream_problems(schema + batch + ipc.END_OF_STREAM, [("a", "int64")], [1])[0]
 
 
 def test_a_truncated_stream_is_refused() -> None:

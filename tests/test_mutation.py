@@ -74,6 +74,12 @@ def test_classes_only_seeded_bugs_run_are_left_alone() -> None:
                     "OracleReusesBatch", "ReadsIgnoreLocks"}
 
 
+def test_a_property_systems_seeded_libraries_are_left_alone() -> None:
+    """Arrow's variants are instances of the library class and its subclasses."""
+    skip = seeded_only_classes(registry.lookup("arrow"))
+    assert skip == {"NullCountFromParent", "SliceIgnoresBitOffset"}
+
+
 def test_a_sampled_mutant_can_be_chosen_alone_by_its_description() -> None:
     skip = seeded_only_classes(registry.lookup("gfs"))
     sampled = choose_mutants("gfs", skip, 3, seed=0, only=[])

@@ -30,7 +30,13 @@ from implementations.snowflake.checks import Run
 from implementations.snowflake.pruning import NullBlindPruner, Pruner
 from implementations.snowflake.services import CloudServices, Parts, QueryResult
 from implementations.snowflake.storage import FileMeta, MicroPartition, ObjectStore, ZoneMap
-from implementations.snowflake.warehouse import FileScan, HashRing, VirtualWarehouse, Worker
+from implementations.snowflake.warehouse import (
+    Evaluator,
+    FileScan,
+    HashRing,
+    VirtualWarehouse,
+    Worker,
+)
 from models import snowflake as model
 
 DEFAULT, SMALL = SYSTEM.config("default"), SYSTEM.config("small")
@@ -158,6 +164,52 @@ def test_an_implementation_that_does_nothing_is_caught(parts: Parts, caught_by: 
                                           "lazy": Variant("lazy", parts)})
     found = search(lazy, "lazy", DEFAULT, 0, examples=300).found
     assert found is not None and found.result.verdict.invariant == caught_by
+
+
+class AtLeastIsStrict(Evaluator):
+    @staticmethod
+    def compare(op: str, column: Any, value: Any, literal: Any) -> bool | None:
+        return Evaluator.compare(">" if op == ">=" else op, column, value, literal)
+
+
+class FiltersAtLeastStrictly(VirtualWarehouse):
+    def __init__(self, store: Any, columns: Any, workers: int, cache_files: int) -> None:
+        super().__init__(store, columns, workers, cache_files)
+        self.evaluator = AtLeastIsStrict(columns)
+
+
+class OrReadsItsRightSide(Pruner):
+    def disjunction(self, a: Any, b: Any) -> Any:
+        return super().disjunction(b, b)
+
+
+def verdict_of(parts: Parts, case: Case) -> Any:
+    wrong = attrs.evolve(SYSTEM, variants={"correct": SYSTEM.variant("correct"),
+                                           "wrong": Variant("wrong", parts)})
+    assert check_input(SYSTEM, "correct", case).ok
+    return check_input(wrong, "wrong", case)
+
+
+def test_every_held_value_is_probed_by_every_comparison() -> None:
+    """No query in the script: only the probes `n >= 1` and `n >= 2` see a filter that takes
+    >= for >."""
+    verdict = verdict_of(Parts(warehouse=FiltersAtLeastStrictly),
+                         script(insert([(1, "a", "a"), (2, "b", "b")])))
+    assert verdict.invariant == "answers"
+    assert "WHERE n >= 1 (probe) returned 1 rows where the naive scan gives 2" in \
+        verdict.explanation
+
+
+def test_every_where_clause_is_probed_at_every_version() -> None:
+    """The script's one query reads the empty version 0; its WHERE clause, probed at version
+    1, shows a pruner that drops the file holding n = 1 because n = 2 is ruled out there."""
+    either = ("or", ("cmp", "=", "n", 1), ("cmp", "=", "n", 2))
+    verdict = verdict_of(Parts(pruner=OrReadsItsRightSide),
+                         script(("select", None, either),
+                                insert([(1, "a", "a")], [(2, "b", "b")])))
+    assert verdict.invariant == "answers"
+    assert "AT(VERSION => 1) WHERE n = 1 OR n = 2 (probe) returned 1 rows" in \
+        verdict.explanation
 
 
 # --- the checks on hand-made bad states -------------------------------------------------------

@@ -1,11 +1,15 @@
-"""The inputs the properties check: a record batch of generated columns, a slice of it, and
-cuts inside the slice.
+"""The inputs the properties check: a record batch of generated columns, a slice of it, cuts
+inside the slice, and damage to the stream they are written to.
 
 A `Case` is one or more columns (a JSON type and a Python list of values, None for null, all
-the same length), a window (offset, length) to slice every column at, and cut points inside
+the same length), a window (offset, length) to slice every column at, cut points inside
 that window, which split the slice into pieces (slices of the slice) for the concatenation
-properties. In a replay file it is JSON: {"columns": [{"type": T, "values": [...]}, ...],
-"slice": [offset, length], "cuts": [...]}, binary values written as hex strings.
+properties, and damage: bytes to overwrite in the IPC stream of the batch (the reader must
+survive untrusted bytes), each edit one byte or a little-endian int32 -- the width of the
+format's sizes, offsets, counts and references -- written at a position taken modulo the
+stream's length. In a replay file it is JSON: {"columns": [{"type": T, "values": [...]},
+...], "slice": [offset, length], "cuts": [...], "damage": [[position, hex], ...]}, binary
+values and damage written as hex strings; a case without damage leaves "damage" out.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import struct
 from typing import Any
 
 import attrs
@@ -28,6 +33,7 @@ from models.arrow import INT64, PRIMITIVES, type_problem
 # checking it takes well under a second
 MOST_COLUMNS, MOST_ROWS, MOST_ITEMS, MOST_DEPTH, MOST_CUTS = 8, 256, 256, 4, 16
 MOST_SLOTS = 4096
+MOST_EDITS, MOST_POSITION = 16, 4095  # edits of the stream, and a position before the modulo
 
 
 @attrs.frozen
@@ -41,6 +47,7 @@ class Case:
     columns: tuple[Column, ...]
     slice: tuple[int, int]  # offset, length
     cuts: tuple[int, ...]  # sorted, within 0..length
+    damage: tuple[tuple[int, bytes], ...] = ()  # (position, bytes) overwrites of the stream
 
     @property
     def names(self) -> list[str]:
@@ -99,6 +106,10 @@ def _column(kind_json: str, rows: int) -> st.SearchStrategy:
     return st.lists(_values(kind_json), min_size=rows, max_size=rows)
 
 
+_EDITS = st.one_of(st.integers(0, 255).map(lambda byte: bytes([byte])),
+                   st.integers(-(2**31), 2**31 - 1).map(lambda word: struct.pack("<i", word)))
+
+
 @st.composite
 def cases(draw: st.DrawFn, max_rows: int, max_columns: int, depth: int) -> Case:
     rows = draw(st.integers(0, max_rows))
@@ -109,7 +120,8 @@ def cases(draw: st.DrawFn, max_rows: int, max_columns: int, depth: int) -> Case:
     offset = draw(st.integers(0, rows))
     length = draw(st.integers(0, rows - offset))
     cuts = sorted(draw(st.lists(st.integers(0, length), max_size=2)))
-    return Case(tuple(columns), (offset, length), tuple(cuts))
+    damage = draw(st.lists(st.tuples(st.integers(0, MOST_POSITION), _EDITS), max_size=3))
+    return Case(tuple(columns), (offset, length), tuple(cuts), tuple(damage))
 
 
 def inputs(config: Config) -> st.SearchStrategy:
@@ -121,9 +133,12 @@ def inputs(config: Config) -> st.SearchStrategy:
 
 
 def to_json(case: Case) -> dict:
-    return {"columns": [{"type": c.type, "values": [_value_json(c.type, v) for v in c.values]}
+    data = {"columns": [{"type": c.type, "values": [_value_json(c.type, v) for v in c.values]}
                         for c in case.columns],
             "slice": list(case.slice), "cuts": list(case.cuts)}
+    if case.damage:
+        data["damage"] = [[position, edit.hex()] for position, edit in case.damage]
+    return data
 
 
 def _value_json(kind: Any, value: Any) -> Any:
@@ -140,8 +155,9 @@ def _value_json(kind: Any, value: Any) -> Any:
 
 def from_json(data: Any, config: Config | None = None) -> Case:
     """The case a JSON value describes; ValueError, saying what is wrong, for anything else."""
-    if not isinstance(data, dict) or sorted(data) != ["columns", "cuts", "slice"]:
-        raise ValueError("expected an object of columns, slice and cuts")
+    if not isinstance(data, dict) or sorted(set(data) - {"damage"}) != ["columns", "cuts",
+                                                                         "slice"]:
+        raise ValueError("expected an object of columns, slice, cuts and perhaps damage")
     raw = data["columns"]
     if not isinstance(raw, list) or not 1 <= len(raw) <= MOST_COLUMNS:
         raise ValueError(f"columns must be a list of 1 to {MOST_COLUMNS} columns")
@@ -156,10 +172,26 @@ def from_json(data: Any, config: Config | None = None) -> Case:
     if not (_ints(cuts) and len(cuts) <= MOST_CUTS and cuts == sorted(cuts)
             and all(0 <= cut <= window[1] for cut in cuts)):
         raise ValueError(f"cuts must be at most {MOST_CUTS} sorted points within the slice")
-    case = Case(columns, (window[0], window[1]), tuple(cuts))
+    case = Case(columns, (window[0], window[1]), tuple(cuts), _read_damage(data))
     if size(case) > MOST_SLOTS:
         raise ValueError(f"{size(case)} slots in all, more than {MOST_SLOTS}")
     return case
+
+
+def _read_damage(data: dict) -> tuple[tuple[int, bytes], ...]:
+    damage = data.get("damage", [])
+    if not (isinstance(damage, list) and len(damage) <= MOST_EDITS
+            and all(isinstance(edit, list) and len(edit) == 2 and type(edit[0]) is int
+                    and 0 <= edit[0] <= MOST_POSITION and _one_or_four_bytes(edit[1])
+                    for edit in damage)):
+        raise ValueError(f"damage must be at most {MOST_EDITS} [position, hex] pairs, "
+                         f"positions within 0..{MOST_POSITION}, 1 or 4 bytes each")
+    return tuple((position, bytes.fromhex(edit)) for position, edit in damage)
+
+
+def _one_or_four_bytes(text: Any) -> bool:
+    return isinstance(text, str) and len(text) in (2, 8) and \
+        all(c in "0123456789abcdef" for c in text)
 
 
 def _ints(value: Any) -> bool:
@@ -234,6 +266,10 @@ def show(case: Case) -> list[str]:
     if case.cuts:
         lines.append(f"cut at {', '.join(map(str, case.cuts))} into pieces "
                      + ", ".join(f"(offset {start}, length {n})" for start, n in case.pieces()))
+    if case.damage:
+        lines.append("damage to the stream: " + ", ".join(
+            f"{edit.hex(' ')} written at byte {position} (modulo the length)"
+            for position, edit in case.damage))
     return lines
 
 

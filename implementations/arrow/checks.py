@@ -15,6 +15,7 @@ from checker.properties import property_invariant
 from implementations.arrow import ipc
 from implementations.arrow.array import Array, Arrow, RecordBatch
 from implementations.arrow.cases import Case
+from implementations.arrow.flatbuf import FlatbufferError
 from implementations.arrow.types import Field
 from implementations.arrow.types import from_json as type_from_json
 from implementations.arrow.types import to_json as type_to_json
@@ -89,6 +90,16 @@ class Arrays:
                 for number, (batch, batch_values) in enumerate(zip(batches, expected))
                 for name, array, values in zip(self.case.names, batch.columns, batch_values)]
         return fields, made if len(batches) == 2 else []
+
+    @cached_property
+    def damaged(self) -> bytes:
+        """The stream with the case's damage: each edit's bytes written from its position
+        modulo the stream's length, as far as the stream goes."""
+        data = bytearray(self.stream)
+        for position, edit in self.case.damage:
+            start = position % len(data)
+            data[start:start + len(edit)] = edit[:len(data) - start]
+        return bytes(data)
 
 
 _LATEST: list[Arrays] = []  # the properties of one case share what the library made of it
@@ -176,6 +187,53 @@ def layout(arrow: Arrow, case: Case) -> str | None:
     return None
 
 
+@property_invariant("slice-bounds")
+def slice_bounds(arrow: Arrow, case: Case) -> str | None:
+    """A window that is not inside the array -- one slot past its end, starting before slot
+    0, of negative length -- is refused with IndexError (as Arrow C++'s SliceSafe refuses
+    it): a slice never names slots its buffers do not hold."""
+    offset, length = case.slice
+    for label, array, values in arrays(arrow, case).columns:
+        for window in ((offset, len(values) - offset + 1), (-1, length), (offset, -1)):
+            try:
+                arrow.slice(array, *window)
+            except IndexError:
+                continue
+            return f"slice{window} of {label}, an array of {len(values)} slots, was not refused"
+    return None
+
+
+@property_invariant("stream-format")
+def stream_format(arrow: Arrow, case: Case) -> str | None:
+    """The stream written (the batch, then its slice) obeys the IPC format as the model reads
+    it without the library: framing, FlatBuffers alignment, V5 little-endian messages without
+    dictionaries, the case's schema, one field node per array and each batch's buffers at
+    multiples of 8 inside its body -- what other readers (Arrow C++'s verifier) insist on,
+    and this library's own reader forgives."""
+    fields = [(name, column.type) for name, column in zip(case.names, case.columns)]
+    rows = [len(case.columns[0].values), case.slice[1]]
+    problems = model.stream_problems(arrays(arrow, case).stream, fields, rows)
+    return problems[0] if problems else None
+
+
+@property_invariant("damaged-stream")
+def damaged_stream(arrow: Arrow, case: Case) -> str | None:
+    """The stream with bytes overwritten (the case's damage) is refused with the reader's
+    own errors (IpcError, FlatbufferError) or read as arrays that obey the columnar format,
+    as Arrow's fuzzed readers must: untrusted bytes never crash the reader, hang it, or come
+    out as an array whose buffers do not hold what its fields say."""
+    try:
+        _, batches = ipc.read_stream(arrays(arrow, case).damaged)
+    except (ipc.IpcError, FlatbufferError):
+        return None
+    for number, batch in enumerate(batches):
+        for index, array in enumerate(batch.columns):
+            label = f"column {index} of batch {number} read from the damaged stream"
+            if problems := model.layout_problems(describe(array), label):
+                return problems[0]
+    return None
+
+
 def describe(array: Array) -> model.Layout:
     """The array as the model reads it: its fields and raw buffers, nothing computed."""
     return model.Layout(type_to_json(array.type), array.length, array.offset, array.null_count,
@@ -184,4 +242,4 @@ def describe(array: Array) -> model.Layout:
 
 
 PROPERTIES = (roundtrip, slice_homomorphism, concat_homomorphism, null_counts, ipc_roundtrip,
-              layout)
+              layout, slice_bounds, stream_format, damaged_stream)

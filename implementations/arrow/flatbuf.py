@@ -168,6 +168,8 @@ class TableView:
         if target is None:
             return []
         count = _unpack(self.buf, "<I", target)
+        if target + 4 + 4 * count > len(self.buf):
+            raise FlatbufferError(f"a vector of {count} tables runs past the end")
         refs = [target + 4 + 4 * i for i in range(count)]
         return [TableView(self.buf, ref + _unpack(self.buf, REF, ref)) for ref in refs]
 

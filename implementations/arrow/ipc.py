@@ -223,7 +223,7 @@ def _buffer(spans: Iterator, body: bytes) -> bytes:
 
 def _check(array: Array) -> None:
     """The reader's defence against a stream whose buffers do not fit its nodes: every read
-    `Arrow.value` makes must stay inside a buffer."""
+    `Arrow.value` makes must stay inside a buffer, and a null count must be its bitmap's."""
     length, name = array.length, array.type.name
     needed = {"int64": 8 * length, "float64": 8 * length, "bool": bitmap.bytes_for(length)}
     too_small = (array.validity is not None and len(array.validity) < bitmap.bytes_for(length)) \
@@ -232,6 +232,9 @@ def _check(array: Array) -> None:
         too_small |= len(array.buffers[1]) < 4 * (length + 1)
     if too_small:
         raise IpcError(f"a {name} array of {length} slots has a buffer too small for it")
+    if array.validity is not None and \
+            bitmap.count_unset(array.validity, 0, length) != array.null_count:
+        raise IpcError(f"a node's null count {array.null_count} is not its bitmap's")
     if name in VARIABLE or name == "list":
         bounds = [offset_at(array, i) for i in range(length + 1)]
         limit = len(array.buffers[2]) if name in VARIABLE else array.children[0].length

@@ -4,9 +4,10 @@ A script is run once per variant on a fresh account (`Run`), and the model runs 
 every write applied to the model's table, every query answered by its naive scan of the
 version the query reads. Each query of the script is run twice in a row, the second time on
 warm caches. Then, over every version the script committed, the run probes what a client was
-promised: a full scan (twice, cold and warm), and a point lookup of every value of every row
-the version holds (`col = value`, or `col IS NULL`), each through pruning and the warehouse
-like any query.
+promised: a full scan (twice, cold and warm), a point lookup of every value of every row
+the version holds (`col = value`, or `col IS NULL`), then every such value compared by the
+other operators (`col < value`, ...) and every WHERE clause of the script, each through
+pruning and the warehouse like any query.
 
 The properties are checked in this order, and a script's verdict is the first one broken.
 None asks the implementation whether it is right: answers and versions are compared with the
@@ -56,8 +57,11 @@ class Run:
         for number, stmt in enumerate(case.statements):
             self._execute(stmt)
             self._check_caches(f"after statement {number}")
-        for version in range(len(self.table.versions)):
+        versions = range(len(self.table.versions))
+        for version in versions:
             self._probe(version)
+        for version in versions:  # after every point lookup, which reads simplest in a report
+            self._probe_wider(version)
         self._check_caches("after the probes")
 
     def _execute(self, stmt: tuple) -> None:
@@ -94,6 +98,18 @@ class Run:
         for pred in lookups:
             self._query(version, pred, f"{sql.select(version, pred)} (probe)")
 
+    def _probe_wider(self, version: int) -> None:
+        """Every value the version holds compared by every other operator (`col < value`,
+        ...: a boundary is where a comparison or a pruning rule is off by one), then every
+        predicate the script uses, at this version too."""
+        bounds = dict.fromkeys(("cmp", op, name, value)
+                               for row in self.table.rows(version)
+                               for (name, _), value in zip(MODEL_COLUMNS, row)
+                               if value is not None
+                               for op in model.COMPARISONS if op != "=")
+        for pred in [*bounds, *dict.fromkeys(_predicates(self.case))]:
+            self._query(version, pred, f"{sql.select(version, pred)} (probe)")
+
     def _check_caches(self, when: str) -> None:
         store = self.account.store.files
         for worker in self.account.warehouse.workers.values():
@@ -124,9 +140,10 @@ def run(parts: Parts, case: Case) -> Run:
 
 def wrong_answer(the_run: Run) -> str | None:
     """Every query -- the script's, at the current version or by time travel, and the probes:
-    a full scan and a point lookup of every value of every version -- returns exactly the
-    rows the naive scan of that version returns, after pruning, through the warehouse's
-    caches."""
+    a full scan, a point lookup of every value of every version, that value compared by
+    every other operator, and every WHERE clause of the script at every version -- returns
+    exactly the rows the naive scan of that version returns, after pruning, through the
+    warehouse's caches."""
     for query in the_run.queries:
         problem = model.answer_problem(query.result.rows, query.expected)
         if problem:
@@ -233,6 +250,13 @@ def _columns_of(pred: Any) -> set[str]:
     if pred[0] in ("not", "and", "or"):
         return set().union(*(_columns_of(p) for p in pred[1:]))
     return {pred[2] if pred[0] == "cmp" else pred[1]}
+
+
+def _predicates(case: Case) -> list[Any]:
+    """The WHERE clauses of the script's queries, deletes and updates, in script order."""
+    where = {"select": 2, "delete": 1, "update": 3}
+    return [stmt[where[stmt[0]]] for stmt in case.statements
+            if stmt[0] in where and stmt[where[stmt[0]]] is not None]
 
 
 def _zone(zone: Any, name: str = "") -> str:

@@ -55,10 +55,6 @@ class MicroPartition:
     name: str
     columns: tuple[tuple[Any, ...], ...]
 
-    @property
-    def row_count(self) -> int:
-        return len(self.columns[0]) if self.columns else 0
-
     def rows(self) -> list[Row]:
         return list(zip(*self.columns))
 
