@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import inspect
 import json
 import random
@@ -78,7 +79,6 @@ class Site:
 def system_named(name: str):
     """The system registered by `implementations.<name>`, imported alone: the other systems'
     modules (perhaps being edited) play no part in its mutants' fate."""
-    import importlib
     return importlib.import_module(f"implementations.{name}").SYSTEM
 
 
@@ -105,21 +105,18 @@ def left_alone(system_name: str, system) -> set[str]:
     files = protocol_files(system_name)
     return unexpanded | unreached_definitions(files, unexpanded,
                                               library_calls(system_name, system),
-                                              node_classes(system_name, files))
+                                              node_classes(files))
 
 
-def node_classes(system_name: str, files: list[Path]) -> set[str]:
+def node_classes(files: list[Path]) -> set[str]:
     """The names of the classes in `files` that are nodes (`checker.node.Node`): of what
     `build` instantiates, these are roles; anything else (a workload's drawing of
     operations) is the workload."""
-    import importlib
-
     from checker.node import Node
     names = set()
     for path in files:
-        module = (f"implementations.{system_name}" if path.name == "__init__.py" else
-                  f"implementations.{system_name}.{path.stem}" if path.parent.name == system_name
-                  else f"implementations.{path.stem}")
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         for name, value in vars(importlib.import_module(module)).items():
             if isinstance(value, type) and issubclass(value, Node):
                 names.add(name)
