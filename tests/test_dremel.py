@@ -25,10 +25,12 @@ from checker.hunt import Budget, hunt
 from checker.node import Context
 from checker.properties import check_input, search
 from checker.run import execute
+from checker.sim import Step
 from checker.strategies import Replay
 from implementations.dremel import SYSTEM, cases
 from implementations.dremel.assembly import Assembler, FieldReader, construct_fsm
 from implementations.dremel.cases import Case
+from implementations.dremel.checks import first_missed_backup
 from implementations.dremel.engine import Dremel
 from implementations.dremel.query import Query
 from implementations.dremel.schema import message
@@ -38,10 +40,13 @@ from implementations.dremel.serving import (
     Answer,
     Backup,
     Collect,
+    Finished,
+    Idle,
     Leaf,
     Root,
     ServingTree,
     Shape,
+    Started,
 )
 from implementations.dremel.striping import (
     DefinitionWrongAncestor,
@@ -107,7 +112,7 @@ def test_registered_as_a_property_system() -> None:
     assert SYSTEM in implementations.registered() and SYSTEM.kind == "property"
     assert [p.name for p in SYSTEM.invariants] == [
         "roundtrip", "partial-assembly", "levels", "column-query", "serving-exact",
-        "serving-approximate"]
+        "serving-backups", "serving-approximate"]
 
 
 @pytest.mark.parametrize("config, examples", [(DEFAULT, 300), (SMALL, 200)],
@@ -188,14 +193,28 @@ class ClaimsWhatWasAsked(ServingTree):
         return ClaimingRoot(ROOT, shape, query)
 
 
+class DeafRoot(Root):
+    """Never hears that a leaf is idle, so never backs up a straggler."""
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        if not isinstance(msg, Idle):
+            super().on_message(ctx, src, msg)
+
+
+class NeverBacksUp(ServingTree):
+    def root(self, shape: Shape, query: Query) -> Root:
+        return DeafRoot(ROOT, shape, query)
+
+
 @pytest.mark.parametrize("dremel, caught_by", [
     (Dremel(striper=WritesNothing()), "roundtrip"),
     (Dremel(assembler=AssemblesNothing()), "roundtrip"),
     (Dremel(tree=AnswersNothing), "serving-exact"),
     (Dremel(tree=CollectsEveryScan), "serving-approximate"),
     (Dremel(tree=ClaimsWhatWasAsked), "serving-approximate"),
+    (Dremel(tree=NeverBacksUp), "serving-backups"),
 ], ids=["writes-nothing", "assembles-nothing", "answers-nothing", "collects-every-scan",
-        "claims-what-was-asked"])
+        "claims-what-was-asked", "never-backs-up"])
 def test_code_that_does_nothing_is_caught(dremel: Dremel, caught_by: str) -> None:
     lazy = attrs.evolve(SYSTEM, variants={"correct": SYSTEM.variant("correct"),
                                           "lazy": attrs.evolve(SYSTEM.variant("correct"),
@@ -324,6 +343,24 @@ def test_a_straggler_is_backed_up_and_counted_once() -> None:
         answered.append(answer.time)
     # messages take time too, but most answers come before the straggler could have finished
     assert sorted(answered)[len(answered) // 2] < SLOW_TICKS
+
+
+def test_a_missed_backup_is_read_from_the_root_s_messages_and_ticks() -> None:
+    def told(src: str, msg: Any, time: int) -> Step:
+        return Step(("deliver", src, ROOT, 0), time, msg)
+
+    tick = Step(("fire", ROOT, "dispatch"), 2)
+    # leaf0 runs tablet 0 from tick 0; leaf1, its other replica, is idle at tick 1
+    trace = [told("leaf0", Started(0), 0), told("leaf1", Started(1), 0),
+             told("leaf1", Finished(1), 1), told("leaf1", Idle(), 1), tick]
+    missed = first_missed_backup(trace, leaves=2)
+    assert missed is not None and "leaf1 was idle" in missed and "tablet 0" in missed
+    assert first_missed_backup([*trace[:2], told("leaf0", Finished(0), 1), *trace[2:]],
+                                leaves=2) is None  # the straggler finished first
+    # of four leaves, tablet 2 is on leaf2 and leaf3: idle leaf1 cannot back it up
+    assert first_missed_backup([told("leaf2", Started(2), 0), *trace[1:]], leaves=4) is None
+    assert first_missed_backup([*trace[:4], told("leaf1", Started(2), 1), tick],
+                                leaves=2) is None  # leaf1 found work of its own
 
 
 def test_approximate_answers_cover_what_they_say() -> None:

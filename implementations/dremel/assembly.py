@@ -157,7 +157,7 @@ class Assembler:
     def assemble_record(self, readers: list[FieldReader], fsm: dict[tuple[int, int], int],
                         number: int) -> dict:
         builder, i = RecordBuilder(), 0
-        while i != END:
+        while True:
             reader = readers[i]
             entry = reader.fetch(number)
             if entry.value is not NULL:
@@ -167,17 +167,16 @@ class Assembler:
                 builder.move_to(reader.defined_groups(entry.d))
             level = reader.next_repetition_level()
             following = fsm[i, level]
+            if following == END:  # the record ends, and every nested record in it
+                return builder.record
             builder.return_to(self.kept(readers, i, following, level))
             i = following
-        return builder.record
 
     @staticmethod
     def kept(readers: list[FieldReader], i: int, following: int, level: int) -> int:
         """How many open nested records the transition from reader i keeps: going on, those
         it shares with the next column; going back, those above the repeated field of its
         path that repeats at `level`."""
-        if following == END:
-            return 0
         groups = readers[i].groups
         if following > i:
             return sum(1 for x, y in zip(groups, readers[following].groups) if x is y)

@@ -5,7 +5,8 @@ queries evaluated record by record).
 They are checked in this order, and a case's verdict is the first one broken. None of them
 asks the code whether it is right: records are compared with the generated records or
 their projection, columns with the model's definition of every level, query answers with
-the model's row-wise evaluation over the records the case put in each tablet.
+the model's row-wise evaluation over the records the case put in each tablet, and the
+dispatcher's backups with what the messages delivered to the root had told it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from checker.properties import property_invariant
 from implementations.dremel.cases import Case
 from implementations.dremel.engine import Dremel
 from implementations.dremel.schema import show_value
-from implementations.dremel.serving import Answer
+from implementations.dremel.serving import ROOT, Answer, Backup, Finished, Idle, Started, leaf_name
 from implementations.dremel.striping import Columns
 from models import dremel as model
 
@@ -152,5 +153,54 @@ def serving_approximate(dremel: Dremel, case: Case) -> str | None:
         f"query over their records, {_short(expected)}"
 
 
+def _holders(tablet: int, leaves: int) -> set[str]:
+    """The leaves holding a replica of a tablet, as the tree places them: its primary
+    (tablet mod leaves) and the next one."""
+    return {leaf_name(tablet % leaves), leaf_name((tablet + 1) % leaves)}
+
+
+def first_missed_backup(trace: list, leaves: int) -> str | None:
+    """The first dispatcher tick at which, by what the root had been told, an idle leaf held a
+    replica of a tablet that had run a tick or more on another leaf without finishing; None
+    if there was none. The root's knowledge is rebuilt from the messages delivered to it."""
+    started: dict[int, tuple[str, int]] = {}  # tablet -> (leaf, told at)
+    finished: set[int] = set()
+    idle: set[str] = set()
+    for step in trace:
+        kind, *where = step.event
+        if kind == "deliver" and where[1] == ROOT:
+            src, msg = where[0], step.detail
+            if isinstance(msg, Started):
+                started.setdefault(msg.tablet, (src, step.time))
+                idle.discard(src)
+            elif isinstance(msg, Finished):
+                finished.add(msg.tablet)
+            elif isinstance(msg, Idle):
+                idle.add(src)
+        elif kind == "fire" and where[0] == ROOT:
+            for leaf in sorted(idle):
+                for tablet, (owner, since) in sorted(started.items()):
+                    if tablet not in finished and owner != leaf and step.time - since >= 1 \
+                            and leaf in _holders(tablet, leaves):
+                        return f"at tick {step.time} the root had heard that {leaf} was " \
+                               f"idle and that tablet {tablet} had run on {owner} since " \
+                               f"tick {since} without finishing"
+    return None
+
+
+@property_invariant("serving-backups")
+def serving_backups(dremel: Dremel, case: Case) -> str | None:
+    """A straggler is backed up: once the dispatcher has been told that a leaf is idle while a
+    tablet that leaf holds a replica of has run a tick or more elsewhere unfinished, some
+    leaf is sent a `Backup` (this one, or another idle leaf, for this straggler or another).
+    Read from the exact run's trace: the messages delivered to the root and its ticks."""
+    sim = dremel.serving_run(case.schema, case.query, case.tablets(), frozenset(case.slow),
+                             case.leaves, case.fanout, None, case.schedule)
+    if any(isinstance(s.detail, Backup) for s in sim.trace if s.event[0] == "deliver"):
+        return None
+    missed = first_missed_backup(sim.trace, case.leaves)
+    return None if missed is None else f"{missed}, yet no leaf was ever sent a backup"
+
+
 PROPERTIES = (roundtrip, partial_assembly, levels, column_query, serving_exact,
-              serving_approximate)
+              serving_backups, serving_approximate)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import attrs
 
+from checker.sim import Simulation
 from implementations.dremel import query as q
 from implementations.dremel.assembly import Assembler
-from implementations.dremel.serving import Answer, ServingTree
+from implementations.dremel.serving import Answer, ServingTree, answer_given
 from implementations.dremel.striping import Columns, Striper
 
 
@@ -34,8 +35,15 @@ class Dremel:
     def serve(self, schema: list[dict], query: q.Query, tablets: list[list[dict]],
               slow: frozenset[int], leaves: int, fanout: int, percent: int | None = None,
               schedule: int = 0) -> Answer | None:
+        """The answer the serving tree's user gets (None if none): see `serving_run`."""
+        return answer_given(self.serving_run(schema, query, tablets, slow, leaves, fanout,
+                                             percent, schedule))
+
+    def serving_run(self, schema: list[dict], query: q.Query, tablets: list[list[dict]],
+                    slow: frozenset[int], leaves: int, fanout: int,
+                    percent: int | None = None, schedule: int = 0) -> Simulation:
         """Stripe each tablet's records and run a serving tree of `leaves` leaf servers,
         `fanout` to an intermediate server, on the simulation engine, the order of its
-        messages and timers drawn from `schedule`: the answer its user gets (None if none)."""
+        messages and timers drawn from `schedule`: the run, trace and history."""
         striped = [self.stripe(schema, records) for records in tablets]
-        return self.tree(leaves, fanout).execute(query, striped, slow, percent, schedule)
+        return self.tree(leaves, fanout).run(query, striped, slow, percent, schedule)
