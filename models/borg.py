@@ -27,6 +27,7 @@ placement at all. This module imports nothing of the implementation's.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from fractions import Fraction
 from typing import NamedTuple
 
 import z3
@@ -344,6 +345,53 @@ def spread_problem(cell: CellModel, task: str, machine: str) -> str | None:
                     f"of {job.name}'s tasks, while {other} in {rack}, holding "
                     f"{cell.rack_count(job.name, rack)}, had room for it")
     return None
+
+
+def room_left(cell: CellModel, job: JobSpec, machine: str) -> tuple[Fraction, Fraction]:
+    """The machine's free share of CPU and of RAM once a task of `job` is there, preempting
+    nobody (exact: the policies compare these)."""
+    used = total(counted(where, prod(job.priority)) for where in cell.holding(machine).values())
+    capacity = cell.machines[machine].capacity
+    return (Fraction(capacity[0] - used[0] - job.limit[0], capacity[0]),
+            Fraction(capacity[1] - used[1] - job.limit[1], capacity[1]))
+
+
+def policy_rank(scoring: str, left: tuple[Fraction, Fraction]) -> tuple[Fraction, ...]:
+    """How the scoring policy ranks the room a placement leaves, lowest preferred (Borg 3.2):
+    worst-fit leaves the most room (E-PVM's spreading of load), best-fit the least (tight
+    packing), hybrid leaves CPU and RAM as equally free as it can, then the least room."""
+    cpu, ram = left
+    if scoring == "worst-fit":
+        return (-(cpu + ram),)
+    if scoring == "best-fit":
+        return (cpu + ram,)
+    return abs(cpu - ram), cpu + ram
+
+
+def policy_problem(cell: CellModel, task: str, machine: str, scoring: str) -> str | None:
+    """After spreading, the scoring policy: a task placed without preemption and outside an
+    alloc goes to a machine whose room left the policy ranks no lower than that of any other
+    machine where the task would fit without preemption, in a rack holding as many of its
+    job's tasks. `cell` is the state the scheduler placed it in."""
+    job = cell.jobs[job_of(task)]
+    if job.alloc is not None:
+        return None
+    spread = cell.rack_count(job.name, cell.machines[machine].rack)
+    chosen = room_left(cell, job, machine)
+    for other in sorted(cell.machines):
+        if other == machine or not room_without_preemption(cell, job, other) \
+                or cell.rack_count(job.name, cell.machines[other].rack) != spread:
+            continue
+        left = room_left(cell, job, other)
+        if policy_rank(scoring, left) < policy_rank(scoring, chosen):
+            return (f"{task} was placed on {machine}, leaving {show_share(chosen)} free, while "
+                    f"{other}, as spread, would have left {show_share(left)}, which {scoring} "
+                    f"prefers")
+    return None
+
+
+def show_share(left: tuple[Fraction, Fraction]) -> str:
+    return f"{left[0]} of its cpu and {left[1]} of its RAM"
 
 
 # --- z3, the judge of the scheduler -----------------------------------------------------------

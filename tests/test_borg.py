@@ -32,6 +32,7 @@ from models.borg import (
     Judge,
     MachineSpec,
     overcommit_problem,
+    policy_problem,
     preemption_problem,
     quota_problem,
     spread_problem,
@@ -358,6 +359,22 @@ def test_spreading_is_judged_against_the_racks_with_room() -> None:
     assert spread_problem(model, "j/1", "m2") is None
 
 
+def test_the_policy_is_judged_against_the_machines_as_spread() -> None:
+    model = model_of([spec("a", 200, 1, (6, 6)), spec("x", 200, 1, (2, 2))], {"a/0": "m1"})
+    # m1 would keep 0 of its cpu and 1/2 of its RAM; an empty machine 3/4 and 7/8
+    assert "x/0 was placed on m1, leaving 0 of its cpu and 1/2 of its RAM free, while m2, " \
+           "as spread, would have left 3/4 of its cpu and 7/8 of its RAM, which hybrid " \
+           "prefers" == policy_problem(model, "x/0", "m1", "hybrid")
+    assert policy_problem(model, "x/0", "m3", "hybrid") is None  # ties m2 and m4
+    assert policy_problem(model, "x/0", "m1", "best-fit") is None
+    assert "m1, as spread, would have left 0 of its cpu" in \
+        policy_problem(model, "x/0", "m2", "best-fit")
+    assert policy_problem(model, "x/0", "m4", "worst-fit") is None
+    assert "which worst-fit prefers" in policy_problem(model, "x/0", "m1", "worst-fit")
+    spread = model_of([spec("j", 200, 2, (2, 2))], {"j/0": "m1"})
+    assert policy_problem(spread, "j/1", "m3", "best-fit") is None  # m1's rack holds j/0
+
+
 def test_z3_finds_a_placement_through_preemption_and_proves_none_exists() -> None:
     batch, prod = spec("b", 100, 4, (6, 8)), spec("q", 200, 4, (6, 8))
     model = model_of([batch, spec("p", 200, 1, (4, 4))], {f"b/{i}": f"m{i + 1}" for i in range(4)})
@@ -427,6 +444,34 @@ def test_preemption_and_quota_are_judged_on_the_cells_decisions() -> None:
     over = hand_made([Job("j1", "c1", 200, 2, 8, 8), Job("j2", "c1", 200, 1, 2, 2)])
     assert "j2 was admitted, asking 2 cpu 2 GiB, but c1's production quota is 16 cpu 32 GiB" \
         in checks.quota_respected.check(over)
+
+
+def ask_to_kill(sim: Simulation, job: str, status: str, answer: str) -> str | None:
+    """c1, its submissions answered, asks to kill `job` and is told `answer`."""
+    sim.record("c1", "invoke", "kill", (job,))
+    sim.record("c1", status, "kill", answer)
+    return checks.kills_answered_as_decided.check(sim)
+
+
+def test_a_kill_is_refused_only_while_the_cell_has_a_reason() -> None:
+    sim = hand_made([Job("j1", "c1", 200, 1, 2, 2)])
+    sim.record("c1", OK, "submit", "admitted")
+    assert ask_to_kill(sim, "j9", FAIL, "no job j9") is None
+    assert "c1's kill of j1 was refused (jobs still run in j1, t=0), but j1 ran, with no job " \
+           "in it, all the while" == ask_to_kill(sim, "j1", FAIL, "jobs still run in j1")
+
+
+def test_a_kill_is_refused_while_a_job_runs_in_the_alloc_and_granted_once_decided() -> None:
+    alloc = Job("a1", "c1", 200, 1, 4, 8, is_alloc=True)
+    sim = hand_made([alloc, Job("j2", "c1", 200, 1, 1, 2, alloc="a1")])
+    sim.record("c1", OK, "submit", "admitted")
+    assert ask_to_kill(sim, "a1", FAIL, "jobs still run in a1") is None
+    sim.record("c1", "invoke", "kill", ("j2",))
+    sim.ghost.append(("cell", 0, "bm1", {"slot": 2, "index": 0, "event": ("killed", "j2")}))
+    sim.record("c1", OK, "kill", "killed")
+    assert checks.kills_answered_as_decided.check(sim) is None
+    assert "c1 was told a1 was killed (t=0), but the cell did not kill it" == \
+        ask_to_kill(sim, "a1", OK, "killed")
 
 
 @pytest.mark.parametrize("tampered", [False, True])

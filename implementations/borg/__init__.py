@@ -168,7 +168,8 @@ SYSTEM = System(
     invariants=(one_value_per_slot, checks.replicas_match_model, checks.one_incarnation_per_task,
                 checks.no_prod_overcommit, checks.evicts_non_prod_first,
                 checks.preemption_only_lower_band, checks.quota_respected,
-                checks.spread_when_feasible, checks.pending_truly_unplaceable,
+                checks.kills_answered_as_decided, checks.spread_when_feasible,
+                checks.policy_when_spread, checks.pending_truly_unplaceable,
                 checks.progress_at_quiescence),
     configs={
         "default": config("default"),

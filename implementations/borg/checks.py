@@ -14,8 +14,8 @@ The facts:
 State invariants, after every step: SSO's `one-value-per-slot` for the Borgmaster's log,
 `replicas-match-model`, `one-incarnation-per-task`, `no-prod-overcommit`,
 `evicts-non-prod-first`, `preemption-only-lower-band`, `quota-respected`,
-`spread-when-feasible`. History invariants, at the end: `progress-at-quiescence`, then
-`pending-truly-unplaceable` (z3).
+`kills-answered-as-decided`, `spread-when-feasible`, `policy-when-spread`. History
+invariants, at the end: `progress-at-quiescence`, then `pending-truly-unplaceable` (z3).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from models.borg import (
     MachineSpec,
     job_of,
     overcommit_problem,
+    policy_problem,
     preemption_problem,
     prod,
     quota_problem,
@@ -54,9 +55,10 @@ RLIMIT = 5_000_000  # z3's budget per run, in its resource units: far above what
 REPLICAS, INCARNATION, OVERCOMMIT, EVICTION = (
     "replicas-match-model", "one-incarnation-per-task", "no-prod-overcommit",
     "evicts-non-prod-first")
-PREEMPTION, QUOTA, SPREAD, PENDING, PROGRESS = (
-    "preemption-only-lower-band", "quota-respected", "spread-when-feasible",
-    "pending-truly-unplaceable", "progress-at-quiescence")
+PREEMPTION, QUOTA, KILLS, SPREAD, POLICY, PENDING, PROGRESS = (
+    "preemption-only-lower-band", "quota-respected", "kills-answered-as-decided",
+    "spread-when-feasible", "policy-when-spread", "pending-truly-unplaceable",
+    "progress-at-quiescence")
 
 
 def deployment(sim: Simulation) -> Deployment:
@@ -67,6 +69,15 @@ def deployment(sim: Simulation) -> Deployment:
 def job_spec(job: Job) -> JobSpec:
     return JobSpec(job.name, job.user, job.priority, job.tasks, job.limit, job.constraint,
                    job.max_per_rack, job.alloc, job.is_alloc)
+
+
+class KillAsked:
+    """A user's kill of a job: whether the cell, as the model had it at some moment since the
+    request, had a reason to refuse it; what the user was told (status, value, time)."""
+
+    def __init__(self, client: str, name: str, refusable: bool) -> None:
+        self.client, self.name, self.refusable = client, name, refusable
+        self.told: tuple[str, Any, int] | None = None
 
 
 class Facts:
@@ -85,6 +96,7 @@ class Facts:
         self.ghost_read = self.history_read = 0
         self.jobs: dict[str, JobSpec] = {}  # as the users submitted them
         self.invoked: dict[str, tuple[str, Any]] = {}  # client -> its operation in progress
+        self.kills: list[KillAsked] = []  # kills asked, judged once the record is read
         self.running: dict[str, dict[tuple[str, int], tuple[str | None, Any]]] = {
             m: {} for m in self.machines}  # machine -> (task, incarnation) -> (alloc, usage)
         self.evicting: dict[str, list[int]] = {}  # machine -> priorities evicted in a sample
@@ -132,6 +144,9 @@ class Facts:
                 self.invoked[event.process] = (event.f, event.value)
                 if event.f == "submit":
                     self.jobs[event.value[0].name] = job_spec(event.value[0])
+                elif event.f == "kill":
+                    name = event.value[0]
+                    self.kills.append(KillAsked(event.process, name, self.kill_refusable(name)))
             else:
                 self.on_told(event.process, event.type, event.value, event.time)
         while self.ghost_read < len(sim.ghost):
@@ -147,19 +162,46 @@ class Facts:
                 self.on_pass(fact["based_on"], fact["placed"], fact["pending"], time)
             elif kind == "chosen":
                 self.learned.setdefault(node, set()).add(fact["slot"])
+        self.judge_kills()
 
     def on_told(self, client: str, status: str, value: Any, time: int) -> None:
-        """What a user was told of a submission matches what the cell decided."""
         f, args = self.invoked.get(client, ("", ()))
-        if f != "submit" or status not in (OK, "fail"):
-            return
-        name = args[0].name
+        if f == "kill":
+            kill = next(k for k in self.kills if k.client == client and k.told is None)
+            kill.told = (status, value, time)
+        if f == "submit" and status in (OK, "fail"):
+            self.told_of_submission(client, args[0].name, status, value, time)
+
+    def told_of_submission(self, client: str, name: str, status: str, value: Any,
+                           time: int) -> None:
+        """What a user was told of a submission matches what the cell decided."""
         decided = self.model.outcome.get(name)
         admitted = decided in ("admitted", "killed")
         if (status == OK) != admitted:
             told = "admitted" if status == OK else f"rejected ({value})"
             self.problem(QUOTA, f"{client} was told {name} was {told} (t={time}), but the cell "
                                 f"{'admitted' if admitted else 'did not admit'} it")
+
+    def judge_kills(self) -> None:
+        """A user told its job was killed has it killed in the cell; one told the kill was
+        refused asked while the cell had a reason to: the job not running, or a job running
+        in it (an alloc set). Judged after the whole record read so far, whatever order the
+        history and the ghost record were read in."""
+        for kill in [k for k in self.kills if k.told is not None]:
+            self.kills.remove(kill)
+            status, value, time = kill.told
+            if status == OK and self.model.outcome.get(kill.name) != "killed":
+                self.problem(KILLS, f"{kill.client} was told {kill.name} was killed (t={time}), "
+                                    f"but the cell did not kill it")
+            if status == "fail" and not kill.refusable:
+                self.problem(KILLS, f"{kill.client}'s kill of {kill.name} was refused ({value}, "
+                                    f"t={time}), but {kill.name} ran, with no job in it, all "
+                                    f"the while")
+
+    def kill_refusable(self, name: str) -> bool:
+        """Whether the cell, as the model has it now, would refuse to kill the job."""
+        return name not in self.model.jobs or any(
+            job.alloc == name for job in self.model.jobs.values())
 
     def on_cell(self, replica: str, slot: int, index: int, event: tuple, time: int) -> None:
         """The `index`-th event of applying `slot`, counted from the first replica to apply
@@ -211,6 +253,8 @@ class Facts:
                 sentence = f"an event the model does not know: {event!r}"
         if sentence:
             self.problem(REPLICAS, f"{where}: {sentence}")
+        for kill in self.kills:
+            kill.refusable = kill.refusable or self.kill_refusable(kill.name)
 
     def on_running(self, machine: str, tasks: tuple, time: int) -> None:
         self.changes += 1
@@ -248,12 +292,14 @@ class Facts:
                                    f"left and its tasks using {total}, over its capacity")
 
     def on_pass(self, based_on: int, placed: tuple, pending: tuple[str, ...], time: int) -> None:
-        """Replay the pass's placements on the cell it saw, judging each for spreading; keep
-        the result, and what it left pending, for z3."""
+        """Replay the pass's placements on the cell it saw, judging each for spreading and
+        then the scoring policy; keep the result, and what it left pending, for z3."""
         state = self.model_at(based_on).copy()
         for placement in placed:
             if not placement.victims and placement.task in state.pending:
                 self.problem(SPREAD, spread_problem(state, placement.task, placement.machine))
+                self.problem(POLICY, policy_problem(state, placement.task, placement.machine,
+                                                    self.where.scoring))
             state.place(placement.task, placement.incarnation, placement.machine,
                         placement.alloc, placement.victims)
         if pending:
@@ -379,12 +425,28 @@ def quota_respected(sim: Simulation) -> str | None:
     return facts(sim).problems.get(QUOTA)
 
 
+@state_invariant(KILLS)
+def kills_answered_as_decided(sim: Simulation) -> str | None:
+    """A user told a job was killed has it killed in the cell, and a kill is refused only
+    while the job is not running or a job still runs in it (an alloc set is killed only once
+    no job runs in it) at some moment between the request and the answer."""
+    return facts(sim).problems.get(KILLS)
+
+
 @state_invariant(SPREAD)
 def spread_when_feasible(sim: Simulation) -> str | None:
     """Each task a scheduling pass placed without preemption went to a rack holding no more
     of its job's tasks than any rack where it would have fit, judged on the cell the pass
     saw."""
     return facts(sim).problems.get(SPREAD)
+
+
+@state_invariant(POLICY)
+def policy_when_spread(sim: Simulation) -> str | None:
+    """Each task a scheduling pass placed without preemption, outside an alloc, went to the
+    machine its scoring policy (worst-fit, best-fit, hybrid) ranks first among those where it
+    would have fit without preemption in as spread a rack, judged on the cell the pass saw."""
+    return facts(sim).problems.get(POLICY)
 
 
 # --- history invariants -----------------------------------------------------------------------
