@@ -7,6 +7,7 @@ invariants, the lineage and the model behave on hand-made inputs."""
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from typing import Any
@@ -21,16 +22,20 @@ from checker.sim import Simulation
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
 from implementations.spark import SYSTEM, Roles, build, checks
+from implementations.spark.driver import Driver
 from implementations.spark.executor import Executor
 from implementations.spark.messages import (
     DRIVER,
+    EXPIRE,
     SPECULATE_AFTER,
     STORE,
     SUCCESS,
     CommitPermission,
     FetchBlock,
+    Heartbeat,
     LaunchTask,
     ReadFile,
+    RegisterExecutor,
     attempt_file,
     committed_file,
     output_file,
@@ -165,6 +170,33 @@ def test_bugs_nobody_seeded_are_caught(roles: Roles, invariant: str) -> None:
     system = attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", roles)})
     found = first_violation("mutant", 100, system)
     assert found.verdict.invariant == invariant, found.verdict
+
+
+class ForgetsHeartbeats(Driver):
+    """Not seeded: the driver times an executor's silence from its registration, deaf to
+    its heartbeats, and so takes live executors for lost."""
+
+    def heartbeat(self, ctx: Context, executor: str, incarnation: int) -> None:
+        if self.alive.get(executor) != incarnation:
+            super().heartbeat(ctx, executor, incarnation)
+
+
+def build_with_driver(driver: type[Driver]) -> Callable[..., Any]:
+    """The system's build with another driver class (the driver is not one of the Roles)."""
+
+    def build_it(config: Config, roles: Roles, rng: Any) -> Any:
+        cluster = build(config, roles, rng)
+        made = cluster.clients[DRIVER]
+        cluster.clients[DRIVER] = functools.partial(driver, *made.args, **made.keywords)
+        return cluster
+    return build_it
+
+
+def test_a_driver_deaf_to_heartbeats_is_caught() -> None:
+    system = attrs.evolve(SYSTEM, build=build_with_driver(ForgetsHeartbeats),
+                          variants={"mutant": Variant("mutant", Roles())})
+    found = first_violation("mutant", 100, system)
+    assert found.verdict.invariant == "lost-only-when-gone-or-silent", found.verdict
 
 
 # --- scripted schedules ----------------------------------------------------------------------
@@ -447,6 +479,24 @@ def with_ops(ops: list[tuple[str, str, Any, Any]], files: dict[str, Any]) -> Sim
     for process, f, args, result in ops:
         sim.history += [Event(process, "invoke", f, args, 2), Event(process, "ok", f, result, 2)]
     return sim
+
+
+def test_lost_only_when_gone_or_silent_reads_the_heartbeats_delivered() -> None:
+    sim = cluster_sim()
+    run_until(sim)
+    last = max(step.time for step in sim.trace if step.event[0] == "deliver"
+               and step.event[1] == "e1" and isinstance(step.detail, (RegisterExecutor, Heartbeat)))
+    sim.time = last + 1
+    sim.ghost.append(("executor-lost", sim.time, DRIVER, {"executor": "e1", "incarnation": 1}))
+    assert f"heard from at t={last}, 1 < {EXPIRE} ticks" in \
+        checks.lost_only_when_gone_or_silent.check(sim)
+    sim.time = last + EXPIRE  # silent long enough
+    sim.ghost.append(("executor-lost", sim.time, DRIVER, {"executor": "e1", "incarnation": 1}))
+    assert checks.lost_only_when_gone_or_silent.check(sim) is None
+    sim.time = last + 1
+    sim.execute(("crash", "e2"))  # a crashed process is lost, heard from or not
+    sim.ghost.append(("executor-lost", sim.time, DRIVER, {"executor": "e2", "incarnation": 1}))
+    assert checks.lost_only_when_gone_or_silent.check(sim) is None
 
 
 def test_saved_result_wants_the_program_done_and_every_partition_read() -> None:

@@ -1,8 +1,9 @@
 """The invariants. Each reads what the implementation cannot fake: the program the driver was
 asked to run and what it and the readers were told (the history), the store's disk, the
-executors' memory (their cached partitions and shuffle outputs), and the store's ghost
-record of task and job commits. What they must hold comes from `models/spark.py` evaluating
-the same program sequentially. None asks the driver what it thinks.
+executors' memory (their cached partitions and shuffle outputs), the store's ghost record
+of task and job commits, the driver's ghost record of the executors it took for lost, and
+the messages the trace delivered. What they must hold comes from `models/spark.py`
+evaluating the same program sequentially. None asks the driver what it thinks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ from typing import Any
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.spark import program
-from implementations.spark.messages import OUTPUT, STORE, SUCCESS
+from implementations.spark.messages import (
+    DRIVER,
+    EXPIRE,
+    OUTPUT,
+    STORE,
+    SUCCESS,
+    Heartbeat,
+    RegisterExecutor,
+)
 from invariants.history import OK
 from invariants.verdict import Verdict, passed, violated
 from models.spark import SequentialContext, evaluate, reproduces, same_rows
@@ -170,6 +179,43 @@ def lineage_reproduces(sim: Simulation) -> str | None:
                     return f"{node} holds {problem} (t={sim.time})"
                 seen.add((node, executor.incarnation, "shuffle", key))
     return None
+
+
+@state_invariant("lost-only-when-gone-or-silent")
+def lost_only_when_gone_or_silent(sim: Simulation) -> str | None:
+    """The driver takes an executor process for lost only when it is gone (it crashed, or
+    another process replaced it: an executor whose connection to the driver breaks exits) or
+    when the driver has received no registration or heartbeat of it for EXPIRE ticks: taking
+    a live process it hears from for lost throws away its map outputs and cached partitions
+    for nothing. Judged from the driver's ghost record of losses, the nodes, and the
+    heartbeats the trace delivered to the driver; one delivered at the loss's own tick is
+    not counted, as the check does not order it against the loss. (Skew and drift move only
+    servers' clocks: the driver, a client, measures silence in true time, as the check.)"""
+    heard = heartbeats_heard(sim)
+    for fact in facts(sim, "lost-only-when-gone-or-silent", "executor-lost"):
+        process = (fact["executor"], fact["incarnation"])
+        node = sim.nodes[process[0]]
+        if node is None or node.incarnation != process[1]:
+            continue
+        last = max((t for t in heard.get(process, ()) if t < sim.time), default=None)
+        if last is not None and sim.time - last < EXPIRE:
+            return f"the driver took {process[0]} (process {process[1]}) for lost at " \
+                   f"t={sim.time}, though it runs and was heard from at t={last}, " \
+                   f"{sim.time - last} < {EXPIRE} ticks before"
+    return None
+
+
+def heartbeats_heard(sim: Simulation) -> dict[tuple[str, int], list[int]]:
+    """When the driver received each executor process's registration and heartbeats, from
+    the trace so far."""
+    seen = sim.invariant_state("lost-only-when-gone-or-silent/heard", lambda: [0, {}])
+    for step in sim.trace[seen[0]:]:
+        kind, *where = step.event
+        if kind == "deliver" and where[1] == DRIVER and \
+                isinstance(step.detail, (RegisterExecutor, Heartbeat)):
+            seen[1].setdefault((where[0], step.detail.incarnation), []).append(step.time)
+    seen[0] = len(sim.trace)
+    return seen[1]
 
 
 def checkpoint_parts(files: dict[str, Any]) -> dict[str, dict[int, tuple]]:
