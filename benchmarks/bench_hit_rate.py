@@ -77,7 +77,8 @@ def main() -> None:
                          f"{drawn_hits(system, variant, config, args.runs)}/{args.runs}",
                          f"{hits}/{generated}"])
             print("\t".join(rows[-1]), flush=True)
-    write_section("Strategies: runs that find the bug",
+    # named by its targets, so that a run for other bugs keeps this one's section
+    write_section(f"Strategies: runs that find {', '.join(args.targets)}",
                   "python benchmarks/bench_hit_rate.py " + " ".join(sys.argv[1:]),
                   markdown_table(["bug", "config", "random walks", "strategy's runs, drawn by "
                                   "Python's random", "runs Hypothesis generated"], rows))

@@ -24,6 +24,7 @@ nobody preempts it or the alloc.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from checker.node import Context, Node
@@ -99,16 +100,18 @@ class Placer:
         return (len(preempted), sum(preempted), cell.rack_count(task.job.name, machine.rack),
                 self.policy(left), placement.machine, placement.alloc or "")
 
-    def room_left(self, cell: Cell, task: Task, placement: Placement) -> tuple[float, float]:
-        """The machine's free share of CPU and of RAM once the task is there."""
+    def room_left(self, cell: Cell, task: Task, placement: Placement
+                  ) -> tuple[Fraction, Fraction]:
+        """The machine's free share of CPU and of RAM once the task is there: exact, so that
+        machines the policy ranks alike tie, whatever their capacities."""
         capacity = cell.deployment.machine(placement.machine).capacity
         if placement.alloc is not None:
-            return 0.0, 0.0
+            return Fraction(0), Fraction(0)
         used = cell.used(placement.machine, is_prod(task.job.priority), placement.victims)
-        return ((capacity[0] - used[0] - task.job.cpu) / capacity[0],
-                (capacity[1] - used[1] - task.job.ram) / capacity[1])
+        return (Fraction(capacity[0] - used[0] - task.job.cpu, capacity[0]),
+                Fraction(capacity[1] - used[1] - task.job.ram, capacity[1]))
 
-    def policy(self, left: tuple[float, float]) -> tuple[float, ...]:
+    def policy(self, left: tuple[Fraction, Fraction]) -> tuple[Fraction, ...]:
         cpu, ram = left
         if self.scoring == "worst-fit":
             return (-(cpu + ram),)
