@@ -17,12 +17,14 @@ from checker.client import Client
 from checker.hunt import Budget, hunt, write_counterexample
 from checker.hypothesis_adapter import hypothesis_hunt
 from checker.node import Context, Node
+from checker.recovery import bounded_recovery
 from checker.replayfile import Counterexample, ReplayFileError, load, parse
-from checker.run import execute
+from checker.run import execute, new_simulation
 from checker.shrink import Replays, ddmin, drop_alike, minimize, shrink
 from checker.sim import Cluster
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, System, Variant
+from invariants.history import Event
 from tests.toys import COUNTER
 from tests.toys_explore import COMMIT
 
@@ -272,3 +274,28 @@ def test_replay_finds_a_message_by_content_when_its_number_moved() -> None:
     by_content = execute(TALK, "correct", config, 0, Replay(unasked, [None, "two"]))
     assert by_number.choices == [("fire", "a", "later")]
     assert by_content.choices == [("fire", "a", "later"), ("deliver", "a", "b", 0)]
+
+
+def test_bounded_recovery_times_the_system_and_then_its_clients() -> None:
+    down_until = 30
+    check = bounded_recovery("toy-recovery",
+                             lambda s: "the counter is down" if s.time < down_until else None,
+                             recovery=20, returns=5, untimed=("wait",))
+    late = new_simulation(COUNTER, "correct", CONFIG, 0)
+    assert check(late) is None  # not in the ending: nothing is timed
+    late.phase = "quiesce"  # the faults end now, at t=0
+    assert check(late) is None
+    late.time = 21
+    assert check(late) == ("the faults ended at t=0; the system was due to recover by t=20 "
+                           "(RECOVERY=20), and at t=21: the counter is down")
+    sim = new_simulation(COUNTER, "correct", CONFIG, 0)
+    sim.phase, sim.time = "quiesce", 15
+    assert check(sim) is None
+    sim.history += [Event("c1", "invoke", "put", (1,), 16), Event("c2", "invoke", "wait", (), 16)]
+    sim.time = down_until  # recovered now, within the bound (due at t=35)
+    assert check(sim) is None
+    sim.time = down_until + 5
+    assert check(sim) is None
+    sim.time += 1
+    assert check(sim) == "c1's put (called at t=16) has not returned by t=36, 6 ticks after " \
+                         "the system recovered"

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import attrs
 
+from checker.recovery import bounded_recovery
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.resource import ResourceServer, first_writes_since, last_write, stale_write
@@ -724,53 +725,6 @@ RETURNS = 3 * REQUEST_TIMEOUT
 UNTIMED = ("lock", "wait")
 
 
-class Recovery:
-    """What `recovery-bounded` has seen of the ending: when the faults ended (`calm`), when
-    the ensemble first recovered, and the client operations not yet returned."""
-
-    def __init__(self, sim: Simulation) -> None:
-        ending = sim.ending_began(default=sim.time)
-        pauses = [step.time + step.event[2] for step in sim.trace if step.event[0] == "pause"]
-        self.calm = max([ending, *pauses])
-        self.recovered: int | None = None
-        self.read = 0  # history events read
-        self.pending: dict[str, tuple[str, int]] = {}  # process -> (f, call time)
-
-    def update(self, sim: Simulation) -> Recovery:
-        for event in sim.history[self.read:]:
-            if event.type == "invoke" and event.f not in UNTIMED:
-                self.pending[event.process] = (event.f, event.time)
-            else:
-                self.pending.pop(event.process, None)
-        self.read = len(sim.history)
-        if self.recovered is None and _replicas_problem(sim) is None:
-            self.recovered = sim.time
-        return self
-
-
-@state_invariant("recovery-bounded")
-def recovery_bounded(sim: Simulation) -> str | None:
-    """After the faults end, within RECOVERY ticks: one leader in broadcast, every server up
-    and in its broadcast with the same last zxid and the same tree (as many transactions
-    applied); and every client operation but the lock and the stand-by returns within
-    RETURNS of that (or of its call)."""
-    if sim.phase != "quiesce":
-        return None
-    seen = sim.invariant_state("zookeeper-recovery", lambda: Recovery(sim)).update(sim)
-    due = seen.calm + RECOVERY
-    recovered = sim.time if seen.recovered is None else seen.recovered
-    if recovered > due:
-        state = _replicas_problem(sim) or f"it recovered only at t={recovered}"
-        return (f"the faults ended at t={seen.calm}; the ensemble was due to recover by "
-                f"t={due} (RECOVERY={RECOVERY}), and at t={sim.time}: {state}")
-    for process, (f, call) in sorted(seen.pending.items()):
-        if sim.time > max(call, recovered) + RETURNS:
-            return (f"{process}'s {f} (called at t={call}) has not returned by t={sim.time}, "
-                    f"{sim.time - max(call, recovered)} ticks after "
-                    f"{'the ensemble recovered' if call < recovered else 'it was called'}")
-    return None
-
-
 def _replicas_problem(sim: Simulation) -> str | None:
     """What keeps the replicas from being synchronised: the ensemble not converged, or a
     server whose last zxid or tree is not its leader's."""
@@ -786,6 +740,14 @@ def _replicas_problem(sim: Simulation) -> str | None:
                     f"{server.delivered}, where its leader {chief} has logged "
                     f"{len(leader.log)} and applied {leader.delivered}")
     return None
+
+
+recovery_bounded = state_invariant("recovery-bounded", """After the faults end, within
+RECOVERY ticks: one leader in broadcast, every server up and in its broadcast with the same
+last zxid and the same tree (as many transactions applied); and every client operation but
+the lock and the stand-by returns within RETURNS of that (or of its call).""")(
+    bounded_recovery("zookeeper-recovery", _replicas_problem, RECOVERY,
+                     RETURNS, UNTIMED, "the ensemble"))
 
 
 def _ensemble_problem(sim: Simulation) -> str | None:

@@ -1,0 +1,80 @@
+"""Bounded recovery, a state invariant any system can state: once the faults end, the system
+is back within a bound its own timeouts give, and each client operation then returns within a
+second bound.
+
+Progress at quiescence says a system recovers at all; this says how soon. A system that
+recovers, but only after twice its election timeout, or that answers a client only when some
+later retry happens to carry the request along, passes every safety check and every progress
+check -- and is still broken: its design promised recovery within a few timeouts. The bounds
+are the design's, worked out from the system's constants (a leader's patience, a retry's
+period) where the check is stated, never measured from runs.
+
+The faults end (`calm`) when the ending begins -- every partition healed, every node restarted,
+no more faults -- or when the last pause is over, if later: a paused node's timers wait for it.
+The ending's messages take no time, so only timers count towards the bounds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+
+from checker.sim import Simulation
+
+Problem = Callable[[Simulation], "str | None"]  # what keeps the system from being recovered
+
+
+def calm(sim: Simulation) -> int:
+    """When the faults ended: the ending's first step, or the end of the last pause."""
+    pauses = [step.time + step.event[2] for step in sim.trace if step.event[0] == "pause"]
+    return max([sim.ending_began(default=sim.time), *pauses])
+
+
+class Recovery:
+    """What a bounded-recovery check has seen of the ending: when the faults ended, when the
+    system first recovered, and the client operations not yet returned."""
+
+    def __init__(self, sim: Simulation, problem: Problem, untimed: Collection[str]) -> None:
+        self.calm = calm(sim)
+        self.problem = problem
+        self.untimed = untimed
+        self.recovered: int | None = None
+        self.read = 0  # history events read
+        self.pending: dict[str, tuple[str, int]] = {}  # process -> (f, call time)
+
+    def update(self, sim: Simulation) -> Recovery:
+        for event in sim.history[self.read:]:
+            if event.type == "invoke" and event.f not in self.untimed:
+                self.pending[event.process] = (event.f, event.time)
+            else:
+                self.pending.pop(event.process, None)
+        self.read = len(sim.history)
+        if self.recovered is None and self.problem(sim) is None:
+            self.recovered = sim.time
+        return self
+
+
+def bounded_recovery(key: str, problem: Problem, recovery: int, returns: int,
+                     untimed: Collection[str] = (), what: str = "the system",
+                     constant: str = "RECOVERY") -> Callable[[Simulation], str | None]:
+    """A state check: in the ending, `problem(sim)` is None within `recovery` ticks of the
+    faults' end (once None it counts as recovered, whatever follows), and every client
+    operation but those in `untimed` returns within `returns` ticks of the later of its call
+    and the recovery. `key` names the check's state for the run; `what` names the system in
+    its sentences, and `constant` the name the system gives the recovery bound."""
+    def check(sim: Simulation) -> str | None:
+        if sim.phase != "quiesce":
+            return None
+        seen = sim.invariant_state(key, lambda: Recovery(sim, problem, untimed)).update(sim)
+        due = seen.calm + recovery
+        recovered = sim.time if seen.recovered is None else seen.recovered
+        if recovered > due:
+            state = problem(sim) or f"it recovered only at t={recovered}"
+            return (f"the faults ended at t={seen.calm}; {what} was due to recover by "
+                    f"t={due} ({constant}={recovery}), and at t={sim.time}: {state}")
+        for process, (f, call) in sorted(seen.pending.items()):
+            if sim.time > max(call, recovered) + returns:
+                return (f"{process}'s {f} (called at t={call}) has not returned by "
+                        f"t={sim.time}, {sim.time - max(call, recovered)} ticks after "
+                        f"{what + ' recovered' if call < recovered else 'it was called'}")
+        return None
+    return check
