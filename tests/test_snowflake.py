@@ -24,7 +24,7 @@ from checker.properties import check_input, search
 from checker.run import execute
 from checker.strategies import Replay
 from checker.system import Variant
-from implementations.snowflake import SYSTEM, cases, checks, soundness, sql
+from implementations.snowflake import SYSTEM, cases, checks, soundness
 from implementations.snowflake.cases import COLUMNS, Case
 from implementations.snowflake.checks import Run
 from implementations.snowflake.pruning import NullBlindPruner, Pruner
@@ -38,6 +38,7 @@ from implementations.snowflake.warehouse import (
     Worker,
 )
 from models import snowflake as model
+from models import snowflake_sql as sql
 
 DEFAULT, SMALL = SYSTEM.config("default"), SYSTEM.config("small")
 MODEL_COLUMNS = checks.MODEL_COLUMNS

@@ -24,9 +24,9 @@ import attrs
 from hypothesis import strategies as st
 
 from checker.system import Config
-from implementations.snowflake import sql
 from implementations.snowflake.services import CloudServices, Parts
 from implementations.snowflake.storage import Column
+from models import snowflake_sql as sql
 
 COLUMNS = (Column("n", "int"), Column("s", "text", "binary"), Column("c", "text", "nocase"))
 TYPES = {column.name: column.type for column in COLUMNS}

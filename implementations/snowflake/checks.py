@@ -26,11 +26,11 @@ import attrs
 
 from checker.properties import property_invariant
 from checker.system import Invariant
-from implementations.snowflake import sql
 from implementations.snowflake.cases import COLUMNS, Case, open_account
 from implementations.snowflake.services import Parts, QueryResult
 from implementations.snowflake.storage import FileMeta
 from models import snowflake as model
+from models import snowflake_sql as sql
 
 MODEL_COLUMNS = tuple((column.name, column.collation) for column in COLUMNS)
 

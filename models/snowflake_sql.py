@@ -1,13 +1,13 @@
-"""Statements and predicates as SQL text: for reports and lessons, and for the tests, which
-run the same SQL on DuckDB. Time travel is written `AT(VERSION => k)` (Snowflake names a
-version by `AT(TIMESTAMP => ...)`, `AT(OFFSET => ...)` or `AT(STATEMENT => ...)`)."""
+"""The Snowflake model's statements and predicates as SQL text: for reports and lessons, and for
+the tests, which run the same SQL on DuckDB. Time travel is written `AT(VERSION => k)`
+(Snowflake names a version by `AT(TIMESTAMP => ...)`, `AT(OFFSET => ...)` or
+`AT(STATEMENT => ...)`). It lives beside the model, not in the warehouse's package: no part of
+the warehouse runs it."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
-
-from implementations.snowflake.storage import Column
 
 
 def literal(value: Any) -> str:
@@ -38,7 +38,8 @@ def _operand(pred: Any) -> str:
     return f"({text})" if pred[0] in ("and", "or") else text
 
 
-def create_table(columns: Sequence[Column], table: str = "t") -> str:
+def create_table(columns: Sequence[Any], table: str = "t") -> str:
+    """`columns`: each with a name, a type ("int" or "text") and a collation."""
     return f"CREATE TABLE {table} (" + ", ".join(
         f"{c.name} {'INTEGER' if c.type == 'int' else 'VARCHAR'}"
         + (f" COLLATE {c.collation.upper()}" if c.collation != "binary" else "")
