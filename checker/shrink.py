@@ -144,19 +144,22 @@ def drop_alike(items: list, fails: Callable[[list], list | None],
     """Remove every choice of one label at once -- one kind of message on one channel, one
     timer, one kind of fault -- most frequent label first, while that keeps the failure.
     Periodic traffic (lease renewals, heartbeats) goes in one replay, where one-at-a-time
-    removal would get stuck: each renewal alone may be what keeps a lease alive."""
+    removal would get stuck: each renewal alone may be what keeps a lease alive. A pass tries
+    each label once, going on after a removal rather than starting over (a long run has
+    hundreds of labels, and most of them are needed); passes repeat while one removes any."""
     progress = True
     while progress:
         progress = False
-        names = [label(item) for item in items]
         counts: dict = {}
-        for name in names:
-            counts[name] = counts.get(name, 0) + 1
+        for item in items:
+            counts[label(item)] = counts.get(label(item), 0) + 1
         for name in sorted(counts, key=lambda n: (-counts[n], repr(n))):
-            candidate = fails([c for c, n in zip(items, names) if n != name])
+            kept = [item for item in items if label(item) != name]
+            if len(kept) == len(items):
+                continue  # an earlier removal took this family with it
+            candidate = fails(kept)
             if candidate is not None:
                 items, progress = candidate, True
-                break
     return items
 
 
@@ -170,38 +173,29 @@ def _label(taken: Taken) -> tuple:
 
 
 def ddmin(items: list, fails: Callable[[list], list | None]) -> list:
-    """Zeller's delta debugging, complements first, then single-event removal to 1-minimality.
+    """Delta debugging by complements: remove chunks of half the list, then of a quarter, and
+    so on down to single events, which leaves it 1-minimal. Each size sweeps the list once,
+    from the end, keeping its place after a removal: Zeller's ddmin starts over from the
+    first chunk, and on a long run spends its replays trying the same needed chunks again.
 
     `fails(candidate)` returns the normalized failing candidate, or None if it passes.
     """
-    granularity = 2
-    while len(items) >= 2:
-        reduced = _try_complements(items, granularity, fails)
-        if reduced is not None:
-            items, granularity = reduced, max(granularity - 1, 2)
-        elif granularity >= len(items):
-            break
-        else:
-            granularity = min(len(items), granularity * 2)
-    return _one_minimal(items, fails)
+    size = max(len(items) // 2, 1) if items else 0
+    while size >= 1:
+        items = _remove_chunks(items, size, fails)
+        size = max(min(size // 2, len(items) // 2), 1) if size > 1 else 0
+    return items
 
 
-def _try_complements(items: list, granularity: int, fails: Callable) -> list | None:
-    size = -(-len(items) // granularity)
-    for start in range(0, len(items), size):
+def _remove_chunks(items: list, size: int, fails: Callable) -> list:
+    """One sweep, from the end: try removing each chunk of `size` events in turn. A removal
+    leaves the events before the chunk as they were (replay is deterministic up to there), so
+    the sweep goes on just before it."""
+    start = max(len(items) - size, 0)
+    while True:
         candidate = fails(items[:start] + items[start + size:])
         if candidate is not None:
-            return candidate
-    return None
-
-
-def _one_minimal(items: list, fails: Callable) -> list:
-    index = len(items) - 1
-    while index >= 0:
-        candidate = fails(items[:index] + items[index + 1:])
-        if candidate is not None:
             items = candidate
-            index = min(index, len(items)) - 1
-        else:
-            index -= 1
-    return items
+        if start == 0:
+            return items
+        start = max(start - size, 0)
