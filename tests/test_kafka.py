@@ -20,7 +20,7 @@ import implementations
 from checker.client import Client
 from checker.node import Context, Node
 from checker.run import execute, new_simulation
-from checker.sim import Cluster, Simulation
+from checker.sim import Cluster, Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config
 from implementations.kafka import SYSTEM, Roles, build, checks, kafka_servers, topic_layout
@@ -32,6 +32,7 @@ from implementations.kafka.log import (
     UNDEFINED,
     PartitionLog,
     end_offset_for,
+    epochs_key,
     hw_key,
     log_key,
     truncation_offset,
@@ -357,6 +358,94 @@ def test_replicas_agree_below_both_high_watermarks_only() -> None:
     with_log(sim, "b1", ["a", "b"], 2)
     with_log(sim, "b2", ["a", "c"], 2)
     assert "differ at offset 1" in checks.replicas_agree.check(sim)
+
+
+def with_epochs(sim: Simulation, broker: str, epochs: list, cache: tuple) -> Simulation:
+    """Give `broker` a log of records appended in `epochs`, and the epoch cache `cache`."""
+    storage = sim.contexts[broker].storage
+    storage.put(log_key("t-0"), tuple(Record(e, i) for i, e in enumerate(epochs)))
+    storage.put(epochs_key("t-0"), cache)
+    return sim
+
+
+@pytest.mark.parametrize("epochs, cache, wrong", [
+    ([1, 1, 3, 3], ((1, 0), (3, 2)), None),
+    ([1, 3], ((1, 0), (2, 1), (3, 1), (4, 2)), None),  # epochs 2 and 4 led, nothing appended
+    ([], ((2, 0),), None),
+    ([1, 1, 3], ((1, 0), (1, 1), (3, 2)), "lists epoch 1 from offset 1 after 1 from 0"),
+    ([1, 1, 3], ((1, 0), (3, 3)), "puts offset 2 in epoch 1"),
+    ([1, 1, 3], ((1, 0),), "puts offset 2 in epoch 1"),
+    ([1, 3], ((1, 0), (3, 1), (4, 3)), "past the log end 2"),
+    ([1], (), "does not cover offset 0"),
+])
+def test_epoch_cache_indexes_log(epochs: list, cache: tuple, wrong: str | None) -> None:
+    """A follower truncates where the leader's cache says its epoch ends: the cache must be
+    an index of the log, record by record."""
+    problem = checks.epoch_cache_indexes_log.check(with_epochs(fresh(), "b2", epochs, cache))
+    assert (problem is None) if wrong is None else (wrong in problem), problem
+
+
+def settled_ending(leader_took_up_epoch: bool = True) -> Simulation:
+    """A fresh cluster in its ending, every replica empty and in the ISR, and c1's poll
+    called at t=0 still in progress."""
+    sim = fresh()
+    sim.phase = "quiesce"
+    if leader_took_up_epoch:
+        sim.ghost.append(("leader", 0, "b1", {"partition": "t-0", "epoch": 1}))
+    sim.history.append(Event("c1", "invoke", "poll", [["poll"]], 0))
+    return sim
+
+
+def step_at(sim: Simulation, time: int) -> None:
+    """A step of the ending at `time` (the checks read the state once per step)."""
+    sim.time = time
+    sim.trace.append(Step(("fire", CONTROLLER, "tick"), time, None, "quiesce"))
+
+
+def test_a_poll_returns_within_poll_returns_of_the_cluster_settling() -> None:
+    sim = settled_ending()
+    assert checks.poll_returns_bounded.check(sim) is None  # settled at t=0
+    step_at(sim, checks.POLL_RETURNS)
+    assert checks.poll_returns_bounded.check(sim) is None
+    step_at(sim, checks.POLL_RETURNS + 1)
+    late = checks.poll_returns_bounded.check(sim)
+    assert f"has not returned by t={checks.POLL_RETURNS + 1}" in late
+    sim.history.append(Event("c1", "ok", "poll", [["poll", {}]], sim.time))
+    assert checks.poll_returns_bounded.check(sim) is None
+
+
+def untimed_poll(sim: Simulation) -> bool:
+    """Whether the check stays silent on the poll called at t=0, at t=0 and long after."""
+    quiet = checks.poll_returns_bounded.check(sim) is None
+    step_at(sim, 1000)
+    return quiet and checks.poll_returns_bounded.check(sim) is None
+
+
+def test_a_poll_is_not_timed_while_the_cluster_is_unsettled() -> None:
+    """A leader that has not taken up its epoch (it would answer "not the leader"), a record
+    above the high watermark, a partial ISR: the poll may wait for it; the bound runs from
+    the settling."""
+    assert not untimed_poll(settled_ending())
+    assert untimed_poll(settled_ending(leader_took_up_epoch=False))
+    sim = settled_ending()
+    for b in ("b1", "b2", "b3"):
+        with_log(sim, b, [7], 0)
+    assert untimed_poll(sim)
+    sim = settled_ending()
+    state = checks.partition_state(sim, "t-0")
+    assert checks.poll_returns_bounded.check(sim) is None  # settled at t=0
+    shrunk = attrs.evolve(state, isr=("b1",), partition_epoch=2)
+    sim.contexts[CONTROLLER].storage.put(partition_key("t-0"), shrunk)
+    step_at(sim, 50)
+    assert checks.poll_returns_bounded.check(sim) is None
+    sim.contexts[CONTROLLER].storage.put(partition_key("t-0"),
+                                         attrs.evolve(state, partition_epoch=3))
+    step_at(sim, 60)  # settled again: the poll has POLL_RETURNS from now
+    assert checks.poll_returns_bounded.check(sim) is None
+    step_at(sim, 60 + checks.POLL_RETURNS)
+    assert checks.poll_returns_bounded.check(sim) is None
+    step_at(sim, 61 + checks.POLL_RETURNS)
+    assert "settled at t=60" in checks.poll_returns_bounded.check(sim)
 
 
 def test_one_leader_per_epoch_and_one_owner_per_generation() -> None:

@@ -126,7 +126,8 @@ SYSTEM = System(
             "controller elections, consumer groups, the idempotent producer",
     build=build,
     invariants=(checks.committed_kept, checks.isr_complete, checks.replicas_agree,
-                checks.one_leader_per_epoch, checks.one_owner_per_generation,
+                checks.epoch_cache_indexes_log, checks.one_leader_per_epoch,
+                checks.one_owner_per_generation, checks.poll_returns_bounded,
                 checks.kafka_log, checks.progress),
     configs={
         "default": Config("default", servers=3, clients=4, ops_per_client=4, max_steps=600,

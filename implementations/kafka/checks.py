@@ -1,20 +1,24 @@
 """The invariants. After every step: what clients were told (acknowledged sends, polled
 records: the history) stays at its offset in the log of the partition's leader and of every
-ISR member (`models/kafka.py`), live replicas agree below their high watermarks, one leader
-per partition per leader epoch, one owner per partition per group generation. At the end: the
-log checker over the history (`invariants/logs.py`) and progress at quiescence.
+ISR member (`models/kafka.py`), live replicas agree below their high watermarks, every
+replica's leader-epoch cache indexes its own log, one leader per partition per leader epoch,
+one owner per partition per group generation; in the ending, once the cluster has settled,
+every poll returns within a bound its client's constants give. At the end: the log checker
+over the history (`invariants/logs.py`) and progress at quiescence.
 
-Logs, high watermarks and partition states are read from the nodes' storage, and the layout
-from the controller's ghost record of its first boot: never from the code being checked.
-"""
+Logs, epoch caches, high watermarks and partition states are read from the nodes' storage,
+and the layout from the controller's ghost record of its first boot: never from the code
+being checked."""
 
 from __future__ import annotations
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations.kafka.client import RETRY_BACKOFF
 from implementations.kafka.controller import partition_key
-from implementations.kafka.log import hw_key, log_key
+from implementations.kafka.log import epochs_key, hw_key, log_key
 from implementations.kafka.messages import CONTROLLER, PartitionState
+from implementations.kafka.workload import POLL_BACKOFF, POLL_TIMEOUT
 from invariants.history import OK
 from invariants.logs import check_log
 from invariants.verdict import Verdict, passed, violated
@@ -72,11 +76,17 @@ class _Unchanged:
 
 def unchanged_since_sound(sim: Simulation, name: str) -> bool:
     """Whether nothing the log invariants read has changed since `name` last held; if it
-    has, `name` is rechecked (and `holds` records when it holds again). The state is read
-    once per step: a check called again with no step between sees the same answer."""
+    has, `name` is rechecked (and `holds` records when it holds again)."""
     seen = sim.invariant_state("kafka-unchanged", _Unchanged)
-    if seen.step == len(sim.trace):  # read once per step
-        return seen.sound.get(name) == seen.key
+    return seen.sound.get(name) == state_key(sim)
+
+
+def state_key(sim: Simulation) -> tuple:
+    """All that the log invariants read, as of this step: read once per step, so a check
+    called again with no step between sees the same state."""
+    seen = sim.invariant_state("kafka-unchanged", _Unchanged)
+    if seen.step == len(sim.trace):
+        return seen.key
     seen.step = len(sim.trace)
     if not seen.reads:
         controller = sim.contexts[CONTROLLER].storage
@@ -84,10 +94,11 @@ def unchanged_since_sound(sim: Simulation, name: str) -> bool:
             seen.reads.append((controller, partition_key(p)))
             for b in replicas:
                 storage = sim.contexts[b].storage
-                seen.reads += [(storage, log_key(p)), (storage, hw_key(p))]
+                seen.reads += [(storage, log_key(p)), (storage, hw_key(p)),
+                               (storage, epochs_key(p))]
     seen.key = (len(sim.history), tuple(node is None for node in sim.nodes.values()),
                 *[storage.get(key) for storage, key in seen.reads])
-    return seen.sound.get(name) == seen.key
+    return seen.key
 
 
 def holds(sim: Simulation, name: str) -> None:
@@ -186,6 +197,45 @@ def replicas_agree(sim: Simulation) -> str | None:
     return None
 
 
+@state_invariant("epoch-cache-indexes-log")
+def epoch_cache_indexes_log(sim: Simulation) -> str | None:
+    """Every replica's leader-epoch cache is an index of its own log (KIP-101): epochs rise
+    and their start offsets never fall nor pass the log end, a log with records has an entry
+    at offset 0, and each record carries the epoch of the last entry starting at or before
+    its offset. (An entry may start where the next one does: an epoch whose leader appended
+    nothing.) Truncation answers OffsetsForLeaderEpoch from this cache, so a cache that
+    misplaces or misses an epoch cuts a follower's log in the wrong place."""
+    if unchanged_since_sound(sim, "epoch-cache-indexes-log"):
+        return None
+    for p, replicas in layout(sim).items():
+        for b in replicas:
+            storage = sim.contexts[b].storage
+            problem = _misindexed(storage.get(log_key(p), ()), storage.get(epochs_key(p), ()))
+            if problem:
+                return f"{b}'s leader-epoch cache of {p} {problem}"
+    holds(sim, "epoch-cache-indexes-log")
+    return None
+
+
+def _misindexed(records: tuple, cache: tuple) -> str | None:
+    """How the epoch cache `cache` ((epoch, start offset), ...) fails to index `records`."""
+    for (epoch, start), (later, later_start) in zip(cache, cache[1:]):
+        if later <= epoch or later_start < start:
+            return f"lists epoch {later} from offset {later_start} after {epoch} from {start}"
+    if cache and cache[-1][1] > len(records):
+        return f"starts epoch {cache[-1][0]} at {cache[-1][1]}, past the log end {len(records)}"
+    if records and (not cache or cache[0][1] != 0):
+        return f"{cache} does not cover offset 0"
+    entry = 0
+    for offset, record in enumerate(records):
+        while entry + 1 < len(cache) and cache[entry + 1][1] <= offset:
+            entry += 1
+        if record.epoch != cache[entry][0]:
+            return (f"puts offset {offset} in epoch {cache[entry][0]}, but its record was "
+                    f"appended in epoch {record.epoch}")
+    return None
+
+
 @state_invariant("one-leader-per-epoch")
 def one_leader_per_epoch(sim: Simulation) -> str | None:
     """No two brokers ever lead one partition in the same leader epoch."""
@@ -219,6 +269,99 @@ def one_owner_per_generation(sim: Simulation) -> str | None:
                 return (f"the coordinator took {fact['member']}'s commit of offset "
                         f"{fact['offset']} for {fact['partition']} in generation "
                         f"{fact['generation']} (t={time}), whose owner is {owner}")
+    return None
+
+
+# How long a poll may take once the cluster has settled (`_unsettled`), in the ending, where
+# messages take no time and none is lost. From then on no leader, ISR or log changes (a new leader
+# comes with a smaller ISR, a new record is above the high watermark: either would unsettle it),
+# so a metadata answer is right, and only the consumer's timers count. A fetch sent to another
+# replica is answered "not the leader" (none believes it leads: a full ISR means each has fetched
+# from the leader in its epoch, or the epoch is the first) and sent again RETRY_BACKOFF later, to
+# the leader named by the metadata that the error asked for. The final poll's round in progress
+# when the cluster settled may meet that twice (a retry already due, sent with metadata asked for
+# before the settling), the next round once (it sends with the metadata its predecessor asked
+# for), later rounds never. The final poll ends two rounds after the first that finds nothing new,
+# its rounds POLL_BACKOFF apart: after the round in progress, one that may still find records
+# committed before the settling, one that finds nothing new, and the one that ends it. A workload
+# poll ends at POLL_TIMEOUT, which is less.
+POLL_RETURNS = max(3 * POLL_BACKOFF + 3 * RETRY_BACKOFF, POLL_TIMEOUT)
+
+
+class _Settled:
+    """Per simulation: when the cluster last became settled (None while it is not), the
+    polls in progress (process -> call time), who took up each leader epoch, and what kept
+    the cluster from being settled in the state last looked at (worked out again only when
+    that state or the ghost record of leaders changes)."""
+
+    def __init__(self) -> None:
+        self.since: int | None = None
+        self.read = 0  # history events read
+        self.polls: dict[str, int] = {}
+        self.leaders: dict[tuple, str] = {}  # (partition, epoch) -> broker, ghost record
+        self.key: tuple | None = None
+        self.problem: str | None = None
+
+
+@state_invariant("poll-returns-bounded")
+def poll_returns_bounded(sim: Simulation) -> str | None:
+    """In the ending, once the cluster has settled (the controller and every broker up,
+    every partition led by a broker that took up the controller's current leader epoch, all
+    replicas in the ISR with one log, all of it committed), every poll returns within
+    POLL_RETURNS of the later of its call and the settling: a consumer that meets a stale
+    leader learns the right one and reads on, as the client library's retries promise. The
+    bound runs from the latest settling, not the first (as `checker/recovery.py`'s would):
+    the ending can still unsettle a settled cluster, by a send in progress (its record
+    reaches the leader first) or by an ISR shrink (a follower whose lost fetch leaves it
+    lagging; a session that lapses because a broker paused before the ending keeps its
+    heartbeat timer waiting until the pause's end). Only the consumer's own timers and
+    messages, which the ending delivers at once, bound its poll: brokers' timers do not."""
+    if sim.phase != "quiesce":
+        return None
+    seen = sim.invariant_state("kafka-poll-returns", _Settled)
+    _follow_polls(sim, seen)
+    _, facts = new_facts(sim, "poll-returns-bounded")
+    for kind, _, broker, fact in facts:
+        if kind == "leader":
+            seen.leaders[fact["partition"], fact["epoch"]] = broker
+    key = (state_key(sim), len(seen.leaders))
+    if key != seen.key:
+        seen.key, seen.problem = key, _unsettled(sim, seen.leaders)
+    if seen.problem:
+        seen.since = None
+        return None
+    seen.since = sim.time if seen.since is None else seen.since
+    for process, call in sorted(seen.polls.items()):
+        if sim.time > max(call, seen.since) + POLL_RETURNS:
+            return (f"{process}'s poll (called at t={call}) has not returned by t={sim.time}, "
+                    f"though the cluster settled at t={seen.since} "
+                    f"(POLL_RETURNS={POLL_RETURNS})")
+    return None
+
+
+def _follow_polls(sim: Simulation, seen: _Settled) -> None:
+    for event in sim.history[seen.read:]:
+        if event.f == "poll" and event.type == "invoke":
+            seen.polls[event.process] = event.time
+        elif event.f == "poll":
+            seen.polls.pop(event.process, None)
+    seen.read = len(sim.history)
+
+
+def _unsettled(sim: Simulation, leaders: dict[tuple, str]) -> str | None:
+    """What keeps the cluster from being settled, or None. (A broker restarted since it took
+    up its epoch is fenced by its next heartbeat, which unsettles the cluster.)"""
+    for p, replicas in layout(sim).items():
+        state = partition_state(sim, p)
+        problem = next((f"{n} is down" for n in (CONTROLLER, *replicas) if not sim.up(n)),
+                       None) or _converged(sim, p, replicas)
+        if problem:
+            return problem
+        if leaders.get((p, state.leader_epoch)) != state.leader:
+            return f"{state.leader} has not taken up epoch {state.leader_epoch} of {p}"
+        storage = sim.contexts[state.leader].storage
+        if storage.get(hw_key(p), 0) < len(storage.get(log_key(p), ())):
+            return f"{p} has records above the high watermark"
     return None
 
 
