@@ -19,6 +19,8 @@ it answered (`implementations/mesa/checks.py` applies them to a run):
 
 - `delta_problem`: a delta holds exactly the aggregate of the batches its range covers;
 - `chain_ends`: the versions a set of deltas can answer, by chains from version 0;
+- `fewest_deltas`: how few deltas a chain between two versions can combine (what a query
+  costs, which compaction keeps down);
 - `answer_problem`: a query's answer is the table's value at the answer's version;
 - `commit_problem`: versions are given out (and committed) one after the other, each to one
   batch, and no batch in two versions.
@@ -105,6 +107,23 @@ def chain_ends(ranges: Iterable[tuple[int, int]]) -> set[int]:
             reached.add(end)
             frontier.extend(starts.get(end + 1, ()))
     return reached
+
+
+def fewest_deltas(ranges: Iterable[tuple[int, int]], first: int, last: int) -> int | None:
+    """The fewest adjacent, non-overlapping ranges that chain from version `first` to version
+    `last` (0 when `last` is `first - 1`, an empty chain; None when no chain reaches it)."""
+    starts: dict[int, list[int]] = {}
+    for v1, v2 in ranges:
+        starts.setdefault(v1, []).append(v2)
+    hops, frontier, reached = 0, {first - 1}, {first - 1}
+    while frontier:
+        if last in frontier:
+            return hops
+        hops += 1
+        frontier = {end for done in frontier for end in starts.get(done + 1, ())
+                    if end <= last and end not in reached}
+        reached |= frontier
+    return None
 
 
 def answer_problem(table: VersionedTable, key: str, version: int,

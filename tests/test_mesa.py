@@ -1,8 +1,9 @@
 """Mesa: the correct system survives the hunt and one that does nothing does not; each seeded
 bug is found by its invariant and replays; scripted schedules show an instance catching up
 after a crash, a restarted committer resuming from the versions database (also for a batch
-whose client gave up), and queries and compaction at one instance; the invariants and the
-model behave on hand-made inputs."""
+whose client gave up), the versions database's master keeping its lease through a lost
+renewal round, and queries and compaction at one instance; the invariants and the model
+behave on hand-made inputs."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ from checker.run import execute, new_simulation
 from checker.sim import Simulation
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, System, Variant
+from implementations import sso
 from implementations.mesa import SYSTEM, Roles, build, checks
 from implementations.mesa.committer import Committer
-from implementations.mesa.instance import CompactionOverlap, MesaInstance
+from implementations.mesa.instance import COMPACT, CompactionOverlap, MesaInstance
 from implementations.mesa.messages import (
     Assigned,
     Committed,
@@ -35,6 +37,8 @@ from implementations.mesa.messages import (
     Versions,
 )
 from implementations.mesa.versionsdb import VersionsDatabase, VersionsReplica
+from implementations.paxos_core import MASTER
+from implementations.sso import LeaseRequest
 from invariants.history import INFO, OK
 from models.mesa import (
     VersionedTable,
@@ -43,6 +47,7 @@ from models.mesa import (
     chain_ends,
     commit_problem,
     delta_problem,
+    fewest_deltas,
 )
 
 DEFAULT, SMALL, MAX = SYSTEM.config("default"), SYSTEM.config("small"), SYSTEM.config("max")
@@ -147,6 +152,21 @@ class AcksAtAssignment(Committer):
         super().on_assigned(ctx, msg)
 
 
+class NeverCompacts(MesaInstance):
+    """Schedules its compactions but never runs them: every version stays a singleton."""
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        pass
+
+
+class CompactsInMemory(MesaInstance):
+    """Compacts its deltas in memory only; its disk keeps every singleton."""
+
+    def save(self, ctx: Context) -> None:
+        if not any(v1 < v2 for v1, v2 in self.deltas):
+            super().save(ctx)
+
+
 class ForgetfulDatabase(VersionsDatabase):
     """Gives a retried batch a second version."""
 
@@ -166,8 +186,11 @@ class ForgetfulReplica(VersionsReplica):
     (Roles(instance=CombinesEveryDelta), "answers-match-model"),
     (Roles(committer=AcksAtAssignment), "answers-at-committed-versions"),
     (Roles(vdb=ForgetfulReplica), "versions-in-order"),
+    (Roles(instance=NeverCompacts), "compaction-keeps-up"),
+    (Roles(instance=CompactsInMemory), "compaction-keeps-up"),
 ], ids=["ack-before-sync", "base-ignores-window", "drops-singletons", "combines-every-delta",
-        "acks-at-assignment", "second-version-for-a-retry"])
+        "acks-at-assignment", "second-version-for-a-retry", "never-compacts",
+        "compacts-in-memory"])
 def test_a_bug_nobody_seeded_is_caught(roles: Roles, invariant: str) -> None:
     system = attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", roles)})
     found = next(r for r in (walk("mutant", seed, DEFAULT, system) for seed in range(40))
@@ -275,7 +298,7 @@ class ForgetsAssignedVersions(Committer):
                          ids=["correct", "forgets-assigned-versions"])
 def test_a_restarted_committer_commits_a_batch_its_client_gave_up_on(
         committer: type[Committer], resumes: bool) -> None:
-    """A window the default hunt seldom opens (it first did at run 1,335): the client gives
+    """A window the default hunt seldom opens (3 runs in its first 3,000): the client gives
     up while the committer is down and its retries are lost, so only the versions database
     remembers version 1, and the restarted committer must commit it unasked."""
     sim = cluster_sim({"c1": [("submit", ("b1", (("x", 3),)))]}, Roles(committer=committer))
@@ -297,6 +320,37 @@ def test_a_restarted_committer_commits_a_batch_its_client_gave_up_on(
     else:
         assert committed == {} and "version 1 (b1) was given a batch but never committed" \
             in verdict.explanation
+
+
+class RenewsEvery200(VersionsReplica):
+    """The versions database as it once was: its master renewed its lease only every 200
+    ticks, so that after one lost round it asked again only once its lease had run out."""
+
+    def tick_period(self, ctx: Context) -> int:
+        if self.role == MASTER and not self.cut_off(ctx):
+            return 200
+        return super().tick_period(ctx)
+
+    def cut_off(self, ctx: Context) -> bool:
+        return self.role == MASTER and ctx.now() - self.last_renewal > 200 + sso.SILENT
+
+
+@pytest.mark.parametrize("vdb, keeps", [(VersionsReplica, True), (RenewsEvery200, False)],
+                         ids=["correct", "renews-every-200"])
+def test_a_master_that_loses_one_renewal_round_keeps_its_lease(
+        vdb: type[VersionsReplica], keeps: bool) -> None:
+    """The replicas stand for election once the lease they granted runs out: a master must
+    ask again before then, even when a whole round of its requests is lost."""
+    sim = cluster_sim({}, Roles(vdb=vdb))
+    run_until(sim, settle=True, horizon=1000)  # a master, renewing its lease
+    masters = [r for r in ("vdb1", "vdb2", "vdb3") if sim.nodes[r].role == MASTER]
+    run_until(sim, stop=lambda msg: isinstance(msg, LeaseRequest), settle=True)
+    while any(isinstance(e.msg, LeaseRequest) for e in sim.network.in_flight.values()):
+        drop(sim, lambda msg: isinstance(msg, LeaseRequest))
+    run_until(sim, settle=True, horizon=sso.LEASE + 2 * sso.RETRY)
+    ballots = {fact["ballot"] for kind, _, _, fact in sim.ghost if kind == "lease-asked"}
+    assert len(masters) == 1 and (len(ballots) == 1) == keeps, ballots
+    assert sim.nodes[masters[0]].role == MASTER or not keeps
 
 
 def test_a_submission_unanswered_everywhere_has_an_unknown_outcome() -> None:
@@ -396,6 +450,31 @@ def test_compaction_preserves_answers_catches_a_version_compacted_away() -> None
     ctx.storage.put("deltas", (((0, 4), aggregate(BATCHES[:4], "sum")),
                                ((5, 5), BATCHES[4])))
     assert "dc1 can no longer answer version 3" in checks.compaction_preserves_answers.check(sim)
+
+
+def test_compaction_keeps_up_catches_a_disk_left_uncompacted() -> None:
+    sim, node, ctx = lone_instance()
+    hand_made(sim, BATCHES, committed=5)
+    for version in (1, 2):
+        node.on_message(ctx, "committer", Load(version, BATCHES[version - 1], 0))
+    assert checks.compaction_keeps_up.check(sim) is None  # due COMPACT ticks from now
+    sim.execute(("pause", "dc1", 100))  # its timers wait for the pause to end
+    sim.time += 100 + COMPACT
+    assert checks.compaction_keeps_up.check(sim) is None
+    sim.time += 1
+    problem = checks.compaction_keeps_up.check(sim)
+    assert "dc1's disk has stayed the same since t=100" in problem
+    assert "versions 1..2, after its base, still take 2 deltas" in problem
+    node.on_timer(ctx, "compact")
+    assert checks.compaction_keeps_up.check(sim) is None  # [1, 2] merges them
+    ctx.storage.put("deltas", (((0, 0), ()), ((1, 5), aggregate(BATCHES, "sum"))))
+    ctx.storage.put("committed", 5)  # as if written so, and never base-compacted
+    assert checks.compaction_keeps_up.check(sim) is None  # the disk changed: due later
+    sim.time += COMPACT
+    assert checks.compaction_keeps_up.check(sim) is None
+    sim.time += 1
+    assert "its base is version 0, though versions up to 3 (committed 5, window 2) may " \
+           "be folded into it" in checks.compaction_keeps_up.check(sim)
 
 
 def test_committed_on_quorum_counts_the_instances_that_hold_the_version() -> None:
@@ -502,6 +581,10 @@ def test_the_model_invariants() -> None:
     assert "not a version range" in delta_problem(table, 2, 1, ())
     assert chain_ends([(0, 0), (1, 1), (1, 3), (2, 2), (3, 3), (5, 5)]) == {0, 1, 2, 3}
     assert chain_ends([(1, 1), (2, 2)]) == set()  # no base
+    ranges = [(0, 0), (1, 1), (1, 3), (2, 2), (2, 5), (3, 3), (4, 4)]
+    assert fewest_deltas(ranges, 1, 5) == 2  # [1, 1] and [2, 5], not [1, 3] first
+    assert fewest_deltas(ranges, 1, 4) == 2 and fewest_deltas(ranges, 4, 3) == 0
+    assert fewest_deltas(ranges, 0, 6) is None
     assert answer_problem(table, "y", 3, 5) is None
     assert answer_problem(table, "y", 3, 10) == "y at version 3 is 5, not 10"
     assert commit_problem({}, 1, "b1") is None and commit_problem({1: "b1"}, 1, "b1") is None

@@ -116,7 +116,8 @@ SYSTEM = System(
     build=build,
     invariants=(one_value_per_slot, checks.versions_in_order,
                 checks.compaction_preserves_answers, checks.committed_on_quorum,
-                checks.answers_at_committed_versions, checks.answers_match_model,
+                checks.answers_at_committed_versions, checks.compaction_keeps_up,
+                checks.answers_match_model,
                 checks.batches_exactly_once, checks.progress_at_quiescence),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=4, max_steps=300,

@@ -8,9 +8,9 @@ model is the table whose version n aggregates the rows *submitted* under the bat
 versions database gave version n.
 
 State invariants, after every step: `versions-in-order`, `compaction-preserves-answers`,
-`committed-on-quorum`, `answers-at-committed-versions` (and SSO's `one-value-per-slot` for the
-versions database's Paxos log). History invariants, at the end: `answers-match-model`,
-`batches-exactly-once`, `progress-at-quiescence`.
+`committed-on-quorum`, `answers-at-committed-versions`, `compaction-keeps-up` (and SSO's
+`one-value-per-slot` for the versions database's Paxos log). History invariants, at the end:
+`answers-match-model`, `batches-exactly-once`, `progress-at-quiescence`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import attrs
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.mesa.deployment import Deployment
+from implementations.mesa.instance import BASE_STEP, COMPACT, CUMULATE
 from invariants.delivery import InputRecord, OutputRecord, check_delivery
 from invariants.history import INVOKE, OK, Operation
 from invariants.verdict import Verdict, passed, violated
@@ -31,6 +32,7 @@ from models.mesa import (
     chain_ends,
     commit_problem,
     delta_problem,
+    fewest_deltas,
     show,
 )
 
@@ -207,6 +209,73 @@ def answers_at_committed_versions(sim: Simulation) -> str | None:
     """No client is told of a version that was not committed when it was told: no query is
     answered at it, no submission acknowledged with it."""
     return facts(sim).told_problem
+
+
+class Settled:
+    """Per simulation: what each instance's disk held when last seen (its deltas and the
+    committed version it knows), since when it has held it while up and not paused, and the
+    compaction that disk is due, if any."""
+
+    def __init__(self) -> None:
+        self.trace_read = 0
+        self.held: dict[str, Any] = {}
+        self.since: dict[str, int] = {}
+        self.backlog: dict[str, str | None] = {}
+
+
+def compaction_backlog(ranges: list[tuple[int, int]], committed: int,
+                       window: int) -> str | None:
+    """The compaction the policy says is due on a disk holding deltas over `ranges` and
+    knowing versions up to `committed` committed, or None. The policy (Mesa 2.2, with the
+    instance's constants): the base advances once it can by BASE_STEP versions without entering
+    the queryable window below the committed version; the deltas after it are merged once
+    CUMULATE or more of them are needed to reach the newest loaded version."""
+    base = max(v2 for v1, v2 in ranges if v1 == 0)
+    loaded = max(v2 for _, v2 in ranges)
+    target = min(committed - window, loaded)
+    if target >= base + BASE_STEP:
+        return (f"its base is version {base}, though versions up to {target} (committed "
+                f"{committed}, window {window}) may be folded into it")
+    after = fewest_deltas(ranges, base + 1, loaded)
+    if after is not None and after >= CUMULATE:
+        return f"versions {base + 1}..{loaded}, after its base, still take {after} deltas"
+    return None
+
+
+@state_invariant("compaction-keeps-up")
+def compaction_keeps_up(sim: Simulation) -> str | None:
+    """An instance whose disk has not changed for more than COMPACT ticks, while it was up
+    and not paused, has no compaction due: an instance compacts COMPACT ticks after the load,
+    the commit or the restart that made compaction due (a paused node's timers wait for the
+    pause to end), and each compaction changes its disk. Without it, queries combine ever
+    more deltas and the disk keeps every version ever loaded. (Mesa's configurations have
+    no clock skew or drift: an instance's COMPACT ticks are true time.)"""
+    seen = sim.invariant_state("mesa-compaction", Settled)
+    for step in sim.trace[seen.trace_read:]:
+        match step.event:
+            case ("restart", node):
+                seen.since[node] = step.time
+            case ("pause", node, ticks):
+                seen.since[node] = max(seen.since.get(node, 0), step.time + ticks)
+    seen.trace_read = len(sim.trace)
+    window = deployment(sim).window
+    for instance in deployment(sim).instances:
+        if not sim.up(instance):
+            continue
+        storage = sim.contexts[instance].storage
+        held = (storage.durable("deltas", ()), storage.durable("committed", 0))
+        if seen.held.get(instance) != held:
+            seen.held[instance] = held
+            seen.since[instance] = max(seen.since.get(instance, 0), sim.time)
+            ranges = [r for r, _ in held[0]]
+            seen.backlog[instance] = compaction_backlog(ranges, held[1], window) \
+                if ranges else None
+        quiet = seen.since[instance]
+        if sim.time > quiet + COMPACT and seen.backlog[instance]:
+            return (f"{instance}'s disk has stayed the same since t={quiet} (deltas "
+                    f"{[r for r, _ in held[0]]}), more than COMPACT={COMPACT} ticks up and "
+                    f"unpaused, and compaction is still due: {seen.backlog[instance]}")
+    return None
 
 
 # --- history invariants -----------------------------------------------------------------------

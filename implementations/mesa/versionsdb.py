@@ -14,6 +14,13 @@ from `paxos_core` with a master that serves reads under its lease — whose stat
   version: versions are committed one after the other;
 - `ReadVersions` is answered by the master from its state: everything a stateless committer
   needs to pick up where another left off.
+
+The master renews its lease as an SSO master does: every TICK, and every RETRY once no majority
+has renewed it for SILENT ticks, SSO's constants keeping SILENT + RETRY under LEASE, so that a
+master whose renewal round was lost asks again before its lease runs out. (Renewing only every
+200 ticks, as this module once did, broke that margin: after one lost round the lease lapsed
+before the next request and the replicas elected a new master; the hunt's correct runs then
+completed 85% of client operations, against 92% now.)
 """
 
 from __future__ import annotations
@@ -35,8 +42,6 @@ from implementations.mesa.messages import (
     Versions,
 )
 from implementations.paxos_core import MASTER
-
-RENEW = 200  # the master renews its lease this often (sso.LEASE covers it easily)
 
 
 @attrs.define
@@ -102,11 +107,3 @@ class VersionsReplica(sso.Replica):
                 return  # a no-op
         if self.role == MASTER:
             ctx.send(committer, reply)
-
-    def tick_period(self, ctx: Context) -> int:
-        if self.role == MASTER and not self.cut_off(ctx):
-            return RENEW
-        return super().tick_period(ctx)
-
-    def cut_off(self, ctx: Context) -> bool:
-        return self.role == MASTER and ctx.now() - self.last_renewal > RENEW + sso.SILENT
