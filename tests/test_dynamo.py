@@ -15,7 +15,7 @@ from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk
 from checker.system import Variant
 from implementations.dynamo import HEALED, SETTLE, SYSTEM, build_ring, checks, proofs
-from implementations.dynamo.node import DATA, SloppyCountedStrict, StorageNode
+from implementations.dynamo.node import DATA, SloppyCountedStrict, StorageNode, Unavailable
 from implementations.dynamo.ring import LEAVES, Ring, leaf_of, merkle_tree
 from invariants.history import Event
 from models.dynamo import EMPTY, Clock, MVRegister, Version, join_clocks, missing, sync
@@ -402,3 +402,81 @@ def test_sloppy_availability_is_judged_where_stand_ins_count() -> None:
         judged.append(not verdict.explanation.startswith("each of 0 "))
     assert any(judged)
     assert "not promised" in checks.sloppy_availability.check(fresh()).explanation
+
+
+# --- coordinators answer as their replicas did, and route around the replicas they found failed -
+
+
+class NeverSaysUnavailable(StorageNode):
+    """Stops waiting at REQUEST_TIMEOUT (and suspects the silent replicas) without telling the
+    client: a request that missed its quorum is never answered."""
+
+    def expire(self, ctx: Context, op: str) -> None:
+        request = self.requests.get(op)
+        if request is not None:
+            request.done = True
+        super().expire(ctx, op)
+
+
+class WaitsForOneMore(StorageNode):
+    """Counts one answer short: a quorum of R (or W) is not enough to answer ok."""
+
+    def counted(self, request: object, replicas: object) -> int:
+        return super().counted(request, replicas) - 1
+
+
+class ForgetsSilentReplicas(StorageNode):
+    """Fails a timed-out request but keeps believing its silent replicas up."""
+
+    def expire(self, ctx: Context, op: str) -> None:
+        request = self.requests.get(op)
+        if request is not None and not request.done:
+            request.done = True
+            ctx.send(request.client, Unavailable(request.req))
+
+
+@pytest.mark.parametrize("impl, explanation", [
+    (NeverSaysUnavailable, "never answered the client"),
+    (WaitsForOneMore, "yet it told the client ['Unavailable']"),
+])
+def test_a_coordinator_answers_as_its_quorum_did(impl: type[StorageNode], explanation: str) -> None:
+    verdict = hunted_verdict(impl, 30)
+    assert verdict is not None and verdict.invariant == "coordinator-answers"
+    assert explanation in verdict.explanation
+
+
+@pytest.mark.parametrize("config, explanation", [
+    (DEFAULT, "yet asked only [] of the stand-ins"),
+    (SLOPPY, "directly, which it had found failed"),
+])
+def test_a_replica_that_let_a_request_time_out_is_taken_for_failed(config, explanation) -> None:
+    verdict = hunted_verdict(ForgetsSilentReplicas, 30, config)
+    assert verdict is not None and verdict.invariant == "local-failure-detection"
+    assert explanation in verdict.explanation
+
+
+def test_correct_runs_judge_answers_and_failure_detection() -> None:
+    judged = {"coordinator-answers": [], "local-failure-detection": []}
+    for seed in range(10):
+        sim = execute(SYSTEM, "correct", SLOPPY, seed, RandomWalk(seed, SLOPPY.max_pause)).sim
+        for check in (checks.coordinator_answers, checks.local_failure_detection):
+            verdict = check.check(sim)
+            assert verdict.ok, (seed, verdict)
+            judged[verdict.invariant].append(not verdict.explanation.startswith(("each of 0 ",
+                                                                                  "none of 0 ")))
+    assert all(any(counts) for counts in judged.values())
+
+
+def test_data_stays_on_its_homes_and_hints_on_stand_ins() -> None:
+    sim = fresh()
+    order = build_ring(DEFAULT).order_for("a")
+    assert checks.placement.check(sim).ok
+    sim.ghost.append(("hint-accepted", 5, order[3], {"home": order[0], "key": "a", "dots": []}))
+    assert checks.placement.check(sim).ok
+    sim.ghost.append(("hint-accepted", 6, order[1], {"home": order[0], "key": "a", "dots": []}))
+    verdict = checks.placement.check(sim)
+    assert verdict.violated and "accepted at t=6 a hint of 'a'" in verdict.explanation
+    sim.ghost.pop()
+    sim.contexts[order[3]].storage.put(DATA + "a", (A1,))
+    verdict = checks.placement.check(sim)
+    assert verdict.violated and f"{order[3]} stores data of 'a'" in verdict.explanation

@@ -8,7 +8,9 @@ DeCandia et al., "Dynamo: Amazon's Highly Available Key-value Store" (SOSP 2007)
 - `client`: the client library, which keeps causal contexts and reconciles siblings by
   writing with their merged context;
 - `checks`: quorum regularity, no lost write, hint delivery, anti-entropy, convergence,
-  puts that supersede what their client read, sloppy quorums that call on stand-ins;
+  puts that supersede what their client read, sloppy quorums that call on stand-ins,
+  coordinators that answer as their quorum did, data kept on its homes, coordinators that
+  route around the replicas they found failed;
 - `models/dynamo.py`: the multi-value register with causal contexts those checks refer to.
 
 Two configurations matter: `default` counts only homes towards R and W (strict quorums,
@@ -27,10 +29,13 @@ from checker.system import Config, System, Variant
 from implementations.dynamo.checks import (
     anti_entropy,
     convergence,
+    coordinator_answers,
     deletes_stick,
     gets_return_puts,
     hint_delivery,
+    local_failure_detection,
     no_lost_write,
+    placement,
     progress_at_quiescence,
     puts_supersede_reads,
     quorum_regularity,
@@ -130,7 +135,7 @@ SYSTEM = System(
     build=build,
     invariants=(anti_entropy, deletes_stick, no_lost_write, quorum_regularity, hint_delivery,
                 gets_return_puts, puts_supersede_reads, convergence, progress_at_quiescence,
-                sloppy_availability),
+                sloppy_availability, coordinator_answers, placement, local_failure_detection),
     configs={  # five nodes, N=3: every key has two stand-ins
         "default": Config("default", servers=5, clients=2, ops_per_client=6, max_steps=300,
                           epsilon=100, max_pause=1000, faults=FAULTS, quiesce_horizon=2000,
@@ -157,7 +162,8 @@ SYSTEM = System(
             "sloppy-counted-strict", SloppyCountedStrict,
             breaks="quorum regularity: a stand-in's acknowledgement counts towards W, so a "
                    "later read quorum of homes can miss an acknowledged write",
-            caught_by="quorum-regularity",
+            caught_by="coordinator-answers (a put answered ok with fewer than W homes' "
+                      "acknowledgements), then quorum-regularity",
             teaches="Dynamo section 4.6: sloppy quorums do not intersect"),
         "lww-wall-clock": Variant(
             "lww-wall-clock", LastWriteWins,

@@ -16,7 +16,9 @@ Which check applies where: `quorum-regularity` is a promise of strict quorums wi
 R + W > N only; a sloppy configuration does not make it and the check says so (nor, there,
 does `deletes-stick` judge gets before the ending); `sloppy-availability` is the sloppy
 configuration's own promise, judged from the trace's deliveries and timers. The others hold
-in every configuration.
+in every configuration; `coordinator-answers` and `local-failure-detection` also read the
+trace (which requests a node coordinated, what its replicas answered, what it replied and
+whom it asked), counting each quorum as the configuration does.
 What Dynamo does not promise is not checked: a client is not promised to read its own
 writes (section 4.6's sloppy quorums, 4.4's siblings), nor any order between keys.
 """
@@ -29,10 +31,21 @@ from implementations.dynamo.node import (
     DATA,
     FAIL_TIMEOUT,
     STAND_INS,
+    Delete,
+    Fetch,
+    FetchOk,
+    Get,
+    GetOk,
+    Gossip,
+    Put,
+    PutOk,
     Replicate,
     ReplicateOk,
+    Settings,
     StorageNode,
+    Unavailable,
 )
+from implementations.dynamo.ring import Ring
 from invariants.history import OK, Operation
 from invariants.sessions import check_convergence
 from invariants.verdict import Verdict, passed, unknown, violated
@@ -490,3 +503,246 @@ def believed_up_since(sim: Simulation, due: int, coordinator: str, node: str) ->
                 event[0] == "fire" and event[2] != "tick")):
             return None
     return None
+
+
+@history_invariant("placement")
+def placement(sim: Simulation) -> Verdict:
+    """Section 4.2: a key lives on its N homes, the first N nodes of its preference list; a
+    stand-in keeps what it holds for a home apart, as a hint (section 4.6). So no node that
+    is not a home of a key ever stores the key's data, and every hint names one of the key's
+    homes and is kept by a node that is not one. Data is never dropped (versions are only
+    merged), so the nodes' storage at the end shows every key each ever stored; the hints
+    are judged from the ghost record of each one accepted."""
+    name = "placement"
+    nodes = storage_nodes(sim)
+    ring, n = nodes[0].ring, nodes[0].settings.n
+    for node in sim.servers:
+        for stored in sorted(sim.contexts[node].storage.items()):
+            key = stored[len(DATA):]
+            if stored.startswith(DATA) and node not in ring.preference_list(key, n):
+                return violated(name, f"{node} stores data of {key!r}, whose homes are "
+                                      f"{list(ring.preference_list(key, n))}",
+                                {"node": node, "key": key})
+    for kind, time, node, fact in sim.ghost:
+        homes = ring.preference_list(fact.get("key", ""), n) if kind == "hint-accepted" else ()
+        if kind == "hint-accepted" and (node in homes or fact["home"] not in homes):
+            return violated(name, f"{node} accepted at t={time} a hint of {fact['key']!r} for "
+                                  f"{fact['home']}, though the key's homes are {list(homes)}",
+                            {"node": node, "key": fact["key"], "home": fact["home"]})
+    return passed(name, "every node stores data only of keys it is a home of, and hints only "
+                        "for the homes of others' keys")
+
+
+@history_invariant("coordinator-answers")
+def coordinator_answers(sim: Simulation) -> Verdict:
+    """Section 4.5: a coordinator answers its client `ok` once R replicas answered a get (W
+    acknowledged a put), and fails the request (`Unavailable`) if REQUEST_TIMEOUT passes
+    before that. So every request a node takes on is answered by the time its request timer
+    fires, `ok` exactly when a quorum had answered by then. Judged from the trace: the timer's
+    firing names a request the node coordinated (only a coordinator sets one); the answers
+    are the FetchOk and ReplicateOk that reached it before; its reply is the GetOk, PutOk or
+    Unavailable it sent the client (the ending delivers what is in flight). With strict
+    quorums only homes count; a coordinator that is a home counts its own copy. One that is
+    not counts itself only in a sloppy quorum, when it stands in for a home, which the trace
+    does not show: it is counted only where that could excuse the reply. A request a node
+    received again after a crash is left out (its incarnations' answers cannot be told
+    apart)."""
+    name = "coordinator-answers"
+    nodes = storage_nodes(sim)
+    ring, settings = nodes[0].ring, nodes[0].settings
+    seen = CoordinatorView(sim.trace)
+    judged = 0
+    for fired, coordinator, op in seen.request_timers():
+        arrivals = seen.arrivals.get((coordinator, op), [])
+        if not arrivals or seen.restarted(coordinator, arrivals[0], max(arrivals[-1], fired)):
+            continue
+        judged += 1
+        request = sim.trace[arrivals[0]].detail
+        homes = ring.preference_list(request.key, settings.n)
+        answered = {src for step, src in seen.answers.get((coordinator, op), [])
+                    if arrivals[0] < step < fired and (src in homes or settings.sloppy)}
+        own = coordinator in homes
+        fewest = len(answered) + own
+        most = fewest + (settings.sloppy and not own)
+        quorum = settings.r if isinstance(request, Get) else settings.w
+        replies = seen.replies.get((coordinator, request.client, request.req), set())
+        ok = GetOk if isinstance(request, Get) else PutOk
+        said = f"{coordinator} took on {op} ({type(request).__name__} of {request.key!r}) " \
+               f"and its request timer fired at t={sim.trace[fired].time}"
+        problem = None
+        if not replies:
+            problem = "it never answered the client"
+        elif fewest >= quorum and ok not in replies:
+            problem = f"{sorted(answered | {coordinator} & set(homes))} had answered (quorum " \
+                      f"{quorum}), yet it told the client {sorted(r.__name__ for r in replies)}"
+        elif ok in replies and most < quorum:
+            problem = f"it answered {ok.__name__} though only " \
+                      f"{sorted(answered | {coordinator} & set(homes))} had answered " \
+                      f"(quorum {quorum})"
+        if problem:
+            return violated(name, f"{said}: {problem}",
+                            {"coordinator": coordinator, "op": op, "step": fired})
+    return passed(name, f"each of {judged} request(s) whose timer fired was answered, ok "
+                        "exactly when a quorum had answered")
+
+
+class CoordinatorView:
+    """What the trace shows of coordinators: requests arriving, replicas answering, replies
+    to clients, crashes and restarts (each a list of steps, in trace order)."""
+
+    def __init__(self, trace: list[Step]) -> None:
+        self.trace = trace
+        self.arrivals: dict[tuple[str, str], list[int]] = {}  # (node, op) -> steps
+        self.asked: dict[tuple[str, str], list[tuple[str, object]]] = {}  # -> (replica, msg)
+        self.forwards: dict[tuple[str, str], set[str]] = {}  # (node, op) -> homes
+        self.answers: dict[tuple[str, str], list[tuple[int, str]]] = {}  # -> (step, replica)
+        self.replies: dict[tuple[str, str, int], set[type]] = {}  # (node, client, req)
+        self.resets: dict[str, list[int]] = {}  # node -> steps of its crashes and restarts
+        for i, step in enumerate(trace):
+            kind, msg = step.event[0], step.detail
+            if kind in ("crash", "restart"):
+                self.resets.setdefault(step.event[1], []).append(i)
+            if kind not in MESSAGE_KINDS:
+                continue
+            src, dst = step.event[1:3]
+            if isinstance(msg, (GetOk, PutOk, Unavailable)):
+                self.replies.setdefault((src, dst, msg.req), set()).add(type(msg))
+            elif isinstance(msg, (Get, Put, Delete)):
+                op = f"{msg.client}:{msg.req}"
+                if kind == "deliver":
+                    self.arrivals.setdefault((dst, op), []).append(i)
+                if src != msg.client:
+                    self.forwards.setdefault((src, op), set()).add(dst)
+            elif isinstance(msg, (Fetch, Replicate)):
+                self.asked.setdefault((src, msg.op), []).append((dst, msg))
+            elif kind == "deliver" and isinstance(msg, (FetchOk, ReplicateOk)):
+                self.answers.setdefault((dst, msg.op), []).append((i, src))
+
+    def request_timers(self) -> list[tuple[int, str, str]]:
+        """(step, node, request) for each firing of a coordinator's request timer."""
+        return [(i, step.event[1], step.event[2]) for i, step in enumerate(self.trace)
+                if step.event[0] == "fire" and step.event[2] != "tick"
+                and not step.event[2].endswith(STAND_INS)]
+
+    def restarted(self, node: str, first: int, last: int) -> bool:
+        """Whether `node` crashed or restarted between steps `first` and `last`."""
+        return any(first < i < last for i in self.resets.get(node, ()))
+
+
+@history_invariant("local-failure-detection")
+def local_failure_detection(sim: Simulation) -> Verdict:
+    """Section 4.8.3: a node whose request a replica left unanswered takes that replica for
+    failed ("A then uses alternate nodes to service requests that map to B's partitions")
+    until it hears from it again, directly or as a newer heartbeat through gossip. Meanwhile
+    it forwards it no request, picks it as no stand-in and, in a sloppy quorum, asks it
+    nothing directly; and a get it coordinates asks a stand-in for each home it has found
+    failed, as long as it has stand-ins it believes up (section 4.6: the first N healthy
+    nodes). Judged from the trace, conservatively: a node is taken for failed only after a
+    request timer of this incarnation fired with it silent, and a stand-in is taken for
+    believed up only when it was heard from within FAIL_TIMEOUT less twice the clock bound
+    and after the node's last timer other than its tick (the timers that suspect nodes).
+    Judged are the requests that reached their node once."""
+    name = "local-failure-detection"
+    nodes = storage_nodes(sim)
+    ring, settings = nodes[0].ring, nodes[0].settings
+    seen = CoordinatorView(sim.trace)
+    belief = {node: Belief(-1, 0, sim.servers) for node in sim.servers}
+    judged = 0
+    for i, step in enumerate(sim.trace):
+        kind, node = step.event[0], step.event[1] if len(step.event) > 1 else None
+        if kind in ("crash", "restart"):
+            belief[node] = Belief(i, step.time, sim.servers)
+        elif kind == "fire" and node in belief and step.event[2] != "tick":
+            belief[node].timer_fired(i, step.event[2], seen)
+        elif kind == "deliver" and step.event[2] in belief:
+            src, dst, msg = step.event[1], step.event[2], step.detail
+            belief[dst].heard_from(i, step.time, src, msg)
+            op = f"{msg.client}:{msg.req}" if isinstance(msg, (Get, Put, Delete)) else None
+            if op is None or len(seen.arrivals[(dst, op)]) != 1:
+                continue
+            judged += 1
+            problem = belief[dst].misrouted(i, step.time, msg, op, seen, ring, settings,
+                                            FAIL_TIMEOUT - 2 * sim.epsilon)
+            if problem:
+                return violated(name, f"at t={step.time} {dst} got {op} ({type(msg).__name__} "
+                                      f"of {msg.key!r}): {problem}",
+                                {"node": dst, "op": op, "step": i})
+    return passed(name, f"none of {judged} request(s) went to a node its coordinator had "
+                        "found failed, and each get asked stand-ins for the failed homes")
+
+
+class Belief:
+    """What the trace proves of one node's failure detector, since its last (re)start: the
+    nodes it has found failed (a request of its timed out while they were silent, and it
+    has not heard from them since), and when it last heard from each node."""
+
+    def __init__(self, step: int, time: int, servers: list[str]) -> None:
+        self.failed: set[str] = set()
+        self.heard = {node: (step, time) for node in servers}  # all believed up at boot
+        self.beats: dict[str, tuple[int, int]] = {}  # the newest heartbeats gossip brought
+        self.started = step
+        self.last_timer = step  # the step of its last timer but the tick
+        self.up_homes: dict[str, set[str]] = {}  # request -> homes surely up when it came
+
+    def heard_from(self, step: int, time: int, src: str, msg: object) -> None:
+        news = [src] if src in self.heard else []
+        if isinstance(msg, Gossip):
+            for node, beat in msg.beats:
+                if node in self.heard and beat > self.beats.get(node, (0, 0)):
+                    self.beats[node] = beat
+                    news.append(node)
+        for node in news:
+            self.heard[node] = (step, time)
+            self.failed.discard(node)
+
+    def timer_fired(self, step: int, timer: str, seen: CoordinatorView) -> None:
+        """A request timer of this incarnation takes the targets still silent for failed; a
+        put's stand-ins timer, the homes it then gave a stand-in's copy (those it believed
+        up when the put came got none before)."""
+        self.last_timer = step
+        node, op = seen.trace[step].event[1], timer.removesuffix(STAND_INS)
+        arrivals = seen.arrivals.get((node, op), [])
+        if not arrivals or arrivals[0] < self.started or \
+                seen.restarted(node, arrivals[0], max(arrivals[-1], step)):
+            return
+        answered = {src for at, src in seen.answers.get((node, op), []) if at < step}
+        asked = seen.asked.get((node, op), [])
+        if timer == op:
+            self.failed |= {dst for dst, _ in asked} - answered - {node}
+        elif op in self.up_homes:
+            hinted = {sent.hint for _, sent in asked if isinstance(sent, Replicate)}
+            self.failed |= (hinted & self.up_homes[op]) - answered
+
+    def believed_up(self, node: str, time: int, margin: int) -> bool:
+        """Whether the node surely believed `node` up: heard from it recently enough whatever
+        the clocks did, and since the last timer that could have suspected it."""
+        step, heard = self.heard[node]
+        return node not in self.failed and step > self.last_timer and time - heard < margin
+
+    def misrouted(self, step: int, time: int, msg: Get | Put | Delete, op: str,
+                  seen: CoordinatorView, ring: Ring, settings: Settings,
+                  margin: int) -> str | None:
+        """What the node did with a request it got, against what it had found failed."""
+        node = seen.trace[step].event[2]
+        homes = ring.preference_list(msg.key, settings.n)
+        self.up_homes[op] = {home for home in homes if self.believed_up(home, time, margin)}
+        forwarded = seen.forwards.get((node, op), set())
+        if forwarded & self.failed:
+            return f"it forwarded it to {sorted(forwarded & self.failed)}, which it had " \
+                   f"found failed"
+        direct = {dst for dst, sent in seen.asked.get((node, op), [])
+                  if isinstance(sent, Fetch) or sent.hint is None}
+        wrong = {dst for dst in direct & self.failed if settings.sloppy or dst not in homes}
+        if wrong:
+            return f"it asked {sorted(wrong)} directly, which it had found failed"
+        if not isinstance(msg, Get) or forwarded:
+            return None
+        stand_ins = ring.order_for(msg.key)[settings.n:]
+        asked = {dst for dst in direct if dst not in homes} | ({node} - set(homes))
+        up = [s for s in stand_ins if s == node or self.believed_up(s, time, margin)]
+        owed = min(len(self.failed & set(homes)), len(up))
+        if len(asked) < owed:
+            return f"it had found homes {sorted(self.failed & set(homes))} failed and " \
+                   f"believed stand-ins {up} up, yet asked only {sorted(asked)} of the " \
+                   "stand-ins"
+        return None

@@ -536,10 +536,10 @@ class SloppyCountedStrict(StorageNode):
     Breaks: in the strict configuration, a write acknowledged by a home and a stand-in and a
     read answered by two other homes share no replica (R + W > N no longer helps): a partition
     makes a read after an acknowledged write miss it.
-    Caught by: quorum-regularity (and, statically, quorum-intersection: z3 shows the disjoint
-    sloppy quorums). Teaches: Dynamo section 4.6: sloppy quorums trade the intersection of
-    strict quorums for availability; a client that needs to read its writes must not count
-    them.
+    Caught by: coordinator-answers (an ok with fewer than W homes), quorum-regularity (and,
+    statically, quorum-intersection: z3 shows the disjoint sloppy quorums). Teaches: Dynamo
+    section 4.6: sloppy quorums trade the intersection of strict quorums for availability; a
+    client that needs to read its writes must not count them.
     """
 
     @classmethod
