@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import gc
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import attrs
 import pytest
@@ -16,6 +18,8 @@ from checker import registry
 from checker.explore import (
     _advance,
     _Canon,
+    _ForkedRandom,
+    _generator_token,
     _NodeTexts,
     _pending_timers,
     _Shared,
@@ -268,12 +272,71 @@ def test_snapshots_sharing_the_first_states_objects_fork_exact_copies_of_later_s
         _Canon.of(sim, texts)
 
 
+class _Pair(NamedTuple):
+    left: Any
+    right: Any
+
+
+class _Labelled(tuple):
+    """A tuple with attributes of its own besides its items."""
+
+
+def test_named_tuples_are_shared_by_forks_only_when_all_they_hold_is_immutable() -> None:
+    """A snapshot keeps a named tuple of immutable values (an envelope of a frozen message, a
+    ballot) by reference, shared by every fork; one holding a mutable value, at any depth, is
+    copied, so that a fork changing that value leaves the other forks alone; so is a tuple
+    with attributes of its own."""
+    frozen, mutable, deep = _Pair(("a", 1), _Pair("b", None)), _Pair("c", [1]), \
+        _Pair(("d", [2]), 3)
+    labelled = _Labelled((1, 2))
+    labelled.notes = ["x"]
+    snapshot = _Snapshot.of([frozen, mutable, deep, labelled], _Shared.of([]))
+    one, other = snapshot.fork(), snapshot.fork()
+    assert one[0] is frozen and other[0] is frozen
+    assert one[1] == other[1] == mutable and one[1] is not mutable
+    assert one[2] == deep and one[2] is not deep
+    assert one[3] == labelled and one[3] is not labelled and one[3].notes == ["x"]
+    one[1].right.append(2)
+    one[2].left[1].append(3)
+    one[3].notes.append("y")
+    assert other[1] == mutable and other[2] == deep and other[3].notes == ["x"]
+
+
+def test_a_forked_generators_token_names_its_state_after_every_draw() -> None:
+    """A forked generator keeps the token it was asked for until it draws again: after each
+    draw it names the new state, as the token of a plain generator in that state does."""
+    plain = random.Random(7)
+    forked = _ForkedRandom(plain.getstate(), _generator_token(plain))
+    tokens = []
+    for draw in (lambda g: g.random(), lambda g: g.getrandbits(3), lambda g: g.randrange(9),
+                 lambda g: g.gauss(0, 1), lambda g: g.choice("abc")):
+        assert _generator_token(forked) == _generator_token(plain)
+        assert draw(forked) == draw(plain)
+        tokens.append(_generator_token(forked))
+        assert tokens[-1] == _generator_token(plain) == _generator_token(forked)
+    assert len(set(tokens)) == len(tokens)
+
+
+def test_forks_share_the_envelopes_in_flight() -> None:
+    system = registry.lookup("sso")
+    sim = new_simulation(system, "correct", system.config("small"), 0)
+    sim.start()
+    while not sim.network.in_flight:
+        _advance(sim, sim.enabled("fire")[0], [])
+    fork = _Snapshot.of(sim, _Shared.of(sim)).fork()
+    assert fork.network.in_flight.keys() == sim.network.in_flight.keys()
+    assert all(fork.network.in_flight[key] is envelope
+               for key, envelope in sim.network.in_flight.items())
+
+
 def test_a_search_leaves_the_collector_as_it_found_it() -> None:
-    """The search freezes the older heap while it runs (`_older_objects_frozen`), and only
-    what it froze itself is unfrozen after."""
+    """The search freezes the older heap while it runs (`_older_objects_frozen`) and collects
+    the young less often (`_fewer_young_collections`); only what it froze itself is unfrozen
+    after, and the thresholds are the caller's again."""
     assert gc.get_freeze_count() == 0
+    thresholds = gc.get_threshold()
     explore(COMMIT, "correct", COMMIT.config("small"), max_depth=3)
-    assert gc.get_freeze_count() == 0
+    assert gc.get_freeze_count() == 0 and gc.get_threshold() == thresholds
     gc.freeze()
     try:
         frozen = gc.get_freeze_count()
