@@ -18,6 +18,7 @@ from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
 from implementations.flink import SYSTEM, Roles, checks, input_log
+from implementations.flink.client import POLL
 from implementations.flink.jobmanager import CompletedCheckpoint
 from implementations.flink.messages import (
     Ack,
@@ -29,6 +30,7 @@ from implementations.flink.messages import (
     PreCommit,
     PreCommitted,
     Read,
+    ReadResult,
     Record,
     Restarted,
     Result,
@@ -40,6 +42,7 @@ from implementations.flink.sink import (
     PENDING,
     SinkState,
     Transaction,
+    TransactionalStore,
     TwoPhaseCommitSink,
 )
 from implementations.flink.tasks import SourceState, WindowOperator, WindowState
@@ -144,6 +147,39 @@ def test_a_job_whose_tasks_drop_every_message_is_violated() -> None:
     progress_only = attrs.evolve(silent, invariants=(checks.job_finishes,))
     result = walk("deaf", 0, system=progress_only)
     assert result.violated and "never finished" in result.verdict.explanation
+
+
+class StoreAnsweringNothing(TransactionalStore):
+    """Answers a read of one key with nothing, as a store filtering on the wrong field does;
+    the whole output, for `finish`, it still answers."""
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        if isinstance(msg, Read) and msg.key is not None:
+            ctx.send(src, ReadResult(msg.req, ()))
+        else:
+            super().on_message(ctx, src, msg)
+
+
+def with_store(store: type[TransactionalStore]) -> Any:
+    """The system, its runs' store replaced by `store`."""
+    def build(config: Config, roles: Roles, rng: Any) -> Any:
+        cluster = SYSTEM.build(config, roles, rng)
+        return attrs.evolve(cluster, servers={**cluster.servers, "store": store})
+    return attrs.evolve(SYSTEM, build=build)
+
+
+def test_a_store_whose_reads_never_show_a_window_is_violated() -> None:
+    """Every wait then ends `info`: safe, and every check at the end passes; reads-answered
+    sees a wait go unanswered after its window was committed and the faults ended."""
+    blind = with_store(StoreAnsweringNothing)
+    results = [walk("correct", seed, system=blind) for seed in range(10)]
+    assert all(r.verdict.invariant == "reads-answered" for r in results if r.violated)
+    assert sum(r.violated for r in results) >= 5
+    found = next(r for r in results if r.violated)
+    assert "was due to be answered" in found.verdict.explanation
+    without = attrs.evolve(blind, invariants=tuple(
+        inv for inv in SYSTEM.invariants if inv.name != "reads-answered"))
+    assert walk("correct", found.seed, system=without).verdict.ok
 
 
 # --- scripted schedules ----------------------------------------------------------------------
@@ -494,6 +530,46 @@ def test_reads_exactly_once_wants_a_completed_wait_to_hold_its_window() -> None:
     sim.history += [HistoryEvent("c1", "invoke", "await", [key, start], sim.time),
                     HistoryEvent("c1", "ok", "await", [], sim.time)]
     assert "does not hold it" in checks.reads_exactly_once.check(sim).explanation
+
+
+def test_reads_answered_wants_a_committed_window_by_the_next_poll() -> None:
+    sim = finished_run()
+    assert sim.phase == "quiesce" and checks.reads_answered.check(sim) is None
+    key, start, _ = committed(sim)[0]
+    now = sim.time
+    sim.history += [HistoryEvent("c1", "invoke", "await", [key, start], now),
+                    HistoryEvent("c1", "info", "await", None, now + POLL)]
+    assert checks.reads_answered.check(sim) is None  # its last poll raced the commit
+    sim.history += [HistoryEvent("c1", "invoke", "await", [key, start], now),
+                    HistoryEvent("c1", "info", "await", None, now + POLL + 1)]
+    assert "ended info" in checks.reads_answered.check(sim)
+
+
+def test_reads_answered_names_a_wait_still_open_past_its_poll() -> None:
+    sim = finished_run()
+    key, start, _ = committed(sim)[0]
+    sim.history.append(HistoryEvent("c1", "invoke", "await", [key, start], sim.time))
+    sim.time += POLL
+    assert checks.reads_answered.check(sim) is None
+    sim.time += 1
+    assert "still waiting" in checks.reads_answered.check(sim)
+    sim = finished_run()
+    sim.history.append(HistoryEvent("c1", "invoke", "await", [key, -10], sim.time))
+    sim.time += 2 * POLL
+    assert checks.reads_answered.check(sim) is None  # a window never committed is not due
+    sim = finished_run()
+    sim.history.append(HistoryEvent("c1", "invoke", "finish", None, sim.time))
+    sim.time += POLL + 1
+    assert "the job finished" in checks.reads_answered.check(sim)
+
+
+def test_reads_answered_judges_nothing_before_the_faults_end() -> None:
+    sim = started()
+    deliver_all(sim, until=lambda sim: committed(sim))
+    key, start, _ = committed(sim)[0]
+    sim.history += [HistoryEvent("c1", "invoke", "await", [key, start], 0),
+                    HistoryEvent("c1", "info", "await", None, sim.time + 10 * POLL)]
+    assert sim.phase == "run" and checks.reads_answered.check(sim) is None
 
 
 # --- the model -------------------------------------------------------------------------------

@@ -116,8 +116,8 @@ SYSTEM = System(
             "restart from the last completed checkpoint, a two-phase-commit sink",
     build=build,
     invariants=(checks.consistent_cut, checks.committed_output, checks.watermarks_monotone,
-                checks.no_early_firing, checks.on_time_kept, checks.exactly_once,
-                checks.job_finishes, checks.reads_exactly_once),
+                checks.no_early_firing, checks.on_time_kept, checks.reads_answered,
+                checks.exactly_once, checks.job_finishes, checks.reads_exactly_once),
     configs={
         "default": Config("default", servers=2, clients=2, ops_per_client=3, max_steps=500,
                           max_pause=20, faults=FAULTS, quiesce_horizon=600,

@@ -7,8 +7,10 @@ output) or what clients were told, and judges them against the reference run of
 State invariants, after every step: completed checkpoints are consistent cuts, the store's
 committed output holds only reference results, each once; watermarks only move forward, no
 window fires before the watermark of all its inputs reaches its end, no on-time record is
-dropped. At the end: exactly-once output (nothing missing either), the job finished with
-nothing left pending, and readers were only ever shown reference results, once each.
+dropped; once the faults have ended, a client whose window is committed (or whose job has
+finished) is answered by its next poll. At the end: exactly-once output (nothing missing
+either), the job finished with nothing left pending, and readers were only ever shown
+reference results, once each.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ from typing import Any
 
 import attrs
 
+from checker.recovery import calm
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations.flink.client import POLL
 from implementations.flink.messages import Deploy, Record, Watermark
 from implementations.flink.sink import COMMITTED, PENDING, SinkState
 from implementations.flink.tasks import SourceState, WindowState
 from invariants.delivery import InputRecord, OutputRecord, check_delivery
-from invariants.history import OK
+from invariants.history import INVOKE, OK
 from invariants.verdict import Verdict, passed, violated
 from models.flink import (
     WINDOW,
@@ -227,6 +231,80 @@ def on_time_kept(sim: Simulation) -> str | None:
                    f"{fact['key']}, event time {fact['time']}) as late at t={time}, but its " \
                    f"source's watermark before it was {mark}: it was on time"
     return None
+
+
+class _Answers:
+    """What reads-answered has seen: when each window first appeared in the store's committed
+    output, when the JobManager durably recorded the job finished, and, in the ending, each
+    client's operation in progress."""
+
+    def __init__(self) -> None:
+        self.output = 0  # records of the committed output read so far
+        self.committed: dict[tuple[str, int], int] = {}  # (key, start) -> when committed
+        self.finished: int | None = None
+        self.calm: int | None = None  # when the faults ended, once the ending has begun
+        self.read = 0  # history events read
+        self.calls: dict[str, tuple[str, Any, int]] = {}  # process -> (f, args, call time)
+
+
+@state_invariant("reads-answered")
+def reads_answered(sim: Simulation) -> str | None:
+    """Progress for the clients: once the faults have ended (`checker.recovery.calm`), an
+    `await` whose window is in the store's committed output, and a `finish` whose job the
+    JobManager has durably recorded finished, return ok by the client's next poll: within
+    POLL ticks of the latest of the call, that commit (or finish) and the faults' end.
+
+    The bound is the client's: it asks again every POLL ticks, and in the ending a message
+    takes no time, so the first poll after that moment is answered with the window (or, for
+    `finish`, with the job finished and then its output) at once. Before the faults end no
+    bound holds: a poll may be lost or delayed, and a wait may end `info`."""
+    seen = sim.invariant_state("reads-answered", _Answers)
+    _note_commits(sim, seen)
+    if sim.phase != "quiesce":
+        return None
+    if seen.calm is None:
+        seen.calm = calm(sim)
+    for event in sim.history[seen.read:]:
+        if event.type == INVOKE:
+            seen.calls[event.process] = (event.f, event.value, event.time)
+            continue
+        f, args, call = seen.calls.pop(event.process)
+        late = _overdue(seen, f, args, call, event.time)
+        if late:
+            return f"{event.process}'s {f} {args} (called at t={call}) ended {event.type} " \
+                   f"at t={event.time}, {late}"
+    seen.read = len(sim.history)
+    for process, (f, args, call) in sorted(seen.calls.items()):
+        late = _overdue(seen, f, args, call, sim.time)
+        if late:
+            return f"{process}'s {f} {args} (called at t={call}) is still waiting at " \
+                   f"t={sim.time}, {late}"
+    return None
+
+
+def _note_commits(sim: Simulation, seen: _Answers) -> None:
+    """When each window first appeared in the committed output, and when the job finished."""
+    output = sim.contexts[STORE].storage.durable("output", ())
+    for key, start, _ in output[seen.output:]:
+        seen.committed.setdefault((key, start), sim.time)
+    seen.output = len(output)
+    if seen.finished is None and sim.contexts[JOBMANAGER].storage.durable("finished", False):
+        seen.finished = sim.time
+
+
+def _overdue(seen: _Answers, f: str, args: Any, call: int, now: int) -> str | None:
+    """Why an operation still unanswered at `now` is late (None if it is not)."""
+    if f == "await":
+        ready, what = seen.committed.get(tuple(args)), "its window was committed"
+    else:
+        ready, what = seen.finished, "the job finished"
+    if ready is None:
+        return None
+    due = max(call, ready, seen.calm) + POLL
+    if now <= due:
+        return None
+    return f"but {what} at t={ready} and the faults ended at t={seen.calm}: its next poll " \
+           f"was due to be answered by t={due} (POLL={POLL})"
 
 
 # --- at the end ------------------------------------------------------------------------------
