@@ -14,9 +14,10 @@ import pytest
 
 import implementations
 from checker.run import execute, new_simulation
-from checker.sim import Simulation
+from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config
+from implementations.paxos_core import FOLLOWER, MASTER, NOOP, RESEND, Ballot
 from implementations.photon import FINAL_POLLS, SYSTEM, Roles, build, checks
 from implementations.photon.frontend import POLL
 from implementations.photon.messages import (
@@ -31,7 +32,14 @@ from implementations.photon.messages import (
     Query,
     Token,
 )
-from implementations.photon.pipeline import Dispatcher, Joiner, NoRecoveryScan, OutputLog
+from implementations.photon.pipeline import (
+    JOIN_TIMEOUT,
+    Dispatcher,
+    Joiner,
+    NoRecoveryScan,
+    OutputLog,
+)
+from implementations.photon.registry import IdRegistry as Registry
 from implementations.photon.registry import TokenIgnored
 from models.photon import IdRegistry, disagreements, duplicated, join, misattributed, registry_of
 
@@ -107,11 +115,14 @@ def test_servers_that_drop_every_message_are_reported() -> None:
 
 
 def test_a_pipeline_that_logs_clicks_but_joins_none_is_reported() -> None:
+    """Once the faults are over it is overdue (a state check, so the run stops there), and
+    what it has output by then has lost the clicks."""
     for seed in range(5):
         result = walk("correct", seed, system=with_servers(never_dispatches))
         assert result.verdict.violated, seed
-        assert result.verdict.invariant == "joined-exactly-once", result.verdict
-        assert "lost" in result.verdict.explanation
+        assert result.verdict.invariant == "joined-promptly", result.verdict
+        lost = checks.joined_exactly_once.check(result.sim)
+        assert lost.violated and "lost" in lost.explanation
 
 
 # --- scripted schedules ----------------------------------------------------------------------
@@ -400,6 +411,110 @@ def test_a_joiner_that_never_forgets_a_refused_registration_is_reported() -> Non
         verdict = checks.nothing_left_to_recover.check(sim)
         assert verdict.ok == forgets, verdict
         assert forgets or "still lists its registration of click k1" in verdict.explanation
+
+
+def ran_on(sim: Simulation, node: str, detail: Any = None) -> None:
+    """Record in the trace a step of the ending, at the current time, that ran on `node` (a
+    delivery to it): the checks read a node's state again after its own steps."""
+    sim.trace.append(Step(("deliver", "c1", node, 0), sim.time, detail, "quiesce"))
+
+
+def settle_registry(sim: Simulation, master: str, ballot: Ballot) -> None:
+    """Make `master` the registry's master, named by every replica and promised its ballot."""
+    for replica in ("r1", "r2", "r3"):
+        node = sim.nodes[replica]
+        node.role, node.master_hint, node.promised = FOLLOWER, master, ballot
+        ran_on(sim, replica)
+    sim.nodes[master].role, sim.nodes[master].ballot = MASTER, ballot
+
+
+def log_click_and_query(sim: Simulation, dc: str) -> None:
+    sim.contexts[f"d{dc}"].storage.put("click/k1", Click("k1", "q1"))
+    sim.contexts[f"e{dc}"].storage.put("query/q1", Query("q1", "ad1"))
+
+
+def ending_at(time: int) -> Simulation:
+    sim = blank()
+    sim.phase, sim.time = "quiesce", time  # the faults end
+    return sim
+
+
+def test_joined_promptly_bounds_a_click_once_the_faults_are_over() -> None:
+    sim = ending_at(1000)
+    log_click_and_query(sim, "1")
+    assert checks.joined_promptly.check(sim) is None  # no registry master yet: not judged
+    sim.time = 1100
+    settle_registry(sim, "r2", Ballot(3, "r2"))
+    assert checks.joined_promptly.check(sim) is None  # settled at t=1100: due by t=1400
+    sim.time = 1000 + JOIN_TIMEOUT  # a Join lost before the faults ended may wait this long
+    assert checks.joined_promptly.check(sim) is None
+    sim.time += 1
+    assert "click k1 is not done at d1 at t=1401" in checks.joined_promptly.check(sim)
+    sim.contexts["d1"].storage.put("done/k1", True)
+    sim.time += 1
+    assert checks.joined_promptly.check(sim) is None
+
+
+def test_joined_promptly_counts_from_the_query_and_from_a_settled_registry() -> None:
+    sim = ending_at(1000)
+    settle_registry(sim, "r1", Ballot(2, "r1"))
+    sim.contexts["d2"].storage.put("click/k1", Click("k1", "q1"))
+    assert checks.joined_promptly.check(sim) is None
+    sim.time = 1300  # the query comes late: e2 logs it
+    sim.contexts["e2"].storage.put("query/q1", Query("q1", "ad1"))
+    ran_on(sim, "e2", LogQuery(Query("q1", "ad1")))
+    assert checks.joined_promptly.check(sim) is None
+    sim.time = 1300 + checks.SETTLED_WAIT  # due by then, later than 1000 + JOIN_TIMEOUT
+    assert checks.joined_promptly.check(sim) is None
+    sim.time += 1
+    sim.nodes["r3"].promised = Ballot(4, "r3")  # r3 would refuse the master's Accepts
+    ran_on(sim, "r3")
+    assert checks.joined_promptly.check(sim) is None  # not settled: not judged
+    settle_registry(sim, "r1", Ballot(2, "r1"))  # settled again from now on
+    assert checks.joined_promptly.check(sim) is None
+    sim.time += checks.SETTLED_WAIT + 1
+    assert "click k1 is not done at d2" in checks.joined_promptly.check(sim)
+
+
+def test_joined_promptly_waits_a_backoff_after_a_not_yet_and_the_log_behind_a_lost_accept() -> None:
+    sim = ending_at(1000)
+    settle_registry(sim, "r1", Ballot(2, "r1"))
+    log_click_and_query(sim, "1")
+    ran_on(sim, "d1", NotYet("k1"))
+    assert checks.joined_promptly.check(sim) is None
+    sim.time = 1000 + checks.SETTLED_WAIT  # no Join of k1 is lost now: the backoff is all
+    assert checks.joined_promptly.check(sim) is None
+    sim.time += 1
+    assert "it was due by t=1200" in checks.joined_promptly.check(sim)
+    sim = ending_at(1000)
+    settle_registry(sim, "r1", Ballot(2, "r1"))
+    sim.nodes["r1"].proposals = {0: Insert("k9", T2)}  # its Accepts may have been lost
+    log_click_and_query(sim, "1")
+    ran_on(sim, "d1", NotYet("k1"))
+    assert checks.joined_promptly.check(sim) is None
+    sim.time = 1000 + RESEND  # the master resends them then; k1's insert waits behind them
+    assert checks.joined_promptly.check(sim) is None
+    sim.time += 1
+    assert "it was due by t=1400" in checks.joined_promptly.check(sim)
+
+
+class SilentMaster(Registry):
+    """A registry whose master applies an insert but does not answer it: the joiner hears of
+    it only after its CALL_TIMEOUT sends it to another replica, which sends it back to the
+    master, which answers from its table."""
+
+    def apply(self, ctx: Any, slot: int, value: Any) -> None:
+        if value is not NOOP:
+            self.conditional_insert(value.click_id, value.token)
+
+
+def test_a_registry_master_that_answers_only_retries_is_reported() -> None:
+    silent = attrs.evolve(SYSTEM, variants={
+        "correct": attrs.evolve(SYSTEM.variant("correct"), impl=Roles(registry=SilentMaster))})
+    found = next(r for r in (walk("correct", seed, system=silent) for seed in range(300))
+                 if r.violated)
+    assert found.verdict.invariant == "joined-promptly", found.verdict
+    assert "was due by" in found.verdict.explanation
 
 
 # --- the model -------------------------------------------------------------------------------

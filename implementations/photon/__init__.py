@@ -115,7 +115,8 @@ SYSTEM = System(
             "dispatchers, joiners, event stores, and an IdRegistry on Paxos with tokens",
     build=build,
     invariants=(checks.no_duplicate_join, checks.registered_once, one_value_per_slot,
-                checks.registry_replicas_agree, checks.joined_exactly_once,
+                checks.registry_replicas_agree, checks.joined_promptly,
+                checks.joined_exactly_once,
                 checks.pipeline_drains, checks.registry_converged,
                 checks.nothing_left_to_recover),
     configs={

@@ -2,10 +2,14 @@
 told by the registry (ghost notes), the chosen values Paxos learners noted, and the durable
 contents of the output logs, of the registry replicas' logs and, at the end, of the
 dispatchers' click logs and the joiners' lists of registrations, and judge them against the
-model (`models/photon.py`); none asks the implementation's own functions.
+model (`models/photon.py`); once the faults are over, `joined-promptly` also reads the
+dispatchers' click logs, the event stores' queries, the `NotYet` answers the trace shows
+delivered, and the registry replicas' roles, the master each names, the ballot each promised
+and the master's outstanding proposals, and holds them to bounds worked out from the
+pipeline's timeouts. None asks the implementation's own functions.
 
 Nodes are found by their names: output logs `o<dc>`, registry replicas `r<n>`, dispatchers
-`d<dc>`, joiners `j<dc>`; a joiner `j<dc>` and an output log `o<dc>` belong to datacenter
+`d<dc>`, joiners `j<dc>`, event stores `e<dc>`; a node named `x<dc>` belongs to datacenter
 `<dc>`."""
 
 from __future__ import annotations
@@ -15,8 +19,13 @@ from typing import Any
 
 import attrs
 
+from checker.recovery import calm
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations import paxos_core
+from implementations.paxos_core import FOLLOWER, MASTER
+from implementations.photon.messages import NotYet
+from implementations.photon.pipeline import CALL_TIMEOUT, JOIN_TIMEOUT, MAX_BACKOFF, NO_MASTER
 from invariants.delivery import InputRecord, OutputRecord, check_delivery
 from invariants.history import OK
 from invariants.verdict import Verdict, passed, violated
@@ -159,6 +168,143 @@ def registry_replicas_agree(sim: Simulation) -> str | None:
         node = sim.nodes[replica]
         if node is not None and node.registry != table:
             return f"{replica}'s table {node.registry} is not what its log gives: {table}"
+    return None
+
+
+# --- prompt joins, once the faults are over ----------------------------------------------------
+
+# Once the faults end (`checker.recovery.calm`: everything healed and restarted, the last pause
+# over), the ending's messages take no time and none is lost: only timers delay a click.
+# Once, besides, a click and its query are durably in their datacenter's logs and the registry
+# is settled (one master, named by every replica, none promised a higher ballot), every step of
+# the join is answered at once: the dispatch, the lookup (the query is there), the insert (any
+# replica points to the master, whose Accepts are accepted at once) and the output. What may
+# still hold the click then is a timer set before that moment:
+# - a backoff after the query was missing (MAX_BACKOFF), or the joiner's wait for a lost answer
+#   or for a registry not settled yet (CALL_TIMEOUT, NO_MASTER): SETTLED_WAIT at most;
+# - the dispatcher's JOIN_TIMEOUT, when a Join sent before the faults ended, or its answer, was
+#   lost -- unless the joiner has told it NotYet since they ended: it then waits a backoff
+#   (MAX_BACKOFF) and dispatches again. (A Join sent once the faults are over always reaches
+#   the joiner, which answers it when its join is done: that JOIN_TIMEOUT never has to fire.)
+# - the registry master's Paxos RESEND, when it had proposals outstanding as the faults ended
+#   (their Accepts may have been lost): it applies, and answers, in slot order, so every insert
+#   after them waits for them.
+SETTLED_WAIT = max(MAX_BACKOFF, CALL_TIMEOUT, NO_MASTER)
+
+
+def settled_master(sim: Simulation) -> str | None:
+    """The registry's master, if the registry is settled: every replica up, one master, the
+    others followers naming it, none promised a ballot above the master's. (Read from the
+    replicas' state: an insert sent to any of them is then chosen and answered at once.)"""
+    nodes = {replica: sim.nodes[replica] for replica in replicas(sim)}
+    if any(node is None for node in nodes.values()):
+        return None
+    masters = [replica for replica, node in nodes.items() if node.role == MASTER]
+    if len(masters) != 1:
+        return None
+    master = masters[0]
+    ballot = nodes[master].ballot
+    if all(node.master_hint == master and node.promised <= ballot
+           and node.role in (MASTER, FOLLOWER) for node in nodes.values()):
+        return master
+    return None
+
+
+@attrs.define
+class _Ending:
+    """Per simulation, in the ending: when the faults ended and whether the registry master
+    had proposals outstanding then, the click logs and query stores to read (node -> key
+    prefix), since when the registry has been settled, when each click (per dispatcher) and
+    query (per event store) was first seen durably logged, when each dispatcher was last told
+    NotYet for a click, the trace steps read, and the time the clicks were last judged at."""
+
+    calm: int
+    outstanding: bool
+    logs: dict[str, str]
+    settled_since: int | None = None
+    logged: dict[str, dict[str, int]] = attrs.Factory(dict)  # log node -> entry id -> time
+    not_yet: dict[tuple[str, str], int] = attrs.Factory(dict)  # (dispatcher, click) -> time
+    read: int | None = None  # None: nothing read yet
+    judged: int | None = None
+
+    @classmethod
+    def begin(cls, sim: Simulation) -> _Ending:
+        logs = {node: "click/" for node in dispatchers(sim)}
+        logs.update({f"e{datacenter(node)}": "query/" for node in dispatchers(sim)})
+        return cls(calm(sim), _outstanding(sim), logs)
+
+    def read_steps(self, sim: Simulation) -> set[str | None]:
+        """Note the NotYet answers the dispatchers were given since the faults ended, and read
+        the click logs and query stores the steps since the last look ran on (all of them at
+        the first look): only a node's own step writes its storage. Returns the nodes those
+        steps ran on (every node, at the first look)."""
+        steps = sim.trace[self.read or 0:]
+        ran = set(sim.servers) if self.read is None else {_ran_on(step) for step in steps}
+        self.read = len(sim.trace)
+        for step in steps:
+            if isinstance(step.detail, NotYet) and step.event[0] == "deliver" \
+                    and step.time >= self.calm:
+                self.not_yet[step.event[2], step.detail.click_id] = step.time
+        for node in ran & self.logs.keys():
+            seen, storage = self.logged.setdefault(node, {}), sim.contexts[node].storage
+            for key in storage.items():
+                if key.startswith(self.logs[node]) and storage.durable(key) is not None:
+                    seen.setdefault(key.removeprefix(self.logs[node]), sim.time)
+        return ran
+
+    def due(self, dispatcher: str, click: str, ready: int) -> int:
+        """When the click is due at the dispatcher, given when it became ready (above)."""
+        told = self.not_yet.get((dispatcher, click))
+        waits = [ready + SETTLED_WAIT,
+                 self.calm + JOIN_TIMEOUT if told is None else told + MAX_BACKOFF]
+        if self.outstanding:
+            waits.append(self.calm + paxos_core.RESEND)
+        return max(waits)
+
+
+def _ran_on(step: Any) -> str | None:
+    """The node a step ran on: a delivery's receiver, a timer's node, a restarted node."""
+    kind, *args = step.event
+    return args[1] if kind == "deliver" else args[0] if kind in ("fire", "restart") else None
+
+
+def _outstanding(sim: Simulation) -> bool:
+    """Whether a registry master has proposals not yet chosen."""
+    return any(node is not None and node.role == MASTER and node.proposals
+               for node in (sim.nodes[replica] for replica in replicas(sim)))
+
+
+@state_invariant("joined-promptly")
+def joined_promptly(sim: Simulation) -> str | None:
+    """Once the faults are over, a click is done at its dispatcher within SETTLED_WAIT of the
+    moment it, its query and a settled registry were all there, and within the dispatcher's
+    JOIN_TIMEOUT (or a backoff after a NotYet) and the registry's Paxos RESEND of the faults'
+    end, where those may be pending (the bounds are worked out from the timeouts above)."""
+    if sim.phase != "quiesce":
+        return None
+    seen = sim.invariant_state("joined-promptly", lambda: _Ending.begin(sim))
+    if not seen.read_steps(sim).isdisjoint(replicas(sim)):  # else the registry is as it was
+        if settled_master(sim) is None:
+            seen.settled_since = None
+        elif seen.settled_since is None:
+            seen.settled_since = sim.time
+    if seen.settled_since is None or seen.judged == sim.time:
+        return None  # a click logged, or a registry settled, at this time is due later
+    seen.judged = sim.time
+    for dispatcher in dispatchers(sim):
+        dc, storage = datacenter(dispatcher), sim.contexts[dispatcher].storage
+        queries = seen.logged.get(f"e{dc}", {})
+        for click_id, logged in seen.logged.get(dispatcher, {}).items():
+            query = storage.durable(f"click/{click_id}").query_id
+            if query not in queries or storage.durable(f"done/{click_id}"):
+                continue
+            ready = max(logged, queries[query], seen.settled_since)
+            due = seen.due(dispatcher, click_id, ready)
+            if sim.time > due:
+                return (f"click {click_id} is not done at {dispatcher} at t={sim.time}: the "
+                        f"faults ended at t={seen.calm}, and since t={ready} it and its query "
+                        f"{query} were in datacenter {dc}'s logs and the registry settled "
+                        f"with {settled_master(sim)} its master; it was due by t={due}")
     return None
 
 
