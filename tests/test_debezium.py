@@ -21,6 +21,7 @@ from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
 from implementations.debezium import SYSTEM, Roles, checks
 from implementations.debezium.connector import (
+    CONNECTOR,
     DATABASE,
     OFFSETS,
     Connector,
@@ -393,6 +394,30 @@ def test_progress_needs_the_connectors_offset_caught_up() -> None:
     record_scan(sim, [["orders", 1, 2, 1], ["orders", 2, 2, 2]])
     del sim.history[-1].value["position"]  # a scan that lost the tables' position
     assert "did not read" in checks.progress.check(sim).explanation
+
+
+def test_scan_ends_once_drained_bounds_the_scan_from_the_drain() -> None:
+    """In the ending, the scan must return within SCAN_RETURNS of the later of its call and
+    the moment the pipeline drained (offset at the binlog's end, index holding the rows)."""
+    sim = fresh_sim()
+    sim.phase = "quiesce"
+    sim.history.append(HistoryEvent("w1", "invoke", "scan", None, 0))
+    put_docs(sim, {("orders", 1): Doc(2, 1), ("orders", 2): Doc(2, 2)})
+    sim.time = 10_000  # the connector has committed no offset: not drained, no bound
+    assert checks.scan_ends_once_drained.check(sim) is None
+    sim.contexts[CONNECTOR].storage.put(OFFSETS, SourceOffset("shop-connector", 2, ()))
+    assert checks.scan_ends_once_drained.check(sim) is None  # drained now, at t=10000
+    sim.time += checks.SCAN_RETURNS
+    assert checks.scan_ends_once_drained.check(sim) is None
+    sim.time += 1
+    explanation = checks.scan_ends_once_drained.check(sim)
+    assert "drained since t=10000" in explanation
+    put_docs(sim, {("orders", 1): Doc(2, 1)})  # row 2 missing: not drained any more
+    assert checks.scan_ends_once_drained.check(sim) is None
+    sim.history.append(HistoryEvent("w1", "ok", "scan", {}, sim.time))
+    put_docs(sim, {("orders", 1): Doc(2, 1), ("orders", 2): Doc(2, 2)})
+    sim.time += 10 * checks.SCAN_RETURNS  # drained, but no scan in progress
+    assert checks.scan_ends_once_drained.check(sim) is None
 
 
 def record_ops(sim: Simulation, *ops: tuple) -> None:

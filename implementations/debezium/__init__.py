@@ -124,7 +124,7 @@ SYSTEM = System(
                 checks.events_match_source, checks.kafka_one_leader_per_epoch,
                 checks.sink_commits_applied, checks.source_log, checks.answers_match_requests,
                 checks.syncs_read_own_writes, checks.no_change_lost, checks.per_key_order,
-                checks.progress),
+                checks.progress, checks.scan_ends_once_drained),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=4, max_steps=600,
                           max_pause=300, faults=FAULTS, quiesce_horizon=800,

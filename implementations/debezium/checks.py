@@ -8,12 +8,14 @@ what their transactions asked for (the model); each ok sync read its writer's ow
 the change topics lose nothing from the snapshot on (`invariants/delivery.py`, at least once
 by version) and hold each key's versions in order; and progress at quiescence: every
 operation returned, the ending's scan found the connector's committed offset at the binlog's
-last position and the index holding the source's rows.
+last position and the index holding the source's rows; and the scan returned soon after the
+pipeline drained.
 
 The source's history is the ghost record the database writes as it commits (what writers
 are told is checked against it); the topics are read from the brokers' storage, the sink's
 committed offsets from the group coordinator's, the index from its storage and from the
-syncs' and the scan's answers. No check asks the connector or the sink.
+syncs' and the scan's answers, the connector's committed offset from its storage (the
+offset file). No check asks the connector or the sink.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import Any
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations.debezium.connector import CONNECTOR, OFFSETS
 from implementations.debezium.sink import GROUP, INDEX
-from implementations.debezium.workload import SCANNED
+from implementations.debezium.workload import SCAN_WAITS, SCANNED
 from implementations.kafka.checks import layout
 from implementations.kafka.checks import one_leader_per_epoch as kafka_one_leader_per_epoch
 from implementations.kafka.group import group_key
@@ -407,3 +410,70 @@ def _final_scan(sim: Simulation, ops: list) -> str | None:
         return (f"the index ended with {_name(key)} = {found!r} where the source holds "
                 f"{row!r} (None: no row)")
     return None
+
+
+# --- the ending's scan ----------------------------------------------------------------------
+
+# How long the ending's scan may go on once the pipeline has drained (`_drained`). The scan
+# reads the index, and the connector's offset until it is caught up, in rounds SCAN_WAITS
+# apart, and ends at the first round that finds both drained (or after its last round). In
+# the ending the tables no longer change (the writers' last operations are over, every message
+# of theirs delivered) and messages take no time, so the round after the drain, at most the
+# longest of the waits away, reads the drained pipeline and ends the scan.
+SCAN_RETURNS = max(SCAN_WAITS)
+
+
+class _Drain:
+    """Per simulation: the scan in progress (its call time), the pipeline's state when last
+    looked at, and since when it has been drained (None while it is not)."""
+
+    def __init__(self) -> None:
+        self.read = 0  # history events read
+        self.scan: int | None = None
+        self.docs: Any = None
+        self.offset: Any = None
+        self.last = -1
+        self.since: int | None = None
+
+
+@state_invariant("scan-ends-once-drained")
+def scan_ends_once_drained(sim: Simulation) -> str | None:
+    """In the ending, once the pipeline has drained -- the connector's committed offset (the
+    file in its storage) at the binlog's last position, and the index's live documents
+    exactly the source's rows there (the model) -- the scan in progress returns within
+    SCAN_RETURNS of the later of its call and the drain: an operator watching the
+    pipeline's lag sees it reach zero."""
+    if sim.phase != "quiesce":
+        return None
+    seen = sim.invariant_state("scan-ends-once-drained", _Drain)
+    _follow_scan(sim, seen)
+    history, docs = source(sim).history, index_docs(sim)
+    offset = sim.contexts[CONNECTOR].storage.get(OFFSETS)
+    if docs is not seen.docs or offset is not seen.offset or history.last != seen.last:
+        seen.docs, seen.offset, seen.last = docs, offset, history.last
+        if not _drained(history, docs, offset):
+            seen.since = None
+        elif seen.since is None:
+            seen.since = sim.time
+    if seen.scan is None or seen.since is None:
+        return None
+    if sim.time > max(seen.scan, seen.since) + SCAN_RETURNS:
+        return (f"the ending's scan (called at t={seen.scan}) has not returned by "
+                f"t={sim.time}, though the pipeline has been drained since t={seen.since} "
+                f"(SCAN_RETURNS={SCAN_RETURNS})")
+    return None
+
+
+def _follow_scan(sim: Simulation, seen: _Drain) -> None:
+    for event in sim.history[seen.read:]:
+        if event.f == "scan":
+            seen.scan = event.time if event.type == "invoke" else None
+    seen.read = len(sim.history)
+
+
+def _drained(history: SourceHistory, docs: dict, offset: Any) -> bool:
+    """The connector's committed offset is at the binlog's last position, and the index's
+    live documents (tombstones aside) are exactly the source's rows there."""
+    live = {key: doc.row for key, doc in docs.items() if doc.row is not None}
+    return (offset is not None and offset.position == history.last
+            and live == history.rows_at(history.last))
