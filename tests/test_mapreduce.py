@@ -18,16 +18,24 @@ from checker.node import Context
 from checker.run import execute, new_simulation
 from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
-from checker.system import Config, Variant
+from checker.system import Config, Invariant, Variant
 from implementations.mapreduce import SYSTEM, Roles, build, checks
 from implementations.mapreduce.master import COMPLETED, LostMapsNotReexecuted, Master, Task
 from implementations.mapreduce.messages import (
     FAIL_AFTER,
+    MASTER,
     PING,
+    READ_TIMEOUT,
+    READ_TRIES,
     STORE,
     Append,
+    Assign,
     Attempt,
     Fetch,
+    Job,
+    JobDone,
+    Locations,
+    MapAt,
     MapOutput,
     Rename,
     Renamed,
@@ -140,6 +148,39 @@ class SuspectsEarly(Master):
             self.silent[worker] = 1
 
 
+class SuspectsLate(Master):
+    """Not seeded: a status leaves its worker at minus one ping period of silence, so a
+    worker that stops answering is taken for failed a period late."""
+
+    def on_status(self, ctx: Context, worker: str, status: Status) -> None:
+        super().on_status(ctx, worker, status)
+        if self.incarnations[worker] == status.incarnation:  # taken, not stale
+            self.silent[worker] = -1
+
+
+class TellsOnlyWhenAsked(Master):
+    """Not seeded: the master does not wake the user when the job completes; the user
+    learns it when it next resubmits the job."""
+
+    answering = False
+
+    def on_submit(self, ctx: Context, user: str, job: Any) -> None:
+        self.answering = True
+        super().on_submit(ctx, user, job)
+        self.answering = False
+
+    def tell_user(self, ctx: Context) -> None:
+        if self.answering:
+            super().tell_user(ctx)
+
+
+class NotifiesNobody(Master):
+    """Not seeded: reducers learn where a re-executed map is only when they ask."""
+
+    def notify_reducers(self, ctx: Context) -> None:
+        pass
+
+
 class SkipsLostMaps(Worker):
     """Not seeded: a reducer that cannot fetch a map output reduces without it."""
 
@@ -152,7 +193,11 @@ class SkipsLostMaps(Worker):
     (Roles(master=ReexecutesReduces), "completed-once"),
     (Roles(worker=SkipsLostMaps), "no-partial-final"),
     (Roles(master=SuspectsEarly), "failed-after-silence"),
-], ids=["rename-replaces", "reexecutes-reduces", "skips-lost-maps", "suspects-early"])
+    (Roles(master=SuspectsLate), "failed-in-time"),
+    (Roles(master=TellsOnlyWhenAsked), "user-woken"),
+    (Roles(master=NotifiesNobody), "reducers-notified"),
+], ids=["rename-replaces", "reexecutes-reduces", "skips-lost-maps", "suspects-early",
+        "suspects-late", "tells-only-when-asked", "notifies-nobody"])
 def test_bugs_nobody_seeded_are_caught(roles: Roles, invariant: str) -> None:
     system = attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", roles)})
     found = next(r for r in (walk("mutant", seed, system=system) for seed in range(100))
@@ -405,11 +450,145 @@ def status_from(worker: str, time: int, incarnation: int = 1) -> Step:
         "master-restart-counts", "a-status-in-the-same-tick-may-come-after"])
 def test_failed_after_silence_counts_from_the_last_status_the_master_took(
         steps: list[Step], ghost: list, problem: str | None) -> None:
+    assert_judged(checks.failed_after_silence, steps, ghost, problem)
+
+
+def assert_judged(invariant: Invariant, steps: list[Step], ghost: list,
+                  problem: str | None) -> None:
+    """A hand-made run with these steps and ghost facts: the state check holds (problem
+    None), or its sentence says `problem`."""
     sim = hand_made({})
     sim.trace += steps
     sim.ghost += ghost
-    sentence = checks.failed_after_silence.check(sim)
+    sentence = invariant.check(sim)
     assert sentence is None if problem is None else problem in sentence
+
+
+def ping_rounds(*times: int) -> list[Step]:
+    return [Step(("fire", MASTER, "ping"), time) for time in times]
+
+
+SIX_ROUNDS = ping_rounds(*range(20, 140, 20))  # t=20 .. 120: the sixth is due to fail
+
+
+@pytest.mark.parametrize("steps, ghost, problem", [
+    (SIX_ROUNDS, [failure("w1", 120), failure("w2", 120)], None),
+    (SIX_ROUNDS[:5], [], None),
+    (SIX_ROUNDS, [failure("w1", 120)], "not heard from w2 for 5 rounds (since t=0)"),
+    ([*SIX_ROUNDS[:1], status_from("w2", 30), *SIX_ROUNDS[1:]], [failure("w1", 120)], None),
+    ([status_from("w2", 10, 2), *SIX_ROUNDS[:1], status_from("w2", 30, 1), *SIX_ROUNDS[1:]],
+     [failure("w1", 120)], "not heard from w2 for 5 rounds (since t=10)"),
+    ([status_from("w2", 10, 1), *SIX_ROUNDS[:1], status_from("w2", 30, 2), *SIX_ROUNDS[1:]],
+     [failure("w1", 120)], None),
+    ([*SIX_ROUNDS, *ping_rounds(140)], [failure("w1", 120), failure("w2", 120)], None),
+    ([*SIX_ROUNDS[:5], Step(("restart", MASTER), 110), *ping_rounds(130)], [], None),
+    ([Step(("restart", MASTER), 10), *SIX_ROUNDS], [failure("w1", 120), failure("w2", 110)],
+     "not heard from w2"),
+], ids=["failed-on-time", "not-yet-due", "never-failed", "a-status-counts-afresh",
+        "stale-status-does-not-count", "newer-boot-counts", "failed-once-until-heard-from",
+        "master-restart-counts-afresh", "failed-in-another-round"])
+def test_failed_in_time_wants_the_master_to_fail_a_worker_silent_for_its_rounds(
+        steps: list[Step], ghost: list, problem: str | None) -> None:
+    assert_judged(checks.failed_in_time, steps, ghost, problem)
+
+
+def complete_the_job(sim: Simulation, last: str = "reduce1") -> None:
+    sim.ghost += [completion(task, "w1") for task in checks.tasks_of(JOB) if task != last]
+    assert checks.user_woken.check(sim) is None
+    sim.ghost.append(completion(last, "w2"))
+
+
+def test_user_woken_wants_a_job_done_sent_when_the_last_task_completes() -> None:
+    sim = hand_made({})
+    complete_the_job(sim)
+    assert "sent c1 no JobDone" in checks.user_woken.check(sim)
+    sim = hand_made({})
+    complete_the_job(sim, last="map2")  # a re-executed map can be the last task
+    sim.network.send(MASTER, "c1", JobDone((final_file(0), final_file(1))))
+    assert checks.user_woken.check(sim) is None
+    sim = hand_made({})
+    complete_the_job(sim)
+    sim.network.send(MASTER, "c1", JobDone((final_file(0), final_file(1))))
+    sim.trace.append(Step(("drop", MASTER, "c1", 0), 0, JobDone(())))
+    sim.network.take((MASTER, "c1", 0))
+    assert checks.user_woken.check(sim) is None  # sent, then lost: resubmitting makes up
+
+
+def test_the_user_is_woken_when_a_re_executed_map_completes_the_job() -> None:
+    """A run in which the reducers read every map output, the worker holding two of them
+    was then taken for failed, and the job's last task was their re-execution (the master
+    used to wake the user only on a reduce task's completion)."""
+    result = walk("correct", 199)
+    assert result.verdict.ok, result.verdict
+    done: set[str] = set()
+    for kind, _, _, fact in result.sim.ghost:
+        checks.count_completions(done, [(kind, 0, "", fact)])
+        if done.issuperset(checks.tasks_of(checks.submitted(result.sim))):
+            assert fact["task"].startswith("map"), fact
+            break
+    woken = [step for step in result.sim.trace if isinstance(step.detail, JobDone)]
+    assert woken and woken[0].event[0] == "deliver"
+
+
+def reads(*events: tuple[str, Any, int]) -> Simulation:
+    """c2's reads of partition 1: (type, value, time) each."""
+    sim = hand_made({})
+    sim.history += [Event("c2", type_, "read", value, time) for type_, value, time in events]
+    return sim
+
+
+LAST_POLL = (READ_TRIES - 1) * READ_TIMEOUT
+
+
+@pytest.mark.parametrize("events, now, problem", [
+    ([("invoke", 1, 0), ("ok", None, LAST_POLL)], LAST_POLL, None),
+    ([("invoke", 1, 0), ("ok", THREE[1], 0)], 0, None),
+    ([("invoke", 1, 0), ("ok", None, LAST_POLL - 1)], LAST_POLL, "found no such file"),
+    ([("invoke", 1, 0), ("fail", None, READ_TRIES * READ_TIMEOUT)], 100, None),
+    ([("invoke", 1, 0)], READ_TRIES * READ_TIMEOUT, None),
+    ([("invoke", 1, 0)], READ_TRIES * READ_TIMEOUT + 1, "has not returned by t=61"),
+], ids=["no-file-at-the-last-poll", "found-at-once", "gave-up-early", "failed-in-time",
+        "still-in-time", "polls-on"])
+def test_read_polls_holds_a_read_to_its_tries(events: list, now: int,
+                                              problem: str | None) -> None:
+    sim = reads(*events)
+    sim.time = now
+    sentence = checks.read_polls.check(sim)
+    assert sentence is None if problem is None else problem in sentence
+
+
+REDUCE0 = Attempt("reduce", 0, 1)
+
+
+def running_reduce(sim: Simulation) -> None:
+    """The master hands reduce0.1 to w1 (an `Assign` in flight, read by the check)."""
+    sim.network.send(MASTER, "w1", Assign(7, REDUCE0, Job(**JOB), ()))
+    assert checks.reducers_notified.check(sim) is None
+
+
+def test_reducers_notified_wants_each_running_reduce_told_of_a_re_executed_map() -> None:
+    again = ("completed", 0, MASTER, {"task": "map1", "attempt": "map1.2", "worker": "w2"})
+    sim = hand_made({})
+    running_reduce(sim)
+    sim.ghost.append(again)
+    assert "did not tell w1, running reduce0.1" in checks.reducers_notified.check(sim)
+    sim = hand_made({})
+    running_reduce(sim)
+    sim.ghost.append(again)
+    sim.network.send(MASTER, "w1", Locations(REDUCE0, (MapAt(Attempt("map", 1, 2), "w2"),)))
+    assert checks.reducers_notified.check(sim) is None
+    for ended in (failure("w1", 0), completion("reduce0", "w1")):
+        sim = hand_made({})
+        running_reduce(sim)
+        sim.ghost += [ended, again]
+        assert checks.reducers_notified.check(sim) is None, ended
+    sim = hand_made({})
+    running_reduce(sim)
+    sim.network.duplicate((MASTER, "w1", 0))  # a copy repeats its assignment number
+    sim.ghost.append(failure("w1", 0))
+    assert checks.reducers_notified.check(sim) is None
+    sim.ghost.append(again)
+    assert checks.reducers_notified.check(sim) is None
 
 
 def with_ops(files: dict[str, tuple], ops: list[tuple[str, str, Any, Any]]) -> Simulation:

@@ -111,8 +111,9 @@ SYSTEM = System(
             "atomic rename",
     build=build,
     invariants=(checks.no_partial_final, checks.one_commit_per_partition,
-                checks.completed_once, checks.failed_after_silence, checks.one_execution,
-                checks.sequential_output),
+                checks.completed_once, checks.failed_after_silence, checks.failed_in_time,
+                checks.user_woken, checks.read_polls, checks.reducers_notified,
+                checks.one_execution, checks.sequential_output),
     configs={  # `servers` counts the workers; the master and the output store come on top
         "default": Config("default", servers=3, clients=2, ops_per_client=2, max_steps=400,
                           max_pause=PAUSE, faults=FAULTS, quiesce_horizon=400,

@@ -1,9 +1,11 @@
 """The invariants. Each reads what the implementation cannot fake: the job the user program
 submitted and what it and the readers were told (the history), the store's durable files,
 ghost facts (which rename took effect, which task the master marked completed or
-re-executed, which worker it took for failed, and why) and the trace (when the workers'
-statuses reached the master); the expected output comes from `models/mapreduce.py` running
-the user's functions sequentially. None asks the master or a worker what it thinks."""
+re-executed, which worker it took for failed, and why), the trace (when the workers'
+statuses reached the master, when its ping timer fired) and the messages the master sent
+(its assignments, and what it told the user and the reducers); the expected output comes
+from `models/mapreduce.py` running the user's functions sequentially. None asks the master
+or a worker what it thinks."""
 
 from __future__ import annotations
 
@@ -17,8 +19,13 @@ from implementations.mapreduce.messages import (
     MAP,
     MASTER,
     PING,
+    READ_TIMEOUT,
+    READ_TRIES,
     REDUCE,
     STORE,
+    Assign,
+    JobDone,
+    Locations,
     Status,
     final_file,
 )
@@ -43,6 +50,28 @@ def submitted(sim: Simulation) -> dict[str, Any] | None:
     """The job the user program submitted, as its history records it."""
     return next((event.value for event in sim.history
                  if event.type == "invoke" and event.f == "job"), None)
+
+
+def user_of(sim: Simulation) -> str | None:
+    """The client that submitted the job, as the history records it."""
+    return next((event.process for event in sim.history
+                 if event.type == "invoke" and event.f == "job"), None)
+
+
+def tasks_of(job: dict[str, Any]) -> list[str]:
+    """The job's task names: its M map tasks, then its R reduce tasks."""
+    return [f"{MAP}{i}" for i in range(job["splits"])] + \
+        [f"{REDUCE}{r}" for r in range(job["reduces"])]
+
+
+def count_completions(completed: set[str], facts: list[tuple]) -> None:
+    """Apply ghost facts to the set of tasks the master holds completed: a completion adds
+    its task, a re-execution takes it out again."""
+    for kind, _, _, fact in facts:
+        if kind == "completed":
+            completed.add(fact["task"])
+        elif kind == "reexecute":
+            completed.discard(fact["task"])
 
 
 def outputs_of(job: dict[str, Any]) -> tuple[tuple[Records, ...], ...]:
@@ -222,6 +251,207 @@ def failed_after_silence(sim: Simulation) -> str | None:
     return None
 
 
+class _Rounds:
+    """What `failed-in-time` has read of the trace: per worker, the master's ping rounds since
+    the master last took a status from it (or since the master started), and whether the
+    master has taken it for failed since then."""
+
+    def __init__(self) -> None:
+        self.steps = 0  # trace steps read
+        self.facts = 0  # ghost facts read
+        self.boot: dict[str, int] = {}  # worker -> the newest incarnation heard from
+        self.rounds: dict[str, int] = {}  # worker -> ping rounds since the count began
+        self.since: dict[str, int] = {}  # worker -> when the count began
+        self.failed: set[str] = set()  # taken for failed since the count began
+        self.suspected: dict[int, set[str]] = {}  # time -> workers failed for silence then
+
+
+def count_from(rounds: _Rounds, worker: str, time: int) -> None:
+    rounds.rounds[worker], rounds.since[worker] = 0, time
+    rounds.failed.discard(worker)
+
+
+@state_invariant("failed-in-time")
+def failed_in_time(sim: Simulation) -> str | None:
+    """The other half of section 3.3's failure detection: a worker that stays silent is
+    taken for failed, and no later than the master's timers promise. The master pings every
+    PING ticks (a round of its "ping" timer), so FAIL_AFTER whole ping periods of silence are
+    FAIL_AFTER + 1 rounds without a status from the worker's current boot, the first of them
+    partial; at that round at the latest the master takes it for failed, unless it already
+    did since it last heard from it. Counted in the master's rounds from the trace (a paused
+    master's timer waits, and a restarted master counts afresh), with the statuses delivered
+    to it and its ghost record of failures; never from the master's own counters. A master
+    that waits longer leaves a dead worker's tasks, and the maps on its lost disk, unassigned
+    for as long."""
+    rounds = sim.invariant_state("failed-in-time", _Rounds)
+    for kind, time, _, fact in sim.ghost[rounds.facts:]:
+        if kind == "failed" and fact["cause"] != "rebooted":
+            rounds.suspected.setdefault(time, set()).add(fact["worker"])
+    rounds.facts = len(sim.ghost)
+    workers = [node for node in sim.servers if node not in (MASTER, STORE)]
+    for step in sim.trace[rounds.steps:]:
+        event = step.event
+        if event == ("restart", MASTER):
+            for worker in workers:
+                count_from(rounds, worker, step.time)
+        elif event[0] == "deliver" and event[2] == MASTER and isinstance(step.detail, Status):
+            if step.detail.incarnation >= rounds.boot.get(event[1], 0):
+                rounds.boot[event[1]] = step.detail.incarnation
+                count_from(rounds, event[1], step.time)
+        elif event == ("fire", MASTER, "ping"):
+            problem = ping_round(rounds, workers, step.time)
+            if problem:
+                return problem
+    rounds.steps = len(sim.trace)
+    return None
+
+
+def ping_round(rounds: _Rounds, workers: list[str], time: int) -> str | None:
+    """Count one of the master's ping rounds; a worker silent for FAIL_AFTER rounds before
+    it, and not failed since, must be taken for failed in it."""
+    suspected = rounds.suspected.get(time, set())
+    for worker in workers:
+        silent = rounds.rounds.get(worker, 0)
+        if silent >= FAIL_AFTER and worker not in rounds.failed | suspected:
+            return f"at its ping round at t={time} the master had not heard from {worker} " \
+                   f"for {silent} rounds (since t={rounds.since.get(worker, 0)}), but did " \
+                   f"not take it for failed (it does after {FAIL_AFTER} silent ping periods)"
+        rounds.rounds[worker] = silent + 1
+    rounds.failed |= suspected
+    return None
+
+
+class _Woken:
+    """What `user-woken` has read: the tasks the master holds completed, and whether the
+    job has been completed yet."""
+
+    def __init__(self) -> None:
+        self.steps = 0  # trace steps read
+        self.facts = 0  # ghost facts read
+        self.completed: set[str] = set()
+        self.done = False
+
+
+@state_invariant("user-woken")
+def user_woken(sim: Simulation) -> str | None:
+    """Section 3.1, step 7: when all map tasks and reduce tasks have been completed, the
+    master wakes up the user program. The step in which the ghost record first shows every
+    task of the submitted job completed sends the user a `JobDone`: after it, one is in
+    flight to the user, or a later step delivered or dropped it. (A dropped one is made up
+    for by the user's resubmission; a master that waits for it has woken nobody.)"""
+    seen = sim.invariant_state("user-woken", _Woken)
+    job = None if seen.done else submitted(sim)
+    if job is None:
+        return None
+    count_completions(seen.completed, sim.ghost[seen.facts:])
+    seen.facts = len(sim.ghost)
+    since, seen.steps = seen.steps, len(sim.trace)
+    if not seen.completed.issuperset(tasks_of(job)):
+        return None
+    seen.done, user = True, user_of(sim)
+    told = [envelope for envelope in sim.network
+            if envelope.dst == user and isinstance(envelope.msg, JobDone)] + \
+        [step for step in sim.trace[since:] if step.event[0] in ("deliver", "drop")
+         and step.event[2] == user and isinstance(step.detail, JobDone)]
+    if told:
+        return None
+    return f"every task of the job was completed at t={sim.time}, and the master sent " \
+           f"{user} no JobDone: the user program is left to find out by resubmitting"
+
+
+class _Reads:
+    """What `read-polls` has read of the history: the reads in progress, and when each was
+    called."""
+
+    def __init__(self) -> None:
+        self.read = 0  # history events read
+        self.pending: dict[str, tuple[Any, int]] = {}  # process -> (partition, call time)
+
+
+@state_invariant("read-polls")
+def read_polls(sim: Simulation) -> str | None:
+    """What a read promises its caller, from the client's own constants: it waits for the
+    file, polling the store READ_TRIES times READ_TIMEOUT apart, so it says "no such file"
+    only from its last poll, (READ_TRIES - 1) * READ_TIMEOUT ticks after its call or later,
+    and it returns within READ_TRIES * READ_TIMEOUT ticks (clients are never paused, so
+    their timers keep time). A read that gives up sooner makes a downstream job miss output
+    that was on its way; one that polls on holds its caller for longer than promised."""
+    seen = sim.invariant_state("read-polls", _Reads)
+    for event in sim.history[seen.read:]:
+        if event.f != "read":
+            continue
+        if event.type == "invoke":
+            seen.pending[event.process] = (event.value, event.time)
+            continue
+        partition, call = seen.pending.pop(event.process)
+        waited = event.time - call
+        if event.type == "ok" and event.value is None \
+                and waited < (READ_TRIES - 1) * READ_TIMEOUT:
+            return f"{event.process}'s read of {final_file(partition)} (called at t={call}) " \
+                   f"found no such file at t={event.time}, after {waited} ticks: before " \
+                   f"its last poll, due {(READ_TRIES - 1) * READ_TIMEOUT} ticks after the call"
+    seen.read = len(sim.history)
+    for process, (partition, call) in sorted(seen.pending.items()):
+        if sim.time > call + READ_TRIES * READ_TIMEOUT:
+            return f"{process}'s read of {final_file(partition)} (called at t={call}) has " \
+                   f"not returned by t={sim.time}, {sim.time - call} ticks later (it polls " \
+                   f"{READ_TRIES} times, {READ_TIMEOUT} ticks apart)"
+    return None
+
+
+class _Executions:
+    """What `reducers-notified` has read: the reduce executions the master has handed out
+    and not given up, and the highest assignment number it has seen."""
+
+    def __init__(self) -> None:
+        self.facts = 0  # ghost facts read
+        self.assigned = 0  # the highest `Assign.seq` seen
+        self.running: dict[str, tuple[str, str]] = {}  # attempt -> (task, worker)
+
+
+@state_invariant("reducers-notified")
+def reducers_notified(sim: Simulation) -> str | None:
+    """Section 3.3: when a map task is executed first by worker A and then later by worker
+    B (because A failed), all workers executing reduce tasks are notified of the
+    re-execution. (While reduce tasks run, every map task completed before; so any map
+    completion then is a re-execution.) The reduce executions the master has running are
+    read from its messages and its ghost record, never from its table: an `Assign` with a
+    new assignment number starts one (a resent or duplicated one repeats a number), and the
+    task's completion or the worker's failure ends it. In the step in which the master
+    completes a map task, each of them is sent a `Locations` naming the map's new place.
+    (An execution handed out in that step learns it from its `Assign`.) Checked after every
+    step, so what the step sent is still in flight."""
+    seen = sim.invariant_state("reducers-notified", _Executions)
+    owed: list[tuple[str, str, str, str]] = []  # (execution, its worker, map attempt, place)
+    for kind, _, _, fact in sim.ghost[seen.facts:]:
+        if kind == "failed":
+            seen.running = {a: run for a, run in seen.running.items()
+                            if run[1] != fact["worker"]}
+        elif kind == "completed" and fact["task"].startswith(REDUCE):
+            seen.running = {a: run for a, run in seen.running.items()
+                            if run[0] != fact["task"]}
+        elif kind == "completed":
+            owed += [(attempt, worker, fact["attempt"], fact["worker"])
+                     for attempt, (_, worker) in seen.running.items()]
+    seen.facts = len(sim.ghost)
+    sent = [envelope for envelope in sim.network if envelope.src == MASTER]
+    for attempt, worker, done, place in owed:
+        if not any(envelope.dst == worker and isinstance(envelope.msg, Locations)
+                   and repr(envelope.msg.attempt) == attempt
+                   and any(repr(m.attempt) == done and m.worker == place
+                           for m in envelope.msg.maps) for envelope in sent):
+            return f"the master completed {done} on {place} at t={sim.time}, and did not " \
+                   f"tell {worker}, running {attempt}, where that map output now is"
+    for envelope in sent:
+        msg = envelope.msg
+        if isinstance(msg, Assign) and msg.seq > seen.assigned:
+            if msg.attempt.kind == REDUCE:
+                seen.running[repr(msg.attempt)] = (msg.attempt.task, envelope.dst)
+    seen.assigned = max([seen.assigned, *(envelope.msg.seq for envelope in sent
+                                          if isinstance(envelope.msg, Assign))])
+    return None
+
+
 @state_invariant("one-execution")
 def one_execution(sim: Simulation) -> str | None:
     """The strong semantics, which the paper promises for deterministic map and reduce
@@ -251,14 +481,8 @@ def ops_witness(ops: list[Operation]) -> dict[str, Any]:
 def undone(sim: Simulation, job: dict[str, Any]) -> str:
     """The tasks the master never marked completed, or re-executed since (ghost facts)."""
     completed: set[str] = set()
-    for kind, _, _, fact in sim.ghost:
-        if kind == "completed":
-            completed.add(fact["task"])
-        elif kind == "reexecute":
-            completed.discard(fact["task"])
-    tasks = [f"{MAP}{i}" for i in range(job["splits"])] + \
-        [f"{REDUCE}{r}" for r in range(job["reduces"])]
-    left = [task for task in tasks if task not in completed]
+    count_completions(completed, sim.ghost)
+    left = [task for task in tasks_of(job) if task not in completed]
     return f"{', '.join(left)} not completed" if left else "every task completed"
 
 

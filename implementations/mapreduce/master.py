@@ -178,7 +178,9 @@ class Master(Node):
     def attempt_finished(self, ctx: Context, worker: str, attempt: Attempt) -> None:
         """The first of its executions to finish completes the task. A completion for a task
         already completed (a backup's, say) is ignored, and so is one of an execution given
-        up when its worker was taken for failed."""
+        up when its worker was taken for failed. The completion that leaves no task to do
+        wakes the user program, whichever kind it is: the last may be a map re-executed
+        after its worker failed, once the reducers had already read its first output."""
         task = self.tasks[attempt.task]
         if task.state == COMPLETED or attempt not in [run.attempt for run in task.running]:
             return
@@ -187,7 +189,7 @@ class Master(Node):
         ctx.note("completed", task=task.name, attempt=repr(attempt), worker=worker)
         if task.kind == MAP:
             self.notify_reducers(ctx)
-        elif self.job_done():
+        if self.job_done():
             self.tell_user(ctx)
 
     def map_locations(self) -> tuple[MapAt, ...]:
