@@ -28,6 +28,7 @@ from implementations.bigtable.storage import (
     newest_version,
 )
 from implementations.bigtable.tabletserver import Tablet, TabletServer
+from invariants.history import Event
 from models.bigtable import Table
 
 DEFAULT = SYSTEM.config("default")
@@ -61,7 +62,7 @@ def test_correct_runs_exercise_the_protocol() -> None:
 @pytest.mark.parametrize("variant, invariants", [
     ("serves-without-lock", {"one-server-per-row", "linearizable"}),
     ("ack-before-log-sync", {"acked-durable"}),
-    ("stale-location-cache", {"progress-at-quiescence"}),
+    ("stale-location-cache", {"recovery-bounded", "progress-at-quiescence"}),
     ("split-drops-log", {"acked-durable"}),
 ])
 def test_seeded_bug_is_found_and_replays(variant: str, invariants: set[str]) -> None:
@@ -220,6 +221,24 @@ def test_acked_durable_accepts_a_logged_delete_after_a_merge_dropped_the_row() -
                                            "value": None, "writes": True})]
     ctx.storage.put("tablet/t", TabletFiles("", None))  # merged away: no version at all
     assert checks.acked_durable.check(sim) is None
+
+
+# --- bounded recovery ----------------------------------------------------------------------------
+
+
+def test_recovery_bounded_wants_each_operation_back_soon_after_the_cell_recovered() -> None:
+    """A correct run passes; the same run with one more write, called once the cell had
+    recovered and never answered, fails; so does a cell whose map is not confirmed loaded."""
+    sim = walk("correct", 3).sim
+    assert checks.recovery_bounded.check(sim) is None
+    recovered = sim.invariant_state("bigtable-recovery", lambda: None).recovered
+    assert recovered is not None and sim.time > recovered + checks.RETURNS + 2 * sim.epsilon
+    sim.history.append(Event("c2", "invoke", "write", ("a", 99), recovered))
+    sentence = checks.recovery_bounded.check(sim)
+    assert sentence and "c2's write" in sentence and "has not returned" in sentence
+    assert checks._cell_problem(sim) is None
+    sim.nodes[checks.MASTER].confirmed.clear()
+    assert "not confirmed loaded" in checks._cell_problem(sim)
 
 
 # --- progress at quiescence ----------------------------------------------------------------------

@@ -19,7 +19,8 @@ A run: Chubby `ch1`, GFS `gfs`, the master `m`, tablet servers `ts1`, `ts2`, cli
 writing, deleting and check-and-setting a few rows of one table that starts as one tablet and
 is split by the master. The ending waits for the longest pause plus SETTLE ticks (the cell
 notices lost locks and moves tablets), then reads every row: `progress-at-quiescence` wants
-those reads to succeed, with the acknowledged content.
+those reads to succeed, with the acknowledged content, and `recovery-bounded` wants every
+operation back within a bound of the cell serving every row again.
 """
 
 from __future__ import annotations
@@ -107,7 +108,8 @@ SYSTEM = System(
             "recovery by log replay on reassignment",
     build=build,
     invariants=(checks.one_server_per_row, checks.acked_durable, checks.no_acked_write_lost,
-                checks.deletes_stick, checks.progress_at_quiescence, checks.linearizable_rows),
+                checks.deletes_stick, checks.recovery_bounded, checks.progress_at_quiescence,
+                checks.linearizable_rows),
     configs={
         "default": Config("default", servers=2, clients=2, ops_per_client=5, max_steps=500,
                           epsilon=50, max_pause=2500, faults=FAULTS, quiesce_horizon=4000,
@@ -148,8 +150,9 @@ SYSTEM = System(
             "stale-location-cache", Parts(client=KeepsStaleLocation),
             breaks="progress: a client refused by the server it cached asks that server again "
                    "instead of looking the row up; after a split or a move it never reaches "
-                   "the tablet, and the ending's final reads fail on a healthy cell",
-            caught_by="progress-at-quiescence",
+                   "the tablet: a final read, on a cell that serves every row, does not "
+                   "return within the bound (and then fails)",
+            caught_by="recovery-bounded",
             teaches="BigTable section 5.1: a client that finds its cached location wrong goes "
                     "back up the location hierarchy"),
         "split-drops-log": Variant(

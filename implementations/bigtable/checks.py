@@ -8,22 +8,31 @@ end the tablets the servers hold. Rows, ranges and versions are judged with the 
 functions (`models.bigtable`), never the implementation's.
 
 State invariants, after every step: `one-server-per-row`, `acked-durable`,
-`no-acked-write-lost`, `deletes-stick`. History invariants, at the end:
-`progress-at-quiescence`, then `linearizable`."""
+`no-acked-write-lost`, `deletes-stick`, `recovery-bounded` (in the ending). History
+invariants, at the end: `progress-at-quiescence`, then `linearizable`."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
+from checker.recovery import bounded_recovery
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations.bigtable import client as table_client
+from implementations.bigtable import master, tabletserver
 from implementations.bigtable.storage import GFS_NODE
+from implementations.chubby import ATTEMPTS as CHUBBY_ATTEMPTS
+from implementations.chubby import CALL_TIMEOUT, GRACE, KEEPALIVE, RENEW, SESSION_LEASE
+from implementations.paxos_core import MASTER as CHUBBY_MASTER
 from invariants.history import OK, Operation
 from invariants.linearizability import check_linearizable
 from invariants.verdict import Verdict, passed, violated
 from models.bigtable import Table, in_range, newest_cell
+from models.lockservice import LockService
 
 MASTER = "m"  # the master's node id (`implementations.bigtable.MASTER`)
+CHUBBY = "ch1"  # the lock cell's one replica (`implementations.bigtable.CHUBBY`)
 PROGRESS = "progress-at-quiescence"
 
 
@@ -211,6 +220,74 @@ def durable_tablets(sim: Simulation) -> dict[str, tuple[str, str | None, list]]:
             cells += [(r.row, r.ts, r.value) for _, r in files.log if r.writes]
             found[key.removeprefix("tablet/")] = (files.lo, files.hi, cells)
     return found
+
+
+# --- bounded recovery ----------------------------------------------------------------------
+
+# How long after the faults end the cell may take to serve every row again. The ending's
+# messages take no time, so only timers count, one after another in the worst case: a node may
+# still wait out the longest Chubby call it had under way (CALL_TIMEOUT doubled for each of its
+# attempts) before it asks again; a server in jeopardy gives its session up after GRACE; the
+# session of a server that is gone outlives its last KeepAlive by SESSION_LEASE, until the
+# cell's next RENEW ends it; the master suspects that server SUSPECT after it last heard it and
+# asks for its lock at its next TICK; a server refused its lock asks again after RETRY; and a
+# split waits for a compaction GFS has not confirmed (resent after RETRY) and the master's next
+# TICK. Servers' clocks drift within +-epsilon, so that chain may run 2 epsilon longer.
+RECOVERY = ((CALL_TIMEOUT << (CHUBBY_ATTEMPTS - 1)) + GRACE + SESSION_LEASE + RENEW
+            + master.SUSPECT + master.TICK + 2 * tabletserver.RETRY + master.TICK)
+# How long a client operation may then take to return: a server that still has every tablet
+# but whose lease lapsed before the cell recovered is back within its next KeepAlive (its clock
+# may run 2 epsilon late); the client's own timer under way fires (a TIMEOUT at most); a
+# refusal sends it back to the master after BACKOFF; and a request that found its row's
+# previous mutation still in the log pipeline is dropped (the server nudges that one along)
+# and sent again after TIMEOUT. Clients' clocks do not drift. Not timed: `wait`.
+RETURNS = KEEPALIVE + 2 * table_client.TIMEOUT + table_client.BACKOFF
+
+
+def _cell_problem(sim: Simulation) -> str | None:
+    """What keeps a row from being served: the split the master asks for not done; the
+    master's map not giving the row to one lock file, or not confirmed loaded; no server
+    under that file holding the tablet for that assignment with its lock granted; or Chubby
+    not master, or not holding that lock for that server's session (a session Chubby ended
+    would take the tablets away again)."""
+    cell, boss = sim.nodes.get(CHUBBY), sim.nodes.get(MASTER)
+    if cell is None or boss is None or cell.role != CHUBBY_MASTER:
+        return "the lock cell or the master is not up, or the cell has no master"
+    key = boss.split_key
+    if key is not None and not any(lo == key for lo, *_ in boss.tablets.values()):
+        return f"the master's map is {sorted(boss.tablets)}: the split at {key!r} is not done"
+    for row in rows(sim):
+        entries = [(name, e) for name, e in sorted(boss.tablets.items())
+                   if in_range(row, e[0], e[1])]
+        if len(entries) != 1 or entries[0][1][2] is None:
+            return f"the master's map gives row {row!r} to {entries}: not to one server"
+        name, (_, _, file, epoch) = entries[0]
+        if boss.confirmed.get(name) != epoch:
+            return f"tablet {name} (assignment {epoch}) is not confirmed loaded"
+        holders = [s for s in sim.servers if s in sim.nodes
+                   and getattr(sim.nodes[s], "file", None) == file
+                   and getattr(sim.nodes[s].tablets.get(name), "epoch", None) == epoch]
+        if not holders or sim.nodes[holders[0]].generation is None:
+            return f"no server holds tablet {name} under {file} with its lock granted"
+        state = cell.database.state  # Chubby's database, as the model `LockService` has it
+        session = sim.nodes[holders[0]].session
+        if LockService.lock(state, file).holder != session or session in state.expired:
+            return f"Chubby does not hold {file} for {holders[0]}'s session {session}"
+    return None
+
+
+@functools.cache
+def _bounded(epsilon: int) -> Any:
+    return bounded_recovery("bigtable-recovery", _cell_problem, RECOVERY + 2 * epsilon,
+                            RETURNS + 2 * epsilon, ("wait",), "the cell")
+
+
+@state_invariant("recovery-bounded", """After the faults end, within RECOVERY ticks, every
+row is served: the split done, the master's map giving it to one lock file, confirmed
+loaded, held by a server under that file whose lock Chubby holds for its session; and then
+every client operation (but `wait`) returns within RETURNS ticks of that, or of its call.""")
+def recovery_bounded(sim: Simulation) -> str | None:
+    return _bounded(sim.epsilon)(sim)
 
 
 # --- at the end ------------------------------------------------------------------------------

@@ -106,7 +106,8 @@ class KeepsStaleLocation(TableClient):
     Breaks: progress. Once the tablet moves or is split, the server in the cache refuses at
     once, every time, so the timeout never comes: the client spends all its attempts on a
     server that no longer has the tablet, and even the ending's final reads fail on a cell
-    that serves every row. Caught by: progress-at-quiescence.
+    that serves every row. Caught by: recovery-bounded (a final read not back
+    within RETURNS ticks of its call), and progress-at-quiescence (it fails).
     Teaches: BigTable section 5.1: a client that "discovers that cached location information
     is incorrect" must go back up the location hierarchy; a refusal is that discovery.
     """
