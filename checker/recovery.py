@@ -31,50 +31,69 @@ def calm(sim: Simulation) -> int:
 
 class Recovery:
     """What a bounded-recovery check has seen of the ending: when the faults ended, when the
-    system first recovered, and the client operations not yet returned."""
+    system recovered (first, or latest: see `bounded_recovery`), and the timed client
+    operations not yet returned."""
 
-    def __init__(self, sim: Simulation, problem: Problem, untimed: Collection[str]) -> None:
+    def __init__(self, sim: Simulation, problem: Problem, timed: Callable[[str], bool],
+                 latest: bool) -> None:
         self.calm = calm(sim)
         self.problem = problem
-        self.untimed = untimed
+        self.timed = timed
+        self.latest = latest
         self.recovered: int | None = None
         self.read = 0  # history events read
         self.pending: dict[str, tuple[str, int]] = {}  # process -> (f, call time)
 
     def update(self, sim: Simulation) -> Recovery:
         for event in sim.history[self.read:]:
-            if event.type == "invoke" and event.f not in self.untimed:
+            if event.type == "invoke" and self.timed(event.f):
                 self.pending[event.process] = (event.f, event.time)
             else:
                 self.pending.pop(event.process, None)
         self.read = len(sim.history)
-        if self.recovered is None and self.problem(sim) is None:
-            self.recovered = sim.time
+        if self.recovered is None or self.latest:
+            problem = self.problem(sim)
+            if problem is not None:
+                self.recovered = None
+            elif self.recovered is None:
+                self.recovered = sim.time
         return self
 
 
-def bounded_recovery(key: str, problem: Problem, recovery: int, returns: int,
+def bounded_recovery(key: str, problem: Problem, recovery: int | None, returns: int,
                      untimed: Collection[str] = (), what: str = "the system",
-                     constant: str = "RECOVERY") -> Callable[[Simulation], str | None]:
+                     constant: str = "RECOVERY", timed: Collection[str] | None = None,
+                     latest: bool = False) -> Callable[[Simulation], str | None]:
     """A state check: in the ending, `problem(sim)` is None within `recovery` ticks of the
-    faults' end (once None it counts as recovered, whatever follows), and every client
-    operation but those in `untimed` returns within `returns` ticks of the later of its call
-    and the recovery. `key` names the check's state for the run; `what` names the system in
-    its sentences, and `constant` the name the system gives the recovery bound."""
+    faults' end (None: not bounded), and every client operation but those in `untimed` (or
+    only those in `timed`) returns within `returns` ticks of the later of its call and the
+    recovery. The recovery is the first moment `problem` is None, whatever follows; or, with
+    `latest`, the latest, for a system that can still lose its recovered state in the ending
+    (a request in flight when the faults ended may unsettle it) -- then operations are timed
+    only while it is recovered. `key` names the check's state for the run; `what` names the
+    system in its sentences, and `constant` the name the system gives the recovery bound."""
+    def is_timed(f: str) -> bool:
+        return f in timed if timed is not None else f not in untimed
+
     def check(sim: Simulation) -> str | None:
         if sim.phase != "quiesce":
             return None
-        seen = sim.invariant_state(key, lambda: Recovery(sim, problem, untimed)).update(sim)
-        due = seen.calm + recovery
-        recovered = sim.time if seen.recovered is None else seen.recovered
-        if recovered > due:
+        seen = sim.invariant_state(key, lambda: Recovery(sim, problem, is_timed, latest)
+                                   ).update(sim)
+        recovered = seen.recovered
+        if recovery is not None and \
+                (sim.time if recovered is None else recovered) > seen.calm + recovery:
             state = problem(sim) or f"it recovered only at t={recovered}"
             return (f"the faults ended at t={seen.calm}; {what} was due to recover by "
-                    f"t={due} ({constant}={recovery}), and at t={sim.time}: {state}")
+                    f"t={seen.calm + recovery} ({constant}={recovery}), and at t={sim.time}: "
+                    f"{state}")
+        if recovered is None:
+            return None
         for process, (f, call) in sorted(seen.pending.items()):
             if sim.time > max(call, recovered) + returns:
+                since = f"{what} recovered (t={recovered})" if call < recovered \
+                    else "it was called"
                 return (f"{process}'s {f} (called at t={call}) has not returned by "
-                        f"t={sim.time}, {sim.time - max(call, recovered)} ticks after "
-                        f"{what + ' recovered' if call < recovered else 'it was called'}")
+                        f"t={sim.time}, {sim.time - max(call, recovered)} ticks after {since}")
         return None
     return check

@@ -411,7 +411,7 @@ def test_scan_ends_once_drained_bounds_the_scan_from_the_drain() -> None:
     assert checks.scan_ends_once_drained.check(sim) is None
     sim.time += 1
     explanation = checks.scan_ends_once_drained.check(sim)
-    assert "drained since t=10000" in explanation
+    assert "the pipeline recovered (t=10000)" in explanation
     put_docs(sim, {("orders", 1): Doc(2, 1)})  # row 2 missing: not drained any more
     assert checks.scan_ends_once_drained.check(sim) is None
     sim.history.append(HistoryEvent("w1", "ok", "scan", {}, sim.time))

@@ -298,4 +298,23 @@ def test_bounded_recovery_times_the_system_and_then_its_clients() -> None:
     assert check(sim) is None
     sim.time += 1
     assert check(sim) == "c1's put (called at t=16) has not returned by t=36, 6 ticks after " \
-                         "the system recovered"
+                         "the system recovered (t=30)"
+
+
+def test_bounded_recovery_from_the_latest_recovery_times_only_what_it_names() -> None:
+    state = {"problem": None}
+    check = bounded_recovery("toy-latest", lambda s: state["problem"], None, returns=5,
+                             timed=("put",), latest=True)
+    sim = new_simulation(COUNTER, "correct", CONFIG, 0)
+    sim.phase = "quiesce"
+    sim.history += [Event("c1", "invoke", "put", (1,), 0), Event("c2", "invoke", "get", (), 0)]
+    assert check(sim) is None  # recovered at t=0
+    sim.time, state["problem"] = 4, "a send in flight"
+    assert check(sim) is None
+    sim.time = 20  # never recovered again: nothing is timed, and no recovery bound is set
+    assert check(sim) is None
+    state["problem"] = None
+    assert check(sim) is None  # recovered again, at t=20
+    sim.time = 26
+    assert check(sim) == "c1's put (called at t=0) has not returned by t=26, 6 ticks after " \
+                         "the system recovered (t=20)"  # the get is not timed

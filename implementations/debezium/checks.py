@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from checker.recovery import bounded_recovery
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.debezium.connector import CONNECTOR, OFFSETS
@@ -424,51 +425,34 @@ SCAN_RETURNS = max(SCAN_WAITS)
 
 
 class _Drain:
-    """Per simulation: the scan in progress (its call time), the pipeline's state when last
-    looked at, and since when it has been drained (None while it is not)."""
+    """Per simulation: the pipeline's state when last looked at, and what kept it from being
+    drained then (worked out again only when that state changes)."""
 
     def __init__(self) -> None:
-        self.read = 0  # history events read
-        self.scan: int | None = None
         self.docs: Any = None
         self.offset: Any = None
         self.last = -1
-        self.since: int | None = None
+        self.problem: str | None = "not looked at yet"
 
 
-@state_invariant("scan-ends-once-drained")
-def scan_ends_once_drained(sim: Simulation) -> str | None:
-    """In the ending, once the pipeline has drained -- the connector's committed offset (the
-    file in its storage) at the binlog's last position, and the index's live documents
-    exactly the source's rows there (the model) -- the scan in progress returns within
-    SCAN_RETURNS of the later of its call and the drain: an operator watching the
-    pipeline's lag sees it reach zero."""
-    if sim.phase != "quiesce":
-        return None
-    seen = sim.invariant_state("scan-ends-once-drained", _Drain)
-    _follow_scan(sim, seen)
+def _undrained(sim: Simulation) -> str | None:
+    seen = sim.invariant_state("debezium-drain", _Drain)
     history, docs = source(sim).history, index_docs(sim)
     offset = sim.contexts[CONNECTOR].storage.get(OFFSETS)
     if docs is not seen.docs or offset is not seen.offset or history.last != seen.last:
         seen.docs, seen.offset, seen.last = docs, offset, history.last
-        if not _drained(history, docs, offset):
-            seen.since = None
-        elif seen.since is None:
-            seen.since = sim.time
-    if seen.scan is None or seen.since is None:
-        return None
-    if sim.time > max(seen.scan, seen.since) + SCAN_RETURNS:
-        return (f"the ending's scan (called at t={seen.scan}) has not returned by "
-                f"t={sim.time}, though the pipeline has been drained since t={seen.since} "
-                f"(SCAN_RETURNS={SCAN_RETURNS})")
-    return None
+        seen.problem = None if _drained(history, docs, offset) else "not drained"
+    return seen.problem
 
 
-def _follow_scan(sim: Simulation, seen: _Drain) -> None:
-    for event in sim.history[seen.read:]:
-        if event.f == "scan":
-            seen.scan = event.time if event.type == "invoke" else None
-    seen.read = len(sim.history)
+scan_ends_once_drained = state_invariant("scan-ends-once-drained", """In the ending, once the
+pipeline has drained -- the connector's committed offset (the file in its storage) at the
+binlog's last position, and the index's live documents exactly the source's rows there (the
+model) -- the scan in progress returns within SCAN_RETURNS of the later of its call and the
+drain (the latest: a drained pipeline may take a last change in the ending): an operator
+watching the pipeline's lag sees it reach zero.""")(
+    bounded_recovery("debezium-scan", _undrained, None, SCAN_RETURNS, timed=("scan",),
+                     what="the pipeline", constant="SCAN_RETURNS", latest=True))
 
 
 def _drained(history: SourceHistory, docs: dict, offset: Any) -> bool:

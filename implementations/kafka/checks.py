@@ -12,6 +12,7 @@ being checked."""
 
 from __future__ import annotations
 
+from checker.recovery import bounded_recovery
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.kafka.client import RETRY_BACKOFF
@@ -288,38 +289,19 @@ def one_owner_per_generation(sim: Simulation) -> str | None:
 POLL_RETURNS = max(3 * POLL_BACKOFF + 3 * RETRY_BACKOFF, POLL_TIMEOUT)
 
 
-class _Settled:
-    """Per simulation: when the cluster last became settled (None while it is not), the
-    polls in progress (process -> call time), who took up each leader epoch, and what kept
-    the cluster from being settled in the state last looked at (worked out again only when
-    that state or the ghost record of leaders changes)."""
+class _Leaders:
+    """Per simulation: who took up each leader epoch (the ghost record), and what kept the
+    cluster from being settled in the state last looked at (worked out again only when that
+    state or the record changes)."""
 
     def __init__(self) -> None:
-        self.since: int | None = None
-        self.read = 0  # history events read
-        self.polls: dict[str, int] = {}
-        self.leaders: dict[tuple, str] = {}  # (partition, epoch) -> broker, ghost record
+        self.leaders: dict[tuple, str] = {}  # (partition, epoch) -> broker
         self.key: tuple | None = None
         self.problem: str | None = None
 
 
-@state_invariant("poll-returns-bounded")
-def poll_returns_bounded(sim: Simulation) -> str | None:
-    """In the ending, once the cluster has settled (the controller and every broker up,
-    every partition led by a broker that took up the controller's current leader epoch, all
-    replicas in the ISR with one log, all of it committed), every poll returns within
-    POLL_RETURNS of the later of its call and the settling: a consumer that meets a stale
-    leader learns the right one and reads on, as the client library's retries promise. The
-    bound runs from the latest settling, not the first (as `checker/recovery.py`'s would):
-    the ending can still unsettle a settled cluster, by a send in progress (its record
-    reaches the leader first) or by an ISR shrink (a follower whose lost fetch leaves it
-    lagging; a session that lapses because a broker paused before the ending keeps its
-    heartbeat timer waiting until the pause's end). Only the consumer's own timers and
-    messages, which the ending delivers at once, bound its poll: brokers' timers do not."""
-    if sim.phase != "quiesce":
-        return None
-    seen = sim.invariant_state("kafka-poll-returns", _Settled)
-    _follow_polls(sim, seen)
+def _unsettled_now(sim: Simulation) -> str | None:
+    seen = sim.invariant_state("kafka-poll-returns", _Leaders)
     _, facts = new_facts(sim, "poll-returns-bounded")
     for kind, _, broker, fact in facts:
         if kind == "leader":
@@ -327,25 +309,22 @@ def poll_returns_bounded(sim: Simulation) -> str | None:
     key = (state_key(sim), len(seen.leaders))
     if key != seen.key:
         seen.key, seen.problem = key, _unsettled(sim, seen.leaders)
-    if seen.problem:
-        seen.since = None
-        return None
-    seen.since = sim.time if seen.since is None else seen.since
-    for process, call in sorted(seen.polls.items()):
-        if sim.time > max(call, seen.since) + POLL_RETURNS:
-            return (f"{process}'s poll (called at t={call}) has not returned by t={sim.time}, "
-                    f"though the cluster settled at t={seen.since} "
-                    f"(POLL_RETURNS={POLL_RETURNS})")
-    return None
+    return seen.problem
 
 
-def _follow_polls(sim: Simulation, seen: _Settled) -> None:
-    for event in sim.history[seen.read:]:
-        if event.f == "poll" and event.type == "invoke":
-            seen.polls[event.process] = event.time
-        elif event.f == "poll":
-            seen.polls.pop(event.process, None)
-    seen.read = len(sim.history)
+poll_returns_bounded = state_invariant("poll-returns-bounded", """In the ending, once the
+cluster has settled (the controller and every broker up, every partition led by a broker that
+took up the controller's current leader epoch, all replicas in the ISR with one log, all of it
+committed), every poll returns within POLL_RETURNS of the later of its call and the settling:
+a consumer that meets a stale leader learns the right one and reads on, as the client
+library's retries promise. The bound runs from the latest settling, not the first: the ending
+can still unsettle a settled cluster, by a send in progress (its record reaches the leader
+first) or by an ISR shrink (a follower whose lost fetch leaves it lagging; a session that
+lapses because a broker paused before the ending keeps its heartbeat timer waiting until the
+pause's end). Only the consumer's own timers and messages, which the ending delivers at once,
+bound its poll: brokers' timers do not.""")(
+    bounded_recovery("kafka-settled", _unsettled_now, None, POLL_RETURNS, timed=("poll",),
+                     what="the cluster", latest=True))
 
 
 def _unsettled(sim: Simulation, leaders: dict[tuple, str]) -> str | None:
