@@ -58,7 +58,7 @@ def test_registered() -> None:
     assert SYSTEM in implementations.registered()
 
 
-@pytest.mark.parametrize("config", ["default", "small"])
+@pytest.mark.parametrize("config", ["default", "small", "write-first"])
 def test_correct_variant_survives_a_few_seeds(config: str) -> None:
     for seed in range(40):
         result = walk("correct", seed, SYSTEM.config(config))
@@ -424,3 +424,28 @@ def test_two_phase_commit_that_never_commits_fails_progress() -> None:
                                                                       NeverPrepares)})
     verdicts = [walk("never-prepares", seed, DEFAULT, system).verdict for seed in range(3)]
     assert {v.invariant for v in verdicts if v.violated} == {"progress"}, verdicts
+
+
+class SilentAbort(SpannerReplica):
+    """The coordinator never tells a client of an abort: the client times out, `info`."""
+
+    def on_abort_applied(self, ctx: Any, txn: Txn) -> None:
+        self.aborting.pop(txn, None)
+
+
+def test_write_first_ending_sees_the_final_transaction_through_an_abort() -> None:
+    """In `write-first`, the ending's read-write transaction runs before the final read, while
+    a group may still have no leader or hold a transaction's locks in doubt: some runs abort
+    it, and a client never told of the abort ends it `info`, which progress reports. Its
+    final read is still the one prepared-resolved judges by."""
+    config = SYSTEM.config("write-first")
+    (first, _, write), (_, _, read) = new_simulation(SYSTEM, "correct", config, 0).final_ops
+    assert any(mop[0] == "w" for mop in write) and all(mop[0] == "r" for mop in read)
+    system = attrs.evolve(SYSTEM, variants={"silent-abort": Variant("silent-abort",
+                                                                    SilentAbort)})
+    found = next(r for r in (walk("silent-abort", seed, config, system) for seed in range(100))
+                 if r.violated)
+    assert found.verdict.invariant == "progress", found.verdict
+    assert f"{first}'s final read-write transaction ended info" in found.verdict.explanation
+    correct = walk("correct", found.seed, config)
+    assert not correct.violated and checks.final_read_ts(correct.sim) < float("inf")

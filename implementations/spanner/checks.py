@@ -312,9 +312,10 @@ def in_doubt(sim: Simulation, below: float) -> list[tuple[str, Any]]:
 def final_read_ts(sim: Simulation) -> float:
     """The timestamp the final read-only transaction read at, if it succeeded; else +inf."""
     ops = sim.operations()
-    for client, _, args in sim.final_ops[:1]:
+    for client, _, args in sim.final_ops:
         last = [op for op in ops if op.process == client][-1:]
-        if last and last[0].args == args and last[0].status == OK:
+        read_only = all(mop[0] == "r" for mop in args)
+        if read_only and last and last[0].args == args and last[0].status == OK:
             return last[0].result["commit_ts"]
     return float("inf")
 
