@@ -34,11 +34,12 @@ class Recovery:
     system recovered (first, or latest: see `bounded_recovery`), and the timed client
     operations not yet returned."""
 
-    def __init__(self, sim: Simulation, problem: Problem, timed: Callable[[str], bool],
-                 latest: bool) -> None:
+    def __init__(self, sim: Simulation, problem: Problem, timed: Collection[str] | None,
+                 untimed: Collection[str], latest: bool) -> None:
+        # plain values and module-level functions only: a run's state goes between processes
         self.calm = calm(sim)
         self.problem = problem
-        self.timed = timed
+        self.timed, self.untimed = timed, untimed
         self.latest = latest
         self.recovered: int | None = None
         self.read = 0  # history events read
@@ -46,7 +47,7 @@ class Recovery:
 
     def update(self, sim: Simulation) -> Recovery:
         for event in sim.history[self.read:]:
-            if event.type == "invoke" and self.timed(event.f):
+            if event.type == "invoke" and self.is_timed(event.f):
                 self.pending[event.process] = (event.f, event.time)
             else:
                 self.pending.pop(event.process, None)
@@ -58,6 +59,9 @@ class Recovery:
             elif self.recovered is None:
                 self.recovered = sim.time
         return self
+
+    def is_timed(self, f: str) -> bool:
+        return f in self.timed if self.timed is not None else f not in self.untimed
 
 
 def bounded_recovery(key: str, problem: Problem, recovery: int | None, returns: int,
@@ -71,14 +75,13 @@ def bounded_recovery(key: str, problem: Problem, recovery: int | None, returns: 
     `latest`, the latest, for a system that can still lose its recovered state in the ending
     (a request in flight when the faults ended may unsettle it) -- then operations are timed
     only while it is recovered. `key` names the check's state for the run; `what` names the
-    system in its sentences, and `constant` the name the system gives the recovery bound."""
-    def is_timed(f: str) -> bool:
-        return f in timed if timed is not None else f not in untimed
-
+    system in its sentences, and `constant` the name the system gives the recovery bound.
+    `problem` must be a module-level function: the check's state, which holds it, is pickled
+    with the run when a hunt's worker process sends a violation back."""
     def check(sim: Simulation) -> str | None:
         if sim.phase != "quiesce":
             return None
-        seen = sim.invariant_state(key, lambda: Recovery(sim, problem, is_timed, latest)
+        seen = sim.invariant_state(key, lambda: Recovery(sim, problem, timed, untimed, latest)
                                    ).update(sim)
         recovered = seen.recovered
         if recovery is not None and \
