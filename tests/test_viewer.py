@@ -207,8 +207,8 @@ def test_stable_repr_sorts_sets_and_drops_addresses() -> None:
 
 
 def test_slice_drops_steps_the_violation_does_not_depend_on() -> None:
-    """mesa:serves-uncommitted: the ending's loads of other datacenters and the committer's
-    bookkeeping do not reach c1's answer from dc3."""
+    """mesa:serves-uncommitted: the committer's loads of other datacenters and their
+    acknowledgements do not reach c2's answer from dc1."""
     example = load(ROOT / "docs/lessons/traces/mesa.serves-uncommitted.json")
     system = registry.lookup(example.system)
     result = execute(system, example.variant, example.config, example.seed,
@@ -217,8 +217,8 @@ def test_slice_drops_steps_the_violation_does_not_depend_on() -> None:
     kept = [report.describe_step(result.sim.trace[i]) for i in sorted(cut.steps)]
     dropped = [report.describe_step(step) for i, step in enumerate(result.sim.trace)
                if i not in cut.steps]
-    assert any(text.startswith("dc3 → c1: QueryOk") for text in kept)
-    assert any(text.startswith("committer → dc1: Load") for text in dropped)
+    assert any(text.startswith("dc1 → c2: QueryOk") for text in kept)
+    assert any(text.startswith("committer → dc2: Load") for text in dropped)
     assert cut.chosen(result) == (len(result.choices), len(result.choices))
 
 
