@@ -12,6 +12,7 @@ leads to a longer result than the whole list would, the whole list is shrunk too
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -150,9 +151,7 @@ def drop_alike(items: list, fails: Callable[[list], list | None],
     progress = True
     while progress:
         progress = False
-        counts: dict = {}
-        for item in items:
-            counts[label(item)] = counts.get(label(item), 0) + 1
+        counts = Counter(map(label, items))
         for name in sorted(counts, key=lambda n: (-counts[n], repr(n))):
             kept = [item for item in items if label(item) != name]
             if len(kept) == len(items):
@@ -174,7 +173,8 @@ def _label(taken: Taken) -> tuple:
 
 def ddmin(items: list, fails: Callable[[list], list | None]) -> list:
     """Delta debugging by complements: remove chunks of half the list, then of a quarter, and
-    so on down to single events, which leaves it 1-minimal. Each size sweeps the list once,
+    so on down to single events, each tried once (1-minimal, but for an event that only a later
+    removal made removable, as with Zeller's final pass). Each size sweeps the list once,
     from the end, keeping its place after a removal: Zeller's ddmin starts over from the
     first chunk, and on a long run spends its replays trying the same needed chunks again.
 
