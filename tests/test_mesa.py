@@ -25,6 +25,7 @@ from implementations.mesa import SYSTEM, Roles, build, checks
 from implementations.mesa.committer import Committer
 from implementations.mesa.instance import COMPACT, CompactionOverlap, MesaInstance
 from implementations.mesa.messages import (
+    Assign,
     Assigned,
     Committed,
     CommitVersion,
@@ -167,6 +168,29 @@ class CompactsInMemory(MesaInstance):
             super().save(ctx)
 
 
+class FirstDeltaNotLongest(MesaInstance):
+    """Chains the first delta that starts where the chain reached, not the longest: queries
+    combine more deltas, and the cumulative delta it made does not count as one, so the
+    instance merges the same singletons again every COMPACT ticks."""
+
+    def spanning_set(self, version: int, start: int = 0) -> list[tuple[int, int]]:
+        chain = [(start, start - 1)]
+        while chain[-1][1] < version:
+            chain.append(next(r for r in self.deltas
+                              if r[0] == chain[-1][1] + 1 and r[1] <= version))
+        return chain[1:]
+
+
+class AnswersOnlyNewCommits(Committer):
+    """Acknowledges a batch only when its version commits: a batch submitted again after its
+    commit waits for a later commit to be answered."""
+
+    def on_submit(self, ctx: Context, client: str, msg: Submit) -> None:
+        self.waiting.setdefault(msg.batch, []).append((client, msg.req))
+        if msg.batch not in self.versions:
+            self.request(ctx, Assign(self.id, msg.batch, msg.rows))
+
+
 class ForgetfulDatabase(VersionsDatabase):
     """Gives a retried batch a second version."""
 
@@ -188,9 +212,11 @@ class ForgetfulReplica(VersionsReplica):
     (Roles(vdb=ForgetfulReplica), "versions-in-order"),
     (Roles(instance=NeverCompacts), "compaction-keeps-up"),
     (Roles(instance=CompactsInMemory), "compaction-keeps-up"),
+    (Roles(instance=FirstDeltaNotLongest), "compaction-when-due"),
+    (Roles(committer=AnswersOnlyNewCommits), "progress-at-quiescence"),
 ], ids=["ack-before-sync", "base-ignores-window", "drops-singletons", "combines-every-delta",
         "acks-at-assignment", "second-version-for-a-retry", "never-compacts",
-        "compacts-in-memory"])
+        "compacts-in-memory", "first-delta-not-longest", "answers-only-new-commits"])
 def test_a_bug_nobody_seeded_is_caught(roles: Roles, invariant: str) -> None:
     system = attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", roles)})
     found = next(r for r in (walk("mutant", seed, DEFAULT, system) for seed in range(40))
@@ -477,6 +503,22 @@ def test_compaction_keeps_up_catches_a_disk_left_uncompacted() -> None:
            "be folded into it" in checks.compaction_keeps_up.check(sim)
 
 
+def test_compaction_when_due_catches_a_rewrite_nothing_called_for() -> None:
+    sim, node, ctx = lone_instance()
+    hand_made(sim, BATCHES, committed=5)
+    assert checks.compaction_when_due.check(sim) is None  # the first deltas
+    for version in (1, 2):
+        node.on_message(ctx, "committer", Load(version, BATCHES[version - 1], 0))
+        assert checks.compaction_when_due.check(sim) is None  # loads
+    node.on_timer(ctx, "compact")  # versions 1..2 take two deltas: merged into [1, 2]
+    assert (1, 2) in node.deltas
+    assert checks.compaction_when_due.check(sim) is None
+    node.save(ctx)  # the same deltas written again, as a compaction with nothing due
+    assert "dc1 rewrote its deltas [(0, 0), (1, 1), (1, 2), (2, 2)] as [(0, 0), (1, 1), " \
+           "(1, 2), (2, 2)] (t=0, committed 0, window 2), though no compaction was due" \
+           in checks.compaction_when_due.check(sim)
+
+
 def test_committed_on_quorum_counts_the_instances_that_hold_the_version() -> None:
     sim = new_simulation(SYSTEM, "correct", DEFAULT, 0)
     sim.start()
@@ -546,6 +588,19 @@ def test_batches_exactly_once_catches_a_lost_and_a_misreported_batch() -> None:
     hand_made(told, BATCHES[:1], committed=1)
     told.record("c1", "ok", "submit", 3)
     assert "came out as 1" in checks.batches_exactly_once.check(told).explanation
+
+
+def test_batches_exactly_once_holds_every_acknowledgement_of_a_resubmission() -> None:
+    sim = new_simulation(SYSTEM, "correct", DEFAULT, 0)
+    hand_made(sim, BATCHES[:1], committed=1)
+    sim.record("c1", "ok", "submit", 1)
+    sim.record("c2", "invoke", "submit", ("b1", BATCHES[0]))  # b1 again, once committed
+    sim.record("c2", "ok", "submit", 1)
+    assert checks.batches_exactly_once.check(sim).ok
+    sim.record("c2", "invoke", "submit", ("b1", BATCHES[0]))
+    sim.record("c2", "ok", "submit", 2)  # the first acknowledgement alone still matches
+    verdict = checks.batches_exactly_once.check(sim)
+    assert verdict.violated and "b1 was committed as version 1" in verdict.explanation
 
 
 def test_progress_catches_an_instance_left_behind() -> None:

@@ -20,8 +20,9 @@ pieces:
 
 A run: the versions database `vdb1..vdb3`, the `committer`, instances `dc1..dc3`, and two
 clients mixing submissions of batches with queries of the latest committed version or of an
-early one. The ending submits one more batch (so that everything before it commits) and
-queries the latest version from every client.
+early one. The ending submits one more batch (so that everything before it commits), queries
+the latest version from every client, and has the last client submit the final batch again
+(an upstream system retrying a batch already committed: it is told the version it has).
 """
 
 from __future__ import annotations
@@ -70,7 +71,10 @@ def batch_rows(rng: Any, keys: list[str]) -> tuple[tuple[str, int], ...]:
 def build(config: Config, roles: Roles, rng: Any) -> Cluster:
     """Each client's operations: submissions of fresh batches (60%), queries of a key at the
     latest version (30%) or at an early version (10%). The ending submits a last batch from
-    the first client, then every client queries the latest version of a key."""
+    the first client, then every client queries the latest version of a key, then the last
+    client submits the last batch again: a resubmission of a committed batch, which only a
+    committer that answers from the versions it knows acknowledges (no later commit comes
+    to answer it)."""
     where = deployment(config)
     keys = list(config.params.get("keys", ("x", "y")))
     clients = [f"c{i + 1}" for i in range(config.clients)]
@@ -88,12 +92,14 @@ def build(config: Config, roles: Roles, rng: Any) -> Cluster:
     servers[where.committer] = functools.partial(roles.committer, deployment=where)
     servers.update({i: functools.partial(roles.instance, deployment=where)
                     for i in where.instances})
+    final = ("final", ((keys[0], 1),))
     return Cluster(
         servers=servers,
         clients={c: functools.partial(MesaClient, deployment=where) for c in clients},
         workload=workload,
-        final_ops=[(clients[0], "submit", ("final", ((keys[0], 1),))),
-                   *[(c, "query", (keys[i % len(keys)], None)) for i, c in enumerate(clients)]],
+        final_ops=[(clients[0], "submit", final),
+                   *[(c, "query", (keys[i % len(keys)], None)) for i, c in enumerate(clients)],
+                   (clients[-1], "submit", final)],
     )
 
 
@@ -117,6 +123,7 @@ SYSTEM = System(
     invariants=(one_value_per_slot, checks.versions_in_order,
                 checks.compaction_preserves_answers, checks.committed_on_quorum,
                 checks.answers_at_committed_versions, checks.compaction_keeps_up,
+                checks.compaction_when_due,
                 checks.answers_match_model,
                 checks.batches_exactly_once, checks.progress_at_quiescence),
     configs={

@@ -8,9 +8,10 @@ model is the table whose version n aggregates the rows *submitted* under the bat
 versions database gave version n.
 
 State invariants, after every step: `versions-in-order`, `compaction-preserves-answers`,
-`committed-on-quorum`, `answers-at-committed-versions`, `compaction-keeps-up` (and SSO's
-`one-value-per-slot` for the versions database's Paxos log). History invariants, at the end:
-`answers-match-model`, `batches-exactly-once`, `progress-at-quiescence`.
+`committed-on-quorum`, `answers-at-committed-versions`, `compaction-keeps-up`,
+`compaction-when-due` (and SSO's `one-value-per-slot` for the versions database's Paxos log).
+History invariants, at the end: `answers-match-model`, `batches-exactly-once`,
+`progress-at-quiescence`.
 """
 
 from __future__ import annotations
@@ -278,6 +279,44 @@ def compaction_keeps_up(sim: Simulation) -> str | None:
     return None
 
 
+@attrs.frozen
+class Written:
+    """An instance's deltas as last seen: the stored value itself (each write stores a new
+    one), and the newest version they reach."""
+
+    stored: Any
+    loaded: int
+
+
+@state_invariant("compaction-when-due")
+def compaction_when_due(sim: Simulation) -> str | None:
+    """Every write of an instance's deltas that loads no new version is a compaction, and a
+    compaction rewrites a disk on which the policy had one due (`compaction_backlog`, the
+    policy `compaction-keeps-up` holds the instance to, read the other way). A compaction
+    that was not due rewrites what it read or merges what the policy leaves alone, and
+    since whatever made it run is unchanged, it runs again COMPACT ticks later, for ever.
+    (A compaction runs from a timer and changes only the deltas: the committed version on
+    disk now is the one the rewritten disk was judged with.)"""
+    seen = sim.invariant_state("mesa-writes", dict)
+    window = deployment(sim).window
+    for instance in deployment(sim).instances:
+        storage = sim.contexts[instance].storage
+        stored = storage.durable("deltas", ())
+        before = seen.get(instance)
+        if before is not None and before.stored is stored:
+            continue
+        loaded = max((v2 for (_, v2), _ in stored), default=0)
+        seen[instance] = Written(stored, loaded)
+        if before is None or not before.stored or loaded != before.loaded:
+            continue  # the first deltas, or a load
+        committed = storage.durable("committed", 0)
+        if compaction_backlog([r for r, _ in before.stored], committed, window) is None:
+            return (f"{instance} rewrote its deltas {[r for r, _ in before.stored]} as "
+                    f"{[r for r, _ in stored]} (t={sim.time}, committed {committed}, window "
+                    f"{window}), though no compaction was due on them")
+    return None
+
+
 # --- history invariants -----------------------------------------------------------------------
 
 
@@ -306,8 +345,9 @@ def answers_match_model(sim: Simulation) -> Verdict:
 
 @history_invariant("batches-exactly-once")
 def batches_exactly_once(sim: Simulation) -> Verdict:
-    """Every acknowledged batch is committed, as the version its client was told; no batch is
-    committed twice; no committed batch was never submitted (invariants/delivery.py)."""
+    """Every acknowledged batch is committed, as the version its client was told (at every
+    acknowledgement, when it was submitted again); no batch is committed twice; no committed
+    batch was never submitted (invariants/delivery.py)."""
     known = facts(sim)
     submits = [op for op in sim.operations() if op.f == "submit"]
     inputs = [InputRecord(op.args[0], op.call_time, op.process, acked=op.status == OK,
@@ -315,15 +355,34 @@ def batches_exactly_once(sim: Simulation) -> Verdict:
     outputs = [OutputRecord(batch, known.commit_times[version][0],
                             known.commit_times[version][1], value=version)
                for version, batch in sorted(known.committed.items())]
-    verdict = check_delivery(inputs, outputs, "exactly-once")
-    return attrs.evolve(verdict, invariant="batches-exactly-once")
+    verdict = attrs.evolve(check_delivery(inputs, outputs, "exactly-once"),
+                           invariant="batches-exactly-once")
+    if verdict.violated:
+        return verdict
+    return acknowledged_elsewhere(known, submits) or verdict
+
+
+def acknowledged_elsewhere(known: Facts, submits: list[Operation]) -> Verdict | None:
+    """The first acknowledged submission whose batch was committed as another version than
+    it was told, if any. Every acknowledgement counts: `check_delivery` holds a batch
+    submitted several times (a resubmission of a committed batch) to its first acknowledged
+    value only."""
+    versions = {batch: version for version, batch in known.committed.items()}
+    for op in submits:
+        batch = op.args[0]
+        if op.status == OK and batch in versions and op.result != versions[batch]:
+            return violated("batches-exactly-once", f"{op.describe()}: {batch} was committed "
+                                                    f"as version {versions[batch]}",
+                            {"submission": op.to_json()})
+    return None
 
 
 @history_invariant("progress-at-quiescence")
 def progress_at_quiescence(sim: Simulation) -> Verdict:
     """After the ending: every version given to a batch is committed, every instance holds
-    the last committed version and knows it is committed, and every final query answered at
-    the last committed version. A system that does nothing fails here."""
+    the last committed version and knows it is committed, every final query answered at the
+    last committed version, and the final batch acknowledged each time it was submitted. A
+    system that does nothing fails here."""
     name = "progress-at-quiescence"
     known = facts(sim)
     last = known.last_committed
