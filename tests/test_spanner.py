@@ -58,7 +58,7 @@ def test_registered() -> None:
     assert SYSTEM in implementations.registered()
 
 
-@pytest.mark.parametrize("config", ["default", "small", "write-first"])
+@pytest.mark.parametrize("config", ["default", "small", "write-first", "three-groups"])
 def test_correct_variant_survives_a_few_seeds(config: str) -> None:
     for seed in range(40):
         result = walk("correct", seed, SYSTEM.config(config))
@@ -449,3 +449,37 @@ def test_write_first_ending_sees_the_final_transaction_through_an_abort() -> Non
     assert f"{first}'s final read-write transaction ended info" in found.verdict.explanation
     correct = walk("correct", found.seed, config)
     assert not correct.violated and checks.final_read_ts(correct.sim) < float("inf")
+
+
+def prepared_in(sim: Any) -> dict[Txn, set[str]]:
+    """The groups that logged each transaction's prepare record (from the ghost record)."""
+    groups: dict[Txn, set[str]] = {}
+    for kind, _, replica, fact in sim.ghost:
+        if kind == "prepared":
+            groups.setdefault(fact["txn"], set()).add(checks.group_of(replica))
+    return groups
+
+
+def aborted_after_prepare(sim: Any) -> bool:
+    """Whether some group logged an abort for a transaction it had prepared."""
+    prepared = {(group, txn) for txn, groups in prepared_in(sim).items() for group in groups}
+    return any(kind == "aborted" and (checks.group_of(replica), fact["txn"]) in prepared
+               for kind, _, replica, fact in sim.ghost)
+
+
+def test_three_groups_give_transactions_two_participants_and_prepared_aborts() -> None:
+    """With a third group a transaction may have two participants, and when one refuses its
+    locks the coordinator aborts what the other has prepared: a prepared participant must log
+    the coordinator's abort in many more runs than with two groups (where a transaction has one
+    participant at most, told to abort what it prepared only when its coordinator gave up
+    waiting for its Prepared or lost office)."""
+    config = SYSTEM.config("three-groups")
+    runs = [walk("correct", seed, config) for seed in range(30)]
+    assert any(len(groups) == 2 for r in runs for groups in prepared_in(r.sim).values())
+    two_groups = [walk("correct", seed) for seed in range(30)]
+    assert all(len(groups) == 1 for r in two_groups for groups in prepared_in(r.sim).values())
+    assert sum(map(aborted_after_prepare, (r.sim for r in runs))) > \
+        2 * sum(map(aborted_after_prepare, (r.sim for r in two_groups)))
+    found = next(r for r in (walk("prepared-ignores-abort", seed, config) for seed in range(10))
+                 if r.violated)
+    assert found.verdict.invariant in {"prepared-resolved", "progress"}, found.verdict

@@ -11,7 +11,8 @@ A run: two groups (`a1..a3` own key x, `b1..b3` own key y) and two clients mixin
 transactions (some within one group, some across both) with read-only transactions; the
 ending reads every key in a read-only transaction, then reads and writes every key in a
 read-write transaction that its client sees through to a commit (the `write-first`
-configuration runs these two the other way round).
+configuration runs these two the other way round; the `three-groups` configuration adds a
+group `d1..d3` owning key z, so that a transaction may have two participants).
 """
 
 from __future__ import annotations
@@ -33,7 +34,10 @@ from implementations.spanner.txn import SpannerReplica, Work
 from invariants.quorum import majority, prove_intersection
 from invariants.verdict import Verdict
 
-GROUPS = {"a": ("x",), "b": ("y",)}  # group -> the keys it owns
+# group -> the keys it owns; no group is called `c`, the clients' prefix, since a replica's
+# group is its name's letters
+GROUPS = {"a": ("x",), "b": ("y",), "d": ("z",)}
+DEFAULT_GROUPS = ("a", "b")  # the groups a run has, unless its configuration's `groups` says
 
 
 # --- seeded bugs ------------------------------------------------------------------------------
@@ -118,17 +122,18 @@ class HeuristicAbort(SpannerReplica):
 
 
 def directory(config: Config) -> Directory:
-    groups = {g: tuple(f"{g}{i + 1}" for i in range(config.servers)) for g in GROUPS}
-    owner = {key: g for g, keys in GROUPS.items() for key in keys}
+    groups = {g: tuple(f"{g}{i + 1}" for i in range(config.servers))
+              for g in config.params.get("groups", DEFAULT_GROUPS)}
+    owner = {key: g for g in config.params.get("groups", DEFAULT_GROUPS) for key in GROUPS[g]}
     return Directory(groups, owner)
 
 
 def transaction(rng: Any, keys: list[str], values: Any) -> list[list]:
-    """A read-only transaction (reads of every key, 20%) or a read-write one over one or two
-    keys, each read, written, or read then written."""
+    """A read-only transaction (reads of every key, 20%) or a read-write one over one key (at
+    least half of them) or more, up to every key, each read, written, or read then written."""
     if rng.random() < 0.2:
         return [["r", key, None] for key in keys]
-    chosen = rng.sample(keys, rng.choice((1, 1, 2)))
+    chosen = rng.sample(keys, rng.choice((1, 1, *range(2, len(keys) + 1))))
     mops = []
     for key in chosen:
         kind = rng.choice(("r", "w", "rw"))
@@ -202,6 +207,12 @@ SYSTEM = System(
         "write-first": Config("write-first", servers=3, clients=2, ops_per_client=4,
                               max_steps=300, epsilon=100, max_pause=1500, faults=FAULTS,
                               quiesce_horizon=2000, params={"write_first": True}),
+        # a third group: a transaction over all three keys has two participants, and one that
+        # refuses its locks aborts a transaction the other has prepared, so a prepared
+        # participant must log the coordinator's abort in several times as many runs
+        "three-groups": Config("three-groups", servers=3, clients=2, ops_per_client=4,
+                               max_steps=300, epsilon=100, max_pause=1500, faults=FAULTS,
+                               quiesce_horizon=2000, params={"groups": ["a", "b", "d"]}),
     },
     variants={
         "correct": Variant("correct", SpannerReplica),
