@@ -18,7 +18,7 @@ import pytest
 import implementations
 from checker.node import Context
 from checker.run import execute, new_simulation
-from checker.sim import Simulation
+from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
 from implementations.spark import SYSTEM, Roles, build, checks
@@ -27,15 +27,20 @@ from implementations.spark.executor import Executor
 from implementations.spark.messages import (
     DRIVER,
     EXPIRE,
+    SAVE,
     SPECULATE_AFTER,
     STORE,
     SUCCESS,
+    CanCommit,
     CommitPermission,
     FetchBlock,
+    FetchFailed,
     Heartbeat,
     LaunchTask,
     ReadFile,
     RegisterExecutor,
+    TaskFailed,
+    TaskFinished,
     attempt_file,
     committed_file,
     output_file,
@@ -55,6 +60,7 @@ from implementations.spark.rdd import (
 )
 from implementations.spark.scheduler import DAGScheduler, PartialIndeterminateRetry
 from implementations.spark.store import Store
+from implementations.spark.tasks import TaskScheduler
 from invariants.history import Event
 from models.spark import evaluate, reproduces, same_rows
 
@@ -197,6 +203,30 @@ def test_a_driver_deaf_to_heartbeats_is_caught() -> None:
                           variants={"mutant": Variant("mutant", Roles())})
     found = first_violation("mutant", 100, system)
     assert found.verdict.invariant == "lost-only-when-gone-or-silent", found.verdict
+
+
+class AbortsAtAnyResultFailure(TaskScheduler):
+    """Not seeded: any failure of a result task aborts its job, not only the failure of the
+    attempt authorized to commit."""
+
+    def failed(self, ctx: Context, task_set: Any, attempt: Any, reason: str) -> None:
+        if task_set.stage.dep is None:
+            self.driver.dag.abort_job(ctx, task_set.job, f"t{attempt.tid} failed ({reason})")
+            return
+        super().failed(ctx, task_set, attempt, reason)
+
+
+class AbortingDriver(Driver):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.tasks = AbortsAtAnyResultFailure(self)
+
+
+def test_a_driver_that_aborts_at_any_result_failure_is_caught() -> None:
+    system = attrs.evolve(SYSTEM, build=build_with_driver(AbortingDriver),
+                          variants={"mutant": Variant("mutant", Roles())})
+    found = first_violation("mutant", 300, system)
+    assert found.verdict.invariant == "abort-only-when-needed", found.verdict
 
 
 # --- scripted schedules ----------------------------------------------------------------------
@@ -497,6 +527,52 @@ def test_lost_only_when_gone_or_silent_reads_the_heartbeats_delivered() -> None:
     sim.execute(("crash", "e2"))  # a crashed process is lost, heard from or not
     sim.ghost.append(("executor-lost", sim.time, DRIVER, {"executor": "e2", "incarnation": 1}))
     assert checks.lost_only_when_gone_or_silent.check(sim) is None
+
+
+def deliver(sim: Simulation, src: str, dst: str, msg: Any) -> None:
+    """A delivery appended to the trace, as the simulation records one."""
+    sim.trace.append(Step(("deliver", src, dst, len(sim.trace)), sim.time, msg))
+
+
+def abort(sim: Simulation, job: int) -> str | None:
+    sim.ghost.append(("job-aborted", sim.time, DRIVER, {"job": job, "reason": "test"}))
+    return checks.abort_only_when_needed.check(sim)
+
+
+def test_abort_only_when_a_committer_fails_or_a_retry_passes_saved_output() -> None:
+    fault_free = cluster_sim()
+    run_until(fault_free)
+    task = next(t for t in launched(fault_free) if t.writes is None and t.action == SAVE)
+    sim = hand_made()
+
+    def launch(tid: int, executor: str = "e1") -> None:
+        deliver(sim, DRIVER, executor, LaunchTask(attrs.evolve(task, tid=tid, job=3)))
+
+    def ask(tid: int, executor: str = "e1") -> None:
+        deliver(sim, executor, DRIVER, CanCommit(tid, 1, task.stage, task.partition))
+
+    launch(7)
+    assert "aborted job 3" in abort(sim, 3)  # t7 runs, nothing failed
+    deliver(sim, "e1", DRIVER, TaskFailed(7, 1, "connection to the store reset"))
+    assert "aborted job 3" in abort(sim, 3)  # t7 failed before it asked to commit
+    launch(8)
+    ask(8)
+    deliver(sim, "e1", DRIVER, TaskFailed(8, 1, "connection to the store reset"))
+    assert abort(sim, 3) is None  # the committer t8 failed
+    launch(9, "e2")
+    ask(9, "e2")
+    sim.ghost.append(("executor-lost", sim.time, DRIVER, {"executor": "e2", "incarnation": 1}))
+    assert abort(sim, 3) is None  # the committer t9 was lost with its process
+    launch(10)
+    ask(10)
+    deliver(sim, "e1", DRIVER, TaskFinished(10, 1, None))
+    launch(11)
+    deliver(sim, "e1", DRIVER, FetchFailed(11, 1, "s", 0, None))
+    assert abort(sim, 3) is None  # a retry after partition 0 was saved
+    launch(12, "e2")
+    ask(12, "e2")
+    deliver(sim, "e2", DRIVER, TaskFailed(12, 1, "from a process taken for lost"))
+    assert "aborted job 3" in abort(sim, 3)
 
 
 def test_saved_result_wants_the_program_done_and_every_partition_read() -> None:

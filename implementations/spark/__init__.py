@@ -110,7 +110,8 @@ SYSTEM = System(
     build=build,
     invariants=(checks.one_commit_per_partition, checks.output_is_the_result,
                 checks.output_never_changes, checks.lineage_reproduces,
-                checks.lost_only_when_gone_or_silent, checks.saved_result),
+                checks.lost_only_when_gone_or_silent, checks.abort_only_when_needed,
+                checks.saved_result),
     configs={  # `servers` counts the executors; the store and the driver come on top
         "default": Config("default", servers=3, clients=2, ops_per_client=2, max_steps=400,
                           max_pause=PAUSE, faults=FAULTS, quiesce_horizon=600,

@@ -1,9 +1,10 @@
 """The invariants. Each reads what the implementation cannot fake: the program the driver was
 asked to run and what it and the readers were told (the history), the store's disk, the
 executors' memory (their cached partitions and shuffle outputs), the store's ghost record
-of task and job commits, the driver's ghost record of the executors it took for lost, and
-the messages the trace delivered. What they must hold comes from `models/spark.py`
-evaluating the same program sequentially. None asks the driver what it thinks.
+of task and job commits, the driver's ghost records of the executors it took for lost and
+the jobs it aborted, and the messages the trace delivered. What they must hold comes from
+`models/spark.py` evaluating the same program sequentially. None asks the driver what it
+thinks.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from checker.sim import Simulation
+import attrs
+
+from checker.sim import Simulation, Step
 from checker.system import history_invariant, state_invariant
 from implementations.spark import program
 from implementations.spark.messages import (
@@ -22,8 +25,15 @@ from implementations.spark.messages import (
     OUTPUT,
     STORE,
     SUCCESS,
+    CanCommit,
+    CommitDenied,
+    FetchFailed,
     Heartbeat,
+    LaunchTask,
     RegisterExecutor,
+    TaskFailed,
+    TaskFinished,
+    TaskKilled,
 )
 from invariants.history import OK
 from invariants.verdict import Verdict, passed, violated
@@ -216,6 +226,82 @@ def heartbeats_heard(sim: Simulation) -> dict[tuple[str, int], list[int]]:
             seen[1].setdefault((where[0], step.detail.incarnation), []).append(step.time)
     seen[0] = len(sim.trace)
     return seen[1]
+
+
+@state_invariant("abort-only-when-needed")
+def abort_only_when_needed(sim: Simulation) -> str | None:
+    """The driver aborts a job (and runs it again) only in the step where finishing it could
+    no longer be trusted: where an attempt that asked to commit a partition fails before it
+    reported (its TaskFailed reaches the driver, or the driver takes its process for lost:
+    its output may or may not be committed, SPARK-39195), or where a fetch failure reaches
+    the driver from a job that has saved result partitions (an indeterminate stage retried
+    could not be rolled back past them). Any other task failure is retried, and an abort
+    would throw the job's work away. Judged from the messages the trace delivered (tasks
+    launched, their requests to commit and their reports to the driver) and the driver's
+    ghost records of losses and aborts; a report from a process already taken for lost is
+    one the driver ignores."""
+    witness = sim.invariant_state("abort-only-when-needed", AbortWitness)
+    steps, witness.steps = sim.trace[witness.steps:], len(sim.trace)
+    facts, witness.facts = sim.ghost[witness.facts:], len(sim.ghost)
+    needed: set[int] = set()  # the jobs this step gives the driver cause to abort
+    for step in steps:
+        needed |= witness.delivered(step)
+    for kind, _, _, fact in facts:
+        if kind == "executor-lost":
+            needed |= witness.process_lost((fact["executor"], fact["incarnation"]))
+        elif kind == "job-aborted" and fact["job"] not in needed:
+            return f"the driver aborted job {fact['job']} at t={sim.time}, though no " \
+                   f"attempt of it that asked to commit failed and no fetch failure " \
+                   f"followed a saved partition of it"
+    return None
+
+
+@attrs.define
+class AbortWitness:
+    """What the trace has shown so far of the tasks: each launched task's job and whether
+    it is a result task, the attempts that asked to commit and have not reported since,
+    the jobs with a result partition saved, and the executor processes taken for lost."""
+
+    steps: int = 0
+    facts: int = 0
+    launched: dict[int, tuple[int, bool]] = attrs.Factory(dict)  # tid -> (job, result task)
+    asking: dict[int, tuple[str, int]] = attrs.Factory(dict)  # tid -> its process
+    saved: set[int] = attrs.Factory(set)  # jobs
+    lost: set[tuple[str, int]] = attrs.Factory(set)
+
+    def delivered(self, step: Step) -> set[int]:
+        """Read one step; the jobs whose abort its delivery to the driver would justify."""
+        kind, *where = step.event
+        msg = step.detail
+        if kind != "deliver":
+            return set()
+        if isinstance(msg, LaunchTask):
+            self.launched[msg.task.tid] = (msg.task.job, msg.task.writes is None)
+        if where[1] != DRIVER or getattr(msg, "tid", None) not in self.launched or \
+                (where[0], getattr(msg, "incarnation", None)) in self.lost:
+            return set()
+        job, result_task = self.launched[msg.tid]
+        if isinstance(msg, CanCommit):
+            self.asking[msg.tid] = (where[0], msg.incarnation)
+            return set()
+        if not isinstance(msg, (TaskFinished, TaskFailed, FetchFailed, TaskKilled,
+                                CommitDenied)):
+            return set()
+        was_asking = self.asking.pop(msg.tid, None) is not None
+        if isinstance(msg, TaskFinished) and result_task:
+            self.saved.add(job)
+        failed_committer = isinstance(msg, TaskFailed) and was_asking
+        retry_past_saved = isinstance(msg, FetchFailed) and job in self.saved
+        return {job} if failed_committer or retry_past_saved else set()
+
+    def process_lost(self, process: tuple[str, int]) -> set[int]:
+        """The process is taken for lost: the jobs of the attempts on it that asked to
+        commit and have not reported."""
+        self.lost.add(process)
+        failed = [tid for tid, where in self.asking.items() if where == process]
+        for tid in failed:
+            del self.asking[tid]
+        return {self.launched[tid][0] for tid in failed}
 
 
 def checkpoint_parts(files: dict[str, Any]) -> dict[str, dict[int, tuple]]:
