@@ -553,6 +553,10 @@ def test_progress_needs_every_server_in_the_leaders_broadcast() -> None:
     result = execute(SYSTEM, "correct", DEFAULT, 0, RandomWalk(0, DEFAULT.max_pause))
     assert checks.progress_at_quiescence.check(result.sim).ok
     follower = next(s for s in servers(result.sim).values() if s.role != LEADING)
+    follower.epoch -= 1  # as if it had missed that its leader gave that epoch up
+    verdict = checks.progress_at_quiescence.check(result.sim)
+    assert verdict.violated and f"which {follower.leader} gave up" in verdict.explanation
+    follower.epoch += 1
     follower.phase = "sync"
     verdict = checks.progress_at_quiescence.check(result.sim)
     assert verdict.violated and "broadcast" in verdict.explanation
@@ -634,10 +638,71 @@ def test_a_peer_whose_own_bid_lost_may_join_an_older_epoch() -> None:
     peer = sim.nodes["z1"]
     peer.accepted, peer.current_epoch = (5, "z1"), 1  # its bid for epoch 5 went nowhere
     assert peer.may_join("z2", 3)
+    peer.promised = 4  # but before its bid it acknowledged z3's NEWEPOCH(4)
+    assert not peer.may_join("z2", 3) and peer.may_join("z2", 4)
+    peer.promised = 0
     peer.accepted = (5, "z3")  # a promise to z3's epoch 5 still binds it
     assert not peer.may_join("z2", 3) and peer.may_join("z2", 5)  # not yet synchronised
     peer.current_epoch = 5  # it took z3's history of epoch 5: bound to z3 for that epoch
     assert not peer.may_join("z2", 5) and peer.may_join("z3", 5) and peer.may_join("z2", 6)
+
+
+def test_epoch_promises_kept_reads_each_disk_and_skips_own_bids() -> None:
+    sim = fresh()
+    disk = sim.contexts["z2"].storage
+    for accepted in [(2, "z3"), (3, "z2"), (2, "z1")]:  # a bid of its own promises nothing
+        disk.put("accepted", accepted)
+        sim.time += 1
+        assert checks.epoch_promises_kept.check(sim) is None
+    disk.put("accepted", (1, "z1"))
+    sim.time += 1
+    assert checks.epoch_promises_kept.check(sim) == \
+        "z2 accepted epoch 1 from z1 (t=4) after it had accepted epoch 2 from z1 (t=3)"
+
+
+class ForgetsPromiseOnBid(ZooKeeperServer):
+    """Issue #23's defect: the epoch accepted from another leader is not kept apart, so a bid
+    of one's own that overwrites it in `accepted` releases the promise."""
+
+    def accept_epoch(self, ctx: Context, epoch: int, leader: str) -> None:
+        self.accepted = (epoch, leader)
+        ctx.storage.put("accepted", self.accepted)
+
+
+def bid_and_give_up(sim: Simulation) -> ZooKeeperServer:
+    """z2 acknowledges z3's NEWEPOCH(2), then bids to lead (epoch 3, chosen with z1) and
+    gives the bid up; z1 now leads, still choosing its epoch."""
+    z2, ctx = sim.nodes["z2"], sim.contexts["z2"]
+    steps = [lambda: z2.follow(ctx, "z3"), lambda: z2.on_message(ctx, "z3", NewEpoch(2)),
+             lambda: z2.lead(ctx), lambda: z2.on_follower_info(ctx, "z1", 0),
+             lambda: z2.look(ctx),
+             lambda: z2.on_message(ctx, "z1", Vote(9, "z1", 0, Zxid(0), LEADING))]
+    for step in steps:  # the check reads the disks after every step, as in a run
+        step()
+        assert checks.epoch_promises_kept.check(sim) is None
+    assert z2.accepted == (3, "z2") and z2.role == FOLLOWING and z2.leader == "z1"
+    return z2
+
+
+def test_a_peer_whose_bid_lost_refuses_an_epoch_below_its_promise() -> None:
+    """Zab: a follower that acknowledged NEWEPOCH(e) never accepts NEWEPOCH(e') with e' < e.
+    Its own bid in between changes nothing (seen in a hunt: correct seed 1642)."""
+    sim = fresh()
+    z2 = bid_and_give_up(sim)
+    z2.on_message(sim.contexts["z2"], "z1", NewEpoch(1))  # late: z1 chose it without z2
+    assert z2.role == LOOKING and z2.accepted == (3, "z2")
+    assert checks.epoch_promises_kept.check(sim) is None
+    sim.network.in_flight.clear()
+    z2.on_message(sim.contexts["z2"], "z1", Vote(9, "z1", 0, Zxid(0), LEADING, led=1))
+    sent = [e.msg for e in sim.network.in_flight.values() if e.dst == "z1"]
+    assert z2.role == LOOKING and FollowerInfo(3) in sent  # z1 must choose above it
+    mutant = new_simulation(with_server(ForgetsPromiseOnBid), "mutant", DEFAULT, seed=0)
+    mutant.start()
+    z2 = bid_and_give_up(mutant)
+    z2.on_message(mutant.contexts["z2"], "z1", NewEpoch(1))
+    assert z2.accepted == (1, "z1")
+    assert checks.epoch_promises_kept.check(mutant) == \
+        "z2 accepted epoch 1 from z1 (t=0) after it had accepted epoch 2 from z3 (t=0)"
 
 
 def test_a_peer_bound_to_a_later_epoch_tells_an_older_leader_to_give_way() -> None:

@@ -117,9 +117,9 @@ SYSTEM = System(
     summary="a tree of znodes replicated by Zab, with sessions, ephemeral and sequential "
             "nodes, one-shot watches, and the lock recipe fenced by the lock node's czxid",
     build=build,
-    invariants=(checks.one_leader_per_epoch, checks.committed_prefix, checks.logs_from_leader,
-                checks.committed_durable, checks.committed_survives, checks.ephemerals_owned,
-                checks.monotone_tokens,
+    invariants=(checks.one_leader_per_epoch, checks.epoch_promises_kept, checks.committed_prefix,
+                checks.logs_from_leader, checks.committed_durable, checks.committed_survives,
+                checks.ephemerals_owned, checks.monotone_tokens,
                 checks.trees_match_model, checks.session_order, checks.sequential_names,
                 checks.conditional_set, checks.sync_reads_latest, checks.replies_match_model,
                 checks.recovery_bounded, checks.progress_at_quiescence,

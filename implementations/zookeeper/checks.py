@@ -78,6 +78,8 @@ class Ghosts:
         self.epoch_logs: dict[tuple[int, str], list[Zxid]] = {}
         self.logs_checked: dict[str, tuple] = {}  # server -> (node, log, (epoch, length, last))
         self.proposed: dict[Zxid, tuple[int, str]] = {}  # zxid -> (when, by whom) proposed
+        # peer -> (epoch, leader, when) last seen on its disk as accepted from another leader
+        self.promises: dict[str, tuple[int, str, int]] = {}
 
     def committed_log(self) -> list[Txn]:
         """The committed transactions, in order (a prefix of indices, as delivery goes)."""
@@ -245,6 +247,30 @@ def logs_from_leader(sim: Simulation) -> str | None:
             seen.logs_checked[node_id] = (server, log, shape)
             continue
         return _log_departure(node_id, zxids, epoch, leaders)
+    return None
+
+
+@state_invariant("epoch-promises-kept")
+def epoch_promises_kept(sim: Simulation) -> str | None:
+    """Zab's discovery promise: a follower that acknowledged NEWEPOCH(e) never accepts a
+    NEWEPOCH(e') with e' < e. The leader of e chose its history from what the follower told
+    it; a follower that joined an older epoch afterwards could help that epoch commit what
+    the history of e lacks. Read from each peer's disk as a crash would leave it (its
+    accepted epoch and leader), after every step: the epoch it accepted from another leader
+    never goes down. An epoch a peer chose for its own bid promises nothing to anybody and
+    is skipped."""
+    seen = ghosts(sim)
+    for peer in seen.ensemble:
+        epoch, leader = sim.contexts[peer].storage.durable("accepted", (0, None))
+        if leader is None or leader == peer:
+            continue
+        kept = seen.promises.get(peer)
+        if kept and (epoch, leader) == kept[:2]:
+            continue  # nothing accepted since I looked
+        if kept and epoch < kept[0]:
+            return (f"{peer} accepted epoch {epoch} from {leader} (t={sim.time}) after it had "
+                    f"accepted epoch {kept[0]} from {kept[1]} (t={kept[2]})")
+        seen.promises[peer] = (epoch, leader, sim.time)
     return None
 
 
@@ -689,7 +715,7 @@ def progress_at_quiescence(sim: Simulation) -> Verdict:
     """After the ending (everything healed, restarted and delivered): the fresh client's
     final operations succeeded (it synced through every server; the lock it asks for last is
     `lock-released`'s to judge), and the ensemble converged: one
-    leader, every other server following it in broadcast."""
+    leader, every other server following it in the broadcast of its epoch."""
     ops: dict[str, list[Operation]] = {}
     for op in sim.operations():
         ops.setdefault(op.process, []).append(op)
@@ -743,15 +769,16 @@ def _replicas_problem(sim: Simulation) -> str | None:
 
 
 recovery_bounded = state_invariant("recovery-bounded", """After the faults end, within
-RECOVERY ticks: one leader in broadcast, every server up and in its broadcast with the same
-last zxid and the same tree (as many transactions applied); and every client operation but
-the lock and the stand-by returns within RETURNS of that (or of its call).""")(
+RECOVERY ticks: one leader in broadcast, every server up and in the broadcast of its epoch
+with the same last zxid and the same tree (as many transactions applied); and every client
+operation but the lock and the stand-by returns within RETURNS of that (or of its call).""")(
     bounded_recovery("zookeeper-recovery", _replicas_problem, RECOVERY,
                      RETURNS, UNTIMED, "the ensemble"))
 
 
 def _ensemble_problem(sim: Simulation) -> str | None:
-    """Every server up, one leader, the others in its broadcast. (That each caught up is the
+    """Every server up, one leader, the others in the broadcast of its epoch: a follower still
+    in the broadcast of an epoch its leader gave up is not. (That each caught up is the
     final syncs' to show, judged by `sync-reads-latest`: a transaction committed after them
     may still be reaching a follower through the leader's next heartbeat.)"""
     members = dict(servers(sim))
@@ -765,4 +792,9 @@ def _ensemble_problem(sim: Simulation) -> str | None:
         if server.phase != BROADCAST or server.leader != leaders[0]:
             return f"{node_id} is {server.role} ({server.phase}), not in " \
                    f"{leaders[0]}'s broadcast"
+    epoch = members[leaders[0]].epoch  # the leader is in broadcast: its epoch is established
+    stale = [node_id for node_id, server in sorted(members.items()) if server.epoch != epoch]
+    if stale:
+        return f"{stale[0]} is in the broadcast of epoch {members[stale[0]].epoch}, which " \
+               f"{leaders[0]} gave up: it leads epoch {epoch}"
     return None

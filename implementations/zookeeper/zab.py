@@ -28,8 +28,9 @@ Until synchronised, a follower repeats FOLLOWERINFO or ACKEPOCH; a peer that doe
 that epoch (it gave the bid up, or follows), or that does not follow a leader's NEWEPOCH,
 answers DISCONNECT, and the other elects again at once: ZooKeeper's closed connection.
 
-Storage: `accepted` (epoch, leader), `current` epoch, and `log`. A crash loses what was not
-fsynced, so every acknowledgement comes after `ctx.storage.sync()`.
+Storage: `accepted` (epoch, leader), `promised` (the last epoch accepted from another leader,
+which a bid of my own overwrites in `accepted`), `current` epoch, and `log`. A crash loses
+what was not fsynced, so every acknowledgement comes after `ctx.storage.sync()`.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class ZabPeer(Node):
 
     def on_start(self, ctx: Context) -> None:
         self.accepted: tuple[int, str | None] = ctx.storage.get("accepted", (0, None))
+        self.promised: int = ctx.storage.get("promised", 0)  # the last epoch another leader had
         self.current_epoch: int = ctx.storage.get("current", 0)
         self.log: list[Txn] = list(ctx.storage.get("log", ()))
         self.delivered = 0  # transactions applied, a prefix of the log
@@ -198,8 +200,14 @@ class ZabPeer(Node):
         self.fsync(ctx)
 
     def accept_epoch(self, ctx: Context, epoch: int, leader: str) -> None:
+        """Accept `epoch` for `leader` (durably, before acknowledging it). An epoch accepted
+        from another leader is also kept apart as my promise: a bid of my own that replaces
+        it in `accepted` must not release me from it (`may_join`)."""
         self.accepted = (epoch, leader)
         ctx.storage.put("accepted", self.accepted)
+        if leader != self.id:
+            self.promised = epoch
+            ctx.storage.put("promised", epoch)
 
     def last_zxid(self) -> Zxid:
         return self.log[-1].zxid if self.log else Zxid(0)
@@ -347,12 +355,14 @@ class ZabPeer(Node):
         current epoch is then that epoch): I never acknowledge NEWLEADER of one epoch from
         two leaders, so no two establish it; before that, another leader of the same epoch
         may have me. An epoch I chose myself, for a bid to lead that I gave up (I no longer
-        lead), binds me only as far as the history I took: no leader can resume it, and
-        without this a peer whose bid lost to a leader of an older epoch could never rejoin.
+        lead), binds me only as far as the history I took and the last epoch I promised
+        another leader (Zab: having acknowledged NEWEPOCH(e), never accept a lower one): no
+        leader can resume my bid, and without this a peer whose bid lost to a leader of an
+        older epoch could never rejoin.
         """
         accepted, by = self.accepted
         if by == self.id and self.role != LEADING:
-            accepted = self.current_epoch
+            accepted = max(self.current_epoch, self.promised)
         return epoch < 0 or epoch > accepted or (
             epoch == accepted and (by == leader or self.current_epoch < epoch))
 
