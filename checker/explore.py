@@ -1145,7 +1145,7 @@ def _ending(system: System, config: Config, checks: list, sim: Simulation) -> Ve
         return verdict is not None
 
     try:
-        sim.quiesce(config.quiesce_horizon, config.quiesce_steps, check_state)
+        sim.quiesce(config.quiesce_horizon, config.quiesce_steps, check_state, config.rest)
     except NodeFailure as failure:
         return node_failure(failure)
     return broken[0] if broken else check_history(system, sim)

@@ -97,7 +97,7 @@ def _drive(system: System, sim: Simulation, config: Config, strategy: Strategy) 
         sim.execute(event)
         if check_state():
             return broken[0]
-    sim.quiesce(config.quiesce_horizon, config.quiesce_steps, check_state)
+    sim.quiesce(config.quiesce_horizon, config.quiesce_steps, check_state, config.rest)
     if broken:
         return broken[0]
     return check_history(system, sim)

@@ -105,7 +105,8 @@ class Step:
     time: int
     detail: Any = None
     # run: chosen by the scheduler; implied: a timer that fired because time had to pass for a
-    # chosen later timer to fire (see `Replay`); quiesce: the deterministic ending
+    # chosen later timer to fire (see `Replay`); quiesce: the deterministic ending, and its
+    # rest (`Simulation.quiesce`)
     phase: str = "run"
 
 
@@ -138,6 +139,7 @@ class Simulation:
         self.nemesis = budget.get("nemesis", 0)  # targeted faults a strategy may aim
         self.phase = "run"
         self._ending_from = 0  # the trace's length when the ending began
+        self._resting_since: int | None = None  # when the ending's rest began
         self._implied = False  # the next event is implied, not chosen
         self._invariant_state: dict[str, Any] = {}
         self.servers = list(cluster.servers)
@@ -540,12 +542,20 @@ class Simulation:
         since = itertools.islice(self.trace, self._ending_from, None)
         return next((step.time for step in since if step.phase == "quiesce"), default)
 
+    def rest_began(self, default: int | None = None) -> int | None:
+        """The time the ending's rest began (see `quiesce`), or `default` if it has not."""
+        return default if self._resting_since is None else self._resting_since
+
     def quiesce(self, horizon: int, max_steps: int,
-                after_step: Callable[[], bool] = lambda: False) -> None:
-        """Heal, restart, stop faulting; deliver everything; let timers settle; final reads.
+                after_step: Callable[[], bool] = lambda: False, rest: int = 0) -> None:
+        """Heal, restart, stop faulting; deliver everything; let timers settle; final reads;
+        then, with `rest`, let that much time pass at rest.
 
         Deterministic: deliveries in send order, timers in due order. `after_step` is called
-        after every step and returns True to stop early (an invariant was violated).
+        after every step and returns True to stop early (an invariant was violated). The rest
+        runs only if the final operations are done (an operation still under way must not
+        finish in it): no faults, no operations, only the deliveries and timers the nodes
+        bring about, so that what a system does when nothing is asked of it is judged too.
         """
         self.phase, self._ending_from = "quiesce", len(self.trace)
         self.budget = dict.fromkeys(self.budget, 0)
@@ -554,8 +564,16 @@ class Simulation:
             self.execute(event)
         deadline = self.time + horizon
         steps = [max_steps]
-        if self._settle(deadline, steps, after_step):
+        if self._settle(deadline, steps, after_step) \
+                or self._final_operations(deadline + horizon, steps, after_step):
             return
+        if rest and self.clients_idle():
+            self._resting_since = self.time
+            self._settle(self.time + rest, steps, after_step, until_idle=False)
+
+    def _final_operations(self, deadline: int, steps: list[int],
+                          after_step: Callable[[], bool]) -> bool:
+        """Each idle client's final operation, settled in turn; True if a check stopped it."""
         for client, f, args in self.final_ops:
             if not self.nodes[client].idle:
                 continue
@@ -563,15 +581,19 @@ class Simulation:
             self.workload[client] = [*self.workload.get(client, [])[:self._next_op[client]],
                                      (f, args)]
             self.execute(("invoke", client))
-            if after_step() or self._settle(deadline + horizon, steps, after_step):
-                return
+            if after_step() or self._settle(deadline, steps, after_step):
+                return True
+        return False
 
     def _healing_events(self) -> list[tuple]:
         events: list[tuple] = [("heal",)] if self.network.partitioned else []
         return events + [("restart", n) for n in self.servers if not self.up(n)]
 
-    def _settle(self, deadline: int, steps: list[int],
-                after_step: Callable[[], bool]) -> bool:
+    def _settle(self, deadline: int, steps: list[int], after_step: Callable[[], bool],
+                until_idle: bool = True) -> bool:
+        """Deliver in send order, else fire the earliest timer due by `deadline`; stop once
+        neither is left or (`until_idle`) nothing is in flight and the clients are idle. True
+        if a check stopped it."""
         self.paused_until.clear()
         self._ready_stale = True
         self.fault_version += 1
@@ -580,7 +602,7 @@ class Simulation:
             first = next(iter(self.ready()), None)
             if first is not None:
                 self.execute(first)
-            elif self.clients_idle():
+            elif until_idle and self.clients_idle():
                 return False
             else:
                 timers = self._enabled_fire()

@@ -28,6 +28,9 @@ class Config:
     faults: dict[str, int] = attrs.field(factory=dict)  # most faults of each kind per run
     quiesce_horizon: int = 400  # virtual time the ending may take to settle
     quiesce_steps: int = 20_000
+    # virtual time the ending lets pass at rest after the final operations: no faults, no
+    # operations, only the nodes' own deliveries and timers (`Simulation.quiesce`)
+    rest: int = 0
     params: dict[str, Any] = attrs.field(factory=dict)  # the system's own knobs
 
     def to_json(self) -> dict:
@@ -59,6 +62,7 @@ class Config:
 LIMITS: dict[str, tuple[int, int]] = {
     "servers": (1, 16), "clients": (1, 16), "ops_per_client": (0, 200),
     "max_steps": (0, 10_000), "quiesce_steps": (0, 100_000), "quiesce_horizon": (0, 100_000),
+    "rest": (0, 100_000),
     "epsilon": (0, 10_000), "max_pause": (0, 100_000), "max_drift": (0, 500),
 }
 MOST_FAULTS = 1_000  # of one kind in one run

@@ -864,6 +864,7 @@ def cell_replicas(sim: Simulation) -> list[str]:
 
 
 one_lease_holder, reads_within_lease = sso_checks.lease_checks(sso.LEASE, cell_replicas)
+master_kept_at_rest = sso_checks.master_kept_at_rest(sso.LEASE, cell_replicas)
 chosen_on_majority = sso_checks.chosen_on_majority(cell_replicas)
 progress = sso_checks.progress()
 
@@ -1118,26 +1119,26 @@ SYSTEM = System(
     invariants=(one_lease_holder, reads_within_lease, sso.one_value_per_slot,
                 chosen_on_majority, no_stale_write, cache_coherent, session_outlives_lease,
                 client_lease_conservative, writes_acked_by_master, linearizable_files, progress,
-                lock_holder_writes, rereads_cached),
+                lock_holder_writes, rereads_cached, master_kept_at_rest),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1500,
                           epsilon=50, max_pause=2500, faults=FAULTS,
-                        quiesce_horizon=ENDING),
+                        quiesce_horizon=ENDING, rest=sso.REST),
         "small": Config("small", servers=3, clients=2, ops_per_client=6, max_steps=800,
                         epsilon=50, max_pause=2500, faults=FAULTS,
-                        quiesce_horizon=ENDING),
+                        quiesce_horizon=ENDING, rest=sso.REST),
         # clocks running fast or slow within epsilon (leases and session timeouts are
         # timed on them), and the master cut off right after a client is told ok
         "fail-over": Config("fail-over", servers=3, clients=2, ops_per_client=12,
                             max_steps=1500, epsilon=50, max_drift=100, max_pause=2500,
                             faults={**FAULTS, "drift": 4, "nemesis": 2},
-                            quiesce_horizon=ENDING),
+                            quiesce_horizon=ENDING, rest=sso.REST),
         # a steady cell on a lossy network: messages lost and duplicated, nothing crashed, cut
         # off or stalled, so no fail-over clears what a lost message leaves behind (an
         # invalidation only the KeepAlive replies repeat)
         "lossy": Config("lossy", servers=3, clients=2, ops_per_client=12, max_steps=1500,
                         epsilon=50, faults={"drop": 40, "duplicate": 6, "skew": 40},
-                        quiesce_horizon=ENDING),
+                        quiesce_horizon=ENDING, rest=sso.REST),
     },
     variants={
         "correct": Variant("correct", Cell(ChubbyReplica)),

@@ -44,7 +44,9 @@ from models.kv import KV
 
 LEASE = 600  # ticks a master lease lasts, counted from when the master asked for it
 TICK = 10  # masters (renewing their lease) and candidates act this often
-RETRY = 400  # the master asks again after this long without an answer
+# the master asks again after this long without an answer: sooner than CANDIDACY, so that a
+# replica that backed it and missed its first request hears the next before it stands
+RETRY = 100
 SILENT = 60  # a master no majority renewed for this long is cut off: it ticks every RETRY
 BACKOFF = 10  # a replica stands for election after a random backoff of up to this many ticks
 CANDIDACY = 150  # how long a candidate, or a replica that promised one, waits for it to win
@@ -204,6 +206,7 @@ class Replica(MasterLease, MultiPaxos):
         self.backing: str | None = None  # the candidate I promised last, and until when
         self.backing_until = 0
         self.give_up_at = 0  # when my candidacy, if any, has failed
+        self.heard_at: float = NEVER  # when another master last asked me for its lease
         self.reset_lease()
         self.boot(ctx)
         self.arm_election(ctx)
@@ -263,10 +266,13 @@ class Replica(MasterLease, MultiPaxos):
     # --- elections --------------------------------------------------------------------------
 
     def arm_election(self, ctx: Context, patience: int = 0) -> None:
-        """Stand once the lease I granted has surely run out, after a random backoff so that
-        replicas seldom stand together."""
-        wait = 0 if self.lease_owner == self.id else self.lease_until - self.clock(ctx)[0]
-        ctx.set_timer("election", max(0, wait) + patience + ctx.random.randint(1, BACKOFF))
+        """Stand once no lease I know of may still run -- the one I granted, and the one the
+        master that last asked me may hold from the others (`heard_from_master`) -- after a
+        random backoff so that replicas seldom stand together."""
+        granted = 0 if self.lease_owner == self.id else self.lease_until - self.clock(ctx)[0]
+        heard = self.heard_at + LEASE - ctx.now()
+        ctx.set_timer("election",
+                      max(0, granted, heard) + patience + ctx.random.randint(1, BACKOFF))
 
     def stand_for_election(self, ctx: Context) -> None:
         self.candidacies += 1
@@ -282,10 +288,21 @@ class Replica(MasterLease, MultiPaxos):
         return CANDIDACY << min(self.candidacies, 3)
 
     def heard_from_master(self, ctx: Context, master: str, applied: int) -> None:
+        """A master asked me for its lease, granted or not. Whatever I granted, the others may
+        grant it a lease that runs for LEASE from now: I stand for nobody that long, and the
+        master asks me again before then (every RETRY, if I did not grant); a candidacy of
+        mine ends. A replica waiting out a restart, a deposed master waiting out the lease it
+        granted itself, or a candidate nobody answers would otherwise stand again between two
+        requests, and depose a master that holds its lease by answering the next one with
+        `Rejected`."""
         self.master_hint = master
         self.candidacies = 0
         if master != self.id:
-            self.arm_election(ctx)
+            self.heard_at = ctx.now()
+            if self.role == CANDIDATE:
+                self.step_down(ctx)  # which arms my election timer
+            else:
+                self.arm_election(ctx)
             self.catch_up(ctx, master, applied)
 
     def may_promise(self, ctx: Context, candidate: str, msg: Prepare) -> bool:
@@ -560,6 +577,7 @@ progress = sso_checks.progress()
 learners_catch_up = sso_checks.learners_catch_up(cell_replicas)
 honest_redirects = sso_checks.honest_redirects(cell_replicas)
 lease_renewed = sso_checks.lease_renewed(LEASE, cell_replicas)
+master_kept_at_rest = sso_checks.master_kept_at_rest(LEASE, cell_replicas)
 
 
 class _FirstLearned:
@@ -612,6 +630,10 @@ FAULTS = {"drop": 6, "duplicate": 6, "crash": 6, "partition": 8, "pause": 8, "sk
 # longest timeout (a master deposed before answering is silent), and replicas restarted in it
 # support nobody for a lease; then the final reads run.
 ENDING = (CLIENT_TIMEOUT << (CLIENT_ATTEMPTS - 1)) + LEASE
+# Then the cell rests this long (`master-kept-at-rest`): a replica restarted as the ending
+# began supports nobody for a lease (and up to 2 epsilon more, its clock's uncertainty), and
+# must then rejoin on the master's next request rather than stand.
+REST = 2 * LEASE
 
 SYSTEM = System(
     name="sso",
@@ -622,14 +644,16 @@ SYSTEM = System(
     build=build,
     invariants=(one_lease_holder, reads_within_lease, one_value_per_slot, chosen_on_majority,
                 linearizable_kv, progress, learners_catch_up, applied_once, honest_redirects,
-                lease_renewed),
+                lease_renewed, master_kept_at_rest),
     configs={  # three replicas by default: the smallest cell that survives a failure
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1200,
                           epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,
-                          params={"final_rounds": 3, "final_write": True}),
+                          rest=REST, params={"final_rounds": 3, "final_write": True}),
         "five": Config("five", servers=5, clients=3, ops_per_client=12, max_steps=1500,
                        epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=2 * ENDING,
-                       params={"final_rounds": 3, "final_write": True}),
+                       rest=REST, params={"final_rounds": 3, "final_write": True}),
+        # the exhaustive search's configuration: no rest, which would multiply the cost of
+        # ending each of its states
         "small": Config("small", servers=3, clients=1, ops_per_client=2, max_steps=300,
                         epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,
                         params={"final_rounds": 3, "final_write": True}),

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from checker.sim import Simulation
+from checker.sim import Simulation, Step
 from checker.system import Invariant, history_invariant, state_invariant
 from invariants.history import Operation
 from invariants.verdict import Verdict, passed, violated
@@ -331,13 +331,19 @@ def lease_renewed(lease: int, replicas: Replicas) -> Invariant:
         asked in the ending, the master holds such a lease without a gap -- each grant counted
         for a lease from when it was asked, in true time -- until it loses office or the run
         ends. (A master paused into the ending is judged from the end of its pause on: its
-        timers waited for it.)"""
+        timers waited for it. A grant made at or before its grantor's last restart -- asked as
+        the ending began, granted, then the grantor crashed -- does not count: the replica
+        supports nobody for a lease after its restart.)"""
         ending = sim.ending_began()
         if ending is None:
             return passed("lease-renewed", "no ending")
         cell = replicas(sim)
         terms, paused = _terms_of_office(sim, cell), _pauses_end(sim)
+        restarted = _last_restarts(sim)
         for (master, ballot), grants in _grants_asked_since(sim, cell, ending).items():
+            grants = [grant for grant in grants if grant[0] > restarted.get(grant[1], -1)]
+            if not grants:
+                continue
             until = min(_term_end(terms, master, ballot, grants[0][2]), sim.time)
             gap = _lapse(grants, true_majority(cell), lease, (paused.get(master, 0), until))
             if gap is not None:
@@ -347,6 +353,55 @@ def lease_renewed(lease: int, replicas: Replicas) -> Invariant:
                     f"t={until} without renewing it"), {"master": master})
         return passed("lease-renewed", "every master holding a lease in the ending renewed it")
     return check
+
+
+def master_kept_at_rest(lease: int, replicas: Replicas) -> Invariant:
+    @state_invariant("master-kept-at-rest")
+    def check(sim: Simulation) -> str | None:
+        """A cell left alone keeps its master: a master that a majority's lease backed when
+        the ending's rest began (every fault healed, every final operation done, nothing asked
+        of the cell from then on) holds office until the run ends. Its lease is renewed while
+        it wins a majority (Chubby, section 2.1), and no replica has cause to stand: a master
+        deposed at rest is an election that nothing called for, and a cell that holds one
+        whenever it is left alone stops serving reads for as long as each takes. (A master
+        paused into the rest is not judged: its timers wait out its pause, so it cannot renew
+        its lease. Nothing crashes at rest, so a term of office ends only on a `Rejected` or a
+        `Prepare` reaching its master: the terms are worked out again only after such a
+        step.)"""
+        began = sim.rest_began()
+        if began is None or not _may_end_a_term(sim.trace[-1]):
+            return None
+        cell = replicas(sim)
+        backed, paused = _leases_at(sim, cell, lease, began), _pauses_end(sim)
+        for master, ballot, start, end in _terms_of_office(sim, cell):
+            until = backed.get((master, ballot))
+            if until is not None and start <= began < end < float("inf") \
+                    and paused.get(master, 0) <= began:
+                return (f"{master} held office under ballot {ballot} with a majority's lease "
+                        f"until t={until} when the rest began (t={began}), and lost office at "
+                        f"t={end} with no fault and no request")
+        return None
+    return check
+
+
+def _may_end_a_term(step: Step) -> bool:
+    return step.event[0] == "deliver" and type(step.detail).__name__ in ("Rejected", "Prepare")
+
+
+def _leases_at(sim: Simulation, cell: list[str], lease: int, moment: int) -> dict[tuple, int]:
+    """For each (master, ballot) a majority's grants back at `moment` (counting the grants
+    made by then), when that lease runs out, in true time."""
+    majority, leases = true_majority(cell), {}
+    for term, grants in _grants_asked_since(sim, cell, 0).items():
+        latest: dict[str, int] = {}
+        for time, grantor, asked in grants:
+            if time <= moment:
+                latest[grantor] = max(latest.get(grantor, asked), asked)
+        if len(latest) >= majority:
+            until = sorted(latest.values())[-majority] + lease
+            if until > moment:
+                leases[term] = until
+    return leases
 
 
 def _term_end(terms: list[tuple[str, Any, int, float]], master: str, ballot: Any,
@@ -386,6 +441,13 @@ def _lapse(grants: list[tuple[int, str, int]], majority: int, lease: int,
         if max(runs_out, judged[0]) < min(next_grant, judged[1]):
             return runs_out
     return None
+
+
+def _last_restarts(sim: Simulation) -> dict[str, int]:
+    """When each node last restarted. A replica supports no master for a lease after its
+    restart, so a grant it made at or before that time came before its crash, and it may not
+    renew it for a lease: such grants do not oblige the master to keep its lease."""
+    return {step.event[1]: step.time for step in sim.trace if step.event[0] == "restart"}
 
 
 def _pauses_end(sim: Simulation) -> dict[str, int]:

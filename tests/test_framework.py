@@ -23,9 +23,9 @@ from checker.run import execute, new_simulation
 from checker.shrink import Replays, ddmin, drop_alike, minimize, shrink
 from checker.sim import Cluster
 from checker.strategies import RandomWalk, Replay
-from checker.system import Config, System, Variant
+from checker.system import Config, System, Variant, state_invariant
 from invariants.history import Event
-from tests.toys import COUNTER
+from tests.toys import COUNTER, Counter, acked_puts_durable
 from tests.toys_explore import COMMIT
 
 CONFIG = COUNTER.configs["default"]
@@ -318,3 +318,82 @@ def test_bounded_recovery_from_the_latest_recovery_times_only_what_it_names() ->
     sim.time = 26
     assert check(sim) == "c1's put (called at t=0) has not returned by t=26, 6 ticks after " \
                          "the system recovered (t=20)"  # the get is not timed
+
+
+FORGET_AFTER = 5000  # longer than a walk of CONFIG's 400 steps can let pass (ticks of 10)
+
+
+class ForgetsWhenIdle(Counter):
+    """Wrong only at rest: forgets what it counted once nobody has put anything for
+    FORGET_AFTER ticks, as a background job that discards data it should keep."""
+
+    def on_start(self, ctx: Context) -> None:
+        super().on_start(ctx)
+        self.last_put = ctx.now()
+
+    def on_message(self, ctx: Context, src: str, msg: Any) -> None:
+        super().on_message(ctx, src, msg)
+        self.last_put = ctx.now()
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if ctx.now() - self.last_put >= FORGET_AFTER:
+            self.seen.clear()
+            ctx.storage.put("seen", ())
+        super().on_timer(ctx, name)
+
+
+@state_invariant("acked-puts-kept")
+def acked_puts_kept(sim: Any) -> str | None:
+    """After every step, every put acknowledged so far is in the server's set."""
+    node = sim.nodes["s"]
+    acked = {event.value for event in sim.history if event.type == "ok"}
+    missing = sorted(acked - node.seen) if node is not None else []
+    return f"the acknowledged put {missing[0]} is gone (t={sim.time})" if missing else None
+
+
+IDLE = System(name="idle", paper="(toy)", summary="a counter that forgets when left alone",
+              build=COUNTER.build, invariants=(acked_puts_kept, acked_puts_durable),
+              configs={"default": CONFIG,
+                       "rest": attrs.evolve(CONFIG, name="rest", rest=FORGET_AFTER + 100)},
+              variants={"forgets-when-idle": Variant("forgets-when-idle", ForgetsWhenIdle)})
+
+
+def test_a_defect_that_shows_only_at_rest_is_caught_only_with_a_rest() -> None:
+    without, with_rest = IDLE.config("default"), IDLE.config("rest")
+    caught = 0
+    for seed in range(20):
+        quiet = execute(IDLE, "forgets-when-idle", without, seed, RandomWalk(seed))
+        assert not quiet.violated and quiet.sim.rest_began() is None
+        rested = execute(IDLE, "forgets-when-idle", with_rest, seed, RandomWalk(seed))
+        assert rested.sim.trace[:len(quiet.sim.trace)] == quiet.sim.trace  # the same run, then rest
+        if not rested.violated:
+            assert not any(e.type == "ok" for e in rested.sim.history)  # nothing to forget
+            continue
+        caught += 1
+        assert rested.verdict.invariant == "acked-puts-kept"  # checked after each step at rest
+        began = rested.sim.rest_began()
+        assert began == quiet.sim.time
+        at_rest = rested.sim.trace[len(quiet.sim.trace):]
+        assert at_rest and all(step.phase == "quiesce" and step.time >= began
+                               for step in at_rest)
+        assert {step.event[0] for step in at_rest} <= {"deliver", "fire"}  # no op, no fault
+        assert [step.time for step in at_rest] == sorted(step.time for step in at_rest)
+        assert at_rest[-1].event == ("fire", "s", "tick")
+        again = execute(IDLE, "forgets-when-idle", with_rest, seed, Replay(rested.choices))
+        assert again.sim.fingerprint() == rested.sim.fingerprint()
+    assert caught >= 15
+
+
+def test_the_rest_lasts_its_ticks_and_waits_for_the_final_operations() -> None:
+    """A correct counter at rest ticks until the rest is over; a run whose clients are still
+    busy when the ending gives up gets no rest (its operation must not finish there)."""
+    config = attrs.evolve(CONFIG, rest=95)
+    rested = execute(COUNTER, "correct", config, 3, RandomWalk(3))
+    began = rested.sim.rest_began()
+    assert not rested.violated and began is not None
+    assert began < rested.sim.time <= began + 95 < rested.sim.time + 10  # ticks every 10
+    busy = new_simulation(COUNTER, "correct", config, 0)
+    busy.start()
+    busy.execute(("invoke", "c0"))
+    busy.quiesce(horizon=0, max_steps=1, rest=95)  # no time to answer
+    assert not busy.clients_idle() and busy.rest_began() is None

@@ -350,7 +350,8 @@ def test_a_restarted_committer_commits_a_batch_its_client_gave_up_on(
 
 class RenewsEvery200(VersionsReplica):
     """The versions database as it once was: its master renewed its lease only every 200
-    ticks, so that after one lost round it asked again only once its lease had run out."""
+    ticks, so that, with SSO's RETRY at 400, after one lost round it asked again only once
+    its lease had run out."""
 
     def tick_period(self, ctx: Context) -> int:
         if self.role == MASTER and not self.cut_off(ctx):
@@ -361,12 +362,18 @@ class RenewsEvery200(VersionsReplica):
         return self.role == MASTER and ctx.now() - self.last_renewal > 200 + sso.SILENT
 
 
-@pytest.mark.parametrize("vdb, keeps", [(VersionsReplica, True), (RenewsEvery200, False)],
-                         ids=["correct", "renews-every-200"])
+@pytest.mark.parametrize("vdb, retry, keeps", [
+    (VersionsReplica, sso.RETRY, True), (RenewsEvery200, 400, False),
+    (RenewsEvery200, sso.RETRY, True)],
+    ids=["correct", "renews-every-200-retry-400", "renews-every-200"])
 def test_a_master_that_loses_one_renewal_round_keeps_its_lease(
-        vdb: type[VersionsReplica], keeps: bool) -> None:
+        vdb: type[VersionsReplica], retry: int, keeps: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
     """The replicas stand for election once the lease they granted runs out: a master must
-    ask again before then, even when a whole round of its requests is lost."""
+    ask again before then, even when a whole round of its requests is lost. With SSO's RETRY
+    at 400, as until issue #23, a master renewing every 200 ticks asked again only after its
+    lease had run out; with RETRY at 100 it asks again at its next renewal."""
+    monkeypatch.setattr(sso, "RETRY", retry)
     sim = cluster_sim({}, Roles(vdb=vdb))
     run_until(sim, settle=True, horizon=1000)  # a master, renewing its lease
     masters = [r for r in ("vdb1", "vdb2", "vdb3") if sim.nodes[r].role == MASTER]

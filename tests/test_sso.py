@@ -483,6 +483,18 @@ def test_lease_renewed_excuses_a_lost_office_and_a_pause() -> None:
     assert sso.lease_renewed.check(sim).ok  # deposed as its lease ran out
 
 
+def test_lease_renewed_excuses_grants_made_before_the_grantors_restart() -> None:
+    """n2 granted as the ending began, then crashed and restarted in the same instant: it
+    supports nobody for a lease, so the master cannot renew that lease in time."""
+    sim, ballot = blank(), Ballot(1, "n1")
+    sim.trace.append(Step(("heal",), 100, None, "quiesce"))
+    lease_asked_and_granted(sim, 100, ballot)
+    sim.time = 100 + LEASE + 50
+    assert sso.lease_renewed.check(sim).violated
+    sim.trace += [Step(("crash", "n2"), 100), Step(("restart", "n2"), 100, None, "quiesce")]
+    assert sso.lease_renewed.check(sim).ok
+
+
 def test_honest_redirects_starts_a_new_term_under_a_reused_ballot() -> None:
     """A proposer that forgot its ballots (a seeded bug) may take office again under one."""
     sim, ballot = blank(), Ballot(1, "n1")
@@ -494,3 +506,72 @@ def test_honest_redirects_starts_a_new_term_under_a_reused_ballot() -> None:
     del sim.trace[-2:]  # the redirect at t=30
     redirect(sim, 50, "n1", 1)
     assert sso.honest_redirects.check(sim).ok
+
+
+# --- at rest (issue #23) ----------------------------------------------------------------------
+
+
+class StandsWhenItsWaitEnds(Replica):
+    """Issue #23's defect: a master's lease request does not keep the replica quiet, so one
+    that waits out its restart stands as soon as the wait ends, between two requests."""
+
+    def heard_from_master(self, ctx: Any, master: str, applied: int) -> None:
+        self.master_hint = master
+        self.candidacies = 0
+        if master != self.id:
+            self.arm_election(ctx)
+            self.catch_up(ctx, master, applied)
+
+
+def test_a_restarted_follower_rejoins_at_rest_without_deposing_the_master() -> None:
+    """A follower crashed just before the ending supports nobody for a lease after its
+    restart; at rest it must then grant the master's next request, not stand."""
+    system = attrs.evolve(SYSTEM, variants={
+        **SYSTEM.variants, "stands": Variant("stands", StandsWhenItsWaitEnds)})
+    crashed, caught = [("crash", "n2")], 0
+    for seed in range(10):
+        fixed = execute(system, "correct", DEFAULT, seed, Replay(crashed))
+        assert fixed.verdict.ok, fixed.verdict
+        began = fixed.sim.rest_began()
+        assert began is not None and fixed.sim.time >= began + 2 * LEASE - sso.TICK
+        assert any(kind == "lease-granted" and node == "n2" and time > began
+                   for kind, time, node, _ in fixed.sim.ghost)  # it rejoined
+        defect = execute(system, "stands", DEFAULT, seed, Replay(crashed))
+        if defect.violated:
+            assert defect.verdict.invariant == "master-kept-at-rest", defect.verdict
+            caught += 1
+    assert caught >= 3  # unless a request happens to come just as its wait ends
+
+
+def steady_cell_loses_a_round(system_name: str, seed: int) -> tuple[Simulation, int]:
+    """A steady cell, all of one round of master-lease requests lost at t=1000, then 3,000
+    ticks of deliveries and timers in due order: the Simulation and when the round was lost."""
+    from checker import registry
+
+    system = registry.lookup(system_name)
+    sim = new_simulation(system, "correct", system.config("default"), seed)
+    sim.start()
+    lost_at = None
+    while sim.time < 4000:
+        requests = [e.key for e in sim.network if type(e.msg).__name__ == "LeaseRequest"]
+        if lost_at is None and sim.time >= 1000 and requests:
+            for key in requests:
+                sim.execute(("drop", *key))
+            lost_at = sim.time
+        elif sim.ready():
+            sim.execute(next(iter(sim.ready())))
+        else:
+            sim.execute(sim.enabled("fire")[0])
+    assert lost_at is not None
+    return sim, lost_at
+
+
+@pytest.mark.parametrize("system_name", ["sso", "chubby", "borg"])
+def test_one_lost_renewal_round_does_not_depose_the_master(system_name: str) -> None:
+    """Chubby and Borg renew every 200 ticks: a master must ask again well before the lease
+    of its last renewal runs out (Mesa's versions database once lost its master this way)."""
+    for seed in range(3):
+        sim, lost_at = steady_cell_loses_a_round(system_name, seed)
+        ballots = {step.detail.ballot for step in sim.trace if step.event[0] == "deliver"
+                   and type(step.detail).__name__ == "Prepare"}
+        assert len(ballots) == 1, (seed, lost_at, sorted(ballots))  # the first election only

@@ -18,9 +18,10 @@ from `paxos_core` with a master that serves reads under its lease — whose stat
 The master renews its lease as an SSO master does: every TICK, and every RETRY once no majority
 has renewed it for SILENT ticks, SSO's constants keeping SILENT + RETRY under LEASE, so that a
 master whose renewal round was lost asks again before its lease runs out. (Renewing only every
-200 ticks, as this module once did, broke that margin: after one lost round the lease lapsed
-before the next request and the replicas elected a new master; the hunt's correct runs then
-completed 85% of client operations, against 92% once it renewed as SSO does.)
+200 ticks, as this module once did, broke that margin while SSO's RETRY was 400: after one
+lost round the lease lapsed before the next request and the replicas elected a new master; the
+hunt's correct runs then completed 85% of client operations, against 92% once it renewed as
+SSO does.)
 """
 
 from __future__ import annotations
