@@ -1,6 +1,6 @@
 """Shrinking, measured on the counterexamples hunts find:
 `python benchmarks/bench_shrink.py [SYSTEM ...] [--bases 0,10,20] [--replays 250]
-[--baseline DIR]`.
+[--baseline DIR] [--thorough]`.
 
 For every seeded bug of each simulated system (every one, or those named), a hunt from each
 base seed finds a counterexample (`deepdives hunt TARGET --seed B --no-shrink`, the default
@@ -9,8 +9,9 @@ suite's budget; the hunt's is 1,000). The table gives, per system, the counterex
 chosen events before and after shrinking, and the replays spent. With `--baseline DIR` (a
 checkout of another shrinker, such as a `git worktree` of an older commit), the same
 counterexamples are also shrunk by DIR's code, in a subprocess, and the table sets the two
-side by side with how many came out shorter and how many longer. Replays, not seconds, so the
-figures are the same on any machine.
+side by side with how many came out shorter and how many longer. `--thorough` gives this
+checkout's shrinker its second strategy at any budget. Replays, not seconds, so the figures
+are the same on any machine.
 """
 
 from __future__ import annotations
@@ -60,12 +61,13 @@ def find(names: list[str], bases: list[int]) -> list[Found]:
     return list(found.values())
 
 
-def shrink_all(found: list[Found], replays: int) -> list[Shrunk]:
+def shrink_all(found: list[Found], replays: int, thorough: bool | None = None) -> list[Shrunk]:
     shrunk = []
     for case in found:
         system = registry.lookup(case["system"])
         result = shrink(system, case["variant"], system.config(case["config"]), case["seed"],
-                        case["choices"], case["invariant"], max_replays=replays)
+                        case["choices"], case["invariant"], max_replays=replays,
+                        thorough=thorough)
         shrunk.append((result.after, result.replays))
         print(f"{case['system']}:{case['variant']} seed {case['seed']}: "
               f"{result.before} -> {result.after} ({result.replays} replays)",
@@ -115,6 +117,9 @@ def main() -> None:
     parser.add_argument("--bases", default="0,10,20", help="the hunts' base seeds")
     parser.add_argument("--replays", type=int, default=250)
     parser.add_argument("--baseline", type=Path, help="a checkout whose shrinker to compare")
+    parser.add_argument("--thorough", action="store_true",
+                        help="the second strategy at any budget (by default only beyond the "
+                             "hunt's 1,000 replays)")
     parser.add_argument("--shrink", type=Path, help=argparse.SUPPRESS)  # the baseline's part
     args = parser.parse_args()
     if args.shrink:
@@ -123,7 +128,7 @@ def main() -> None:
     found = find(args.systems, [int(base) for base in args.bases.split(",")])
     before = None if args.baseline is None else \
         baseline_shrinks(args.baseline.resolve(), found, args.replays)
-    after = shrink_all(found, args.replays)
+    after = shrink_all(found, args.replays, True if args.thorough else None)
     header = ["system", "counterexamples", "chosen events found"]
     header += ["after (baseline)", "after", "shorter", "longer", "replays (baseline)"] \
         if before is not None else ["after"]

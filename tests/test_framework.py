@@ -20,7 +20,7 @@ from checker.node import Context, Node
 from checker.recovery import bounded_recovery
 from checker.replayfile import Counterexample, ReplayFileError, load, parse
 from checker.run import execute, new_simulation
-from checker.shrink import Replays, ddmin, drop_alike, minimize, shrink
+from checker.shrink import Replays, ddmin, drop_alike, minimize, one_pass, shrink
 from checker.sim import Cluster
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, System, Variant, state_invariant
@@ -69,7 +69,7 @@ def test_ddmin_finds_a_one_minimal_subsequence() -> None:
 def test_minimize_keeps_the_whole_lists_result_when_the_cut_leads_further() -> None:
     """The shortest failing prefix ends at 3 and shrinks to [1, 2, 3]; the whole list holds
     a one-item failure, found within the replays the cut took (labelled by tens, as choices
-    are by kind)."""
+    are by kind), and the shrink ends well within its budget."""
     calls = []
 
     def fails(candidate: list) -> list | None:
@@ -78,7 +78,38 @@ def test_minimize_keeps_the_whole_lists_result_when_the_cut_leads_further() -> N
     budget = Replays(spent=0, limit=1000)
     assert minimize(list(range(60)), lambda c: fails(c) if budget.take() else None,
                     lambda item: item // 10, budget) == [50]
-    assert len(calls) == budget.spent <= budget.limit < 1000
+    assert len(calls) == budget.spent < 100
+
+
+def test_minimize_is_one_minimal_where_a_single_sweep_is_not() -> None:
+    """7 is needed while 2 is there, and 2 is not needed: the sweep from the end tries 7
+    first, keeps it, then removes 2; a second sweep removes 7. Every other event is needed,
+    and chunks of two or more always hold one."""
+    needed = {0, 1, 3, 4, 5, 6, 8, 9}
+
+    def fails(candidate: list) -> list | None:
+        return candidate if needed <= set(candidate) and (7 in candidate or
+                                                           2 not in candidate) else None
+    assert ddmin(list(range(10)), fails) == sorted(needed | {7})
+    assert minimize(list(range(10)), fails, lambda item: item // 10,
+                    Replays(spent=0, limit=1000)) == sorted(needed)
+
+
+def test_minimize_keeps_what_starting_over_finds_when_it_is_shorter() -> None:
+    """Going on after removing the b's, one pass removes c, which leaves the a's needed;
+    starting over tries the a's again first, and they go, which leaves [c, x]: a list the
+    first result does not contain, so no removal from it could reach it. Without `thorough`
+    (the hunt's budget) the first result stands."""
+    def fails(candidate: list) -> list | None:
+        a, b, c = (candidate.count(name) for name in "abc")
+        allowed = a in (0, 3) and b in (0, 2) and (a, b) != (0, 2) and (a, c) != (0, 0)
+        return candidate if "x" in candidate and allowed else None
+
+    items = ["a", "b", "a", "b", "a", "c", "x"]
+    assert one_pass(items, fails, lambda item: item) == ["a", "a", "a", "x"]
+    assert minimize(items, fails, lambda item: item, Replays(spent=0, limit=1000)) == ["c", "x"]
+    assert minimize(items, fails, lambda item: item, Replays(spent=0, limit=1000),
+                    thorough=False) == ["a", "a", "a", "x"]
 
 
 def test_minimize_spends_no_more_than_its_budget() -> None:
