@@ -52,8 +52,8 @@ def shrink(system: System, variant: str, config: Config, seed: int, choices: lis
     counts replays, never seconds, so the result depends on the run alone: the same on any
     machine, under any load, in one process or many. `thorough` runs `minimize`'s second
     strategy with the replays the first leaves; by default only a budget beyond the hunt's
-    asks for it (a lesson's, `deepdives shrink --replays N`): in the hunt it made 13 of 71
-    traces shorter, by 5% in all, for a third more time (docs/engine.md, "Shrinking").
+    asks for it (a lesson's, `deepdives shrink --replays N`): in the hunt it made 3 more of
+    71 traces shorter, by 1% in all, for a third more time (docs/engine.md, "Shrinking").
 
     Raises NoLongerViolates when the run does not violate `invariant`, or (a defect) when its
     shrunk form, replayed as it will be written, does not: never a 'counterexample' that
