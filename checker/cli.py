@@ -342,7 +342,8 @@ def replay_command(file: str, html_out: Path | None) -> None:
                                  "(default: beside FILE).")
 @click.option("--replays", type=click.IntRange(min=1), default=HUNT_REPLAYS, show_default=True,
               help="Most replays to spend (a count, not a time: the result is the same on "
-                   "any machine).")
+                   "any machine). Above the hunt's 1,000, a second, slower strategy also "
+                   "runs with the replays left (docs/engine.md, 'Shrinking').")
 def shrink_command(file: str, output_dir: Path | None, replays: int) -> None:
     """Minimize a counterexample; writes a new replay file and report, never overwriting.
 
