@@ -122,9 +122,9 @@ class HeuristicAbort(SpannerReplica):
 
 
 def directory(config: Config) -> Directory:
-    groups = {g: tuple(f"{g}{i + 1}" for i in range(config.servers))
-              for g in config.params.get("groups", DEFAULT_GROUPS)}
-    owner = {key: g for g in config.params.get("groups", DEFAULT_GROUPS) for key in GROUPS[g]}
+    names = config.params.get("groups", DEFAULT_GROUPS)
+    groups = {g: tuple(f"{g}{i + 1}" for i in range(config.servers)) for g in names}
+    owner = {key: g for g in names for key in GROUPS[g]}
     return Directory(groups, owner)
 
 
