@@ -160,7 +160,7 @@ def one_pass(items: list, fails: Callable[[list], list | None],
 def start_over(items: list, fails: Callable[[list], list | None],
                label: Callable[[Any], Any]) -> list:
     """`drop_alike` and Zeller's ddmin as published: each starts over after a removal."""
-    return zeller_ddmin(drop_alike(items, fails, label, start_over=True), fails)
+    return zeller_ddmin(drop_alike(items, fails, label, restart=True), fails)
 
 
 def truncate(items: list, fails: Callable[[list], list | None]) -> list:
@@ -183,13 +183,13 @@ def truncate(items: list, fails: Callable[[list], list | None]) -> list:
 
 
 def drop_alike(items: list, fails: Callable[[list], list | None],
-               label: Callable[[Any], Any], start_over: bool = False) -> list:
+               label: Callable[[Any], Any], restart: bool = False) -> list:
     """Remove every choice of one label at once -- one kind of message on one channel, one
     timer, one kind of fault -- most frequent label first, while that keeps the failure.
     Periodic traffic (lease renewals, heartbeats) goes in one replay, where one-at-a-time
     removal would get stuck: each renewal alone may be what keeps a lease alive. A pass tries
     each label once, going on after a removal (a long run has hundreds of labels, and most of
-    them are needed), or with `start_over` ends at the first removal, so the next counts the
+    them are needed), or with `restart` ends at the first removal, so the next counts the
     labels again and tries the most frequent first; passes repeat while one removes any."""
     progress = True
     while progress:
@@ -202,7 +202,7 @@ def drop_alike(items: list, fails: Callable[[list], list | None],
             candidate = fails(kept)
             if candidate is not None:
                 items, progress = candidate, True
-                if start_over:
+                if restart:
                     break
     return items
 
