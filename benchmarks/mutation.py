@@ -20,7 +20,9 @@ Each mutant is written into a private copy of the code and run in its own proces
 first probes it: the correct variant's runs on the probe seeds (each on the configuration
 the default hunt gives its seed), compared with the unmutated code's. A mutant whose every
 probe run is identical changes nothing the hunt can see (equivalent, or out of the
-workload's reach) and is not counted. (A property system's run checks one input, too little
+workload's reach) and is not counted; identical includes up to a consistent renaming of names
+(`probe_print`: a mutant that numbers nodes from 0 where the code numbers them from 1 names
+them otherwise and does the same). (A property system's run checks one input, too little
 to call a mutant equivalent: its mutants are all counted, so its figure is a lower bound.)
 The others face the default hunt of the correct variant (`--runs`, every configuration as
 `deepdives hunt` mixes them, random walk or the property search): killed when a run is
@@ -34,10 +36,12 @@ from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
 import importlib
 import inspect
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -347,7 +351,7 @@ def evaluate(system_name: str, runs: int, probe_seeds: int, baseline: list[str] 
     for seed in range(probe_seeds if probed else 0):
         config = mix.for_seed(seed)
         result = execute(system, "correct", config, seed, run_strategy("random", seed, config))
-        probe.append(result.sim.fingerprint() + result.verdict.status)
+        probe.append(probe_print(result.sim) + result.verdict.status)
     if probed and probe == baseline:
         return {"probe": probe, "outcome": "equivalent"}
     outcome = hunt(system, "correct", mix, budget=Budget(runs=runs), shrink_found=False)
@@ -361,6 +365,26 @@ def evaluate(system_name: str, runs: int, probe_seeds: int, baseline: list[str] 
                 "runs": outcome.runs}
     return {"probe": probe, "outcome": "survived", "runs": outcome.runs,
             "ok": [outcome.completed_ok, outcome.invoked]}
+
+
+# a name (letters, digits, underscores, not starting with a digit), a number, or one character
+TOKEN = re.compile(r"[A-Za-z_]\w*|\d+|\S")
+
+
+def probe_print(sim) -> str:
+    """A hash of everything that happened, blind to what things are called: each name in the
+    trace and history is replaced by the order of its first appearance, so that two runs
+    print alike exactly when one is the other with names consistently renamed (a one-to-one
+    renaming; numbers and the order of events stay as they are)."""
+    labels: dict[str, str] = {}
+    h = hashlib.blake2b(digest_size=12)
+    texts = [repr((step.event, step.time, step.detail, step.phase)) for step in sim.trace]
+    for text in texts + [repr(event) for event in sim.history]:
+        tokens = TOKEN.findall(text)
+        h.update(" ".join(labels.setdefault(token, f"#{len(labels)}")
+                          if token[0].isalpha() or token[0] == "_" else token
+                          for token in tokens).encode() + b"\n")
+    return h.hexdigest()
 
 
 def run_copy(copy: Path, args: list[str]) -> dict:

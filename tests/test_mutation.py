@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import difflib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,6 +15,7 @@ from benchmarks.mutation import (
     left_alone,
     mutate,
     ok_shares,
+    probe_print,
     seeded_only_classes,
     sites,
     unreached_definitions,
@@ -167,3 +169,22 @@ def test_of_what_build_instantiates_only_nodes_are_roles() -> None:
     """Iceberg's build draws operations with a `Workload` object: not a node, not mutated."""
     skip = left_alone("iceberg", registry.lookup("iceberg"))
     assert "Workload" in skip and "Engine" not in skip
+
+
+def _run(*steps: tuple) -> SimpleNamespace:
+    """A stand-in for a simulation: its trace's steps as (event, time, detail), no history."""
+    return SimpleNamespace(history=[], trace=[
+        SimpleNamespace(event=event, time=time, detail=detail, phase="run")
+        for event, time, detail in steps])
+
+
+def test_runs_that_differ_only_in_names_probe_alike() -> None:
+    """Nodes numbered from 0 instead of 1, consistently, print alike; a name used for two
+    things, a number changed or events in another order do not."""
+    run = _run((("deliver", "vdb1", "c"), 5, "Grant(vdb1, 3)"), (("timer", "vdb2"), 9, None))
+    renamed = _run((("deliver", "vdb0", "c"), 5, "Grant(vdb0, 3)"), (("timer", "vdb1"), 9, None))
+    merged = _run((("deliver", "vdb1", "c"), 5, "Grant(vdb1, 3)"), (("timer", "vdb1"), 9, None))
+    renumbered = _run((("deliver", "vdb1", "c"), 5, "Grant(vdb1, 4)"), (("timer", "vdb2"), 9, None))
+    reordered = _run((("timer", "vdb2"), 9, None), (("deliver", "vdb1", "c"), 5, "Grant(vdb1, 3)"))
+    assert probe_print(run) == probe_print(renamed)
+    assert len({probe_print(r) for r in (run, merged, renumbered, reordered)}) == 4
