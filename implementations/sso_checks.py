@@ -372,7 +372,7 @@ def master_kept_at_rest(lease: int, replicas: Replicas) -> Invariant:
         if began is None or not _may_end_a_term(sim.trace[-1]):
             return None
         cell = replicas(sim)
-        backed, paused = _leases_at(sim, cell, lease, began), _pauses_end(sim)
+        backed, paused = leases_at(sim, cell, lease, began), _pauses_end(sim)
         for master, ballot, start, end in _terms_of_office(sim, cell):
             until = backed.get((master, ballot))
             if until is not None and start <= began < end < float("inf") \
@@ -388,7 +388,7 @@ def _may_end_a_term(step: Step) -> bool:
     return step.event[0] == "deliver" and type(step.detail).__name__ in ("Rejected", "Prepare")
 
 
-def _leases_at(sim: Simulation, cell: list[str], lease: int, moment: int) -> dict[tuple, int]:
+def leases_at(sim: Simulation, cell: list[str], lease: int, moment: int) -> dict[tuple, int]:
     """For each (master, ballot) a majority's grants back at `moment` (counting the grants
     made by then), when that lease runs out, in true time."""
     majority, leases = true_majority(cell), {}

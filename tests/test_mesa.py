@@ -1,9 +1,10 @@
 """Mesa: the correct system survives the hunt and one that does nothing does not; each seeded
 bug is found by its invariant and replays; scripted schedules show an instance catching up
 after a crash, a restarted committer resuming from the versions database (also for a batch
-whose client gave up), the versions database's master keeping its lease through a lost
-renewal round, and queries and compaction at one instance; the invariants and the model
-behave on hand-made inputs."""
+whose client gave up), the committer falling quiet at rest once all is done (and one that
+stays busy judged), the versions database's master keeping its lease through a lost renewal
+round, and queries and compaction at one instance; the invariants and the model behave on
+hand-made inputs."""
 
 from __future__ import annotations
 
@@ -21,8 +22,8 @@ from checker.sim import Simulation
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, System, Variant
 from implementations import sso
-from implementations.mesa import SYSTEM, Roles, build, checks
-from implementations.mesa.committer import Committer
+from implementations.mesa import REST, SYSTEM, Roles, build, checks
+from implementations.mesa.committer import DRIVE, Committer
 from implementations.mesa.instance import COMPACT, CompactionOverlap, MesaInstance
 from implementations.mesa.messages import (
     Assign,
@@ -30,6 +31,8 @@ from implementations.mesa.messages import (
     Committed,
     CommitVersion,
     Load,
+    Loaded,
+    NotMaster,
     Query,
     QueryOk,
     Refused,
@@ -136,10 +139,18 @@ class DropsSingletons(MesaInstance):
 
 
 class CombinesEveryDelta(MesaInstance):
-    """Answers from every delta up to the version, overlapping or not."""
+    """Answers from every delta up to the version, overlapping or not (its compactions, which
+    run at rest too, still merge the right deltas: only queries are wrong)."""
+
+    answering = False
+
+    def on_query(self, ctx: Context, client: str, msg: Query) -> None:
+        self.answering = True
+        super().on_query(ctx, client, msg)
+        self.answering = False
 
     def spanning_set(self, version: int, start: int = 0) -> list[tuple[int, int]]:
-        if start:  # compaction's inputs stay right: only queries are wrong
+        if not self.answering:
             return super().spanning_set(version, start)
         return sorted(r for r in self.deltas if r[1] <= version)
 
@@ -203,6 +214,31 @@ class ForgetfulReplica(VersionsReplica):
     database = ForgetfulDatabase
 
 
+class KeepsAnsweredAssign(Committer):
+    """Keeps a batch's `Assign` among its unanswered requests once answered: the retry round
+    asks the versions database for that version again and again."""
+
+    def on_assigned(self, ctx: Context, msg: Assigned) -> None:
+        kept = dict(self.requests)
+        super().on_assigned(ctx, msg)
+        self.requests = kept
+
+
+class IgnoresWhatInstancesKnow(Committer):
+    """Never records that an instance knows a commit: the retry round tells every instance
+    every commit again, for ever."""
+
+    def on_loaded(self, ctx: Context, instance: str, msg: Loaded) -> None:
+        super().on_loaded(ctx, instance, attrs.evolve(msg, committed=0))
+
+
+class WakesForNothing(MesaInstance):
+    """Arms its compaction timer whether or not a compaction is due: it never stops waking."""
+
+    def schedule_compaction(self, ctx: Context) -> None:
+        ctx.set_timer("compact", COMPACT)
+
+
 @pytest.mark.parametrize("roles, invariant", [
     (Roles(instance=AckBeforeSync), "committed-on-quorum"),
     (Roles(instance=BaseIgnoresWindow), "compaction-preserves-answers"),
@@ -214,9 +250,13 @@ class ForgetfulReplica(VersionsReplica):
     (Roles(instance=CompactsInMemory), "compaction-keeps-up"),
     (Roles(instance=FirstDeltaNotLongest), "compaction-when-due"),
     (Roles(committer=AnswersOnlyNewCommits), "progress-at-quiescence"),
+    (Roles(committer=KeepsAnsweredAssign), "quiet-at-rest"),
+    (Roles(committer=IgnoresWhatInstancesKnow), "quiet-at-rest"),
+    (Roles(instance=WakesForNothing), "quiet-at-rest"),
 ], ids=["ack-before-sync", "base-ignores-window", "drops-singletons", "combines-every-delta",
         "acks-at-assignment", "second-version-for-a-retry", "never-compacts",
-        "compacts-in-memory", "first-delta-not-longest", "answers-only-new-commits"])
+        "compacts-in-memory", "first-delta-not-longest", "answers-only-new-commits",
+        "keeps-answered-assign", "ignores-what-instances-know", "wakes-for-nothing"])
 def test_a_bug_nobody_seeded_is_caught(roles: Roles, invariant: str) -> None:
     system = attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", roles)})
     found = next(r for r in (walk("mutant", seed, DEFAULT, system) for seed in range(40))
@@ -346,6 +386,81 @@ def test_a_restarted_committer_commits_a_batch_its_client_gave_up_on(
     else:
         assert committed == {} and "version 1 (b1) was given a batch but never committed" \
             in verdict.explanation
+
+
+def rest_verdict(committer: type[Committer]) -> tuple[str | None, Simulation]:
+    """One batch committed, then the ending and its rest, `quiet-at-rest` checked after every
+    step as a hunt checks it: its first complaint, if any."""
+    sim = cluster_sim({"c1": [("submit", ("b1", (("x", 3),)))]}, Roles(committer=committer))
+    run_until(sim)
+    complaints: list[str] = []
+
+    def after_step() -> bool:
+        problem = checks.quiet_at_rest.check(sim)
+        complaints.extend([problem] if problem else [])
+        return bool(problem)
+
+    sim.quiesce(DEFAULT.quiesce_horizon, DEFAULT.quiesce_steps, after_step, rest=REST)
+    return (complaints or [None])[0], sim
+
+
+@pytest.mark.parametrize("committer", [Committer, IgnoresWhatInstancesKnow],
+                         ids=["correct", "ignores-what-instances-know"])
+def test_quiet_at_rest_holds_the_committer_to_silence_once_all_is_done(
+        committer: type[Committer]) -> None:
+    problem, sim = rest_verdict(committer)
+    began = sim.rest_began()
+    assert began is not None
+    committer_busy = [step for step in sim.trace if step.time > began + 2 * DRIVE
+                      and step.event[0] in ("fire", "deliver") and step.event[1] == "committer"]
+    if committer is Committer:  # quiet long before the rest ends
+        assert problem is None and not committer_busy and sim.time > began + 3 * DRIVE
+    else:
+        assert problem.startswith("committer is still busy at rest: ") and \
+            "though nothing has been left to do since" in problem
+
+
+def test_quiet_at_rest_waits_for_a_versions_database_that_can_answer() -> None:
+    """The hunt's walk from seed 357: the replicas restarted during the run grant no lease
+    until a lease after their restart, so the versions database's master refuses the
+    committer's `ReadVersions` (pending since it started) well into the rest, and the
+    committer rightly keeps asking: nothing else is left to do, but quiet is not yet due."""
+    result = walk("correct", 357)
+    began = result.sim.rest_began()
+    refused = [step for step in result.sim.trace if step.time > began + 2 * DRIVE
+               and step.event[0] == "deliver" and isinstance(step.detail, NotMaster)
+               and step.event[2] == "committer"]
+    assert refused and result.verdict.ok, result.verdict
+
+
+def test_a_batch_given_up_on_may_commit_after_the_final_queries() -> None:
+    """The hunt's walk from seed 56: a batch whose client gave up is still among the
+    committer's requests when the final queries are answered, and commits at rest. The final
+    queries are held to the version committed when they were answered."""
+    result = walk("correct", 56)
+    began = result.sim.rest_began()
+    late = [fact["version"] for kind, time, _, fact in result.sim.ghost
+            if kind == "committed" and time > began]
+    assert late and result.verdict.ok, result.verdict
+
+
+def test_progress_holds_a_final_query_to_the_version_committed_when_it_was_answered() -> None:
+    sim = new_simulation(SYSTEM, "correct", DEFAULT, 0)
+    sim.start()
+    hand_made(sim, [(("x", 1),), (("x", 2),)], committed=1)
+    for client, f, args in sim.final_ops:  # the finals, as answered when version 1 was last
+        sim.record(client, "invoke", f, args)
+        sim.record(client, "ok", f, 1 if f == "submit" else (1, 1))
+    assert checks.final_queries_answered(sim).ok  # reads the facts up to here
+    sim.ghost.append(("committed", 0, "vdb1", {"version": 2, "batch": "b2"}))
+    assert checks.final_queries_answered(sim).ok  # version 2 committed after they were told
+    stale = new_simulation(SYSTEM, "correct", DEFAULT, 0)
+    hand_made(stale, [(("x", 1),), (("x", 2),)], committed=2)
+    for client, f, args in stale.final_ops:
+        stale.record(client, "invoke", f, args)
+        stale.record(client, "ok", f, 1 if f == "submit" else (1, 1))
+    verdict = checks.final_queries_answered(stale)
+    assert verdict.violated and "not at the last committed version 2" in verdict.explanation
 
 
 class RenewsEvery200(VersionsReplica):

@@ -25,6 +25,7 @@ from implementations.photon.messages import (
     Click,
     Insert,
     Inserted,
+    Join,
     JoinedClick,
     LogQuery,
     NotYet,
@@ -33,7 +34,9 @@ from implementations.photon.messages import (
     Token,
 )
 from implementations.photon.pipeline import (
+    BACKOFF,
     JOIN_TIMEOUT,
+    MAX_BACKOFF,
     Dispatcher,
     Joiner,
     NoRecoveryScan,
@@ -498,6 +501,39 @@ def test_joined_promptly_waits_a_backoff_after_a_not_yet_and_the_log_behind_a_lo
     assert checks.joined_promptly.check(sim) is None
     sim.time += 1
     assert "it was due by t=1400" in checks.joined_promptly.check(sim)
+
+
+def deliver(sim: Simulation, src: str, dst: str, msg: Any) -> None:
+    """Record in the trace the delivery of `msg` from `src` to `dst`, now."""
+    sim.trace.append(Step(("deliver", src, dst, 0), sim.time, msg, sim.phase))
+
+
+def test_retried_after_backoff_wants_a_click_dispatched_again_within_its_backoff() -> None:
+    check, sim = checks.retried_after_backoff.check, blank()
+    sim.time = 900
+    deliver(sim, "j1", "d1", NotYet("k1"))  # during the faults: counted, not judged
+    sim.phase, sim.time = "quiesce", 1000  # the faults end
+    deliver(sim, "j1", "d1", NotYet("k1"))  # the second NotYet: a backoff of 2 * BACKOFF
+    assert check(sim) is None
+    sim.time = 1000 + 2 * BACKOFF
+    assert check(sim) is None
+    sim.time += 1
+    assert "not been dispatched again by d1 at t=1041" in check(sim)
+    deliver(sim, "d1", "j1", Join(Click("k1", "q1")))  # dispatched again
+    assert check(sim) is None
+    for _ in range(4):  # the third to sixth: 4 and 8 times BACKOFF, then the ceiling
+        deliver(sim, "j1", "d1", NotYet("k1"))
+    assert checks.backoff(6) == MAX_BACKOFF < BACKOFF * 2 ** 5
+    assert check(sim) is None
+    sim.time += MAX_BACKOFF + 1
+    assert "told NotYet for it 6 time(s)" in check(sim)
+    sim.contexts["d1"].storage.put("done/k1", True)  # joined meanwhile: nothing is due
+    assert check(sim) is None
+    deliver(sim, "j2", "d2", NotYet("k2"))
+    sim.trace.append(Step(("restart", "d2"), sim.time, None, "quiesce"))  # forgets it
+    deliver(sim, "j2", "d2", NotYet("k2"))  # the first since d2 started: BACKOFF
+    sim.time += BACKOFF + 1
+    assert "told NotYet for it 1 time(s)" in check(sim)
 
 
 class SilentMaster(Registry):

@@ -9,7 +9,8 @@ versions database gave version n.
 
 State invariants, after every step: `versions-in-order`, `compaction-preserves-answers`,
 `committed-on-quorum`, `answers-at-committed-versions`, `compaction-keeps-up`,
-`compaction-when-due` (and SSO's `one-value-per-slot` for the versions database's Paxos log).
+`compaction-when-due`, `quiet-at-rest` (and SSO's `one-value-per-slot` for the versions
+database's Paxos log).
 History invariants, at the end: `answers-match-model`, `batches-exactly-once`,
 `progress-at-quiescence`.
 """
@@ -22,6 +23,8 @@ import attrs
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations import sso, sso_checks
+from implementations.mesa.committer import DRIVE
 from implementations.mesa.deployment import Deployment
 from implementations.mesa.instance import BASE_STEP, COMPACT, CUMULATE
 from invariants.delivery import InputRecord, OutputRecord, check_delivery
@@ -56,6 +59,8 @@ class Facts:
         self.assigned: dict[int, str] = {}  # version -> batch, from the versions database
         self.committed: dict[int, str] = {}
         self.commit_times: dict[int, tuple[int, str]] = {}  # version -> (t, replica) first
+        # history position of each ok completion -> the last committed version as it was read
+        self.latest_when_told: dict[int, int] = {}
         self.table = VersionedTable(how)  # the assigned versions, with their submitted rows
         self.order_problem: str | None = None
         self.told_problem: str | None = None
@@ -84,6 +89,7 @@ class Facts:
             event = sim.history[self.answers_read]
             self.answers_read += 1
             if event.type == OK:
+                self.latest_when_told[self.answers_read - 1] = self.last_committed
                 self.on_told(event.process, event.f, event.value, event.time)
 
     def on_assigned(self, version: int, batch: str, time: int) -> None:
@@ -317,6 +323,90 @@ def compaction_when_due(sim: Simulation) -> str | None:
     return None
 
 
+class Rest:
+    """Per simulation, at rest: whether the final operations all succeeded (read once: none
+    runs at rest), when nothing was last left to do (None while something is), the time
+    after which the committer and the instances must be quiet, and how much of the trace has
+    been read."""
+
+    def __init__(self) -> None:
+        self.finals_ok: bool | None = None
+        self.trace_read = 0
+        self.done_since: int | None = None
+        self.quiet_from = 0
+
+
+def work_left(sim: Simulation) -> str | None:
+    """What is left to do, or None: a commit not done everywhere (`commits_outstanding`), or
+    a compaction the policy has due on an instance's disk (`compaction_backlog`)."""
+    behind = commits_outstanding(sim)
+    if behind:
+        return behind
+    window = deployment(sim).window
+    for instance in deployment(sim).instances:
+        storage = sim.contexts[instance].storage
+        ranges = [r for r, _ in storage.durable("deltas", ())]
+        due = compaction_backlog(ranges, storage.durable("committed", 0), window) \
+            if ranges else None
+        if due:
+            return f"{instance}: {due}"
+    return None
+
+
+def versions_database_serves(sim: Simulation) -> bool:
+    """Whether a master of the versions database holds a majority's lease now, by what its
+    replicas noted as they asked and granted (SSO's reading of those notes): it answers the
+    committer at once. Until then a committer asking it keeps being refused and asks again,
+    as it must (a replica restarted in the ending grants no lease for a lease's time)."""
+    return bool(sso_checks.leases_at(sim, list(deployment(sim).vdb), sso.LEASE, sim.time))
+
+
+@state_invariant("quiet-at-rest")
+def quiet_at_rest(sim: Simulation) -> str | None:
+    """At rest (the ending's rest: no faults, no client operations), after final operations
+    that all succeeded, once nothing is left to do (`work_left`: every version given a batch
+    committed, held and known committed by every instance, no compaction due on any disk)
+    and the versions database can answer (its master holds a majority's lease), the
+    committer and the instances fall quiet: none of them sends a message or has a timer fire
+    more than one retry round (DRIVE ticks) after the last of their timers then pending.
+    That timer may find the committer's view out of date (an answer lost before the ending)
+    and set it right, and the round it arms again finds nothing to do and arms none. A
+    committer that keeps resending what was answered, or waits for what will never come, or
+    an instance that keeps waking to compact nothing, is busy for ever while nothing is
+    wrong, which a run that stops once the clients are done never sees. (The pending timers
+    are the engine's, read as data: a pause may have postponed them. The versions database
+    itself is not held to this: its master renews its lease for ever.)"""
+    began = sim.rest_began()
+    if began is None:
+        return None
+    seen = sim.invariant_state("mesa-rest", Rest)
+    if seen.finals_ok is None:
+        seen.finals_ok = final_queries_answered(sim).ok
+    if not seen.finals_ok:
+        return None  # a system that failed them is `progress-at-quiescence`'s to judge
+    settings = deployment(sim)
+    watched = {settings.committer, *settings.instances}
+    if work_left(sim) is not None:
+        seen.done_since = None
+    elif seen.done_since is None and versions_database_serves(sim):
+        seen.done_since = sim.time
+        pending = [at for (node, _), at in sim.timers.due.items() if node in watched]
+        seen.quiet_from = max([sim.time, *pending]) + DRIVE
+    steps, seen.trace_read = sim.trace[seen.trace_read:], len(sim.trace)
+    if seen.done_since is None:
+        return None
+    for step in steps:
+        kind, node = step.event[0], step.event[1] if len(step.event) > 1 else None
+        if kind in ("fire", "deliver") and node in watched and step.time > seen.quiet_from:
+            what = f"its timer {step.event[2]!r} fired" if kind == "fire" else \
+                f"it sent {step.detail!r} to {step.event[2]}"
+            return (f"{node} is still busy at rest: {what} at t={step.time}, though nothing "
+                    f"has been left to do since t={seen.done_since} (the rest began at "
+                    f"t={began}) and a retry round after its last timer then pending ended "
+                    f"at t={seen.quiet_from}")
+    return None
+
+
 # --- history invariants -----------------------------------------------------------------------
 
 
@@ -381,30 +471,42 @@ def acknowledged_elsewhere(known: Facts, submits: list[Operation]) -> Verdict | 
 def progress_at_quiescence(sim: Simulation) -> Verdict:
     """After the ending: every version given to a batch is committed, every instance holds
     the last committed version and knows it is committed, every final query answered at the
-    last committed version, and the final batch acknowledged each time it was submitted. A
-    system that does nothing fails here."""
+    version last committed when it was answered, and the final batch acknowledged each time
+    it was submitted. A system that does nothing fails here."""
     name = "progress-at-quiescence"
+    behind = commits_outstanding(sim)
+    if behind:
+        return violated(name, behind)
+    return final_queries_answered(sim)
+
+
+def commits_outstanding(sim: Simulation) -> str | None:
+    """What is left of committing: a version given a batch but not committed, or an instance
+    that does not hold or does not know the last committed version (its disk, read as
+    data); None when every commit is done everywhere."""
     known = facts(sim)
     last = known.last_committed
     if len(known.assigned) > last:
         version = last + 1
-        return violated(name, f"version {version} ({known.assigned[version]}) was given a "
-                              f"batch but never committed")
+        return f"version {version} ({known.assigned[version]}) was given a batch but never " \
+               f"committed"
     for instance in deployment(sim).instances:
-        storage = sim.contexts[instance].storage
         held = disk(sim, instance).newest
-        told = storage.durable("committed", 0)
+        told = sim.contexts[instance].storage.durable("committed", 0)
         if held < last or told < last:
-            return violated(name, f"{instance} holds versions up to {held} and knows {told} "
-                                  f"committed, behind the last committed version {last}")
-    return final_queries_answered(sim, last)
+            return f"{instance} holds versions up to {held} and knows {told} committed, " \
+                   f"behind the last committed version {last}"
+    return None
 
 
-def final_queries_answered(sim: Simulation, last: int) -> Verdict:
-    """Each client's final operations ran, last, and succeeded; each final query at `last`.
-    (A client still busy with an earlier operation when the ending came skips its final
-    ones: its last operation is then not the one expected.)"""
+def final_queries_answered(sim: Simulation) -> Verdict:
+    """Each client's final operations ran, last, and succeeded; each final query at the
+    version that was the last committed one when it was answered. (A client still busy with
+    an earlier operation when the ending came skips its final ones: its last operation is
+    then not the one expected. A batch whose client gave up may still commit after the final
+    queries, while the system rests.)"""
     name = "progress-at-quiescence"
+    known = facts(sim)
     mine: dict[str, list[Operation]] = {client: [] for client in sim.clients}
     for op in sim.operations():
         mine[op.process].append(op)
@@ -417,8 +519,13 @@ def final_queries_answered(sim: Simulation, last: int) -> Verdict:
             if op is None or (op.f, op.args) != (f, args):
                 return violated(name, f"{client}'s final {f}{args} never ran: an earlier "
                                       f"operation was still pending at the end")
-            if op.status != OK or f == "query" and op.result[0] != last:
+            if op.status != OK:
+                return violated(name, f"{op.describe()}: a final operation must succeed",
+                                {"operation": op.to_json()})
+            latest = known.latest_when_told[op.ret]
+            if f == "query" and op.result[0] != latest:
                 return violated(name, f"{op.describe()}, not at the last committed version "
-                                      f"{last}", {"operation": op.to_json()})
-    return passed(name, f"everything committed up to version {last}, on every instance, and "
-                        f"the final queries answered there")
+                                      f"{latest}", {"operation": op.to_json()})
+    return passed(name, f"everything committed up to version {known.last_committed}, on every "
+                        f"instance, and the final queries answered at the last committed "
+                        f"version")

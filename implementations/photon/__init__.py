@@ -116,6 +116,7 @@ SYSTEM = System(
     build=build,
     invariants=(checks.no_duplicate_join, checks.registered_once, one_value_per_slot,
                 checks.registry_replicas_agree, checks.joined_promptly,
+                checks.retried_after_backoff,
                 checks.joined_exactly_once,
                 checks.pipeline_drains, checks.registry_converged,
                 checks.nothing_left_to_recover),

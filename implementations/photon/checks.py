@@ -6,7 +6,9 @@ model (`models/photon.py`); once the faults are over, `joined-promptly` also rea
 dispatchers' click logs, the event stores' queries, the `NotYet` answers the trace shows
 delivered, and the registry replicas' roles, the master each names, the ballot each promised
 and the master's outstanding proposals, and holds them to bounds worked out from the
-pipeline's timeouts. None asks the implementation's own functions.
+pipeline's timeouts; `retried-after-backoff` reads the `NotYet` and `Join` deliveries and the
+restarts the trace shows, and holds each dispatcher to its exponential backoff. None asks the
+implementation's own functions.
 
 Nodes are found by their names: output logs `o<dc>`, registry replicas `r<n>`, dispatchers
 `d<dc>`, joiners `j<dc>`, event stores `e<dc>`; a node named `x<dc>` belongs to datacenter
@@ -24,8 +26,14 @@ from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations import paxos_core
 from implementations.paxos_core import FOLLOWER, MASTER
-from implementations.photon.messages import NotYet
-from implementations.photon.pipeline import CALL_TIMEOUT, JOIN_TIMEOUT, MAX_BACKOFF, NO_MASTER
+from implementations.photon.messages import Join, NotYet
+from implementations.photon.pipeline import (
+    BACKOFF,
+    CALL_TIMEOUT,
+    JOIN_TIMEOUT,
+    MAX_BACKOFF,
+    NO_MASTER,
+)
 from invariants.delivery import InputRecord, OutputRecord, check_delivery
 from invariants.history import OK
 from invariants.verdict import Verdict, passed, violated
@@ -305,6 +313,71 @@ def joined_promptly(sim: Simulation) -> str | None:
                         f"faults ended at t={seen.calm}, and since t={ready} it and its query "
                         f"{query} were in datacenter {dc}'s logs and the registry settled "
                         f"with {settled_master(sim)} its master; it was due by t={due}")
+    return None
+
+
+def backoff(not_yets: int) -> int:
+    """The dispatcher's exponential backoff: how long it waits, after the `not_yets`-th NotYet
+    for a click since it started, before it dispatches the click again -- BACKOFF, doubled
+    after each NotYet, at most MAX_BACKOFF."""
+    return min(BACKOFF * 2 ** (not_yets - 1), MAX_BACKOFF)
+
+
+@attrs.define
+class _Backoffs:
+    """Per simulation, in the ending: when the faults ended, the NotYets each dispatcher was
+    given per click since it last started, when each click told NotYet since the faults ended
+    is due to be dispatched again, and the trace steps read."""
+
+    calm: int
+    not_yets: dict[tuple[str, str], int] = attrs.Factory(dict)  # (dispatcher, click) -> count
+    due: dict[tuple[str, str], int] = attrs.Factory(dict)  # (dispatcher, click) -> time
+    read: int = 0
+
+    def read_steps(self, sim: Simulation) -> None:
+        """A restart forgets a dispatcher's counts (they are volatile); a NotYet delivered to
+        it counts, and from the faults' end sets when the click is due again; a Join it
+        delivers to its joiner is the click dispatched again."""
+        ours = set(dispatchers(sim))
+        for step in sim.trace[self.read:]:
+            kind, *args = step.event
+            if kind == "restart" and args[0] in ours:
+                self.forget(args[0])
+            elif kind == "deliver" and isinstance(step.detail, NotYet) and args[1] in ours:
+                key = (args[1], step.detail.click_id)
+                self.not_yets[key] = self.not_yets.get(key, 0) + 1
+                if step.time >= self.calm:
+                    self.due[key] = step.time + backoff(self.not_yets[key])
+            elif kind == "deliver" and isinstance(step.detail, Join) and args[0] in ours:
+                self.due.pop((args[0], step.detail.click.click_id), None)
+        self.read = len(sim.trace)
+
+    def forget(self, dispatcher: str) -> None:
+        for counts in (self.not_yets, self.due):
+            for key in [key for key in counts if key[0] == dispatcher]:
+                del counts[key]
+
+
+@state_invariant("retried-after-backoff")
+def retried_after_backoff(sim: Simulation) -> str | None:
+    """Once the faults are over, a click a dispatcher was told NotYet for (its query was not in
+    the event store) reaches the joiner again within the dispatcher's exponential backoff
+    (`backoff`), unless it is done by then or told NotYet again. The ending's messages take no
+    time, so nothing but that wait holds the click back; a dispatcher that waits longer (a
+    backoff that starts too high, grows too fast or has no ceiling) leaves a click unjoined
+    for longer than a late query explains."""
+    if sim.phase != "quiesce":
+        return None
+    seen = sim.invariant_state("retried-after-backoff", lambda: _Backoffs(calm(sim)))
+    seen.read_steps(sim)
+    for (dispatcher, click), due in sorted(seen.due.items()):
+        if sim.contexts[dispatcher].storage.durable(f"done/{click}"):
+            del seen.due[dispatcher, click]
+        elif sim.time > due:
+            told = seen.not_yets[dispatcher, click]
+            return (f"click {click} has not been dispatched again by {dispatcher} at "
+                    f"t={sim.time}: told NotYet for it {told} time(s) since it started, the "
+                    f"last after the faults ended, it was due again by t={due}")
     return None
 
 
