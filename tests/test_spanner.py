@@ -11,16 +11,19 @@ import pytest
 
 import implementations
 from checker.run import execute, new_simulation
+from checker.sim import Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Variant
 from implementations.paxos_core import MASTER, NOOP, Accept
 from implementations.spanner import SYSTEM, checks, directory
 from implementations.spanner.messages import (
+    Abort,
     AbortRecord,
     Begin,
     Commit,
     CommitRecord,
     PrepareRecord,
+    Refused,
     SnapshotRead,
     Txn,
 )
@@ -483,3 +486,125 @@ def test_three_groups_give_transactions_two_participants_and_prepared_aborts() -
     found = next(r for r in (walk("prepared-ignores-abort", seed, config) for seed in range(10))
                  if r.violated)
     assert found.verdict.invariant in {"prepared-resolved", "progress"}, found.verdict
+
+
+def test_commits_above_safe_time_on_hand_made_ghosts() -> None:
+    """A commit applied at or below a replica's safe time changes what it may have served; a
+    transaction prepared there may commit below t_Paxos, above its prepare timestamp."""
+    sim = fresh()
+    sim.ghost += [("heartbeat", 1, "a2", {"ts": 120}),
+                  ("prepared", 2, "a2", {"txn": T1, "ts": 90, "writes": (("x", 1),)}),
+                  ("committed", 3, "a2", {"txn": T1, "ts": 95, "writes": (("x", 1),)})]
+    assert checks.commits_above_safe_time.check(sim) is None  # t_safe was 89
+    sim.ghost += [("boot", 4, "a2", {}),  # a restarted replica applies its log again
+                  ("heartbeat", 5, "a2", {"ts": 120}),
+                  ("prepared", 6, "a2", {"txn": T1, "ts": 90, "writes": (("x", 1),)}),
+                  ("committed", 7, "a2", {"txn": T1, "ts": 95, "writes": (("x", 1),)})]
+    assert checks.commits_above_safe_time.check(sim) is None
+    sim.ghost.append(("committed", 8, "a2", {"txn": T2, "ts": 120, "writes": (("x", 2),)}))
+    assert checks.commits_above_safe_time.check(sim) == \
+        "a2 applied the commit of c2/1 at timestamp 120 (t=8), though its safe time had " \
+        "reached 120: a read at 120 it could serve before misses that write"
+
+
+def test_reads_at_timestamp_on_hand_made_ghosts_and_history() -> None:
+    """A read-write transaction reads the version below its commit timestamp, a read-only one
+    the version at or below its read timestamp: judged from what coordinators noted as read
+    (for transactions some group committed) and from what clients were told."""
+    sim = fresh()
+    t3 = Txn("c1", 2)
+    sim.ghost += [("committed", 5, "a1", {"txn": T1, "ts": 100, "writes": (("x", 1),)}),
+                  ("commit-ts", 6, "a1", {"txn": T2, "ts": 150, "reads": (("x", 1),)}),
+                  ("committed", 7, "a1", {"txn": T2, "ts": 150, "writes": (("x", 2),)}),
+                  ("commit-ts", 8, "a1", {"txn": t3, "ts": 90, "reads": (("x", 1),)})]
+    assert checks.reads_at_timestamp.check(sim).ok  # t3 never committed: not judged
+    sim.ghost.append(("committed", 9, "a1", {"txn": t3, "ts": 90, "writes": ()}))
+    verdict = checks.reads_at_timestamp.check(sim)
+    assert verdict.violated and "c1/2 at timestamp 90 read x=1, but the version of x below " \
+        "90 is None, the initial value" in verdict.explanation
+    sim.ghost.pop()
+    read = [["r", "x", None]]
+    record(sim, [("c2", "invoke", read, 10), ("c2", "ok", {"commit_ts": 150,
+                                                           "txn": [["r", "x", 2]]}, 11)])
+    assert checks.reads_at_timestamp.check(sim).ok  # a snapshot at 150 includes 150
+    record(sim, [("c2", "invoke", read, 12), ("c2", "ok", {"commit_ts": 149,
+                                                           "txn": [["r", "x", 2]]}, 13)])
+    verdict = checks.reads_at_timestamp.check(sim)
+    assert verdict.violated and "at timestamp 149 read x=2, but the version of x at 149 is 1" \
+        in verdict.explanation
+
+
+class PreparesWhatItRefuses(SpannerReplica):
+    """A participant that cannot take its locks says so (`Refused`) and prepares anyway: when
+    its Prepared overtakes the refusal, the coordinator commits a transaction whose reads
+    another transaction's locks should have kept out."""
+
+    def on_prepare_request(self, ctx: Any, msg: Any) -> None:
+        known = msg.txn in self.work or msg.txn in self.prepared or msg.txn in self.decided
+        if not self.serving(ctx) or known or msg.txn in self.abandoned:
+            return
+        if self.conflicts(msg.txn, msg.reads, msg.writes):
+            ctx.send(msg.coordinator, Refused(msg.txn))  # and goes on
+        values = {key: self.latest(key) for key in msg.reads}
+        self.work[msg.txn] = Work(msg.txn, msg.coordinator, msg.reads, msg.writes, values)
+        ts = self.next_timestamp()
+        self.log(ctx, PrepareRecord(msg.txn, ts, msg.reads, msg.writes, msg.coordinator), ts)
+
+
+def test_a_participant_that_prepares_despite_a_conflict_is_found() -> None:
+    """Seed 505 (`default`): a read served under another transaction's write lock commits
+    above that transaction's commit timestamp, with the version before it. Serializability
+    and external consistency accept the history (an order that puts the reader first exists);
+    only the commit timestamps tell."""
+    system = attrs.evolve(SYSTEM, variants={"refuses": Variant("refuses",
+                                                               PreparesWhatItRefuses)})
+    verdict = walk("refuses", 505, DEFAULT, system).verdict
+    assert verdict.violated and verdict.invariant == "reads-at-timestamp", verdict
+    assert not walk("correct", 505).violated
+
+
+def test_coordinator_decided_after_the_rest() -> None:
+    """After the rest, a transaction a participant prepared has its outcome logged in its
+    coordinator's group, unless the coordinator lost office after the transaction began."""
+    config = SYSTEM.config("three-groups")
+    sim = walk("correct", 0, config).sim
+    assert sim.rest_began() is not None and checks.coordinator_decided.check(sim).ok
+    orphan = Txn("c1", 99)
+    assert checks.lost_office(sim, 0, sim.time, "a1") is None  # a1 never led in this run
+    sim.trace.append(Step(("deliver", "c1", "a1"), sim.time, Begin(orphan, ())))
+    sim.ghost.append(("prepared", sim.time, "b2", {"txn": orphan, "ts": 9000, "writes": (),
+                                                   "coordinator": "a1"}))
+    verdict = checks.coordinator_decided.check(sim)
+    assert verdict.violated and "c1/99 was prepared" in verdict.explanation
+    assert f"its coordinator a1, which kept its office from the transaction's begin " \
+        f"(t={sim.time})" in verdict.explanation
+    sim.ghost += [("lease", sim.time, "a1", {"group": "a", "expiry": 9000}),
+                  ("lease", sim.time, "a1", {"group": "a", "expiry": float("-inf")})]
+    assert checks.coordinator_decided.check(sim).ok  # a1 lost office: it drops it unlogged
+    sim.ghost[-2:] = [("aborted", sim.time, "a3", {"txn": orphan})]
+    assert checks.coordinator_decided.check(sim).ok
+
+
+class UnloggedAbort(SpannerReplica):
+    """A coordinator that gives up on a transaction (a participant refused, or did not prepare
+    in time) tells the participants but logs no abort: its client hears nothing."""
+
+    def abort(self, ctx: Any, work: Work) -> None:
+        del self.work[work.txn]
+        ctx.cancel_timer(f"abort {work.txn!r}")
+        for group in work.participants:
+            for replica in self.directory.groups[group]:
+                ctx.send(replica, Abort(work.txn))
+
+
+def test_a_coordinator_that_logs_no_abort_is_found_after_the_rest() -> None:
+    """Its participants log the abort it sent them, so prepared-resolved is satisfied; its
+    client, never answered, times out with an unknown outcome, which progress forgives but
+    for the final transaction. Only the rest's check sees it in `three-groups`, where one
+    participant's refusal aborts what the other prepared."""
+    system = attrs.evolve(SYSTEM, variants={"unlogged": Variant("unlogged", UnloggedAbort)})
+    config = SYSTEM.config("three-groups")
+    verdicts = [walk("unlogged", seed, config, system).verdict for seed in range(10)]
+    assert "coordinator-decided" in {v.invariant for v in verdicts if v.violated}, verdicts
+    quiet = attrs.evolve(config, rest=0)  # without a rest the check does not judge
+    assert checks.coordinator_decided.check(walk("unlogged", 0, quiet, system).sim).ok

@@ -30,7 +30,7 @@ from implementations.spanner import checks
 from implementations.spanner.client import SpannerClient
 from implementations.spanner.group import Directory
 from implementations.spanner.messages import AbortRecord, Txn
-from implementations.spanner.txn import SpannerReplica, Work
+from implementations.spanner.txn import ABORT_AFTER, INQUIRE_AFTER, SpannerReplica, Work
 from invariants.quorum import majority, prove_intersection
 from invariants.verdict import Verdict
 
@@ -178,6 +178,12 @@ def proofs(config: Config, impl: type[SpannerReplica]) -> list[Verdict]:
 
 
 FAULTS = {"drop": 4, "duplicate": 4, "crash": 3, "partition": 4, "pause": 4, "skew": 30}
+# After the final operations the groups rest this long (`coordinator-decided`, and
+# `prepared-resolved` of every prepared transaction): a participant in doubt when the rest
+# begins asks within INQUIRE_AFTER; its coordinator may still be running the transaction (an
+# abort timer, ABORT_AFTER at most, or commit wait) and then tells it, or its group logs an
+# abort that the participant's next inquiry, INQUIRE_AFTER later, hears.
+REST = 2 * INQUIRE_AFTER + ABORT_AFTER
 
 SYSTEM = System(
     name="spanner",
@@ -186,33 +192,35 @@ SYSTEM = System(
             "two-phase commit and commit wait on TrueTime; snapshot reads at safe time",
     build=build,
     invariants=(checks.disjoint_leases, checks.atomic_commit, checks.replicas_agree,
-                checks.repeatable_snapshot_reads, checks.held_reads_served,
-                checks.external_consistency,
+                checks.commits_above_safe_time, checks.repeatable_snapshot_reads,
+                checks.reads_at_timestamp, checks.held_reads_served, checks.external_consistency,
                 checks.serializable, checks.commit_timestamps, checks.answers_match_requests,
-                checks.prepared_resolved, checks.progress),
+                checks.prepared_resolved, checks.coordinator_decided, checks.progress),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=4, max_steps=300,
-                          epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000),
+                          epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000,
+                          rest=REST),
         "small": Config("small", servers=3, clients=2, ops_per_client=2, max_steps=250,
-                        epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000),
+                        epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000,
+                        rest=REST),
         # clocks running fast or slow within TrueTime's epsilon, and a group leader cut off
         # right after a client is told ok
         "fail-over": Config("fail-over", servers=3, clients=2, ops_per_client=4,
                             max_steps=300, epsilon=100, max_drift=100, max_pause=1500,
                             faults={**FAULTS, "drift": 4, "nemesis": 2},
-                            quiesce_horizon=2000),
+                            quiesce_horizon=2000, rest=REST),
         # the ending's read-write transaction first, before the final read has waited for
         # the groups to recover: it may meet a group with no leader yet, or the locks of a
         # transaction still in doubt, and its client sees it through an abort and a retry
         "write-first": Config("write-first", servers=3, clients=2, ops_per_client=4,
                               max_steps=300, epsilon=100, max_pause=1500, faults=FAULTS,
-                              quiesce_horizon=2000, params={"write_first": True}),
+                              quiesce_horizon=2000, rest=REST, params={"write_first": True}),
         # a third group: a transaction over all three keys has two participants, and one that
         # refuses its locks aborts a transaction the other has prepared, so a prepared
         # participant must log the coordinator's abort in several times as many runs
         "three-groups": Config("three-groups", servers=3, clients=2, ops_per_client=4,
                                max_steps=300, epsilon=100, max_pause=1500, faults=FAULTS,
-                               quiesce_horizon=2000, params={"groups": ["a", "b", "d"]}),
+                               quiesce_horizon=2000, rest=REST, params={"groups": ["a", "b", "d"]}),
     },
     variants={
         "correct": Variant("correct", SpannerReplica),

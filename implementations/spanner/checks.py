@@ -1,11 +1,14 @@
 """Spanner's invariants: disjoint leader leases, two-phase commit deciding once, replicas
-that agree slot by slot, external consistency, serializability, snapshot reads that any
-replica would repeat, held reads served once safe time allows, commit timestamps against true
-time, answers that match their requests, and progress at quiescence.
+that agree slot by slot, commits above each replica's safe time, external consistency,
+serializability, snapshot reads that any replica would repeat, transactions that read the
+versions at their timestamps, held reads served once safe time allows, commit timestamps
+against true time, answers that match their requests, and progress at quiescence and after
+the ending's rest (every prepared transaction resolved, every coordinator's decision logged).
 
 None calls the implementation: they read the ghost record (leases, log slots learned,
-records applied, commit timestamps chosen, snapshot reads held and served, restarts), the
-clients' history and the engine's clocks."""
+records applied, commit timestamps chosen and the reads they cover, snapshot reads held and
+served, restarts), the trace (when a coordinator received a transaction), the clients'
+history and the engine's clocks."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import attrs
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations.spanner.messages import Begin
 from invariants.external import check_external_consistency, timed_txns
 from invariants.history import INFO, INVOKE, OK, Operation
 from invariants.transactions import answers_match_requests as check_answers
@@ -196,6 +200,41 @@ class _Replica:
                 self.prepared.pop(fact["txn"], None)
 
 
+class _SafeTimes:
+    """Per simulation: how much of the ghost record was read, and each replica's safe time."""
+
+    def __init__(self) -> None:
+        self.read = 0
+        self.replicas: dict[str, _Replica] = {}
+
+
+@state_invariant("commits-above-safe-time")
+def commits_above_safe_time(sim: Simulation) -> str | None:
+    """Section 4.1.3: a replica may serve a read at t once t <= t_safe, so no record it applies
+    later may change the data at or below its t_safe: every commit record a replica applies
+    has a timestamp above the safe time it had just before. (A transaction prepared there
+    commits at or above its prepare timestamp, which t_safe stays below; any other needs a
+    timestamp above t_Paxos, the highest timestamp of the records applied before it, which
+    Spanner keeps by assigning a group's timestamps in increasing order, across leaders by
+    their disjoint leases, section 4.1.2. A commit record chosen late -- an old leader's,
+    recovered after a later leader's records -- would break it.) Safe time is rebuilt from
+    the ghost record of the records each replica applied, anew at each restart (a restarted
+    replica applies its log again)."""
+    seen = sim.invariant_state("commits-above-safe-time", _SafeTimes)
+    while seen.read < len(sim.ghost):
+        kind, time, replica, fact = sim.ghost[seen.read]
+        seen.read += 1
+        if kind == "boot":
+            seen.replicas[replica] = _Replica()
+        state = seen.replicas.setdefault(replica, _Replica())
+        if kind == "committed" and fact["ts"] <= state.safe_time():
+            return (f"{replica} applied the commit of {fact['txn']!r} at timestamp {fact['ts']} "
+                    f"(t={time}), though its safe time had reached {state.safe_time()}: a read "
+                    f"at {fact['ts']} it could serve before misses that write")
+        state.learn(kind, fact)
+    return None
+
+
 @history_invariant("held-reads-served")
 def held_reads_served(sim: Simulation) -> Verdict:
     """Section 4.1.3: a replica can serve a read at t once t <= t_safe, and one that holds a
@@ -216,6 +255,55 @@ def held_reads_served(sim: Simulation) -> Verdict:
                                 {"replica": name, "client": client, "req": req, "ts": ts,
                                  "safe_time": safe})
     return passed("held-reads-served", "no replica holds a read its safe time has passed")
+
+
+def version_at(versions: dict[int, object], ts: int, inclusive: bool) -> tuple[int | None, object]:
+    """(timestamp, value) of the version with the largest commit timestamp at or below `ts`
+    (`inclusive`) or below it; (None, None): the initial value."""
+    below = [v for v in versions if v < ts or inclusive and v == ts]
+    return (max(below), versions[max(below)]) if below else (None, None)
+
+
+def serialized_reads(sim: Simulation) -> list[tuple[str, int, bool, dict]]:
+    """(who, timestamp, whether it wrote, {key: value read}) of every transaction to judge:
+    each read-write transaction some group committed, with the values its coordinator noted
+    as read when it chose the commit timestamp (its client may never have heard), and every
+    transaction answered `ok`, with the values its client was told."""
+    committed = {(fact["txn"], fact["ts"]) for kind, _, _, fact in sim.ghost
+                 if kind == "committed"}
+    judged = [(repr(fact["txn"]), fact["ts"], True, dict(fact["reads"]))
+              for kind, _, _, fact in sim.ghost
+              if kind == "commit-ts" and (fact["txn"], fact["ts"]) in committed]
+    for txn in timed_txns(sim.operations()):
+        if txn.committed:
+            judged.append((f"operation {txn.id}", txn.commit_ts, bool(txn.writes), txn.reads))
+    return judged
+
+
+@history_invariant("reads-at-timestamp")
+def reads_at_timestamp(sim: Simulation) -> Verdict:
+    """A transaction is serialized at its timestamp (sections 4.1.2 to 4.1.4): a read-write
+    one read, of each key it read before writing it, the version with the largest commit
+    timestamp below its own commit timestamp (its locks kept every other writer of the key
+    out from its read to its commit, and a writer that committed earlier did so at a smaller
+    timestamp); a read-only one, the version at or below its read timestamp. Judged for the
+    reads a coordinator noted when it chose a commit timestamp that some group then logged,
+    and for the reads of every `ok` answer, against the versions of the ghost record."""
+    versions: dict[str, dict[int, object]] = {}
+    for key, ts, value in committed_versions(sim):
+        versions.setdefault(key, {})[ts] = value
+    for who, ts, writes, reads in serialized_reads(sim):
+        for key, value in sorted(reads.items()):
+            at, expected = version_at(versions.get(key, {}), ts, inclusive=not writes)
+            if value != expected:
+                writer = "the initial value" if at is None else f"committed at timestamp {at}"
+                return violated("reads-at-timestamp",
+                                f"{who} at timestamp {ts} read {key}={value!r}, but the "
+                                f"version of {key} {'below' if writes else 'at'} {ts} is "
+                                f"{expected!r}, {writer}",
+                                {"transaction": who, "ts": ts, "key": key, "value": value,
+                                 "expected": expected})
+    return passed("reads-at-timestamp", "every transaction read the versions at its timestamp")
 
 
 def committed_versions(sim: Simulation) -> list[tuple[str, int, object]]:
@@ -326,30 +414,79 @@ def prepared_resolved(sim: Simulation) -> Verdict:
     below the final read's timestamp has its outcome (commit or abort) applied in that group,
     so no participant is left holding locks. (A correct replica serves that read only once
     they are resolved; one prepared above it may still be waiting for its inquiry when the
-    ending stops, which it does once the clients are idle.) From the ghost record."""
-    below = final_read_ts(sim)
+    ending's final operations are done.) After the ending's rest, every transaction a group
+    prepared: the rest leaves time for every inquiry to be answered. From the ghost record."""
+    rested = sim.rest_began() is not None
+    below = float("inf") if rested else final_read_ts(sim)
     stuck = in_doubt(sim, below)
     if stuck:
         group, txn = stuck[0]
+        why = "after the ending's rest" if rested else \
+            f"and its prepare timestamp is at or below the final read's ({below})"
         return violated("prepared-resolved",
                         f"group {group} prepared {txn!r} and never learned its outcome: its "
-                        f"locks are still held at the end, and its prepare timestamp is at "
-                        f"or below the final read's ({below})",
+                        f"locks are still held at the end, {why}",
                         {"group": group, "txn": repr(txn)})
     return passed("prepared-resolved", "every prepared transaction was resolved")
 
 
-def lost_office(sim: Simulation, start: float, end: float) -> str | None:
-    """A replica that trusted a leader lease and gave it up (deposed, or restarted) between
-    true times `start` and `end`, from the ghost record of the leases; or None."""
-    expiry: dict[str, float] = {}
-    for kind, time, replica, fact in sim.ghost:
-        if kind != "lease":
+def begun(sim: Simulation) -> dict[tuple[Any, str], int]:
+    """(txn, replica) -> when the replica first received the transaction's `Begin`, from the
+    trace."""
+    first: dict[tuple[Any, str], int] = {}
+    for step in sim.trace:
+        if step.event[0] == "deliver" and isinstance(step.detail, Begin):
+            first.setdefault((step.detail.txn, step.event[2]), step.time)
+    return first
+
+
+@history_invariant("coordinator-decided")
+def coordinator_decided(sim: Simulation) -> Verdict:
+    """Two-phase commit's coordinator decides (section 4.2.1): after the ending's rest, every
+    transaction a participant group prepared has its outcome applied in its coordinator's
+    group too, unless that coordinator lost office after the transaction's `Begin` first
+    reached it (a deposed leader drops what it has not committed, unlogged, and its group
+    answers the participants' inquiries). A coordinator that gives up on a transaction and
+    logs no abort leaves its client unanswered until a timeout reports an unknown outcome
+    for a transaction that was decided. Judged only after a rest, which leaves time for every
+    abort timer, commit wait and inquiry; from the ghost record and the trace."""
+    if sim.rest_began() is None:
+        return passed("coordinator-decided", "no rest: the ending may stop before an outcome "
+                                             "is logged")
+    decided = {(group_of(replica), fact["txn"]) for kind, _, replica, fact in sim.ghost
+               if kind in ("committed", "aborted")}
+    began, judged = begun(sim), set()
+    for kind, time, _, fact in sim.ghost:
+        if kind != "prepared" or fact["txn"] in judged:
             continue
-        held = expiry.get(replica, float("-inf")) > float("-inf")
+        txn, coordinator = fact["txn"], fact["coordinator"]
+        judged.add(txn)
+        if (group_of(coordinator), txn) in decided or \
+                lost_office(sim, began[(txn, coordinator)], sim.time, coordinator):
+            continue
+        return violated("coordinator-decided",
+                        f"{txn!r} was prepared (t={time}) but its coordinator {coordinator}, "
+                        f"which kept its office from the transaction's begin "
+                        f"(t={began[(txn, coordinator)]}) to the end, logged no outcome for it "
+                        f"in group {group_of(coordinator)}",
+                        {"txn": repr(txn), "coordinator": coordinator})
+    return passed("coordinator-decided", "every coordinator logged the outcome of the "
+                                         "transactions its participants prepared")
+
+
+def lost_office(sim: Simulation, start: float, end: float,
+                replica: str | None = None) -> str | None:
+    """A replica (`replica`, if given) that trusted a leader lease and gave it up (deposed, or
+    restarted) between true times `start` and `end`, from the ghost record of the leases; or
+    None."""
+    expiry: dict[str, float] = {}
+    for kind, time, node, fact in sim.ghost:
+        if kind != "lease" or replica not in (None, node):
+            continue
+        held = expiry.get(node, float("-inf")) > float("-inf")
         if held and fact["expiry"] == float("-inf") and start <= time <= end:
-            return replica
-        expiry[replica] = fact["expiry"]
+            return node
+        expiry[node] = fact["expiry"]
     return None
 
 

@@ -123,7 +123,7 @@ class GroupReplica(sso.Replica):
     def apply(self, ctx: Context, slot: int, value: Any) -> None:
         match value:
             case PrepareRecord(txn, ts, _, writes) if txn not in self.decided:
-                ctx.note("prepared", txn=txn, ts=ts, writes=writes)
+                ctx.note("prepared", txn=txn, ts=ts, writes=writes, coordinator=value.coordinator)
                 self.prepared[txn] = value
                 self.paxos_safe = max(self.paxos_safe, ts)
                 self.on_prepare_applied(ctx, value)

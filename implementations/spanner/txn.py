@@ -186,7 +186,8 @@ class SpannerReplica(GroupReplica):
             return
         ctx.cancel_timer(f"abort {work.txn!r}")
         work.commit_ts = self.commit_timestamp(ctx, work)
-        ctx.note("commit-ts", txn=work.txn, ts=work.commit_ts)
+        ctx.note("commit-ts", txn=work.txn, ts=work.commit_ts,
+                 reads=tuple(sorted(work.values.items())))
         self.log(ctx, CommitRecord(work.txn, work.commit_ts, work.writes), work.commit_ts)
 
     def commit_timestamp(self, ctx: Context, work: Work) -> int:
