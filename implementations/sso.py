@@ -400,8 +400,8 @@ class ForgetsPromise(Replica):
 
     Breaks: after a crash and restart the acceptor votes in a ballot lower than one it promised,
     so a deposed master's value and the new master's value are both chosen for one slot.
-    Caught by: chosen-on-majority (the deposed master's value overwrites a vote of the chosen
-    one), else one-value-per-slot. Teaches: Paxos Made Simple, section 2.2: an acceptor must
+    Caught by: promises-kept (the vote below the promise, as it is cast), later chosen-on-majority
+    or one-value-per-slot. Teaches: Paxos Made Simple, section 2.2: an acceptor must
     remember its promise even if it fails and restarts (Paxos Made Live, on disk corruption).
     """
 
@@ -578,6 +578,7 @@ learners_catch_up = sso_checks.learners_catch_up(cell_replicas)
 honest_redirects = sso_checks.honest_redirects(cell_replicas)
 lease_renewed = sso_checks.lease_renewed(LEASE, cell_replicas)
 master_kept_at_rest = sso_checks.master_kept_at_rest(LEASE, cell_replicas)
+promises_kept = sso_checks.promises_kept(cell_replicas)
 
 
 class _FirstLearned:
@@ -643,8 +644,8 @@ SYSTEM = System(
             "lease that allows for clock drift",
     build=build,
     invariants=(one_lease_holder, reads_within_lease, one_value_per_slot, chosen_on_majority,
-                linearizable_kv, progress, learners_catch_up, applied_once, honest_redirects,
-                lease_renewed, master_kept_at_rest),
+                promises_kept, linearizable_kv, progress, learners_catch_up, applied_once,
+                honest_redirects, lease_renewed, master_kept_at_rest),
     configs={  # three replicas by default: the smallest cell that survives a failure
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1200,
                           epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,
@@ -676,7 +677,7 @@ SYSTEM = System(
             "forgets-promise", ForgetsPromise,
             breaks="one value per slot: after a restart the acceptor votes in a ballot it "
                    "promised to ignore",
-            caught_by="chosen-on-majority",
+            caught_by="promises-kept",
             teaches="Paxos Made Simple, section 2.2: promises are durable"),
         "minority-quorum": Variant(
             "minority-quorum", MinorityQuorum,

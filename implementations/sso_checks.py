@@ -3,6 +3,7 @@
 Chubby runs the same cell, so it uses them too. None calls a replica's own helpers: a lease
 is judged in true time from what the replicas noted when they asked, granted and promised
 (`ctx.note`), a chosen value by the votes on the replicas' disks (`Storage.durable`), a
+promise by the votes a replica writes after it noted the promise (or a lease grant), a
 learner's catching up by the heartbeats the network delivered, a read by what the clients
 wrote, and a master's term of office by its first lease request of a ballot and what ended it
 (a `Rejected` the network delivered, a promise it noted, a crash). The facts:
@@ -189,6 +190,71 @@ def _votes_written(sim: Simulation) -> tuple[str | None, list[int] | None]:
     return (step.event[2], None) if kind == "Promise" else (None, [])
 
 
+# --- promises kept, on disk ------------------------------------------------------------------
+
+
+class _Promises(_Reader):
+    def __init__(self, cell: list[str]) -> None:
+        super().__init__()
+        self.cell = cell
+        # replica -> (highest ballot it acknowledged, how, when): across its crashes
+        self.acknowledged: dict[str, tuple[Any, str, int]] = {}
+        self.disks: dict[str, dict[str, Any]] = {replica: {} for replica in cell}  # as last seen
+
+
+def promises_kept(replicas: Replicas) -> Invariant:
+    @state_invariant("promises-kept")
+    def check(sim: Simulation) -> str | None:
+        """An acceptor keeps its promises, across its crashes too (Paxos Made Simple, section
+        2.2: it "must remember this information even if it fails and then restarts"): once a
+        replica promised a ballot, or granted the master of a ballot its lease (a lease for
+        a ballot is a promise of it: the grantor backs that master, not one it deposed), no
+        vote under a lower ballot reaches its disk. The promises are the replicas' notes
+        (`promised`, `lease-granted`), the votes what their disks hold: after every step, each
+        vote the node that ran it wrote (whatever the message or timer) is judged by what the
+        node had promised before that step."""
+        seen = sim.invariant_state("promises-kept", lambda: _Promises(replicas(sim)))
+        node = _handler_ran_at(sim.trace[-1]) if sim.trace else None
+        if node in seen.cell:
+            broken = _vote_below_promise(sim, seen, node)
+            if broken:
+                return broken
+        for kind, time, replica, fact in seen.new_facts(sim):
+            if kind in ("promised", "lease-granted") and replica in seen.cell:
+                highest = seen.acknowledged.get(replica)
+                if highest is None or fact["ballot"] > highest[0]:
+                    how = (f"promised {fact['candidate']}" if kind == "promised"
+                           else f"granted {fact['master']} its lease")
+                    seen.acknowledged[replica] = (fact["ballot"], how, time)
+        return None
+    return check
+
+
+def _handler_ran_at(step: Step) -> str | None:
+    """The node whose code the step ran (a delivery's receiver, a timer's owner, a restarted
+    node), whatever the message or timer: any of them may write to its disk."""
+    if step.event[0] == "deliver":
+        return step.event[2]
+    return step.event[1] if step.event[0] in ("fire", "restart") else None
+
+
+def _vote_below_promise(sim: Simulation, seen: _Promises, node: str) -> str | None:
+    """The first vote `node`'s disk holds that it did not hold when last looked at, under a
+    ballot lower than one the node had promised; records what the disk now holds."""
+    disk, before = sim.contexts[node].storage.items(), seen.disks[node]
+    if disk == before:
+        return None
+    seen.disks[node], promise = disk, seen.acknowledged.get(node)
+    if promise is None:
+        return None
+    ballot, how, when = promise
+    for key, vote in disk.items():
+        if key.startswith("vote/") and vote != before.get(key) and vote[0] < ballot:
+            return (f"{node} voted under ballot {vote[0]} in slot {key[5:]} at t={sim.time}, "
+                    f"though it had {how} under ballot {ballot} at t={when}")
+    return None
+
+
 # --- learners catch up ----------------------------------------------------------------------
 
 
@@ -239,11 +305,10 @@ def _heartbeats_in_the_ending(sim: Simulation, cell: list[str]) -> Iterator[tupl
     replica did not answer with a rejection of the request's ballot."""
     rejected: dict[tuple[str, str, Any], int] = {}  # (replica, master, ballot) -> last step
     for i, step in enumerate(sim.trace):
-        if step.event[0] == "deliver" and type(step.detail).__name__ == "Rejected":
+        if _delivered(step, "Rejected"):
             rejected[(step.event[1], step.event[2], step.detail.ballot)] = i
     for i, step in enumerate(sim.trace):
-        if (step.phase == "quiesce" and step.event[0] == "deliver"
-                and type(step.detail).__name__ == "LeaseRequest"):
+        if step.phase == "quiesce" and _delivered(step, "LeaseRequest"):
             master, replica = step.event[1], step.event[2]
             if master in cell and replica in cell \
                     and rejected.get((replica, master, step.detail.ballot), -1) < i:
@@ -305,7 +370,7 @@ def _terms_of_office(sim: Simulation, cell: list[str]) -> list[tuple[str, Any, i
     for step in sim.trace:
         if step.event[0] == "crash":
             events.append((step.time, 1, step.event[1], None, lambda _: True))
-        elif step.event[0] == "deliver" and type(step.detail).__name__ == "Rejected":
+        elif _delivered(step, "Rejected"):
             events.append((step.time, 1, step.event[2], None, step.detail.ballot.__eq__))
     running: dict[tuple[str, Any], int] = {}  # (replica, ballot) -> when its term started
     terms = []
@@ -365,11 +430,14 @@ def master_kept_at_rest(lease: int, replicas: Replicas) -> Invariant:
         deposed at rest is an election that nothing called for, and a cell that holds one
         whenever it is left alone stops serving reads for as long as each takes. (A master
         paused into the rest is not judged: its timers wait out its pause, so it cannot renew
-        its lease. Nothing crashes at rest, so a term of office ends only on a `Rejected` or a
-        `Prepare` reaching its master: the terms are worked out again only after such a
-        step.)"""
+        its lease. The terms are worked out again only after a step that brought one of the
+        events that end a term: a promise noted, a `Rejected` delivered, a crash.)"""
         began = sim.rest_began()
-        if began is None or not _may_end_a_term(sim.trace[-1]):
+        if began is None:
+            return None
+        noted = {kind for kind, _, _, _ in
+                 sim.invariant_state("master-kept-at-rest", _Reader).new_facts(sim)}
+        if "promised" not in noted and not _ends_terms(sim.trace[-1]):
             return None
         cell = replicas(sim)
         backed, paused = leases_at(sim, cell, lease, began), _pauses_end(sim)
@@ -384,8 +452,15 @@ def master_kept_at_rest(lease: int, replicas: Replicas) -> Invariant:
     return check
 
 
-def _may_end_a_term(step: Step) -> bool:
-    return step.event[0] == "deliver" and type(step.detail).__name__ in ("Rejected", "Prepare")
+def _ends_terms(step: Step) -> bool:
+    """Whether the step is one of `_terms_of_office`'s ends besides a promise: a crash, or a
+    `Rejected` delivered."""
+    return step.event[0] == "crash" or _delivered(step, "Rejected")
+
+
+def _delivered(step: Step, kind: str) -> bool:
+    """Whether the step delivered a message of the protocol's type named `kind`."""
+    return step.event[0] == "deliver" and type(step.detail).__name__ == kind
 
 
 def leases_at(sim: Simulation, cell: list[str], lease: int, moment: int) -> dict[tuple, int]:

@@ -146,6 +146,59 @@ def test_scripted_schedule_is_survived_by_the_correct_cell(scenario: Any) -> Non
     assert sum(result.sim.nodes[n].role == MASTER for n in result.sim.servers) >= 1
 
 
+class LeaseIsNoPromise(Replica):
+    """A test-only mutant: a replica grants a lease under a ballot above its promise without
+    promising that ballot (`remember_promise` left out)."""
+
+    def on_lease_request(self, ctx: Any, src: str, msg: LeaseRequest) -> None:
+        if msg.ballot < self.promised:
+            self.send(ctx, src, Rejected(msg.ballot, self.promised))
+            return
+        if not self.supports_other(ctx, src):
+            self.lease_owner, self.lease_until = src, self.clock(ctx)[1] + LEASE
+            ctx.note("lease-granted", master=src, ballot=msg.ballot, start=msg.start)
+            self.send(ctx, src, LeaseGrant(msg.ballot, msg.start))
+        self.heard_from_master(ctx, src, msg.applied)
+
+
+class PausedMasterHearsOfItsSuccessor(Script):
+    """The master pauses for two leases as a client invokes a write; while it is paused, every
+    message a replica sends it is lost but the new master's lease requests, and when the pause
+    ends those reach it before the client's write."""
+
+    def __init__(self, master: str, writer: str) -> None:
+        super().__init__([(100, ("pause", master, 2 * LEASE)), (100, ("invoke", writer))],
+                         100 + 4 * LEASE, lambda event: event[2] == master
+                         and event[1] in sso.replica_ids(DEFAULT))
+        self.master = master
+
+    def next(self, sim: Any) -> tuple | None:
+        if sim.paused_until.get(self.master, -1) > sim.time:
+            lost = next((envelope.key for envelope in sim.network if envelope.dst == self.master
+                         and envelope.src in sim.servers
+                         and not isinstance(envelope.msg, LeaseRequest)), None)
+            if lost is not None:
+                return ("drop", *lost)
+        return super().next(sim)
+
+
+@pytest.mark.parametrize("impl, verdict", [(Replica, None), (LeaseIsNoPromise, "promises-kept")],
+                         ids=["correct", "lease-is-no-promise"])
+def test_a_lease_granted_is_a_promise_of_its_ballot(impl: type[Replica],
+                                                     verdict: str | None) -> None:
+    """The old master grants its successor's lease once its own has run out, then proposes the
+    client's write under its old ballot: its own acceptor must refuse it."""
+    system = attrs.evolve(SYSTEM, variants={**SYSTEM.variants, "v": Variant("v", impl)})
+    master, writer = master_at("correct", DEFAULT, 100), first_writer(DEFAULT)
+    result = execute(system, "v", DEFAULT, 0, PausedMasterHearsOfItsSuccessor(master, writer))
+    if verdict is None:
+        assert result.verdict.ok, result.verdict
+    else:
+        assert result.verdict.invariant == verdict, result.verdict
+    assert any(kind == "lease-granted" and node == master and fact["master"] != master
+               for kind, _, node, fact in result.sim.ghost)  # it did grant its successor
+
+
 # --- the lease, on hand-made clock readings --------------------------------------------------
 
 
@@ -323,6 +376,26 @@ def test_chosen_on_majority_reads_the_votes_on_disk() -> None:
     assert sso.chosen_on_majority.check(sim) == (
         "slot 0 was learned as Write(client='c1', req=1, key='x', value=7), but only n1 of "
         "n1, n2, n3 hold a vote for it on disk (t=5)")
+
+
+def test_promises_kept_on_hand_made_votes() -> None:
+    sim, value = blank(), Write("c1", 1, "x", 7)
+    accept = Step(("deliver", "n1", "n2", 0), 20, None)
+    note(sim, 10, "n2", "lease-granted", master="n3", ballot=Ballot(2, "n3"), start=5)
+    sim.trace.append(Step(("fire", "n2", "tick"), 10))
+    assert sso.promises_kept.check(sim) is None
+    sim.contexts["n2"].storage.put("vote/0", (Ballot(2, "n3"), value))
+    sim.trace.append(accept)
+    assert sso.promises_kept.check(sim) is None  # at the ballot it promised
+    sim.contexts["n3"].storage.put("vote/1", (Ballot(1, "n1"), value))  # n3 promised nothing
+    sim.trace.append(attrs.evolve(accept, event=("deliver", "n1", "n3", 0)))
+    assert sso.promises_kept.check(sim) is None
+    sim.contexts["n2"].storage.put("vote/1", (Ballot(1, "n1"), value))
+    sim.trace.append(Step(("restart", "n2"), 30))  # whichever step wrote it, after a crash too
+    sim.time = 30
+    assert sso.promises_kept.check(sim) == (
+        "n2 voted under ballot 1.n1 in slot 1 at t=30, though it had granted n3 its lease "
+        "under ballot 2.n3 at t=10")
 
 
 def test_progress_judges_answers_by_content() -> None:
@@ -541,6 +614,21 @@ def test_a_restarted_follower_rejoins_at_rest_without_deposing_the_master() -> N
             assert defect.verdict.invariant == "master-kept-at-rest", defect.verdict
             caught += 1
     assert caught >= 3  # unless a request happens to come just as its wait ends
+
+
+def test_master_kept_at_rest_sees_a_term_end_at_any_step() -> None:
+    """A term of office ends on a promise of a higher ballot, noted at whatever step: here
+    the master's own, at one of its timers (it stood again), with no message delivered."""
+    result = execute(SYSTEM, "correct", DEFAULT, 0, Replay([]))
+    sim = result.sim
+    assert result.verdict.ok and sim.rest_began() is not None, result.verdict
+    (master,) = [n for n in sim.servers if sim.nodes[n].role == MASTER]
+    ballot = sim.nodes[master].ballot
+    assert sso.master_kept_at_rest.check(sim) is None
+    higher = Ballot(ballot.round + 1, master)
+    note(sim, sim.time, master, "promised", candidate=master, ballot=higher)
+    sim.trace.append(Step(("fire", master, "election"), sim.time, None, "quiesce"))
+    assert f"{master} held office under ballot {ballot}" in sso.master_kept_at_rest.check(sim)
 
 
 def steady_cell_loses_a_round(system_name: str, seed: int) -> tuple[Simulation, int]:
