@@ -29,15 +29,19 @@ from implementations.zookeeper.server import (
 )
 from implementations.zookeeper.zab import (
     BROADCAST,
+    DISCOVERY,
     FOLLOWING,
     LEADING,
     LOOKING,
+    SYNC,
     SYNC_LIMIT,
+    UNCOUNTED,
     Ack,
     AckEpoch,
     Disconnect,
     FollowerInfo,
     NewEpoch,
+    NewLeader,
     Proposal,
     Txn,
     Vote,
@@ -165,9 +169,12 @@ def test_committed_survives_compares_in_epoch_order() -> None:
 
 def test_one_leader_per_epoch() -> None:
     sim = fresh()
-    sim.ghost += [("established", 1, "z1", {"epoch": 1, "history": ()}),
-                  ("established", 2, "z2", {"epoch": 1, "history": ()})]
-    assert checks.one_leader_per_epoch.check(sim) == "z1 and z2 both established epoch 1"
+    sim.ghost += [("synchronise", 1, "z1", {"epoch": 1, "history": ()}),
+                  ("synchronise", 2, "z2", {"epoch": 2, "history": ()})]
+    assert checks.one_leader_per_epoch.check(sim) is None
+    sim.ghost.append(("synchronise", 3, "z3", {"epoch": 1, "history": ()}))
+    assert checks.one_leader_per_epoch.check(sim) == \
+        "z1 and z3 both synchronised epoch 1, each with a quorum's ACKEPOCH (t=3)"
 
 
 def test_committed_durable_reads_the_disks_as_a_crash_would_leave_them() -> None:
@@ -638,9 +645,9 @@ def test_a_peer_whose_own_bid_lost_may_join_an_older_epoch() -> None:
     peer = sim.nodes["z1"]
     peer.accepted, peer.current_epoch = (5, "z1"), 1  # its bid for epoch 5 went nowhere
     assert peer.may_join("z2", 3)
-    peer.promised = 4  # but before its bid it acknowledged z3's NEWEPOCH(4)
+    peer.promised = (4, "z3")  # but before its bid it acknowledged z3's NEWEPOCH(4)
     assert not peer.may_join("z2", 3) and peer.may_join("z2", 4)
-    peer.promised = 0
+    peer.promised = (0, None)
     peer.accepted = (5, "z3")  # a promise to z3's epoch 5 still binds it
     assert not peer.may_join("z2", 3) and peer.may_join("z2", 5)  # not yet synchronised
     peer.current_epoch = 5  # it took z3's history of epoch 5: bound to z3 for that epoch
@@ -713,6 +720,94 @@ def test_a_peer_bound_to_a_later_epoch_tells_an_older_leader_to_give_way() -> No
     peer.on_message(sim.contexts["z2"], "z1", Vote(9, "z1", 5, zxid(5, 3), LEADING, led=5))
     sent = [e.msg for e in sim.network.in_flight.values() if e.dst == "z1"]
     assert FollowerInfo(6) in sent and peer.role != "following"
+
+
+def test_a_follower_counts_for_the_first_leader_it_promised_an_epoch_to() -> None:
+    sim = fresh()
+    z3, ctx = sim.nodes["z3"], sim.contexts["z3"]
+    z3.follow(ctx, "z1")
+    z3.on_message(ctx, "z1", NewEpoch(1))
+    assert z3.epoch_ack == AckEpoch(1, 0, Zxid(0))  # its first promise of epoch 1: it counts
+    z3.look(ctx)
+    z3.follow(ctx, "z2")
+    z3.on_message(ctx, "z2", NewEpoch(1))  # z1 may have given up: z2 may have it, uncounted
+    assert z3.phase == SYNC and z3.epoch_ack == AckEpoch(1, UNCOUNTED, Zxid(0))
+    sim.network.in_flight.clear()
+    z3.follower_retry(ctx)  # repeated as it was
+    assert [e.msg for e in sim.network.in_flight.values()] == [z3.epoch_ack]
+    z3.look(ctx)
+    z3.follow(ctx, "z1")
+    z3.on_message(ctx, "z1", NewEpoch(1))  # back to z1: it counted for z1 already
+    assert z3.epoch_ack == AckEpoch(1, 0, Zxid(0)) and z3.promised == (1, "z1")
+    z2, ctx2 = sim.nodes["z2"], sim.contexts["z2"]
+    z2.lead(ctx2)
+    z2.on_follower_info(ctx2, "z3", 0)  # a late FOLLOWERINFO: z2 chooses epoch 1 too
+    z2.on_message(ctx2, "z3", AckEpoch(1, UNCOUNTED, Zxid(0)))
+    assert z2.phase == DISCOVERY  # not a quorum: z3 counts for z1
+    z2.on_message(ctx2, "z1", AckEpoch(1, 0, Zxid(0)))
+    assert z2.phase == SYNC and set(z2.epoch_acks) == {"z1", "z2"}
+    sim.network.in_flight.clear()
+    z2.on_message(ctx2, "z3", AckEpoch(1, UNCOUNTED, Zxid(0)))  # synchronised all the same
+    assert [e.msg for e in sim.network.in_flight.values()] == [NewLeader(1, ())]
+
+
+class CountsForTwoLeaders(ZooKeeperServer):
+    """Issue #23's defect: a follower's ACKEPOCH counts for every leader of an epoch it may
+    join, so two leaders can synchronise one epoch."""
+
+    def counts_for(self, leader: str, epoch: int) -> bool:
+        return True
+
+
+def two_bids_for_epoch_one(sim: Simulation) -> None:
+    """z1's own bid for epoch 1 synchronises with z3, but its NEWLEADER is lost; z3 gives z1
+    up, and z2, choosing epoch 1 too from z3's late FOLLOWERINFO(0), leads it with z3; z1
+    gives its bid up. Then the ending: everything delivered, timers in order."""
+    z1, z2, z3 = (sim.nodes[n] for n in ("z1", "z2", "z3"))
+    c1, c2, c3 = (sim.contexts[n] for n in ("z1", "z2", "z3"))
+    sim.network.in_flight.clear()
+    z3.follow(c3, "z2")
+    late = FollowerInfo(z3.accepted[0])  # its FOLLOWERINFO to z2, which arrives late
+    z3.look(c3)
+    z3.follow(c3, "z1")
+    z1.lead(c1)
+    z1.on_follower_info(c1, "z3", 0)  # z1 chooses epoch 1 with z3
+    z3.on_message(c3, "z1", NewEpoch(1))
+    z1.on_message(c1, "z3", z3.epoch_ack)
+    assert z1.phase == SYNC and z1.current_epoch == 1  # z1's history is epoch 1's
+    sim.network.in_flight.clear()  # its NEWLEADER to z3 is lost
+    z3.look(c3)
+    z2.lead(c2)
+    z2.on_message(c2, "z3", late)
+    assert z2.epoch == 1
+    sim.network.in_flight.clear()
+    z3.on_message(c3, "z2", z2.vote_message())  # z3 joins z2: it never took z1's history
+    z1.look(c1)
+    sim.quiesce(20000, 20000)
+
+
+def test_two_bids_for_one_epoch_leave_no_server_out() -> None:
+    """Issue #23: z1, whose own bid synchronised epoch 1, can never join z2's epoch 1, and z2
+    gave way only to promises of later epochs: z1 looked for ever. Now z3's ACKEPOCH to z2
+    does not count (it promised epoch 1 to z1 first), z2 gives its bid up, and the next
+    election chooses a later epoch, which z1 joins."""
+    sim = fresh()
+    two_bids_for_epoch_one(sim)
+    members = servers(sim).values()
+    leader = next(server for server in members if server.role == LEADING)
+    assert leader.epoch > 1
+    assert all(s.phase == BROADCAST and (s.leader, s.epoch) == (leader.id, leader.epoch)
+               for s in members)
+    assert checks.progress_at_quiescence.check(sim).ok
+    assert checks.one_leader_per_epoch.check(sim) is None
+    mutant = new_simulation(with_server(CountsForTwoLeaders), "mutant", DEFAULT, seed=0)
+    mutant.start()
+    two_bids_for_epoch_one(mutant)
+    assert mutant.nodes["z1"].role == LOOKING and mutant.nodes["z2"].epoch == 1
+    assert checks.progress_at_quiescence.check(mutant).explanation == \
+        "c3's final sync-at('/x', 'z1') did not succeed after the ending"
+    assert checks.one_leader_per_epoch.check(mutant).startswith(
+        "z1 and z2 both synchronised epoch 1")
 
 
 def test_a_follower_of_an_epoch_its_leader_gave_up_elects_again_at_once() -> None:

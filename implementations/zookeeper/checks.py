@@ -57,12 +57,13 @@ READS = ("read", "read-at", "sync", "sync-at")  # operations that return (data, 
 
 class Ghosts:
     """The ghost facts of one run, read incrementally: the first transaction committed at
-    each index, the leader and history of each established epoch, the first violation of
-    each kind."""
+    each index, the leader that synchronised each epoch, the leader and history of each
+    established epoch, the first violation of each kind."""
 
     def __init__(self) -> None:
         self.read = 0
         self.committed: dict[int, tuple[Txn, str]] = {}  # index -> (txn, first to deliver it)
+        self.synchronised: dict[int, str] = {}  # epoch -> the leader that synchronised it
         self.established: dict[int, tuple[str, tuple]] = {}  # epoch -> (leader, history)
         self.problems: dict[str, str] = {}
         self.ensemble: tuple[str, ...] = ()
@@ -116,6 +117,7 @@ class Ghosts:
             elif kind == "established":
                 self.on_established(time, peer, fact["epoch"], fact["history"])
             elif kind == "synchronise":
+                self.on_synchronise(time, peer, fact["epoch"])
                 self.epoch_logs[fact["epoch"], peer] = list(fact["history"])
             elif kind == "propose":
                 self.proposed.setdefault(fact["zxid"], (time, peer))
@@ -138,11 +140,15 @@ class Ghosts:
         for epoch, (leader, history) in self.established.items():
             self.check_survives(epoch, leader, history, index, txn, peer, time)
 
-    def on_established(self, time: int, peer: str, epoch: int, history: tuple) -> None:
-        leader, _ = self.established.setdefault(epoch, (peer, history))
+    def on_synchronise(self, time: int, peer: str, epoch: int) -> None:
+        leader = self.synchronised.setdefault(epoch, peer)
         if leader != peer:
             self.problems.setdefault(
-                "one-leader-per-epoch", f"{leader} and {peer} both established epoch {epoch}")
+                "one-leader-per-epoch", f"{leader} and {peer} both synchronised epoch {epoch}, "
+                f"each with a quorum's ACKEPOCH (t={time})")
+
+    def on_established(self, time: int, peer: str, epoch: int, history: tuple) -> None:
+        self.established.setdefault(epoch, (peer, history))
         for index, (txn, by) in sorted(self.committed.items()):
             self.check_survives(epoch, peer, history, index, txn, by, time)
 
@@ -187,7 +193,10 @@ def durable_log(sim: Simulation, node_id: str) -> tuple[Txn, ...]:
 
 @state_invariant("one-leader-per-epoch")
 def one_leader_per_epoch(sim: Simulation) -> str | None:
-    """No two peers establish the same epoch (so zxids name one transaction each)."""
+    """Zab's discovery: no two peers gather a quorum's ACKEPOCH for the same epoch and
+    synchronise it (so none establish it twice, and zxids name one transaction each). Then a
+    current epoch names one history, which the election and discovery's test of a follower
+    ahead of its leader rely on when they compare (current epoch, last zxid)."""
     return ghosts(sim).problems.get("one-leader-per-epoch")
 
 

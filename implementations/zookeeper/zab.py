@@ -10,9 +10,12 @@ Junqueira, Reed, Serafini, "Zab: High-performance broadcast for primary-backup s
    safety comes from the next two phases.
 1. Discovery. Followers send FOLLOWERINFO with their accepted epoch; with a quorum the
    leader picks a new epoch above all of them and sends NEWEPOCH. A follower accepts an
-   epoch above the one it accepted (durably), from one leader only, and answers ACKEPOCH with
-   its current epoch and last zxid. If a follower of the quorum is ahead of the leader, the
-   leader gives up: its history might miss something committed.
+   epoch above the one it accepted (durably) and answers ACKEPOCH with its current epoch and
+   last zxid. If a follower of the quorum is ahead of the leader, the leader gives up: its
+   history might miss something committed. A follower counts for the first leader it
+   promised an epoch to only: another leader of that epoch may still have it (the first may
+   have given up), but synchronises it without counting it, so that no two leaders
+   synchronise one epoch.
 2. Synchronisation. The leader sends its whole history in NEWLEADER; the follower replaces
    its log, persists it (fsync) and only then acknowledges. With a quorum of acknowledgements
    the new epoch is established and the whole history is committed.
@@ -29,8 +32,9 @@ that epoch (it gave the bid up, or follows), or that does not follow a leader's 
 answers DISCONNECT, and the other elects again at once: ZooKeeper's closed connection.
 
 Storage: `accepted` (epoch, leader), `promised` (the last epoch accepted from another leader,
-which a bid of my own overwrites in `accepted`), `current` epoch, and `log`. A crash loses
-what was not fsynced, so every acknowledgement comes after `ctx.storage.sync()`.
+which a bid of my own overwrites in `accepted`, with the first leader I accepted it from),
+`current` epoch, and `log`. A crash loses what was not fsynced, so every acknowledgement
+comes after `ctx.storage.sync()`.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ TICK = 200  # a leader sends heartbeats (and resends what followers lack) this o
 SYNC_LIMIT = 1000  # a leader unheard (or a follower silent) for this long is abandoned
 VOTE_RETRY = 400  # a looking peer sends its vote again this often (to peers not heard from)
 RETRY = 400  # a leader sends a follower a new heartbeat before the last is answered after this
+UNCOUNTED = -1  # the current epoch in an ACKEPOCH that does not count, as ZooKeeper sends it
 
 
 class Zxid(int):
@@ -109,6 +114,9 @@ class NewEpoch:
 
 @attrs.frozen
 class AckEpoch:
+    """`current_epoch` is UNCOUNTED from a follower that promised `epoch` to another leader
+    first: the leader synchronises it but does not count it (`ZabPeer.counts_for`)."""
+
     epoch: int
     current_epoch: int
     last_zxid: Zxid
@@ -176,7 +184,8 @@ class ZabPeer(Node):
 
     def on_start(self, ctx: Context) -> None:
         self.accepted: tuple[int, str | None] = ctx.storage.get("accepted", (0, None))
-        self.promised: int = ctx.storage.get("promised", 0)  # the last epoch another leader had
+        # the last epoch I promised another leader, and the leader I promised it to first
+        self.promised: tuple[int, str | None] = ctx.storage.get("promised", (0, None))
         self.current_epoch: int = ctx.storage.get("current", 0)
         self.log: list[Txn] = list(ctx.storage.get("log", ()))
         self.delivered = 0  # transactions applied, a prefix of the log
@@ -201,13 +210,15 @@ class ZabPeer(Node):
 
     def accept_epoch(self, ctx: Context, epoch: int, leader: str) -> None:
         """Accept `epoch` for `leader` (durably, before acknowledging it). An epoch accepted
-        from another leader is also kept apart as my promise: a bid of my own that replaces
-        it in `accepted` must not release me from it (`may_join`)."""
+        from another leader is also kept apart as my promise, with the leader I promised it to
+        first: a bid of my own that replaces it in `accepted` must not release me from it
+        (`may_join`), and my acknowledgement of that epoch counts for that leader only
+        (`counts_for`)."""
         self.accepted = (epoch, leader)
         ctx.storage.put("accepted", self.accepted)
-        if leader != self.id:
-            self.promised = epoch
-            ctx.storage.put("promised", epoch)
+        if leader != self.id and epoch > self.promised[0]:
+            self.promised = (epoch, leader)
+            ctx.storage.put("promised", self.promised)
 
     def last_zxid(self) -> Zxid:
         return self.log[-1].zxid if self.log else Zxid(0)
@@ -354,15 +365,15 @@ class ZabPeer(Node):
         The epoch I accepted from a leader binds me to it once I took its history (my
         current epoch is then that epoch): I never acknowledge NEWLEADER of one epoch from
         two leaders, so no two establish it; before that, another leader of the same epoch
-        may have me. An epoch I chose myself, for a bid to lead that I gave up (I no longer
-        lead), binds me only as far as the history I took and the last epoch I promised
-        another leader (Zab: having acknowledged NEWEPOCH(e), never accept a lower one): no
-        leader can resume my bid, and without this a peer whose bid lost to a leader of an
-        older epoch could never rejoin.
+        may have me, without counting me (`counts_for`). An epoch I chose myself, for a
+        bid to lead that I gave up (I no longer lead), binds me only as far as the history I
+        took and the last epoch I promised another leader (Zab: having acknowledged
+        NEWEPOCH(e), never accept a lower one): no leader can resume my bid, and without this
+        a peer whose bid lost to a leader of an older epoch could never rejoin.
         """
         accepted, by = self.accepted
         if by == self.id and self.role != LEADING:
-            accepted = max(self.current_epoch, self.promised)
+            accepted = max(self.current_epoch, self.promised[0])
         return epoch < 0 or epoch > accepted or (
             epoch == accepted and (by == leader or self.current_epoch < epoch))
 
@@ -410,7 +421,8 @@ class ZabPeer(Node):
         if self.phase != DISCOVERY:
             ctx.send(src, NewLeader(self.epoch, tuple(self.log)))  # a later joiner
             return
-        self.epoch_acks[src] = position
+        if position[0] != UNCOUNTED:
+            self.epoch_acks[src] = position
         if len(self.epoch_acks) < self.quorum:
             return
         mine = self.epoch_acks[self.id]
@@ -532,16 +544,46 @@ class ZabPeer(Node):
         if self.phase == DISCOVERY:
             ctx.send(self.leader, FollowerInfo(self.accepted[0]))
         else:
-            ctx.send(self.leader, AckEpoch(self.epoch, self.current_epoch, self.last_zxid()))
+            ctx.send(self.leader, self.epoch_ack)
 
     def on_new_epoch(self, ctx: Context, src: str, epoch: int) -> None:
         if not self.may_join(src, epoch):
             self.look(ctx)  # I promised a newer epoch, or this one to another leader
             return
+        counts = self.counts_for(src, epoch)
         if (epoch, src) != self.accepted:
             self.accept_epoch(ctx, epoch, src)
         self.epoch, self.phase = epoch, SYNC
-        ctx.send(src, AckEpoch(epoch, self.current_epoch, self.last_zxid()))
+        self.epoch_ack = AckEpoch(epoch, self.current_epoch if counts else UNCOUNTED,
+                                  self.last_zxid())
+        ctx.send(src, self.epoch_ack)
+
+    def counts_for(self, leader: str, epoch: int) -> bool:
+        """Whether my ACKEPOCH of `leader`'s NEWEPOCH(epoch) (which `may_join` allows) counts
+        towards the quorum the leader needs to choose its history: only if I promise `epoch`
+        to this leader first. `may_join` lets another leader of an epoch I promised already
+        have me (the first may have given its bid up); I then answer as ZooKeeper's follower
+        does, with current epoch -1 (UNCOUNTED), and that leader synchronises me without
+        counting me.
+
+        Why: Zab lets each peer count for one leader per epoch, so that two leaders never
+        both gather a quorum for one epoch and synchronise it. Then a current epoch names one
+        history, and (current epoch, last zxid) orders histories in the election and in
+        discovery's test of a follower ahead of its leader. Counted for two leaders, z3 let z1
+        synchronise its own bid for epoch 1 while z2, choosing epoch 1 too from z3's late
+        FOLLOWERINFO, established it: z1, holding another history of epoch 1, could join
+        neither z2's epoch nor a later one while z2 led (issue #23).
+
+        Safe: the epoch I promised another leader only rises (`epoch-promises-kept`) and
+        `promised` keeps the first leader I promised it to, so as a follower I count for one
+        leader per epoch. As a leader I count myself for my bid's epoch, which is above every
+        epoch I accepted, so never one I counted for as a follower. If that bid synchronised,
+        my current epoch is its epoch and `may_join` refuses the epoch to anyone else; if it
+        did not, its count died with it, and counting for another leader of that epoch is
+        harmless. So the quorums of two leaders of one epoch, which share a peer, cannot both
+        be counted (`one-leader-per-epoch`).
+        """
+        return epoch > self.promised[0] or (epoch, leader) == self.promised
 
     def on_new_leader(self, ctx: Context, src: str, epoch: int, history: tuple) -> None:
         """Take the leader's history, unless mine already extends it: a NEWLEADER of this
