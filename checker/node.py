@@ -87,6 +87,10 @@ class Storage:
     def items(self) -> dict[str, Any]:
         return {**self._durable, **self._unsynced}
 
+    def durable_items(self) -> dict[str, Any]:
+        """What a crash now would leave of every key: the synced values. For invariants."""
+        return dict(self._durable)
+
 
 class Context:
     """The world as one node sees it. One context per node, kept across its restarts.

@@ -239,9 +239,10 @@ def _handler_ran_at(step: Step) -> str | None:
 
 
 def _vote_below_promise(sim: Simulation, seen: _Promises, node: str) -> str | None:
-    """The first vote `node`'s disk holds that it did not hold when last looked at, under a
-    ballot lower than one the node had promised; records what the disk now holds."""
-    disk, before = sim.contexts[node].storage.items(), seen.disks[node]
+    """The first vote `node`'s disk holds (as a crash now would leave it) that it did not
+    hold when last looked at, under a ballot lower than one the node had promised; records
+    what the disk now holds."""
+    disk, before = sim.contexts[node].storage.durable_items(), seen.disks[node]
     if disk == before:
         return None
     seen.disks[node], promise = disk, seen.acknowledged.get(node)

@@ -85,6 +85,8 @@ def test_crash_loses_volatile_state_and_unsynced_writes_but_keeps_durable() -> N
     sim.contexts["b"].send("a", "x")
     sim.execute(("deliver", "b", "a", 0))
     sim.contexts["a"].storage.put("scratch", 1, synced=False)
+    assert "scratch" in sim.contexts["a"].storage.items()
+    assert "scratch" not in sim.contexts["a"].storage.durable_items()  # what a crash leaves
     sim.execute(("crash", "a"))
     assert not sim.up("a")
     assert all(node != "a" for node, _ in sim.timers.due)

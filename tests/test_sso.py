@@ -390,6 +390,9 @@ def test_promises_kept_on_hand_made_votes() -> None:
     sim.contexts["n3"].storage.put("vote/1", (Ballot(1, "n1"), value))  # n3 promised nothing
     sim.trace.append(attrs.evolve(accept, event=("deliver", "n1", "n3", 0)))
     assert sso.promises_kept.check(sim) is None
+    sim.contexts["n2"].storage.put("vote/2", (Ballot(1, "n1"), value), synced=False)
+    sim.trace.append(attrs.evolve(accept, event=("deliver", "n1", "n2", 1)))
+    assert sso.promises_kept.check(sim) is None  # in the page cache only: a crash loses it
     sim.contexts["n2"].storage.put("vote/1", (Ballot(1, "n1"), value))
     sim.trace.append(Step(("restart", "n2"), 30))  # whichever step wrote it, after a crash too
     sim.time = 30
