@@ -14,8 +14,10 @@ from checker.run import execute, new_simulation
 from checker.sim import Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Variant
+from implementations import sso
 from implementations.paxos_core import MASTER, NOOP, Accept
 from implementations.spanner import SYSTEM, checks, directory
+from implementations.spanner.group import RENEW
 from implementations.spanner.messages import (
     Abort,
     AbortRecord,
@@ -551,16 +553,22 @@ class PreparesWhatItRefuses(SpannerReplica):
         self.log(ctx, PrepareRecord(msg.txn, ts, msg.reads, msg.writes, msg.coordinator), ts)
 
 
+def assert_refuser_found(seed: int, invariant: str) -> None:
+    """`PreparesWhatItRefuses` at `seed` (`default`) is caught by `invariant`; the correct
+    variant at the same seed is not."""
+    system = attrs.evolve(SYSTEM, variants={"refuses": Variant("refuses",
+                                                               PreparesWhatItRefuses)})
+    verdict = walk("refuses", seed, DEFAULT, system).verdict
+    assert verdict.violated and verdict.invariant == invariant, verdict
+    assert not walk("correct", seed).violated
+
+
 def test_a_participant_that_prepares_despite_a_conflict_is_found() -> None:
     """Seed 505 (`default`): a read served under another transaction's write lock commits
     above that transaction's commit timestamp, with the version before it. Serializability
     and external consistency accept the history (an order that puts the reader first exists);
     only the commit timestamps tell."""
-    system = attrs.evolve(SYSTEM, variants={"refuses": Variant("refuses",
-                                                               PreparesWhatItRefuses)})
-    verdict = walk("refuses", 505, DEFAULT, system).verdict
-    assert verdict.violated and verdict.invariant == "reads-at-timestamp", verdict
-    assert not walk("correct", 505).violated
+    assert_refuser_found(505, "reads-at-timestamp")
 
 
 def test_coordinator_decided_after_the_rest() -> None:
@@ -608,3 +616,69 @@ def test_a_coordinator_that_logs_no_abort_is_found_after_the_rest() -> None:
     assert "coordinator-decided" in {v.invariant for v in verdicts if v.violated}, verdicts
     quiet = attrs.evolve(config, rest=0)  # without a rest the check does not judge
     assert checks.coordinator_decided.check(walk("unlogged", 0, quiet, system).sim).ok
+
+
+def test_prepared_locks_compatible_on_hand_made_ghosts() -> None:
+    """A replica may hold two prepared transactions at once only if their locks are
+    compatible, or the earlier one's coordinator told the group to abort it; the locks are
+    read from the prepare records the group chose."""
+    sim = fresh()
+    t3 = Txn("c1", 2)
+    sim.ghost += [
+        ("chosen", 1, "b1", {"slot": 1, "value": PrepareRecord(T1, 90, ("y",), (), "a1")}),
+        ("chosen", 1, "b1", {"slot": 2, "value": PrepareRecord(t3, 91, ("y",), (), "a1")}),
+        ("chosen", 1, "b1", {"slot": 3, "value": PrepareRecord(T2, 92, (), (("y", 7),), "a2")}),
+        ("prepared", 2, "b1", {"txn": T1, "ts": 90, "writes": ()}),
+        ("prepared", 3, "b1", {"txn": t3, "ts": 91, "writes": ()}),  # two readers: compatible
+        ("committed", 4, "b1", {"txn": T1, "ts": 95, "writes": ()}),
+        ("aborted", 5, "b1", {"txn": t3}),
+        ("prepared", 6, "b1", {"txn": T2, "ts": 92, "writes": (("y", 7),)})]
+    assert checks.prepared_locks_compatible.check(sim) is None  # the readers were decided
+    sim.ghost += [("boot", 7, "b1", {}),  # a restart applies the log again, in order
+                  ("prepared", 8, "b1", {"txn": T1, "ts": 90, "writes": ()}),
+                  ("prepared", 9, "b1", {"txn": T2, "ts": 92, "writes": (("y", 7),)})]
+    assert checks.prepared_locks_compatible.check(sim) == \
+        "b1 applied the prepare of c2/1 (t=9) while c1/1, prepared before it, undecided and " \
+        "not told to abort, held conflicting locks on y"
+    told = fresh()  # the same, but T1's coordinator told the group to abort it
+    told.ghost[:] = sim.ghost
+    told.trace.append(Step(("deliver", "a1", "b1"), 8, Abort(T1)))
+    assert checks.prepared_locks_compatible.check(told) is None
+
+
+def test_a_participant_that_prepares_despite_a_conflict_holds_conflicting_locks() -> None:
+    """Seed 678 (`default`): the participant that refused prepares anyway, while another
+    transaction prepared there, and not told to abort, holds a lock it needs; whichever way
+    the two end, two-phase locking was broken, which prepared-locks-compatible sees whatever
+    the commit timestamps."""
+    assert_refuser_found(678, "prepared-locks-compatible")
+
+
+def test_renewals_paced_at_rest_on_hand_made_ghosts() -> None:
+    """At rest a leader asks for its lease about once per RENEW; more than
+    MOST_ASKS_PER_RENEW requests within RENEW ticks is a leader renewing continually."""
+    sim = walk("correct", 0).sim
+    began = sim.rest_began()
+    assert began is not None and checks.renewals_paced_at_rest.check(sim).ok
+    sim.ghost += [("lease-asked", began + 10 * i, "a1", {"ballot": None, "start": 0})
+                  for i in range(checks.MOST_ASKS_PER_RENEW + 1)]
+    verdict = checks.renewals_paced_at_rest.check(sim)
+    assert verdict.violated and f"a1 asked for its lease {checks.MOST_ASKS_PER_RENEW + 1} " \
+        f"times in the {RENEW} ticks from t={began}" in verdict.explanation
+    quiet = attrs.evolve(DEFAULT, rest=0)  # without a rest the check does not judge
+    assert checks.renewals_paced_at_rest.check(walk("correct", 0, quiet).sim).ok
+
+
+class RenewsContinually(SpannerReplica):
+    """A leader that counts itself cut off from a majority whenever it has renewed at all
+    (a sign slip: `now + last_renewal`): each grant wakes it a TICK later to ask again, so it
+    renews every few ticks instead of every RENEW. Never wrong, busy for ever."""
+
+    def cut_off(self, ctx: Any) -> bool:
+        return self.role == MASTER and ctx.now() + self.last_renewal > RENEW + sso.SILENT
+
+
+def test_a_leader_renewing_continually_is_found_at_rest() -> None:
+    system = attrs.evolve(SYSTEM, variants={"busy": Variant("busy", RenewsContinually)})
+    verdict = walk("busy", 0, DEFAULT, system).verdict
+    assert verdict.violated and verdict.invariant == "renewals-paced-at-rest", verdict

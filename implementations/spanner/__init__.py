@@ -193,9 +193,11 @@ SYSTEM = System(
     build=build,
     invariants=(checks.disjoint_leases, checks.atomic_commit, checks.replicas_agree,
                 checks.commits_above_safe_time, checks.repeatable_snapshot_reads,
-                checks.reads_at_timestamp, checks.held_reads_served, checks.external_consistency,
+                checks.reads_at_timestamp, checks.held_reads_served,
+                checks.prepared_locks_compatible, checks.external_consistency,
                 checks.serializable, checks.commit_timestamps, checks.answers_match_requests,
-                checks.prepared_resolved, checks.coordinator_decided, checks.progress),
+                checks.prepared_resolved, checks.coordinator_decided,
+                checks.renewals_paced_at_rest, checks.progress),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=4, max_steps=300,
                           epsilon=100, max_pause=1500, faults=FAULTS, quiesce_horizon=2000,
