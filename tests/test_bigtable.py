@@ -10,12 +10,13 @@ import pytest
 
 import implementations
 from checker.hunt import Budget, hunt
-from checker.node import Context
+from checker.node import Context, Node
 from checker.run import RunResult, execute, new_simulation
 from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
-from implementations.bigtable import SYSTEM, Parts, checks
+from implementations.bigtable import SYSTEM, OneMachineLost, Parts, checks
+from implementations.bigtable.client import TableClient
 from implementations.bigtable.messages import Split, SplitDone
 from implementations.bigtable.storage import (
     GFS_NODE,
@@ -42,7 +43,7 @@ def test_registered() -> None:
     assert SYSTEM in implementations.registered()
 
 
-@pytest.mark.parametrize("config", ["default", "small", "partitions"])
+@pytest.mark.parametrize("config", ["default", "small", "partitions", "machine-lost"])
 def test_correct_system_survives_a_few_seeds(config: str) -> None:
     for seed in range(20):
         result = walk("correct", seed, SYSTEM.config(config))
@@ -289,3 +290,56 @@ def test_a_lost_split_notice_is_sent_again() -> None:
     server.lease_valid = lambda ctx: True  # type: ignore[method-assign]
     server.on_message(ctx, "m", Split("t", "b"))
     assert sent == [("m", SplitDone("t", server.split_into["t"], server.file, True))]
+
+
+# --- a machine lost for good ---------------------------------------------------------------------
+
+
+def test_the_first_server_to_crash_serving_is_lost_for_good() -> None:
+    """A server that crashes with no tablets comes back; the first that crashes serving boots
+    a bare machine at every restart; the other server comes back as before."""
+    made = OneMachineLost(lambda node_id: TabletServer(node_id, ("ch1",), "m", "gfs"))
+    first = made("ts1")
+    first.tablets = {}
+    assert type(made("ts1")) is TabletServer  # crashed serving nothing: restarted
+    made("ts2").tablets = {"t": None}
+    assert type(made("ts2")) is Node and type(made("ts2")) is Node
+    made("ts1").tablets = {"t": None}
+    assert type(made("ts1")) is TabletServer and made.lost == "ts2"
+
+
+def test_a_cell_that_lost_a_machine_still_serves_every_row_and_replays() -> None:
+    machine_lost = SYSTEM.config("machine-lost")
+    result = walk("correct", 7, machine_lost)
+    assert type(result.sim.nodes["ts1"]) is Node or type(result.sim.nodes["ts2"]) is Node
+    assert not result.verdict.violated, result.verdict
+    again = execute(SYSTEM, "correct", machine_lost, 7, Replay(result.choices))
+    assert again.sim.fingerprint() == result.sim.fingerprint()
+
+
+class AsksTheSameServerAgain(TableClient):
+    """A client that, when its cached server does not answer, asks it again instead of
+    looking the row up (BigTable section 5.1 says a miss sends it back up the hierarchy)."""
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if self.op is not None and name == "timeout":
+            self.send_request(ctx)
+        else:
+            super().on_timer(ctx, name)
+
+
+def test_only_a_lost_machine_shows_a_client_that_keeps_asking_it() -> None:
+    """Every other fault ends in the ending, where the cached server answers or refuses; a
+    machine lost for good never does, and the client's final read never returns."""
+    system = attrs.evolve(SYSTEM, variants={
+        **SYSTEM.variants,
+        "asks-again": Variant("asks-again", Parts(client=AsksTheSameServerAgain))})
+
+    def first_violation(config: Config) -> RunResult | None:
+        runs = (execute(system, "asks-again", config, seed, RandomWalk(seed, config.max_pause))
+                for seed in range(50))
+        return next((r for r in runs if r.verdict.violated), None)
+
+    assert first_violation(DEFAULT) is None
+    found = first_violation(SYSTEM.config("machine-lost"))
+    assert found is not None and found.verdict.invariant == "recovery-bounded", found

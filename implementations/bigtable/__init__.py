@@ -20,7 +20,10 @@ writing, deleting and check-and-setting a few rows of one table that starts as o
 is split by the master. The ending waits for the longest pause plus SETTLE ticks (the cell
 notices lost locks and moves tablets), then reads every row: `progress-at-quiescence` wants
 those reads to succeed, with the acknowledged content, and `recovery-bounded` wants every
-operation back within a bound of the cell serving every row again.
+operation back within a bound of the cell serving every row again. In the `machine-lost`
+configuration the first tablet server to crash while serving never comes back
+(`OneMachineLost`), not even in the ending: the cell must go on without it, and the clients
+that cached it must find its tablets elsewhere.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any
 
 import attrs
 
+from checker.node import Node
 from checker.sim import Cluster
 from checker.system import Config, System, Variant
 from implementations.bigtable import checks
@@ -48,6 +52,28 @@ class LockCell(ChubbyReplica):
     """Chubby's replica without lock-delay (see the module docstring)."""
 
     lock_delay = 0
+
+
+@attrs.define
+class OneMachineLost:
+    """How the tablet servers are made where one machine is lost for good: the first server
+    to crash while it serves tablets never comes back. Each of its restarts boots a machine
+    with nothing on it (a bare `Node`), which answers nothing and sends nothing, as a dead
+    machine's RPCs time out; the other servers restart as usual. BigTable section 5.2: the
+    master notices that the server no longer holds its lock and hands its tablets to the
+    others; a client that cached the server's location must look its rows up again.
+    Mutable, so a copy of a run (a snapshot) keeps its own."""
+
+    server: Any  # a tablet server's constructor, called with its node id
+    made: dict[str, Node] = attrs.Factory(dict)  # node id -> its latest incarnation
+    lost: str | None = None
+
+    def __call__(self, node_id: str) -> Node:
+        crashed = self.made.get(node_id)  # None at the first boot
+        if self.lost is None and getattr(crashed, "tablets", None):
+            self.lost = node_id
+        self.made[node_id] = Node(node_id) if self.lost == node_id else self.server(node_id)
+        return self.made[node_id]
 
 
 @attrs.frozen
@@ -85,8 +111,10 @@ def build(config: Config, parts: Parts, rng: Any) -> Cluster:
         MASTER: functools.partial(Master, replicas=cell, servers=servers, tablets=TABLETS,
                                   split_key=config.params.get("split_key")),
     }
-    nodes.update({s: functools.partial(parts.server, replicas=cell, master=MASTER, gfs=GFS_NODE)
-                  for s in servers})
+    server = functools.partial(parts.server, replicas=cell, master=MASTER, gfs=GFS_NODE)
+    if config.params.get("machine_lost"):
+        server = OneMachineLost(server)
+    nodes.update({s: server for s in servers})
     return Cluster(
         servers=nodes,
         clients={c: functools.partial(parts.client, master=MASTER) for c in clients},
@@ -128,6 +156,12 @@ SYSTEM = System(
                             max_steps=500, epsilon=50, max_drift=100, max_pause=2500,
                             faults={**FAULTS, "drift": 4, "nemesis": 2},
                             quiesce_horizon=4000, params=PARAMS),
+        # the first tablet server to crash while serving is lost for good, even in the ending
+        # (twice the crashes: a serving one is more often among them); clients must find its rows
+        "machine-lost": Config("machine-lost", servers=2, clients=2, ops_per_client=5,
+                               max_steps=500, epsilon=50, max_pause=2500,
+                               faults={**FAULTS, "crash": 12}, quiesce_horizon=4000,
+                               params={**PARAMS, "machine_lost": True}),
     },
     variants={
         "correct": Variant("correct", Parts()),
