@@ -1,7 +1,8 @@
 """Mesa: the correct system survives the hunt and one that does nothing does not; each seeded
 bug is found by its invariant and replays; scripted schedules show an instance catching up
 after a crash, a restarted committer resuming from the versions database (also for a batch
-whose client gave up), the committer falling quiet at rest once all is done (and one that
+whose client gave up), an instance that lost the news of the last commit hearing it again
+within a retry round, the committer falling quiet at rest once all is done (and one that
 stays busy judged), the versions database's master keeping its lease through a lost renewal
 round, and queries and compaction at one instance; the invariants and the model behave on
 hand-made inputs."""
@@ -38,6 +39,7 @@ from implementations.mesa.messages import (
     Refused,
     Submit,
     SubmitOk,
+    Update,
     Versions,
 )
 from implementations.mesa.versionsdb import VersionsDatabase, VersionsReplica
@@ -239,6 +241,25 @@ class WakesForNothing(MesaInstance):
         ctx.set_timer("compact", COMPACT)
 
 
+class RequestsOnlyInRetryRound(Committer):
+    """Sends a request to the versions database only in its retry round, not when it has
+    one to make: every step that waits for the database waits for a round."""
+
+    def request(self, ctx: Context, msg: Any) -> None:
+        self.requests.setdefault(msg, None)
+
+
+class LoadsOnlyInRetryRound(Committer):
+    """Sends a new version's `Load`s only in its retry round, not once the versions database
+    gave it: each commit waits for a round."""
+
+    def on_assigned(self, ctx: Context, msg: Assigned) -> None:
+        self.requests = {r: None for r in self.requests
+                         if not (isinstance(r, Assign) and r.batch == msg.batch)}
+        self.learn_update(Update(msg.version, msg.batch, msg.rows))
+        self.try_commit(ctx)
+
+
 @pytest.mark.parametrize("roles, invariant", [
     (Roles(instance=AckBeforeSync), "committed-on-quorum"),
     (Roles(instance=BaseIgnoresWindow), "compaction-preserves-answers"),
@@ -253,10 +274,13 @@ class WakesForNothing(MesaInstance):
     (Roles(committer=KeepsAnsweredAssign), "quiet-at-rest"),
     (Roles(committer=IgnoresWhatInstancesKnow), "quiet-at-rest"),
     (Roles(instance=WakesForNothing), "quiet-at-rest"),
+    (Roles(committer=RequestsOnlyInRetryRound), "settled-commit-by-messages"),
+    (Roles(committer=LoadsOnlyInRetryRound), "settled-commit-by-messages"),
 ], ids=["ack-before-sync", "base-ignores-window", "drops-singletons", "combines-every-delta",
         "acks-at-assignment", "second-version-for-a-retry", "never-compacts",
         "compacts-in-memory", "first-delta-not-longest", "answers-only-new-commits",
-        "keeps-answered-assign", "ignores-what-instances-know", "wakes-for-nothing"])
+        "keeps-answered-assign", "ignores-what-instances-know", "wakes-for-nothing",
+        "requests-only-in-retry-round", "loads-only-in-retry-round"])
 def test_a_bug_nobody_seeded_is_caught(roles: Roles, invariant: str) -> None:
     system = attrs.evolve(SYSTEM, variants={"mutant": Variant("mutant", roles)})
     found = next(r for r in (walk("mutant", seed, DEFAULT, system) for seed in range(40))
@@ -382,10 +406,61 @@ def test_a_restarted_committer_commits_a_batch_its_client_gave_up_on(
     verdict = checks.progress_at_quiescence.check(sim)
     assert verdict.ok == resumes, verdict
     if resumes:
-        assert committed == {1: "b1", 2: "final"}
+        assert committed == {1: "b1", 2: "final", 3: "settled"}
     else:
         assert committed == {} and "version 1 (b1) was given a batch but never committed" \
             in verdict.explanation
+
+
+class TellsOnlyInstancesAhead(Committer):
+    """Its retry round resends the committed version only to instances that loaded beyond
+    it (the mutation test's `committer.py:208 >= -> >`): one that holds exactly the
+    committed version and lost the news waits for the next commit."""
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if name != "drive":
+            super().on_timer(ctx, name)
+            return
+        self.driving = False
+        if self.requests and not self.answered:
+            self.master = self.next_replica(self.master)
+        self.answered = False
+        for msg in self.requests:
+            ctx.send(self.master, msg)
+        self.send_next_loads(ctx)
+        for instance in self.deployment.instances:
+            if self.loaded.get(instance, 0) > self.committed > self.knows.get(instance, 0):
+                ctx.send(instance, Committed(self.committed))
+        self.keep_driving(ctx)
+
+
+@pytest.mark.parametrize("committer, tells", [(Committer, True),
+                                              (TellsOnlyInstancesAhead, False)],
+                         ids=["correct", "tells-only-instances-ahead"])
+def test_an_instance_that_lost_the_news_of_the_last_commit_hears_it_again(
+        committer: type[Committer], tells: bool) -> None:
+    """A window the default hunt does not open (in its first 3,000 runs the committer above
+    left an instance without the news for 190 ticks at most, before another batch carried
+    it): the `Committed` of the last commit to an instance that holds it is lost, and no
+    other batch comes to carry the news. `commits-reach-instances`, checked after every
+    step, gives the committer a retry round to tell it again."""
+    sim = cluster_sim({"c1": [("submit", ("b1", (("x", 3),)))]}, Roles(committer=committer))
+    run_until(sim, stop=lambda msg: msg == Committed(1))
+    lost = next(e.dst for e in sim.network.in_flight.values() if e.msg == Committed(1))
+    drop(sim, lambda msg: msg == Committed(1))
+    complaints = []
+    deadline = sim.time + 3 * DRIVE
+    while sim.time <= deadline:
+        ready, timers = sim.enabled("deliver"), sim.enabled("fire")
+        sim.execute(ready[0] if ready else timers[0])
+        complaints += [problem] if (problem := checks.commits_reach_instances.check(sim)) else []
+    knows = sim.contexts[lost].storage.durable("committed")
+    assert results(sim) == [(OK, 1)]
+    if tells:
+        assert knows == 1 and not complaints
+    else:
+        assert knows == 0 and complaints[0].startswith(
+            f"{lost} holds version 1, committed, but has not known it since t=")
 
 
 def rest_verdict(committer: type[Committer]) -> tuple[str | None, Simulation]:

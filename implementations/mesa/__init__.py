@@ -21,10 +21,12 @@ pieces:
 A run: the versions database `vdb1..vdb3`, the `committer`, instances `dc1..dc3`, and two
 clients mixing submissions of batches with queries of the latest committed version or of an
 early one. The ending submits one more batch (so that every version assigned before it
-commits), queries the latest version from every client, and has the last client submit the
-final batch again (an upstream system retrying a batch already committed: it is told the
-version it has). Then the system rests for REST ticks, nothing asked of it, so that a
-committer or an instance that stays busy for ever with nothing left to do is seen.
+commits) and then another into the system the first brought up to date (committed by
+messages alone: `settled-commit-by-messages`), queries the latest version from every client,
+and has the last client submit the final batch again (an upstream system retrying a batch
+already committed: it is told the version it has). Then the system rests for REST ticks,
+nothing asked of it, so that a committer or an instance that stays busy for ever with nothing
+left to do is seen.
 """
 
 from __future__ import annotations
@@ -73,10 +75,10 @@ def batch_rows(rng: Any, keys: list[str]) -> tuple[tuple[str, int], ...]:
 def build(config: Config, roles: Roles, rng: Any) -> Cluster:
     """Each client's operations: submissions of fresh batches (60%), queries of a key at the
     latest version (30%) or at an early version (10%). The ending submits a last batch from
-    the first client, then every client queries the latest version of a key, then the last
-    client submits the last batch again: a resubmission of a committed batch, which only a
-    committer that answers from the versions it knows acknowledges (no later commit comes
-    to answer it)."""
+    the first client, and then a `settled` one into the system the last brought up to date,
+    then every client queries the latest version of a key, then the last client submits the
+    last batch again: a resubmission of a committed batch, which only a committer that
+    answers from the versions it knows acknowledges (no later commit comes to answer it)."""
     where = deployment(config)
     keys = list(config.params.get("keys", ("x", "y")))
     clients = [f"c{i + 1}" for i in range(config.clients)]
@@ -95,11 +97,12 @@ def build(config: Config, roles: Roles, rng: Any) -> Cluster:
     servers.update({i: functools.partial(roles.instance, deployment=where)
                     for i in where.instances})
     final = ("final", ((keys[0], 1),))
+    settled = ("settled", ((keys[-1], 1),))
     return Cluster(
         servers=servers,
         clients={c: functools.partial(MesaClient, deployment=where) for c in clients},
         workload=workload,
-        final_ops=[(clients[0], "submit", final),
+        final_ops=[(clients[0], "submit", final), (clients[0], "submit", settled),
                    *[(c, "query", (keys[i % len(keys)], None)) for i, c in enumerate(clients)],
                    (clients[-1], "submit", final)],
     )
@@ -130,9 +133,10 @@ SYSTEM = System(
     invariants=(one_value_per_slot, checks.versions_in_order,
                 checks.compaction_preserves_answers, checks.committed_on_quorum,
                 checks.answers_at_committed_versions, checks.compaction_keeps_up,
-                checks.compaction_when_due, checks.quiet_at_rest,
-                checks.answers_match_model,
-                checks.batches_exactly_once, checks.progress_at_quiescence),
+                checks.compaction_when_due, checks.commits_reach_instances,
+                checks.quiet_at_rest, checks.answers_match_model,
+                checks.batches_exactly_once, checks.settled_commit_by_messages,
+                checks.progress_at_quiescence),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=4, max_steps=300,
                           max_pause=1000, faults=FAULTS, quiesce_horizon=3000,
