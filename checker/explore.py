@@ -421,7 +421,7 @@ class _NodeTexts:
     def of(self, sim: Simulation, node_id: str) -> str:
         ctx, node = sim.contexts[node_id], sim.nodes[node_id]
         state = None if node is None else getattr(node, "canonical_state", node.state)()
-        return f"{self._encoded(state, vars(ctx.storage))}|" \
+        return f"{self._encoded(state, ctx.storage.contents())}|" \
                f"{self._generator_text(ctx.random, node_id)}|{ctx.offset}|{ctx.rate}"
 
     def _encoded(self, state: Any, storage: dict) -> str:

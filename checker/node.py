@@ -58,6 +58,19 @@ class Storage:
     def __init__(self) -> None:
         self._durable: dict[str, Any] = {}
         self._unsynced: dict[str, Any] = {}
+        self._writes = 0  # see `writes`
+
+    @property
+    def writes(self) -> int:
+        """How many times what it holds may have changed (a put, a sync, a crash's loss): a
+        check that reads only disks judges again only once one was written
+        (`checker.system.judged_on_change`)."""
+        return self._writes
+
+    def contents(self) -> dict[str, dict[str, Any]]:
+        """What it holds, synced and not, as fingerprints read it (not how often it was
+        written)."""
+        return {"_durable": self._durable, "_unsynced": self._unsynced}
 
     def get(self, key: str, default: Any = None) -> Any:
         if self._unsynced and key in self._unsynced:
@@ -65,6 +78,7 @@ class Storage:
         return self._durable.get(key, default)
 
     def put(self, key: str, value: Any, synced: bool = True) -> None:
+        self._writes += 1
         if synced:
             self._unsynced.pop(key, None)
             self._durable[key] = value
@@ -76,10 +90,12 @@ class Storage:
         return self._durable.get(key, default)
 
     def sync(self) -> None:
+        self._writes += 1
         self._durable.update(self._unsynced)
         self._unsynced.clear()
 
     def lose_unsynced(self) -> int:
+        self._writes += 1
         lost = len(self._unsynced)
         self._unsynced.clear()
         return lost

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Iterable
 from typing import Any, ClassVar
 
 import attrs
 
+from checker.node import Storage
 from checker.sim import BUDGETED, NEMESES, Cluster, Simulation
 from invariants.verdict import Verdict
 
@@ -209,6 +212,49 @@ def state_invariant(name: str, description: str = "") -> Callable:
     def wrap(fn: Callable[[Simulation], str | None]) -> Invariant:
         return Invariant(name, "state", fn, description or (fn.__doc__ or "").strip())
     return wrap
+
+
+def judged_on_change(disks: Callable[[Simulation], Iterable[str]],
+                     reads: Callable[[Simulation], Hashable] = lambda sim: None) -> Callable:
+    """For a state check that reads nothing but the disks of the nodes `disks(sim)` names
+    (asked once per run) and what `reads(sim)` sums up (how far a record it derives from the
+    ghost facts has got, say): judged again only once a disk was written (`Storage.writes`)
+    or `reads` changed since it last held, and holding until then, as it did. Put it under
+    `state_invariant`; a check that uses it says why that is all it reads (and so why time
+    passing alone cannot break it), and its disks' nodes must not change a value in place
+    after putting it (a tuple, or a copy made on each read and write). It runs after every
+    step still, and a judgement it keeps is one that would come out the same: no step goes
+    unjudged."""
+    def wrap(check: Callable[[Simulation], str | None]) -> Callable[[Simulation], str | None]:
+        # one slot per decorated check, even for checks a factory makes under one name
+        slot = f"{check.__module__}.{check.__qualname__}/held/{next(_JUDGED)}"
+
+        @functools.wraps(check)
+        def judged(sim: Simulation) -> str | None:
+            held = sim.invariant_state(slot, lambda: _Held(tuple(
+                sim.contexts[node].storage for node in disks(sim))))
+            now = (reads(sim), [storage.writes for storage in held.disks])
+            if now == held.when:
+                return None
+            sentence = check(sim)
+            if sentence is None:
+                held.when = now
+            return sentence
+        return judged
+    return wrap
+
+
+_JUDGED = itertools.count()
+
+
+class _Held:
+    """Per simulation and check (`judged_on_change`): the disks it reads, and what they and
+    the rest it reads were when it last held."""
+
+    __slots__ = ("disks", "when")
+
+    def __init__(self, disks: tuple[Storage, ...]) -> None:
+        self.disks, self.when = disks, None
 
 
 def history_invariant(name: str, description: str = "") -> Callable:

@@ -12,6 +12,7 @@ from checker.node import Context, Node
 from checker.run import execute
 from checker.sim import KINDS, Cluster, Simulation
 from checker.strategies import RandomWalk
+from checker.system import judged_on_change
 from tests.toys import COUNTER
 from tests.toys_fifo import STREAM
 
@@ -97,6 +98,35 @@ def test_crash_loses_volatile_state_and_unsynced_writes_but_keeps_durable() -> N
     assert sim.nodes["a"].got == [] and sim.nodes["a"].boots == 2
     assert sim.contexts["a"].storage.get("scratch") is None
     assert ("deliver", "b", "a", 1) in sim.enabled("deliver")  # delayed, not lost
+
+
+def test_a_disk_counts_its_writes_and_a_check_on_disks_is_judged_again_after_one() -> None:
+    sim = make()
+    disk = sim.contexts["a"].storage
+    calls = []
+
+    @judged_on_change(lambda sim: ["a"], lambda sim: len(sim.history))
+    def bad_marker(sim: Simulation) -> str | None:
+        calls.append(len(sim.trace))
+        return "marked bad" if disk.durable("mark") == "bad" else None
+
+    assert bad_marker(sim) is None
+    sim.execute(("fire", "b", "tick"))  # no write to a's disk: the judgement is kept
+    assert bad_marker(sim) is None and len(calls) == 1
+    writes = disk.writes
+    disk.put("mark", "bad", synced=False)  # written, not synced: judged again, still holds
+    assert disk.writes == writes + 1 and bad_marker(sim) is None and len(calls) == 2
+    disk.sync()
+    assert bad_marker(sim) == "marked bad" and bad_marker(sim) == "marked bad"  # never kept
+    disk.put("mark", "good")
+    assert bad_marker(sim) is None and len(calls) == 5
+    sim.record("c", "invoke", "ping", 3)  # what `reads` sums up changed
+    assert bad_marker(sim) is None and len(calls) == 6
+    disk.put("mark", "bad", synced=False)
+    assert bad_marker(sim) is None and len(calls) == 7
+    sim.execute(("crash", "a"))  # the loss of the unsynced write is a write too
+    assert disk.writes == writes + 5 and bad_marker(sim) is None and len(calls) == 8
+    assert disk.contents() == {"_durable": disk.durable_items(), "_unsynced": {}}
 
 
 def test_only_the_earliest_timers_fire_and_time_advances_to_them() -> None:

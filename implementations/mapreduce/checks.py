@@ -13,7 +13,7 @@ import functools
 from typing import Any
 
 from checker.sim import Simulation
-from checker.system import history_invariant, state_invariant
+from checker.system import history_invariant, judged_on_change, state_invariant
 from implementations.mapreduce.messages import (
     FAIL_AFTER,
     MAP,
@@ -116,7 +116,17 @@ def wrong_partition(records: Records | None, partition: int,
 # --- state invariants: after every step ------------------------------------------------------
 
 
+def the_store(sim: Simulation) -> tuple[str]:
+    return (STORE,)
+
+
+def history_length(sim: Simulation) -> int:
+    """How far the history has got: the job is the user's first invocation in it."""
+    return len(sim.history)
+
+
 @state_invariant("no-partial-final")
+@judged_on_change(the_store, history_length)  # the store's disk and the job: all it reads
 def no_partial_final(sim: Simulation) -> str | None:
     """A file under a final output name is always a whole partition: the partition's output
     in a sequential execution, never part of it, never more."""
@@ -407,6 +417,7 @@ class _Executions:
         self.facts = 0  # ghost facts read
         self.assigned = 0  # the highest `Assign.seq` seen
         self.running: dict[str, tuple[str, str]] = {}  # attempt -> (task, worker)
+        self.sent = -1  # how many messages had been sent when the master's were read
 
 
 @state_invariant("reducers-notified")
@@ -420,7 +431,9 @@ def reducers_notified(sim: Simulation) -> str | None:
     task's completion or the worker's failure ends it. In the step in which the master
     completes a map task, each of them is sent a `Locations` naming the map's new place.
     (An execution handed out in that step learns it from its `Assign`.) Checked after every
-    step, so what the step sent is still in flight."""
+    step, so what the step sent is still in flight. (The master's messages are read again
+    only once a message was sent since: an `Assign` in flight now and not then is one sent
+    since, or a duplicate, which repeats an assignment number.)"""
     seen = sim.invariant_state("reducers-notified", _Executions)
     owed: list[tuple[str, str, str, str]] = []  # (execution, its worker, map attempt, place)
     for kind, _, _, fact in sim.ghost[seen.facts:]:
@@ -434,6 +447,9 @@ def reducers_notified(sim: Simulation) -> str | None:
             owed += [(attempt, worker, fact["attempt"], fact["worker"])
                      for attempt, (_, worker) in seen.running.items()]
     seen.facts = len(sim.ghost)
+    if not owed and seen.sent == sim.network.sent:
+        return None
+    seen.sent = sim.network.sent
     sent = [envelope for envelope in sim.network if envelope.src == MASTER]
     for attempt, worker, done, place in owed:
         if not any(envelope.dst == worker and isinstance(envelope.msg, Locations)
@@ -453,6 +469,7 @@ def reducers_notified(sim: Simulation) -> str | None:
 
 
 @state_invariant("one-execution")
+@judged_on_change(the_store, history_length)  # the store's disk and the job: all it reads
 def one_execution(sim: Simulation) -> str | None:
     """The strong semantics, which the paper promises for deterministic map and reduce
     operators only: the partitions committed so far all come from one sequential execution

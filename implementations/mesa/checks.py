@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 
 from checker.sim import Simulation
-from checker.system import history_invariant, state_invariant
+from checker.system import history_invariant, judged_on_change, state_invariant
 from implementations import sso, sso_checks
 from implementations.mesa.committer import DRIVE
 from implementations.mesa.deployment import Deployment
@@ -173,7 +173,18 @@ def versions_in_order(sim: Simulation) -> str | None:
     return facts(sim).order_problem
 
 
+def instances(sim: Simulation) -> tuple[str, ...]:
+    return deployment(sim).instances
+
+
+def last_committed(sim: Simulation) -> int:
+    return facts(sim).last_committed
+
+
 @state_invariant("compaction-preserves-answers")
+# it reads the instances' disks and the last committed version only (`disk` judges a delta
+# against the batches once, when it is written)
+@judged_on_change(instances, last_committed)
 def compaction_preserves_answers(sim: Simulation) -> str | None:
     """Every delta [v1, v2] on every instance's disk holds exactly the aggregate of the
     batches v1..v2, and every version from `window` below the last committed one up to the
@@ -194,6 +205,7 @@ def compaction_preserves_answers(sim: Simulation) -> str | None:
 
 
 @state_invariant("committed-on-quorum")
+@judged_on_change(instances, last_committed)  # all it reads
 def committed_on_quorum(sim: Simulation) -> str | None:
     """The last committed version is on the disks of at least `quorum` instances: a chain of
     their deltas reaches it (whose content `compaction-preserves-answers`, checked first,
@@ -296,6 +308,7 @@ class Written:
 
 
 @state_invariant("compaction-when-due")
+@judged_on_change(instances)  # it reads the instances' disks only
 def compaction_when_due(sim: Simulation) -> str | None:
     """Every write of an instance's deltas that loads no new version is a compaction, and a
     compaction rewrites a disk on which the policy had one due (`compaction_backlog`, the
@@ -418,6 +431,8 @@ class Rest:
         self.trace_read = 0
         self.done_since: int | None = None
         self.quiet_from = 0
+        self.work: str | None = None  # what `work_left` said when last asked, and what it
+        self.work_read: tuple | None = None  # read then (see `work_left_at_rest`)
 
 
 def work_left(sim: Simulation) -> str | None:
@@ -435,6 +450,19 @@ def work_left(sim: Simulation) -> str | None:
         if due:
             return f"{instance}: {due}"
     return None
+
+
+def work_left_at_rest(sim: Simulation, seen: Rest) -> str | None:
+    """`work_left`, asked again only when what it reads may have changed: the versions given
+    out and committed (each given and committed once: `commit_problem`) and the instances'
+    disks (`Storage.writes`). At rest the versions database's master keeps renewing its
+    lease, which changes none of them: most steps of a rest need no new answer."""
+    known = facts(sim)
+    read = (known.last_committed, len(known.assigned),
+            [sim.contexts[instance].storage.writes for instance in deployment(sim).instances])
+    if read != seen.work_read:
+        seen.work, seen.work_read = work_left(sim), read
+    return seen.work
 
 
 def versions_database_serves(sim: Simulation) -> bool:
@@ -470,7 +498,7 @@ def quiet_at_rest(sim: Simulation) -> str | None:
         return None  # a system that failed them is `progress-at-quiescence`'s to judge
     settings = deployment(sim)
     watched = {settings.committer, *settings.instances}
-    if work_left(sim) is not None:
+    if work_left_at_rest(sim, seen) is not None:
         seen.done_since = None
     elif seen.done_since is None and versions_database_serves(sim):
         seen.done_since = sim.time

@@ -23,7 +23,7 @@ import attrs
 
 from checker.recovery import calm
 from checker.sim import Simulation
-from checker.system import history_invariant, state_invariant
+from checker.system import history_invariant, judged_on_change, state_invariant
 from implementations import paxos_core
 from implementations.paxos_core import FOLLOWER, MASTER
 from implementations.photon.messages import Join, NotYet
@@ -102,6 +102,7 @@ def replica_tables(sim: Simulation, logs: dict[str, list] | None = None) -> dict
 
 
 @state_invariant("no-duplicate-join")
+@judged_on_change(output_logs)  # all it reads
 def no_duplicate_join(sim: Simulation) -> str | None:
     """No click id is in the output logs of the two datacenters twice (nor in one twice)."""
     sizes = sim.invariant_state("no-duplicate-join", lambda: [()])
