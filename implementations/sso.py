@@ -579,6 +579,7 @@ honest_redirects = sso_checks.honest_redirects(cell_replicas)
 lease_renewed = sso_checks.lease_renewed(LEASE, cell_replicas)
 master_kept_at_rest = sso_checks.master_kept_at_rest(LEASE, cell_replicas)
 promises_kept = sso_checks.promises_kept(cell_replicas)
+backs_one_candidate = sso_checks.backs_one_candidate(CANDIDACY, cell_replicas)
 
 
 class _FirstLearned:
@@ -645,7 +646,7 @@ SYSTEM = System(
     build=build,
     invariants=(one_lease_holder, reads_within_lease, one_value_per_slot, chosen_on_majority,
                 promises_kept, linearizable_kv, progress, learners_catch_up, applied_once,
-                honest_redirects, lease_renewed, master_kept_at_rest),
+                honest_redirects, lease_renewed, master_kept_at_rest, backs_one_candidate),
     configs={  # three replicas by default: the smallest cell that survives a failure
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1200,
                           epsilon=200, max_pause=3000, faults=FAULTS, quiesce_horizon=ENDING,

@@ -3,7 +3,8 @@
 Chubby runs the same cell, so it uses them too. None calls a replica's own helpers: a lease
 is judged in true time from what the replicas noted when they asked, granted and promised
 (`ctx.note`), a chosen value by the votes on the replicas' disks (`Storage.durable`), a
-promise by the votes a replica writes after it noted the promise (or a lease grant), a
+promise by the votes a replica writes after it noted the promise (or a lease grant), the
+backing of a candidate by the promises a replica noted, timed on its clock (the engine's), a
 learner's catching up by the heartbeats the network delivered, a read by what the clients
 wrote, and a master's term of office by its first lease request of a ballot and what ended it
 (a `Rejected` the network delivered, a promise it noted, a crash). The facts:
@@ -314,6 +315,51 @@ def _heartbeats_in_the_ending(sim: Simulation, cell: list[str]) -> Iterator[tupl
             if master in cell and replica in cell \
                     and rejected.get((replica, master, step.detail.ballot), -1) < i:
                 yield step, master, replica, step.detail
+
+
+# --- elections -------------------------------------------------------------------------------
+
+
+class _Backing(_Reader):
+    def __init__(self) -> None:
+        super().__init__()
+        # replica -> (candidate, true time, the replica's clock) of its latest promise to a
+        # candidate other than itself
+        self.backed: dict[str, tuple[str, int, int]] = {}
+
+
+def backs_one_candidate(candidacy: int, replicas: Replicas) -> Invariant:
+    @state_invariant("backs-one-candidate")
+    def check(sim: Simulation) -> str | None:
+        """Candidates do not duel. Two proposers that each keep issuing a higher ballot than
+        the other's may never choose anything (Paxos Made Simple, section 2.4), so progress
+        needs one candidate at a time, elected by timeouts: a replica that promised a
+        candidate backs it alone for a candidacy (`candidacy` ticks of its own clock, the time
+        a candidate is given to win) and promises no other candidate in that time, itself
+        included (a replica standing for election promises itself first). Judged from the
+        replicas' `promised` notes, each read right after the step that made it, on the
+        replica's clock: the note's true time plus the clock's offset then (the engine's).
+        The rule is the replica's own timeout, so a skewed clock shortens or lengthens it in
+        true time. Refusing a promise is always safe, and a restarted replica supports
+        nobody for a lease, so the rule holds across crashes too."""
+        seen = sim.invariant_state("backs-one-candidate", _Backing)
+        if seen.read == len(sim.ghost):
+            return None
+        cell = replicas(sim)
+        for kind, time, node, fact in seen.new_facts(sim):
+            if kind != "promised" or node not in cell:
+                continue
+            clock, candidate = time + sim.contexts[node].offset, fact["candidate"]
+            backed = seen.backed.get(node)
+            if backed is not None and backed[0] != candidate and clock < backed[2] + candidacy:
+                whom = "itself" if candidate == node else candidate
+                return (f"{node} promised {whom} (ballot {fact['ballot']}) at t={time}, "
+                        f"{clock - backed[2]} ticks of its clock after it promised {backed[0]} "
+                        f"(t={backed[1]}), which it backs for {candidacy}")
+            if candidate != node:
+                seen.backed[node] = (candidate, time, clock)
+        return None
+    return check
 
 
 # --- master location ------------------------------------------------------------------------

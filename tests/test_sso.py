@@ -16,8 +16,9 @@ from checker.sim import Simulation, Step
 from checker.strategies import RandomWalk, Replay
 from checker.system import Config, Variant
 from implementations import sso, sso_checks
-from implementations.paxos_core import MASTER, Ballot, Rejected
+from implementations.paxos_core import MASTER, Ballot, Prepare, Rejected
 from implementations.sso import (
+    CANDIDACY,
     LEASE,
     SYSTEM,
     KVStore,
@@ -632,6 +633,64 @@ def test_master_kept_at_rest_sees_a_term_end_at_any_step() -> None:
     note(sim, sim.time, master, "promised", candidate=master, ballot=higher)
     sim.trace.append(Step(("fire", master, "election"), sim.time, None, "quiesce"))
     assert f"{master} held office under ballot {ballot}" in sso.master_kept_at_rest.check(sim)
+
+
+def promise(sim: Simulation, time: int, replica: str, candidate: str, ballot: int) -> Any:
+    """`replica` notes a promise at `time`; what `backs-one-candidate` says after that step
+    (it reads the replica's clock as each note is made)."""
+    note(sim, time, replica, "promised", candidate=candidate, ballot=Ballot(ballot, candidate))
+    return sso.backs_one_candidate.check(sim)
+
+
+def test_backs_one_candidate_on_hand_made_promises() -> None:
+    """A promise to another candidate, n1 itself included, within a candidacy of the
+    replica's own clock is a duel; the same candidate again, or after a candidacy, is not."""
+    sim = blank()
+    assert promise(sim, 10, "n1", "n2", 1) is None
+    assert promise(sim, 100, "n1", "n2", 2) is None  # still n2, backed anew
+    assert promise(sim, 99 + CANDIDACY, "n1", "n1", 3) == (
+        f"n1 promised itself (ballot 3.n1) at t={99 + CANDIDACY}, {CANDIDACY - 1} ticks of its "
+        f"clock after it promised n2 (t=100), which it backs for {CANDIDACY}")
+    sim = blank()
+    assert promise(sim, 10, "n1", "n2", 1) is None
+    assert promise(sim, 10 + CANDIDACY, "n1", "n3", 2) is None
+
+
+def test_backs_one_candidate_counts_the_replicas_own_clock() -> None:
+    """The backing is the replica's own timeout: a clock set forward ends it sooner in true
+    time, one set back later."""
+    sim = blank()
+    assert promise(sim, 10, "n1", "n2", 1) is None
+    sim.contexts["n1"].offset = 100
+    assert promise(sim, 60, "n1", "n1", 2) is None  # its clock read 160
+    sim = blank()
+    assert promise(sim, 10, "n1", "n2", 1) is None
+    sim.contexts["n1"].offset = -100
+    assert "90 ticks of its clock after it promised n2" in promise(sim, 200, "n1", "n1", 2)
+
+
+class BacksNobody(Replica):
+    """A test-only mutant: a replica that promised a candidate neither refuses the next one
+    nor puts off its own candidacy (the backing left out of `on_prepare`)."""
+
+    def on_prepare(self, ctx: Any, src: str, msg: Prepare) -> None:
+        before = self.promised
+        super(Replica, self).on_prepare(ctx, src, msg)
+        if before != self.promised == msg.ballot:
+            ctx.note("promised", candidate=src, ballot=msg.ballot)
+
+
+def test_a_replica_that_backs_nobody_duels() -> None:
+    """Without the backing, a replica that promised one candidate promises the next that asks
+    with a higher ballot (here in the same tick), or stands itself when its own election timer
+    fires: the candidate it just promised is deposed."""
+    system = attrs.evolve(SYSTEM, variants={
+        **SYSTEM.variants, "backs-nobody": Variant("backs-nobody", BacksNobody)})
+    outcome = hunt(system, "backs-nobody", DEFAULT, budget=Budget(runs=20), seed=0)
+    assert outcome.violation is not None
+    verdict = outcome.violation.verdict
+    assert verdict.invariant == "backs-one-candidate", verdict
+    assert hunt(system, "correct", DEFAULT, budget=Budget(runs=20), seed=0).violation is None
 
 
 def steady_cell_loses_a_round(system_name: str, seed: int) -> tuple[Simulation, int]:
