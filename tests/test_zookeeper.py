@@ -17,7 +17,7 @@ from checker.strategies import RandomWalk, Replay
 from checker.system import System, Variant
 from implementations.resource import Applied
 from implementations.zookeeper import ROAMER, SYSTEM, Parts, checks
-from implementations.zookeeper.client import Locker
+from implementations.zookeeper.client import Locker, ZkClient
 from implementations.zookeeper.server import (
     Connect,
     NotReady,
@@ -175,6 +175,20 @@ def test_one_leader_per_epoch() -> None:
     sim.ghost.append(("synchronise", 3, "z3", {"epoch": 1, "history": ()}))
     assert checks.one_leader_per_epoch.check(sim) == \
         "z1 and z3 both synchronised epoch 1, each with a quorum's ACKEPOCH (t=3)"
+
+
+def test_one_count_per_epoch_flags_a_follower_counted_by_two_leaders_of_one_epoch() -> None:
+    """z3 counts for z1 in epoch 1; its uncounted ACKEPOCH to z2, repeats to z1 and a counted
+    one of epoch 2 to z2 are all fine; a counted ACKEPOCH of epoch 1 to z2 is not."""
+    sim = fresh()
+    deliver(sim, "z3", "z1", AckEpoch(1, 0, Zxid(0)), 10)
+    deliver(sim, "z3", "z2", AckEpoch(1, UNCOUNTED, Zxid(0)), 20)
+    deliver(sim, "z3", "z1", AckEpoch(1, 0, Zxid(0)), 30)
+    deliver(sim, "z3", "z2", AckEpoch(2, 0, Zxid(0)), 40)
+    assert checks.one_count_per_epoch.check(sim) is None
+    deliver(sim, "z3", "z2", AckEpoch(1, 0, Zxid(0)), 50)
+    assert checks.one_count_per_epoch.check(sim) == \
+        "z3's ACKEPOCH of epoch 1 counted for z2 (t=50) after it had counted for z1 (t=10)"
 
 
 def test_committed_durable_reads_the_disks_as_a_crash_would_leave_them() -> None:
@@ -497,6 +511,68 @@ def test_a_leader_deaf_to_follower_pings_expires_live_sessions() -> None:
                                      RandomWalk(seed, DEFAULT.max_pause)) for seed in range(10))
                  if r.verdict.violated)
     assert found.verdict.invariant == "session-kept-alive", found.verdict
+
+
+class ForgetfulClient(ZkClient):
+    """Broken: after a connection loss the client stays where it was, without reconnecting,
+    until its next operation: its session, no longer pinged, expires unbeknown to it."""
+
+    def session_lost(self, ctx: Context, expired: bool) -> None:
+        if self.op is not None and self.op[0] in ("lock", "sync-at"):
+            self.abandon(ctx)
+            return
+        if self.op is not None and self.op[0] != "wait":
+            self.complete(ctx, "info" if self.op[0] == "seq" or self.step == "set" else "fail")
+        if expired:
+            self.session = None
+
+
+def test_sessions_settle_finds_a_client_that_never_learns_its_session_expired(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(implementations.zookeeper, "ZkClient", ForgetfulClient)
+    found = next(r for r in (execute(SYSTEM, "correct", DEFAULT, seed,
+                                     RandomWalk(seed, DEFAULT.max_pause)) for seed in range(10))
+                 if r.verdict.violated)
+    assert found.verdict.invariant == "sessions-settle", found.verdict
+    assert "still takes session" in found.verdict.explanation
+
+
+def test_sessions_settle_wants_a_session_no_client_uses_expired_at_rest() -> None:
+    """A correct run rests and settles; a session opened for c1 that c1 never used (committed
+    at the rest's start, as if its Connected were lost) must be gone by the rest's end."""
+    result = execute(SYSTEM, "correct", DEFAULT, 0, RandomWalk(0, DEFAULT.max_pause))
+    sim = result.sim
+    began = sim.rest_began()
+    assert result.verdict.ok and began is not None and sim.time - began > checks.EXPIRES
+    assert checks.sessions_settle.check(sim).ok
+    seen = checks.ghosts(sim)
+    index = len(seen.committed_log())
+    last = seen.committed_log()[-1].zxid
+    orphan = Txn(Zxid(last + 1), Write(None, 99, CreateSession("c1", 99)))
+    sim.ghost.append(("commit", began, "z1", {"index": index, "txn": orphan}))
+    verdict = checks.sessions_settle.check(sim)
+    assert verdict.violated and f"session {orphan.zxid!r} of c1 is still open" in \
+        verdict.explanation, verdict
+
+
+def test_ensemble_kept_at_rest_wants_the_leader_it_settled_on_until_the_end() -> None:
+    """A correct run settles at rest and keeps its leader; the same run with its leader found
+    looking afterwards, or a follower gone over to another epoch, is an election nothing
+    called for."""
+    result = execute(SYSTEM, "correct", DEFAULT, 0, RandomWalk(0, DEFAULT.max_pause))
+    sim = result.sim
+    assert result.verdict.ok and checks.ensemble_kept_at_rest.check(sim) is None
+    leader, epoch, since = sim.invariant_state("zookeeper-settled", checks.Settled).under
+    assert since >= sim.rest_began()
+    follower = next(s for n, s in servers(sim).items() if n != leader)
+    follower.epoch = epoch + 1
+    assert checks.ensemble_kept_at_rest.check(sim) == (
+        f"the ensemble had settled at rest under {leader} in epoch {epoch} at t={since}, but "
+        f"at t={sim.time} {follower.id} is in the broadcast of epoch {epoch + 1}, which "
+        f"{leader} gave up: it leads epoch {epoch}, with no fault and no request")
+    follower.epoch = epoch
+    sim.nodes[leader].role = LOOKING
+    assert "0 leaders: []" in checks.ensemble_kept_at_rest.check(sim)
 
 
 def test_lock_holder_writes_wants_each_holder_to_write_after_the_ending_began() -> None:

@@ -14,7 +14,8 @@ resource r / release; clients c1.. running reads, conditional increments, sequen
 and syncs; a roaming client m1 moving its session from server to server to read /x (its
 reads must never go back in time); and, in the run's ending, a fresh client that must be able
 to sync and read /x through every server in turn, then stands by while each lock holder takes
-the lock and writes, then takes the lock itself.
+the lock and writes, then takes the lock itself; then the run rests (`checks.REST`): no
+faults, no operations, the ensemble keeping its leader and every session in use or expired.
 """
 
 from __future__ import annotations
@@ -117,27 +118,31 @@ SYSTEM = System(
     summary="a tree of znodes replicated by Zab, with sessions, ephemeral and sequential "
             "nodes, one-shot watches, and the lock recipe fenced by the lock node's czxid",
     build=build,
-    invariants=(checks.one_leader_per_epoch, checks.epoch_promises_kept, checks.committed_prefix,
+    invariants=(checks.one_leader_per_epoch, checks.one_count_per_epoch,
+                checks.epoch_promises_kept, checks.committed_prefix,
                 checks.logs_from_leader, checks.committed_durable, checks.committed_survives,
                 checks.ephemerals_owned, checks.monotone_tokens,
                 checks.trees_match_model, checks.session_order, checks.sequential_names,
                 checks.conditional_set, checks.sync_reads_latest, checks.replies_match_model,
                 checks.recovery_bounded, checks.progress_at_quiescence,
                 checks.lock_released, checks.lock_holder_writes, checks.session_kept_alive,
-                checks.closed_sessions_stay_closed, checks.failed_writes_void),
+                checks.closed_sessions_stay_closed, checks.failed_writes_void,
+                checks.ensemble_kept_at_rest, checks.sessions_settle),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=8, max_steps=1500,
-                          max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING),
+                          max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING, rest=checks.REST),
         "small": Config("small", servers=3, clients=1, ops_per_client=6, max_steps=800,
-                        max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING),
+                        max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING, rest=checks.REST),
         # the paused lock holder and nothing else: the lesson's trace of no-fencing-token
         "pauses": Config("pauses", servers=3, clients=1, ops_per_client=6, max_steps=800,
-                         max_pause=6000, faults={"pause": 4}, quiesce_horizon=ENDING),
+                         max_pause=6000, faults={"pause": 4}, quiesce_horizon=ENDING,
+                         rest=checks.REST),
         # the leader cut off right after a client is told ok, its old messages delivered
         # first once the partition heals: fail-over in the window an early ack opens
         "fail-over": Config("fail-over", servers=3, clients=2, ops_per_client=8,
                             max_steps=1500, max_pause=6000,
-                            faults={**FAULTS, "nemesis": 2}, quiesce_horizon=ENDING),
+                            faults={**FAULTS, "nemesis": 2}, quiesce_horizon=ENDING,
+                            rest=checks.REST),
     },
     variants={
         "correct": Variant("correct", Parts()),

@@ -18,7 +18,13 @@ from checker.recovery import bounded_recovery
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
 from implementations.resource import ResourceServer, first_writes_since, last_write, stale_write
-from implementations.zookeeper.client import REQUEST_TIMEOUT, Locker
+from implementations.zookeeper.client import (
+    CONNECTION_LOST,
+    PING_EVERY,
+    REQUEST_TIMEOUT,
+    Locker,
+    SessionClient,
+)
 from implementations.zookeeper.server import (
     SESSION_TIMEOUT,
     Connect,
@@ -30,7 +36,18 @@ from implementations.zookeeper.server import (
     Write,
     ZooKeeperServer,
 )
-from implementations.zookeeper.zab import BROADCAST, LEADING, RETRY, SYNC_LIMIT, Ack, Txn, Zxid
+from implementations.zookeeper.zab import (
+    BROADCAST,
+    LEADING,
+    RETRY,
+    SYNC_LIMIT,
+    TICK,
+    UNCOUNTED,
+    Ack,
+    AckEpoch,
+    Txn,
+    Zxid,
+)
 from invariants.history import FAIL, OK, Operation
 from invariants.sessions import (
     READ,
@@ -63,6 +80,7 @@ class Ghosts:
     def __init__(self) -> None:
         self.read = 0
         self.committed: dict[int, tuple[Txn, str]] = {}  # index -> (txn, first to deliver it)
+        self.committed_at: dict[int, int] = {}  # index -> when it was first delivered
         self.synchronised: dict[int, str] = {}  # epoch -> the leader that synchronised it
         self.established: dict[int, tuple[str, tuple]] = {}  # epoch -> (leader, history)
         self.problems: dict[str, str] = {}
@@ -127,6 +145,7 @@ class Ghosts:
 
     def on_commit(self, time: int, peer: str, index: int, txn: Txn) -> None:
         first, by = self.committed.setdefault(index, (txn, peer))
+        self.committed_at.setdefault(index, time)
         if first != txn:
             self.problems.setdefault(
                 "committed-prefix", f"{peer} delivered {txn.zxid!r} at index {index}, where "
@@ -198,6 +217,40 @@ def one_leader_per_epoch(sim: Simulation) -> str | None:
     current epoch names one history, which the election and discovery's test of a follower
     ahead of its leader rely on when they compare (current epoch, last zxid)."""
     return ghosts(sim).problems.get("one-leader-per-epoch")
+
+
+class EpochCounts:
+    """What `one-count-per-epoch` has read of the trace: for each (follower, epoch), the leader
+    its first counted ACKEPOCH of that epoch reached, and when."""
+
+    def __init__(self) -> None:
+        self.read = 0  # trace steps read
+        self.counted: dict[tuple[str, int], tuple[str, int]] = {}
+        self.problem: str | None = None
+
+    def update(self, sim: Simulation) -> EpochCounts:
+        for step in sim.trace[self.read:]:
+            match step.detail if step.event[0] == "deliver" else None:
+                case AckEpoch(epoch, current) if current != UNCOUNTED and self.problem is None:
+                    follower, leader = step.event[1], step.event[2]
+                    first, when = self.counted.setdefault((follower, epoch), (leader, step.time))
+                    if first != leader:
+                        self.problem = (
+                            f"{follower}'s ACKEPOCH of epoch {epoch} counted for {leader} "
+                            f"(t={step.time}) after it had counted for {first} (t={when})")
+        self.read = len(sim.trace)
+        return self
+
+
+@state_invariant("one-count-per-epoch")
+def one_count_per_epoch(sim: Simulation) -> str | None:
+    """A follower's acknowledgement of an epoch counts for one leader: of the ACKEPOCHs of one
+    epoch a follower sends, only those to the first leader it promised the epoch to carry its
+    current epoch; to any other it says -1 (UNCOUNTED), as ZooKeeper's follower does for an
+    epoch it accepted already. Two leaders of one epoch, each counting the same follower in
+    its quorum, could both synchronise it (`one-leader-per-epoch`); this sees the double count
+    itself, judged from the ACKEPOCHs delivered, whether or not either leader got a quorum."""
+    return sim.invariant_state("zookeeper-epoch-counts", EpochCounts).update(sim).problem
 
 
 @state_invariant("committed-prefix")
@@ -514,6 +567,126 @@ def closed_sessions_stay_closed(sim: Simulation) -> str | None:
     the close was sent after it (a duplicate is a copy of one in flight)."""
     seen = ghosts(sim)
     return sim.invariant_state("zookeeper-closures", Closures).update(sim, seen).problem
+
+
+# --- sessions at rest --------------------------------------------------------------------------
+
+# How long a session its client no longer uses may stay open: the leader hears of the client's
+# last ping through a follower's acknowledgement within a RETRY, expires the session
+# SESSION_TIMEOUT after that (or after it became leader, which gives every session a whole
+# timeout), and proposes the close on its next TICK.
+EXPIRES = RETRY + SESSION_TIMEOUT + TICK
+# How long a client may go on using a session the ensemble closed: the server it is connected
+# to tells it at once; if that server dropped its connection, its pings go unanswered for
+# CONNECTION_LOST (noticed on a ping, every PING_EVERY), and the next server it connects to
+# answers within REQUEST_TIMEOUT that the session expired.
+LEARNS = PING_EVERY + CONNECTION_LOST + REQUEST_TIMEOUT
+# The ending's rest: long enough for a session given up before it to expire, and for a client
+# whose session expired to learn it.
+REST = EXPIRES + LEARNS
+
+
+class Settled:
+    """What `ensemble-kept-at-rest` has seen: the leader and epoch the ensemble first converged
+    on during the rest, and when."""
+
+    def __init__(self) -> None:
+        self.under: tuple[str, int, int] | None = None  # (leader, epoch, since)
+
+
+def _converged_on(sim: Simulation) -> tuple[str, int] | None:
+    """The leader and epoch of an ensemble converged as `_ensemble_problem` has it, else None."""
+    if _ensemble_problem(sim) is not None:
+        return None
+    leader = next(server for _, server in servers(sim) if server.role == LEADING)
+    return leader.id, leader.epoch
+
+
+@state_invariant("ensemble-kept-at-rest")
+def ensemble_kept_at_rest(sim: Simulation) -> str | None:
+    """An ensemble left alone keeps its leader: once, during the ending's rest (no faults, no
+    operations), every server is up, one leads and the others follow it in the broadcast of
+    its epoch, it stays so, under that leader and epoch, until the run ends. A leader gives its
+    followers up only when they fall silent for SYNC_LIMIT, and a follower its leader likewise
+    (Zab's heartbeats; ZooKeeper's syncLimit): with nothing failing, neither has cause, so an
+    election at rest is one nothing called for, and an ensemble that holds one whenever it is
+    left alone stops serving writes for as long as each takes."""
+    if sim.rest_began() is None:
+        return None
+    seen = sim.invariant_state("zookeeper-settled", Settled)
+    now = _converged_on(sim)
+    if seen.under is None:
+        seen.under = None if now is None else (*now, sim.time)
+        return None
+    leader, epoch, since = seen.under
+    if now == (leader, epoch):
+        return None
+    what = _ensemble_problem(sim) or f"{now[0]} leads epoch {now[1]}"
+    return (f"the ensemble had settled at rest under {leader} in epoch {epoch} at t={since}, "
+            f"but at t={sim.time} {what}, with no fault and no request")
+
+
+class Showings:
+    """What `sessions-settle` has read of the trace: when each session was last shown to a
+    server by its client (a Connect, Ping or Request naming it, delivered)."""
+
+    def __init__(self) -> None:
+        self.read = 0  # trace steps read
+        self.shown: dict[Zxid, int] = {}
+
+    def update(self, sim: Simulation) -> Showings:
+        for step in sim.trace[self.read:]:
+            match step.detail if step.event[0] == "deliver" else None:
+                case Connect(session) | Ping(session) | Request(session) if session is not None:
+                    self.shown[session] = step.time
+        self.read = len(sim.trace)
+        return self
+
+
+@history_invariant("sessions-settle")
+def sessions_settle(sim: Simulation) -> Verdict:
+    """At rest, every session is either in use or expired, and every client knows which
+    (Hunt et al.: a session ends when the ensemble stops hearing from its client
+    for the timeout; ZooKeeper's guide: the client library reconnects to the next server after
+    a connection loss, keeping its session alive, and learns of an expiry when it does). Judged
+    at the end of the ending's rest, which lasts REST: a session open in the committed tree
+    (the model's, after the whole committed log) whose client no longer uses it (the client's
+    `session` is another, or none) expires within EXPIRES of the later of its last showing to
+    a server (`Showings`; its opening, if never shown) and the rest's start; and a client that
+    still takes a session for its own learns of its expiry within LEARNS of its close
+    committing (first delivered, from the ghost facts). A client library that gives its
+    session up without telling its client, or never notices it died, leaves a process acting
+    on a session (and the ephemeral lock node) it no longer has."""
+    began = sim.rest_began()
+    if began is None:
+        return passed("sessions-settle", "no rest to judge")
+    seen = ghosts(sim)
+    shown = sim.invariant_state("zookeeper-showings", Showings).update(sim).shown
+    paths = next((server.paths for _, server in servers(sim)), ())
+    log = seen.committed_log()
+    _, live = seen.model_state(len(log), paths)
+    closed: dict[Zxid, int] = {}  # session -> when its first close committed
+    for index, txn in enumerate(log):
+        if isinstance(txn.value.op, CloseSession):
+            closed.setdefault(txn.value.op.session, seen.committed_at[index])
+    held = {node_id: node.session for node_id, node in sim.nodes.items()
+            if isinstance(node, SessionClient) and node.session is not None}
+    for session, owner in sorted(seen.owners.items()):
+        opened = seen.proposed.get(session, (began, None))[0]  # a session is its opening's zxid
+        since = max(shown.get(session, opened), began)
+        if session in live and held.get(owner) != session and sim.time - since > EXPIRES:
+            return violated("sessions-settle",
+                            f"session {session!r} of {owner} is still open at t={sim.time}, "
+                            f"though {owner} no longer uses it and last showed it to a server "
+                            f"at t={since}: a session no one keeps alive expires within "
+                            f"{EXPIRES} ticks")
+    for client, session in sorted(held.items()):
+        if session not in live and sim.time - closed.get(session, sim.time) > LEARNS:
+            return violated("sessions-settle",
+                            f"{client} still takes session {session!r} for its own at "
+                            f"t={sim.time}, though its close committed at t={closed[session]}: "
+                            f"a client learns of its session's expiry within {LEARNS} ticks")
+    return passed("sessions-settle", f"{len(held)} sessions in use, every other one expired")
 
 
 # --- what clients saw --------------------------------------------------------------------------
