@@ -979,3 +979,23 @@ def test_seeded_bug_is_found_and_replays(variant: str, invariant: str) -> None:
 def test_zxids_show_their_epoch() -> None:
     z = zxid(2, 5)
     assert repr(z) == "0x200000005" and z.epoch == 2 and isinstance(z, Zxid) and z > zxid(1, 9)
+
+
+def test_a_leader_short_of_a_quorum_of_synchronised_followers_commits_nothing() -> None:
+    """Five servers: followers that rejoin (FOLLOWERINFO) are unsynchronised until they
+    acknowledge NEWLEADER again, so a leader may hear an Ack while fewer than a quorum are
+    synchronised. It must not commit on it (nor fail: this once raised IndexError)."""
+    sim = new_simulation(SYSTEM, "correct", attrs.evolve(DEFAULT, servers=5), seed=0)
+    sim.start()
+    sim.quiesce(20000, 20000)
+    leader = next(s for s in sim.nodes.values()
+                  if isinstance(s, ZooKeeperServer) and s.role == LEADING)
+    ctx = sim.contexts[leader.id]
+    assert leader.phase == BROADCAST and len(leader.synced) == 4 and leader.quorum == 3
+    rejoining, (last,) = list(leader.synced)[:3], list(leader.synced)[3:]
+    for follower in rejoining:
+        leader.on_message(ctx, follower, FollowerInfo(leader.epoch))
+    leader.propose(ctx, "w")
+    committed = leader.committed
+    leader.on_message(ctx, last, Ack(leader.epoch, len(leader.log), ()))
+    assert leader.committed == committed < len(leader.log)

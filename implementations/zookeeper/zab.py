@@ -446,7 +446,9 @@ class ZabPeer(Node):
 
     def on_ack(self, ctx: Context, src: str, logged: int) -> None:
         self.synced[src] = max(self.synced.get(src, 0), logged)
-        if self.phase == BROADCAST:
+        # a follower that rejoined is unsynced until it acknowledges NEWLEADER again, so the
+        # synchronised may be fewer than a quorum until my next tick gives the epoch up
+        if self.phase == BROADCAST and len(self.synced) + 1 >= self.quorum:
             lengths = sorted([len(self.log), *self.synced.values()], reverse=True)
             if lengths[self.quorum - 1] > self.committed:
                 self.commit_to(ctx, lengths[self.quorum - 1])
