@@ -1,10 +1,10 @@
 """Hypothesis drives the random walk: every decision the walk makes — its swarm fault mix,
-which event comes next, partition sides and spans, pause lengths, skews — reads its bits
-from bytes Hypothesis drew (`DrawnRandom`), as is the run's seed. Generation is as smart as
-the walk's, and Hypothesis brings what the walk lacks: its example database replays a
-failure first next time. A hunt has no targeting phase: the run's seed mixes in a digest
-of the bytes (`run_seed`), so an example Hypothesis mutates is a run of its own and there is
-no hill to climb (see docs/engine.md).
+which event comes next, partition sides and spans, pause lengths, skews — comes of what
+Hypothesis drew: the run's seed, and bytes that the first decisions xor in (`DrawnRandom`).
+Generation is as smart as the walk's, and Hypothesis brings what the walk lacks: its example
+database replays a failure first next time. A hunt has no targeting phase: the run's seed
+mixes in a digest of the bytes (`run_seed`), so an example Hypothesis mutates is a run of
+its own and there is no hill to climb (see docs/engine.md).
 
 A failure is returned as the walk ran it — its choices replay it exactly — and the hunt then
 shrinks it with our ddmin, which on these schedules is faster than Hypothesis's shrinker and
@@ -46,64 +46,77 @@ from invariants.history import INFO
 
 MOST_SEED = 2**32 - 1
 # a run's first decisions read bytes Hypothesis drew: its fault mix, budgets and first few
-# hundred steps
-DRAWN_BYTES = 1024
+# dozen steps. No more: Hypothesis draws bytes one at a time (a fresh example of 1024 cost
+# about 1.3 ms, a third of a Percolator run), and each decision they cover is read in Python
+# rather than by the generator's C code
+DRAWN_BYTES = 256
 
 
 class DrawnRandom(random.Random):
-    """A random generator seeded with `seed` whose first bits are mixed (xor) with `drawn`,
-    bytes Hypothesis chose.
+    """A random generator seeded with `seed` whose first decisions are mixed (xor) with
+    `drawn`, bytes Hypothesis chose.
 
-    All-zero bytes, where Hypothesis starts and towards which it shrinks, leave the seeded
-    walk as it is (no degenerate always-the-first-event run); other bytes change the
-    decisions they cover. The bytes are one choice of Hypothesis's, and not a draw per
-    decision: through `st.randoms()` every decision was a choice of its own, about 0.3 ms
-    each (a run ten times slower than the walk's), and a few hundred steps overran
-    Hypothesis's 8 KiB of choices, so that a long run was thrown away as invalid however it
-    ended. Nor several chunks drawn as the run goes: Hypothesis's mutator copies one chunk
-    over another, and half its runs repeated stretches of decisions. The bytes cover the
-    choices that shape a run (its swarm fault mix, fault budgets, the first few hundred
-    events: 2 bytes a `random()`, 1 for most choices); the run replays exactly from the seed
-    and the bytes."""
+    Each decision is the seeded generator's own (`random()` as CPython makes it from two
+    32-bit words, `getrandbits(k)` its top k bits of a word) with the next drawn bytes xored
+    in: all-zero bytes, where Hypothesis starts and towards which it shrinks, leave the
+    seeded walk exactly as `random.Random(seed)` walks it (no degenerate
+    always-the-first-event run); other bytes change the decisions they cover. Once the bytes
+    are read, the generator answers as the seeded one alone, at its own C speed.
+
+    The bytes are one choice of Hypothesis's, and not a draw per decision: through
+    `st.randoms()` every decision was a choice of its own, about 0.3 ms each (a run ten times
+    slower than the walk's), and a few hundred steps overran Hypothesis's 8 KiB of choices,
+    so that a long run was thrown away as invalid however it ended. Nor several chunks drawn
+    as the run goes: Hypothesis's mutator copies one chunk over another, and half its runs
+    repeated stretches of decisions. The bytes cover the choices that shape a run first (its
+    swarm fault mix, fault budgets, the first few dozen events: 2 bytes a `random()`, 1 for
+    most choices); the run replays exactly from the seed and the bytes."""
 
     def __init__(self, drawn: bytes = b"", seed: int = 0) -> None:
         super().__init__(seed)
-        self._drawn, self._at = drawn, 0
+        self._drawn, self._at, self._size = drawn, 0, len(drawn)
         self._seeded_bits = super().getrandbits
         if not drawn:
-            self._read_seeded_bits_alone()
+            self._read_seeded_alone()
 
-    def _take(self, count: int) -> int:
-        bits = self._seeded_bits(8 * count) if count else 0
-        end = self._at + count
-        if end > len(self._drawn):
-            return bits
-        mask = int.from_bytes(self._drawn[self._at:end], "big")
-        self._at = end
-        if end == len(self._drawn):
-            self._read_seeded_bits_alone()
-        return bits ^ mask
+    # both read their bytes inline (indexed, no slice, no further call): they are asked for
+    # every decision the bytes cover
 
     def random(self) -> float:
-        return self._take(2) / 65536
+        bits = self._seeded_bits
+        high, low = bits(32) >> 5, bits(32) >> 6  # CPython's random(): 27 + 26 bits
+        at = self._at
+        end = at + 2
+        if end > self._size:
+            self._read_seeded_alone()
+            return (high * 67108864.0 + low) * (1.0 / 9007199254740992.0)
+        self._at = end
+        if end == self._size:
+            self._read_seeded_alone()
+        drawn = self._drawn
+        high ^= (drawn[at] << 8 | drawn[at + 1]) << 11  # into the top 16 of the 53 bits
+        return (high * 67108864.0 + low) * (1.0 / 9007199254740992.0)
 
     def getrandbits(self, k: int) -> int:
-        return self._take((k + 7) // 8) & ((1 << k) - 1)
+        bits = self._seeded_bits(k)
+        count = (k + 7) // 8
+        at = self._at
+        end = at + count
+        if end > self._size:
+            self._read_seeded_alone()
+            return bits
+        self._at = end
+        if end == self._size:
+            self._read_seeded_alone()
+        mask = self._drawn[at] if count == 1 else int.from_bytes(self._drawn[at:end], "big")
+        return bits ^ (mask & ((1 << k) - 1))
 
-    def _read_seeded_bits_alone(self) -> None:
-        """Once every byte is read, the rest of a run (often most of it) reads the seeded
-        generator's bits as `_take` would, without its bookkeeping: the instance's own
-        `random` and `getrandbits`, which `choice`, `randint` and `sample` look up on it."""
-        bits = self._seeded_bits
-
-        def spent_random() -> float:
-            return bits(16) / 65536
-
-        def spent_getrandbits(k: int) -> int:
-            return bits(8 * ((k + 7) // 8)) & ((1 << k) - 1)
-
-        self.random = spent_random  # type: ignore[method-assign]
-        self.getrandbits = spent_getrandbits  # type: ignore[method-assign]
+    def _read_seeded_alone(self) -> None:
+        """Once the bytes are read (or the next decision needs more than are left), the rest
+        of the run reads the seeded generator as it is: its own C `random` and
+        `getrandbits`, which `choice`, `randint` and `sample` look up on the instance."""
+        self.random = super().random  # type: ignore[method-assign]
+        self.getrandbits = self._seeded_bits  # type: ignore[method-assign]
 
 
 class StopSearch(KeyboardInterrupt):
@@ -181,8 +194,12 @@ def _drawn_runs(draw: st.DrawFn, system: System, variant: str, mix: ConfigMix,
 
 def draw_decisions(draw: st.DrawFn) -> tuple[int, bytes]:
     """A run's seed and the bytes its first decisions read."""
-    return draw(st.integers(0, MOST_SEED)), draw(st.binary(min_size=DRAWN_BYTES,
-                                                           max_size=DRAWN_BYTES))
+    return draw(SEEDS), draw(DRAWN)
+
+
+# made once: a strategy made at every draw is looked up again in Hypothesis's cache
+SEEDS = st.integers(0, MOST_SEED)
+DRAWN = st.binary(min_size=DRAWN_BYTES, max_size=DRAWN_BYTES)
 
 
 def run_seed(seed: int, drawn: bytes) -> int:

@@ -22,11 +22,15 @@ from tests.toys import COUNTER
 
 
 def test_zero_bytes_leave_the_seeded_decisions_as_they_are() -> None:
-    plain, zeros = DrawnRandom(b"", seed=5), DrawnRandom(bytes(DRAWN_BYTES), seed=5)
-    assert [plain.random() for _ in range(20)] == [zeros.random() for _ in range(20)]
-    assert [plain.choice("abcdefg") for _ in range(20)] == \
-        [zeros.choice("abcdefg") for _ in range(20)]
-    assert len({plain.random() for _ in range(20)}) == 20  # and they are random
+    """All-zero bytes, and none, decide as `random.Random(seed)` does: the seeded walk."""
+    seeded, plain, zeros = (random.Random(5), DrawnRandom(b"", seed=5),
+                            DrawnRandom(bytes(DRAWN_BYTES), seed=5))
+    for decide in (lambda g: g.random(), lambda g: g.choice("abcdefg"),
+                   lambda g: g.getrandbits(13), lambda g: g.randint(0, 999)):
+        expected = [decide(seeded) for _ in range(200)]
+        assert [decide(plain) for _ in range(200)] == expected
+        assert [decide(zeros) for _ in range(200)] == expected
+    assert len({seeded.random() for _ in range(20)}) == 20  # and they are random
 
 
 def test_drawn_bytes_change_the_decisions_they_cover_and_no_more() -> None:
@@ -107,17 +111,17 @@ def test_only_an_aimed_run_reports_to_target(monkeypatch: pytest.MonkeyPatch) ->
     assert reported == ["faults", "leader changes", "unacknowledged", "clock skew"]
 
 
-def test_a_spent_generator_reads_the_seeded_bits_as_they_are() -> None:
-    """Once its bytes are read, `DrawnRandom` answers from the seeded generator's bits (the
-    same as before its bytes ran out, without their bookkeeping)."""
+def test_a_spent_generator_reads_the_seeded_generator_as_it_is() -> None:
+    """A decision is the seeded generator's own with the next bytes xored in (`random()`'s
+    into its top 16 bits); once its bytes are read, `DrawnRandom` answers as the seeded
+    generator alone, from the state the drawn decisions left it in."""
     drawn, seeded = DrawnRandom(bytes([255, 1, 2]), seed=9), random.Random(9)
-    assert drawn.getrandbits(8) == seeded.getrandbits(8) ^ 255
-    assert drawn.random() == (seeded.getrandbits(16) ^ 0x0102) / 65536
-    assert [drawn.random() for _ in range(5)] == \
-        [seeded.getrandbits(16) / 65536 for _ in range(5)]
-    assert [drawn.getrandbits(k) for k in (1, 7, 9, 33)] == \
-        [seeded.getrandbits(8 * ((k + 7) // 8)) & ((1 << k) - 1) for k in (1, 7, 9, 33)]
-    assert drawn.getrandbits(0) == 0
+    assert drawn.getrandbits(5) == seeded.getrandbits(5) ^ 0b11111
+    assert int(drawn.random() * 2**53) == int(seeded.random() * 2**53) ^ (0x0102 << 37)
+    assert drawn.getstate() == seeded.getstate()
+    assert [drawn.random() for _ in range(5)] == [seeded.random() for _ in range(5)]
+    assert [drawn.getrandbits(k) for k in (0, 1, 7, 9, 33)] == \
+        [seeded.getrandbits(k) for k in (0, 1, 7, 9, 33)]
 
 
 def test_hit_rate_counts_violating_runs_each_way() -> None:
