@@ -886,6 +886,49 @@ def test_two_bids_for_one_epoch_leave_no_server_out() -> None:
         "z1 and z2 both synchronised epoch 1")
 
 
+class KeepsStaleVotes(ZooKeeperServer):
+    """Issue #23's five-server defect: a looking peer keeps the vote of a peer that agreed
+    with it, though others report following that peer, and so never asks it again."""
+
+    def forget_vote_of(self, leader: str) -> None:
+        pass
+
+
+def elected_without_z3(sim: Simulation) -> Callable[[], bool]:
+    """Five servers: z3 takes up z5's vote (z5's credentials are the best) but no other vote
+    reaches it; z1, z2 and z4 elect z5 without z3. Then a fast network, until every server is
+    in z5's broadcast (the returned test)."""
+    z = {n: sim.nodes[n] for n in ("z1", "z2", "z3", "z4", "z5")}
+    ctx = {n: sim.contexts[n] for n in z}
+    sim.network.in_flight.clear()
+    z["z3"].on_message(ctx["z3"], "z5", z["z5"].vote_message())
+    assert z["z3"].vote[2] == "z5" and z["z3"].role == LOOKING  # two votes of five
+    sim.network.in_flight.clear()
+    for voter in ("z1", "z2"):
+        z["z5"].on_message(ctx["z5"], voter, Vote(1, "z5", 0, Zxid(0), LOOKING))
+    assert z["z5"].role == LEADING
+    for voter in ("z1", "z2", "z4"):
+        z[voter].on_message(ctx[voter], "z5", z["z5"].vote_message())
+        assert z[voter].role == FOLLOWING
+    sim._ready_stale = True  # the messages cleared above are not to be delivered
+    return lambda: all(s.phase == BROADCAST and s.leader == "z5" for s in z.values())
+
+
+def test_a_peer_that_agreed_with_a_leader_elected_without_it_joins_it() -> None:
+    """Issue #23, five servers: z3 resends its vote only to peers whose vote differs from
+    its own, so never to z5, and z1, z2 and z4 answer that they follow z5, which z3 does not
+    count. Once a follower names z5, z3 forgets z5's stale vote, asks z5 again, and joins it
+    on z5's answer. The defect: z3 looks for ever."""
+    five = attrs.evolve(DEFAULT, servers=5)
+    sim = new_simulation(SYSTEM, "correct", five, seed=0)
+    sim.start()
+    assert fast(sim, elected_without_z3(sim))
+    mutant = new_simulation(with_server(KeepsStaleVotes), "mutant", five, seed=0)
+    mutant.start()
+    assert not fast(mutant, elected_without_z3(mutant), steps=5000)
+    assert mutant.nodes["z3"].role == LOOKING and mutant.nodes["z5"].phase == BROADCAST
+
+
 def test_a_follower_of_an_epoch_its_leader_gave_up_elects_again_at_once() -> None:
     sim = fresh()
     assert fast(sim, lambda: established(sim) is not None)

@@ -6,8 +6,10 @@ Junqueira, Reed, Serafini, "Zab: High-performance broadcast for primary-backup s
 0. Election (fast leader election). A looking peer votes for the best peer it has heard of,
    by (current epoch, last zxid, id), and tells everyone; once a quorum votes like it, it
    leads or follows. A peer that already follows or leads answers a looking one with its
-   leader, and a leader's own answer is enough to join it. Election only picks a candidate:
-   safety comes from the next two phases.
+   leader, and a leader's own answer is enough to join it. A looking peer repeats its vote
+   to the peers whose vote differs from its own, and to a leader others say they follow
+   (`forget_vote_of`). Election only picks a candidate: safety comes from the next two
+   phases.
 1. Discovery. Followers send FOLLOWERINFO with their accepted epoch; with a quorum the
    leader picks a new epoch above all of them and sends NEWEPOCH. A follower accepts an
    epoch above the one it accepted (durably) and answers ACKEPOCH with its current epoch and
@@ -50,7 +52,7 @@ DISCOVERY, SYNC, BROADCAST = "discovery", "sync", "broadcast"
 
 TICK = 200  # a leader sends heartbeats (and resends what followers lack) this often
 SYNC_LIMIT = 1000  # a leader unheard (or a follower silent) for this long is abandoned
-VOTE_RETRY = 400  # a looking peer sends its vote again this often (to peers not heard from)
+VOTE_RETRY = 400  # a looking peer sends its vote again this often (to peers not agreeing)
 RETRY = 400  # a leader sends a follower a new heartbeat before the last is answered after this
 UNCOUNTED = -1  # the current epoch in an ACKEPOCH that does not count, as ZooKeeper sends it
 
@@ -336,8 +338,9 @@ class ZabPeer(Node):
             elif msg.leader == src and 0 <= msg.led < self.accepted[0]:
                 ctx.send(src, FollowerInfo(self.accepted[0]))  # I promised later: give way
         elif msg.role == FOLLOWING:
-            if msg.leader == self.id and self.vote == self.credentials() >= \
-                    (msg.epoch, msg.zxid, src):
+            if msg.leader != self.id:
+                self.forget_vote_of(msg.leader)  # its leader has left the election
+            elif self.vote == self.credentials() >= (msg.epoch, msg.zxid, src):
                 self.count(ctx, src, self.vote)  # it decided for me before I did
         elif msg.round < self.round:
             ctx.send(src, self.vote_message())  # bring it to my round
@@ -358,6 +361,30 @@ class ZabPeer(Node):
         if sum(vote == self.vote for vote in self.tally.values()) >= self.quorum:
             winner = self.vote[2]
             self.lead(ctx) if winner == self.id else self.follow(ctx, winner)
+
+    def forget_vote_of(self, leader: str) -> None:
+        """A peer follows `leader`: the looking vote I hold from `leader`, if any, is stale
+        (it leads, or led since). Forget it, so that my next notification goes to `leader`
+        too, and it answers with the epoch it leads, which I may join.
+
+        Why: I send my vote again only to the peers whose vote differs from mine (`on_timer`),
+        and I join a leader only on its own answer (ZooKeeper's checkLeader), not on its
+        followers'. So a peer whose vote agreed with mine, short of a quorum, and which others
+        then elected, never heard from me again and never told me it leads: with five
+        servers, z3 and z5 agreed on z5, z1, z2 and z4 elected z5, and z3 looked for ever
+        (issue #23). ZooKeeper's looking peer sends its notification to every peer at each
+        timeout, so a leader always answers it.
+
+        Safe: election only picks a candidate, and this changes only whom I notify and which
+        votes I count; joining still goes through `may_join`, discovery and synchronisation.
+        Live: if `leader` is in fact still looking (the follower's answer was an old one), I
+        notify it at each tick until it decides, with my vote counted in its tally; as a
+        leader it answers me. With three servers it changes nothing: there my vote and an
+        agreeing one make a quorum, so a looking peer holds no agreeing vote, and forgetting
+        a lower one changes neither whom I notify nor what I count (my vote only rises
+        within a round).
+        """
+        self.tally.pop(leader, None)
 
     def may_join(self, leader: str, epoch: int) -> bool:
         """Whether I could accept the epoch `leader` leads (-1: it is still choosing one).
