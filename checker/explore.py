@@ -18,7 +18,8 @@ changes -- code, strings, frozen values, the trace so far -- shared rather than 
 `_aside` and `_Shared`); a copy done with is emptied, so that reference counting frees it
 (see `_discard`). A node's text is encoded once per distinct state and storage, found again
 by their pickle (see `_NodeTexts`), and only for the nodes an event touched. A state's events
-are listed when it is expanded. State invariants are checked in every state.
+are listed when it is expanded, and a state the search will likely not get to expand is not
+copied at all (see `_Item`). State invariants are checked in every state.
 Every state (or only those where the workload is done or that lie at the depth bound) is also
 run to its end on a copy -- quiescence, then the history invariants -- exactly as a replayed
 run would end there.
@@ -50,12 +51,14 @@ the same seed to the same violation.
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import enum
 import functools
 import gc
 import hashlib
 import io
 import itertools
+import operator
 import pickle
 import random
 import re
@@ -186,24 +189,69 @@ def _frozen_tuple(value: tuple) -> bool:
     return True
 
 
+_BY_DEFAULT = operator.methodcaller("__reduce_ex__", pickle.HIGHEST_PROTOCOL)
+
+
+class _Reducers(dict):
+    """How a snapshot pickles the objects of each class, worked out on meeting the class: as
+    pickle does by default, or kept aside (`_aside`): appended to `aside`, the pickle being
+    made's list, and named in the pickle by index. As a pickler's `dispatch_table` it makes
+    the pickler call into Python only for what is kept aside (`reducer_override` is called
+    for every object, two thirds of them pickled by default). It also remembers which named
+    tuples are frozen, by identity: an envelope stays in flight over many states, and is
+    pickled with each. Each tuple is kept with its verdict, so that its id names no other
+    object while the search runs; what it holds cannot change, and so neither can the
+    verdict."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aside: list = []
+        self._frozen: dict[int, tuple[tuple, bool]] = {}
+
+    def __missing__(self, cls: type) -> Callable:
+        kept = _aside(cls)
+        if kept is None:
+            reducer = copyreg.dispatch_table.get(cls, _BY_DEFAULT)
+        else:
+            reducer = {_generator_aside: self._generator, _simulation_aside: self._simulation,
+                       _reference_aside: self._reference, _frozen_tuple: self._tuple}[kept]
+        self[cls] = reducer
+        return reducer
+
+    def _reference(self, obj: Any) -> tuple:
+        self.aside.append(obj)
+        return _reference_aside, (len(self.aside) - 1,)
+
+    def _tuple(self, value: tuple) -> tuple:
+        known = self._frozen.get(id(value))
+        if known is None or known[0] is not value:
+            known = self._frozen[id(value)] = (value, _frozen_tuple(value))
+        return self._reference(value) if known[1] else _BY_DEFAULT(value)
+
+    def _generator(self, generator: random.Random) -> tuple:
+        self.aside.append((generator.getstate(), _generator_token(generator)))
+        return _generator_aside, (len(self.aside) - 1,)
+
+    def _simulation(self, sim: Simulation) -> tuple:
+        self.aside.append((type(sim), tuple(sim.trace)))
+        state = {name: value for name, value in vars(sim).items() if name != "trace"}
+        return _simulation_aside, (len(self.aside) - 1,), state
+
+
 class _Pickler(pickle.Pickler):
-    def __init__(self, file: io.BytesIO, aside: list) -> None:
+    """Pickles as `reducers` says, functions and classes too: a pickler with a dispatch table
+    pickles them by name before looking in it, which fails for a lambda or a class made in a
+    function."""
+
+    def __init__(self, file: io.BytesIO, reducers: _Reducers) -> None:
         super().__init__(file, pickle.HIGHEST_PROTOCOL)
-        self.aside = aside
+        self.reducers = reducers
 
     def reducer_override(self, obj: Any) -> Any:
-        stand_in = _aside(type(obj))
-        if stand_in is _frozen_tuple:
-            stand_in = _reference_aside if _frozen_tuple(obj) else None
-        if stand_in is None or id(obj) in _STAND_INS:
+        reducer = self.reducers[type(obj)]
+        if reducer is _BY_DEFAULT or id(obj) in _STAND_INS:
             return NotImplemented
-        if stand_in is _simulation_aside:
-            self.aside.append((type(obj), tuple(obj.trace)))
-            state = {name: value for name, value in vars(obj).items() if name != "trace"}
-            return stand_in, (len(self.aside) - 1,), state
-        kept = (obj.getstate(), _generator_token(obj)) if stand_in is _generator_aside else obj
-        self.aside.append(kept)
-        return stand_in, (len(self.aside) - 1,)
+        return reducer(obj)
 
 
 class _Unpickler(pickle.Unpickler):
@@ -244,40 +292,68 @@ class _Shared:
     names each by its number rather than writing it out (strings) or calling back into Python
     for it (the rest); the copies share them, as they share what is kept aside.
 
-    The unpickler's memo gets the same numbers by reading a prelude of persistent ids that
-    `objects.__getitem__` (in C) resolves: an unpickler's memo can be assigned, but then
-    protocol 4's MEMOIZE, which numbers by count, would number the pickle's own objects from
-    0 again."""
+    The unpickler's memo gets the same numbers in two moves. Protocol 4's MEMOIZE numbers by
+    count, and an unpickler counts only what it memoized itself (assigning its memo leaves
+    the count as it was), so each unpickler first reads a prelude that memoizes `None` once
+    per shared object -- a few opcodes each, all in C -- and then has its memo replaced by a
+    copy (in C) of one that holds the objects: that of an unpickler made once, which read
+    them as persistent ids. (Reading them so in every copy, through `persistent_load`, took
+    a fifth of the copy's time.)"""
 
     def __init__(self, objects: tuple) -> None:
-        self.objects = objects
+        self.reducers = _Reducers()
         self._numbered = pickle.Pickler(io.BytesIO(), pickle.HIGHEST_PROTOCOL)
         self._numbered.memo = {id(obj): (i, obj) for i, obj in enumerate(objects)}
-        body = b"".join(pickle.BININT + struct.pack("<i", i) + pickle.BINPERSID
-                        + pickle.MEMOIZE + pickle.POP for i in range(len(objects)))
-        body += pickle.NONE + pickle.STOP
-        self.prelude = pickle.PROTO + bytes([pickle.HIGHEST_PROTOCOL]) + pickle.FRAME \
-            + struct.pack("<Q", len(body)) + body
+        numbering = pickle.Unpickler(io.BytesIO(_prelude(
+            pickle.BININT + struct.pack("<i", i) + pickle.BINPERSID for i in range(len(objects)))))
+        numbering.persistent_load = objects.__getitem__
+        numbering.load()
+        self._memo = numbering.memo  # objects[i] at i
+        self.prelude = _prelude(pickle.NONE for _ in objects)
 
     @classmethod
     def of(cls, sim: Simulation) -> _Shared:
         """The immutable objects of `sim` (the search's first state), in the order its
         pickle meets them."""
-        pickler = _Pickler(io.BytesIO(), [])
+        pickler = _Pickler(io.BytesIO(), _Reducers())
         pickler.dump(sim)
         numbered = sorted(pickler.memo.copy().values(), key=lambda entry: entry[0])
         return cls(tuple(obj for _, obj in numbered if _immutable(obj)))
 
-    def pickler(self, file: io.BytesIO, aside: list) -> _Pickler:
-        pickler = _Pickler(file, aside)
+    def pickled(self, sim: Simulation) -> tuple[bytes, tuple]:
+        """A pickle of `sim`, and what it kept aside."""
+        try:
+            return self._pickled(sim, by_name=True)
+        except (pickle.PicklingError, AttributeError):  # a lambda, say, made since the start
+            return self._pickled(sim, by_name=False)
+
+    def _pickled(self, sim: Simulation, by_name: bool) -> tuple[bytes, tuple]:
+        """`by_name`: functions and classes (those not numbered in advance) pickled by name,
+        which is cheaper (see `_Reducers`) but fails for some."""
+        buffer = io.BytesIO()
+        if by_name:
+            pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+            pickler.dispatch_table = self.reducers
+        else:
+            pickler = _Pickler(buffer, self.reducers)
         pickler.memo = self._numbered.memo  # copied (in C)
-        return pickler
+        self.reducers.aside = []
+        pickler.dump(sim)
+        return buffer.getvalue(), tuple(self.reducers.aside)
 
     def unpickler(self, data: bytes, aside: tuple) -> _Unpickler:
         unpickler = _Unpickler(io.BytesIO(self.prelude + data), aside)
-        unpickler.persistent_load = self.objects.__getitem__
-        unpickler.load()  # the prelude: numbers the shared objects
+        unpickler.load()  # the prelude: counts the shared objects
+        unpickler.memo = self._memo  # and so numbers them
         return unpickler
+
+
+def _prelude(pushes: Iterable[bytes]) -> bytes:
+    """A pickle that memoizes what each of `pushes` puts on the stack, in order."""
+    body = b"".join(push + pickle.MEMOIZE + pickle.POP for push in pushes)
+    body += pickle.NONE + pickle.STOP
+    return pickle.PROTO + bytes([pickle.HIGHEST_PROTOCOL]) + pickle.FRAME \
+        + struct.pack("<Q", len(body)) + body
 
 
 def _immutable(obj: Any) -> bool:
@@ -307,9 +383,7 @@ class _Snapshot:
         """`shared`: the objects numbered in advance (the search's, made from its first
         state); None: those of `sim` itself."""
         shared = shared if shared is not None else _Shared.of(sim)
-        buffer, aside = io.BytesIO(), []
-        shared.pickler(buffer, aside).dump(sim)
-        return cls(buffer.getvalue(), tuple(aside), shared)
+        return cls(*shared.pickled(sim), shared)
 
     def fork(self) -> Simulation:
         return self.shared.unpickler(self.data, self.aside).load()
@@ -485,7 +559,9 @@ class _Namer:
         texts = [(_state_text(canon, sim, rename, self.time_invariant), rename)
                  for rename in self.renames]
         smallest = min(text for text, _ in texts)
-        digest = hashlib.blake2b(smallest.encode(), digest_size=16).digest()
+        # SHA-1 for speed (CPUs hash it in hardware, twice as fast as BLAKE2 here), not
+        # for security: a fingerprint names a state within one search
+        digest = hashlib.sha1(smallest.encode(), usedforsecurity=False).digest()[:16]
         return digest, tuple(rename for text, rename in texts if text == smallest)
 
 
@@ -639,14 +715,18 @@ class _Item:
     """A state waiting to be expanded: all its events awake (`todo` None), or only those of
     `todo`, for a path that reached it with fewer events asleep (`sleep`). Its events are
     listed when it is expanded: a search cut short by a bound leaves much of its frontier
-    unexpanded."""
+    unexpanded. For the same reason a state that the search will likely not get to expand
+    (see `_Search._likely_expanded`) is not copied: its item holds the snapshot of the state
+    it was reached from, and the `event` that led to it, which the search runs again if it
+    gets there after all."""
 
     fp: bytes
-    snapshot: _Snapshot
+    snapshot: _Snapshot  # of this state, or of the one `event` leads from
     canon: _Canon
     renames: tuple[Rename, ...]
     todo: frozenset | None = None
     sleep: frozenset = frozenset()
+    event: tuple | None = None
 
 
 class _Stop(Exception):
@@ -742,6 +822,7 @@ class _Search:
     ended: int = 0  # states run to their end
     undecided: int = 0  # ... whose history invariants could not be decided
     slept: int = 0
+    expanded: int = 0  # states expanded
     deepest: int = 0
     cut_by_depth: bool = False
     stopped_by: str | None = None
@@ -792,7 +873,8 @@ class _Search:
     def _expand(self, item: _Item) -> None:
         seen = self.seen[item.fp]
         seen.expanded = True
-        parent = item.snapshot.fork()
+        self.expanded += 1
+        parent, snapshot = self._live(item)
         choices = self._choices(parent, item.canon)
         if item.todo is None:  # all that is awake on every path so far
             asleep = self._asleep(item, choices, seen.sleep)
@@ -809,13 +891,23 @@ class _Search:
         footprint = functools.cache(functools.partial(_footprint, parent))  # of this state
         for i, (key, event) in enumerate(chosen):
             sleep = _asleep_after(footprint, key, [*asleep, *done]) if self.sleep_sets else []
-            child = parent if i == len(chosen) - 1 else item.snapshot.fork()
-            reached = self._step(item, seen.depth, child, event, sleep)
+            if i < len(chosen) - 1 and snapshot is None:  # copies for its siblings, first
+                snapshot = _Snapshot.of(parent, self.root.shared)
+            child = parent if i == len(chosen) - 1 else snapshot.fork()
+            reached = self._step(item, seen.depth, child, event, sleep, snapshot)
             _discard(child)
             if reached is not None and not reached.ends:
                 # a run ends where the workload is done: an event that ends it disables all
                 # others, so it commutes with none and must not sleep in its siblings
                 done.append(key)
+
+    def _live(self, item: _Item) -> tuple[Simulation, _Snapshot | None]:
+        """A live copy of the item's state, and its snapshot if it has one."""
+        sim = item.snapshot.fork()
+        if item.event is None:
+            return sim, item.snapshot
+        _advance(sim, item.event, self.checks)  # as when it was reached: the same state
+        return sim, None
 
     def _asleep(self, item: _Item, choices: list[tuple[Key, tuple]],
                 sleep: frozenset) -> set[Key]:
@@ -825,9 +917,9 @@ class _Search:
         return {k for k, _ in choices if _in_canonical(k, sleep, item.renames, every=True)}
 
     def _step(self, item: _Item, depth: int, sim: Simulation, event: tuple,
-              sleep: list[Key]) -> _Seen | None:
+              sleep: list[Key], origin: _Snapshot | None) -> _Seen | None:
         """The state `event` leads to (None: it waited for a timer that time passing
-        cancelled)."""
+        cancelled). `origin`: a snapshot of the item's state, if one was made."""
         self.transitions += 1
         outcome = _advance(sim, event, self.checks)
         if outcome is None:
@@ -835,11 +927,13 @@ class _Search:
         self._raise_if(outcome if isinstance(outcome, Verdict) else None,
                        lambda: [*self._path(item.fp), event])
         canon = item.canon.after(sim, outcome, self.texts)
-        return self._admit(sim, canon, item.fp, event, depth + 1, sleep)
+        return self._admit(sim, canon, item.fp, event, depth + 1, sleep, origin)
 
     def _admit(self, sim: Simulation, canon: _Canon, parent: bytes | None,
-               event: tuple | None, depth: int, sleep: list[Key]) -> _Seen:
-        """A state reached by a path of `depth` events along which `sleep` is asleep."""
+               event: tuple | None, depth: int, sleep: list[Key],
+               origin: _Snapshot | None = None) -> _Seen:
+        """A state reached by a path of `depth` events along which `sleep` is asleep, by
+        `event` from the state `origin` (a snapshot, if there is one) holds."""
         fp, renames = self.namer.fingerprint(canon, sim)
         if self.on_transition is not None:
             self.on_transition(parent, fp)
@@ -848,7 +942,8 @@ class _Search:
         seen = self.seen.get(fp)
         if seen is None:
             seen = _Seen(parent, event, depth, asleep, False)
-            self._first_visit(sim, canon, fp, renames, seen)
+            self._first_visit(sim, canon, fp, renames, seen,
+                              None if origin is None else (origin, event))
         elif depth < seen.depth:
             self._shorter_path(seen, fp, depth, asleep)
         elif seen.expanded and not seen.sleep <= asleep:
@@ -858,11 +953,16 @@ class _Search:
         return seen
 
     def _first_visit(self, sim: Simulation, canon: _Canon, fp: bytes,
-                     renames: tuple[Rename, ...], seen: _Seen) -> None:
+                     renames: tuple[Rename, ...], seen: _Seen,
+                     origin: tuple[_Snapshot, tuple] | None) -> None:
         self.seen[fp] = seen
         seen.ends = _workload_done(sim) or not any(sim.enabled(kind) for kind in KINDS)
         if self._expandable(seen):
-            self.frontier.append(_Item(fp, _Snapshot.of(sim, self.root.shared), canon, renames))
+            if origin is not None and not self._likely_expanded():
+                item = _Item(fp, origin[0], canon, renames, event=origin[1])
+            else:
+                item = _Item(fp, _Snapshot.of(sim, self.root.shared), canon, renames)
+            self.frontier.append(item)
         else:
             self.cut_by_depth |= not seen.ends
         if self.end_every_state or not self._expandable(seen):
@@ -870,6 +970,23 @@ class _Search:
         if self.max_states is not None and len(self.seen) >= self.max_states:
             self.stopped_by = "max_states"
             raise _Stop
+
+    def _likely_expanded(self) -> bool:
+        """Whether a state reached now is likely to be expanded before `max_states` or
+        `seconds` stops the search, as far as the search so far tells: breadth-first, the
+        frontier goes first, each of its states bringing as many new states and taking as
+        long to expand as the states expanded so far did on average. A search that stops
+        inside a level (by a bound other than depth) leaves most of the next level, which it
+        reached, unexpanded; copying those states took over a fifth of its time. Depth-first, the
+        state is next."""
+        if self.depth_first or not self.expanded:
+            return True
+        ahead = len(self.frontier) / self.expanded  # the frontier, in expansions so far
+        if self.max_states is not None and \
+                len(self.seen) * (1 + ahead) >= self.max_states:
+            return False
+        elapsed = time.perf_counter() - self.started
+        return self.seconds is None or elapsed * (1 + ahead) < self.seconds
 
     def _expandable(self, seen: _Seen) -> bool:
         return not seen.ends and (self.max_depth is None or seen.depth < self.max_depth)

@@ -22,6 +22,7 @@ from checker.explore import (
     _generator_token,
     _NodeTexts,
     _pending_timers,
+    _Search,
     _Shared,
     _Snapshot,
     canonical,
@@ -302,6 +303,22 @@ def test_named_tuples_are_shared_by_forks_only_when_all_they_hold_is_immutable()
     assert other[1] == mutable and other[2] == deep and other[3].notes == ["x"]
 
 
+def test_code_made_after_the_first_state_is_shared_by_forks() -> None:
+    """Functions and classes are pickled by name unless the first state held them; a lambda,
+    or a function or class made in a function, has no name to be found by, and is kept by
+    reference instead."""
+    def made() -> tuple[Any, type]:
+        class Local:
+            pass
+        return (lambda: 1), Local
+
+    function, local = made()
+    snapshot = _Snapshot.of({"code": [function, local, local(), len]}, _Shared.of({"code": []}))
+    one = snapshot.fork()
+    assert one["code"][0] is function and one["code"][1] is local and one["code"][3] is len
+    assert type(one["code"][2]) is local and one["code"][2] is not snapshot.fork()["code"][2]
+
+
 def test_a_forked_generators_token_names_its_state_after_every_draw() -> None:
     """A forked generator keeps the token it was asked for until it draws again: after each
     draw it names the new state, as the token of a plain generator in that state does."""
@@ -417,3 +434,49 @@ def test_every_transition_is_reported_with_its_states() -> None:
     assert len(starts) == 1
     assert len(seen) - 1 == result.transitions
     assert len({child for _, child in seen}) == result.states
+
+
+@pytest.mark.parametrize("system_name, variant, faults, depth", [
+    ("sso", "correct", {"crash": 1, "drop": 1, "partition": 1}, 3),
+    ("sso", "ack-before-majority", {}, 12),
+    ("kafka", "correct", {"reset": 1}, 3),  # FIFO channels
+])
+def test_states_left_uncopied_are_made_again_exactly(monkeypatch: pytest.MonkeyPatch,
+                                                      system_name: str, variant: str,
+                                                      faults: dict[str, int],
+                                                      depth: int) -> None:
+    """A state the search does not expect to expand is kept as the state it was reached
+    from and the event (see `_Search._likely_expanded`); expanded after all, it is made again
+    by running the event once more. With every state so kept, the search takes the same
+    transitions, in the same order, to the same verdict."""
+    system = registry.lookup(system_name)
+    config = system.config("small") if "small" in system.configs else system.config("default")
+
+    def search() -> tuple[Any, list]:
+        taken: list = []
+        result = explore(system, variant, config, max_depth=depth, faults=faults,
+                         max_states=2_000, end_every_state=False,
+                         on_transition=lambda parent, child: taken.append((parent, child)))
+        return result, taken
+
+    copied, copied_taken = search()
+    monkeypatch.setattr(_Search, "_likely_expanded", lambda self: False)
+    made_again, made_again_taken = search()
+    assert made_again_taken == copied_taken and len(copied_taken) > 50
+    assert (made_again.verdict, made_again.choices, made_again.states) == \
+        (copied.verdict, copied.choices, copied.states)
+
+
+def test_a_search_cut_by_max_states_copies_only_the_states_it_may_expand(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Breadth-first, the states of the level a search stops in are mostly left unexpanded:
+    it keeps no copy of those it does not expect to get to (one for each, before)."""
+    system = registry.lookup("sso")
+    copies = []
+    snapshot_of = _Snapshot.of.__func__
+    monkeypatch.setattr(_Snapshot, "of", classmethod(
+        lambda cls, sim, shared=None: copies.append(sim) or snapshot_of(cls, sim, shared)))
+    result = explore(system, "correct", system.config("small"), max_depth=None, faults={},
+                     max_states=3_000, end_every_state=False)
+    assert result.states == 3_000 and result.frontier > result.states / 2
+    assert len(copies) < result.states / 2
