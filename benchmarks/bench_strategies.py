@@ -2,7 +2,7 @@
 
     python benchmarks/bench_strategies.py [--seeds 5] [--base-seed 0] [--seconds 20]
                                           [--config default] [--strategies a,b] [--no-shrink]
-                                          [--skip-bugs] [--skip-search]
+                                          [--control-base-seed B] [--skip-bugs] [--skip-search]
                                           [SYSTEM | SYSTEM:VARIANT ...]
 
 For each seeded bug and each strategy of `deepdives hunt --strategy` -- random walk, PCT, the
@@ -12,7 +12,11 @@ each within `--seconds`, exactly as the CLI runs them (one process), the strateg
 turns at each base seed so that the machine's load falls on all of them alike: the median CPU
 time to the first violation, the median and mean runs to it, the CPU time per run (all the
 hunts' CPU time over all their runs), and the median length of its trace once shrunk (250
-replays of shrinking, as the test hunts; `--no-shrink` leaves it out). Each system gets its
+replays of shrinking, as the test hunts; `--no-shrink` leaves it out). Under the table, the
+strategies whose median CPU is over twice the first strategy's for the same bug. With
+`--control-base-seed B`, each strategy also hunts from base seeds B + k * 100,000, as a row
+of its own taking its turn with the others: the same strategy against itself, which says how
+often two samples of `--seeds` hunts differ that much by chance alone. Each system gets its
 own section of RESULTS.md ("Strategies: SYSTEM"), so systems added later are measured by
 naming them; naming variants (`SYSTEM:VARIANT`) measures those bugs alone, in a section that
 names them. Then: distinct states per second of the abstract Paxos model explored
@@ -86,24 +90,60 @@ def hunt_exhaustive(system: System, variant: str, config: Config, base: int, sec
     return None, states
 
 
-def strategies(system: System, config: Config, names: tuple[str, ...]) -> dict[str, Callable]:
+def strategies(system: System, config: Config, names: tuple[str, ...],
+               control: int | None = None, base_seed: int = 0) -> dict[str, Callable]:
+    """The hunts compared, by row name; with a `control` base seed, each strategy again,
+    its k-th hunt from `control` + k * stride where the first row's is from `base_seed` +
+    k * stride."""
     hunts = {name: hunt_with(name) for name in names}
     if names == STRATEGIES and small(system, config):
         hunts["exhaustive bfs"] = hunt_exhaustive
+    if control is not None:
+        hunts |= {f"{name} (base {control})": moved(hunt_one, control - base_seed)
+                  for name, hunt_one in hunts.items()}
     return hunts
 
 
+def moved(hunt_one: Callable, offset: int) -> Callable:
+    """`hunt_one` from its base seed + `offset`: another sample of the same strategy."""
+    def run(system: System, variant: str, config: Config, base: int, seconds: float) -> Found:
+        return hunt_one(system, variant, config, base + offset, seconds)
+    return run
+
+
 def bug_rows(system: System, variant: str, config: Config, hunts: dict[str, Callable],
-             seeds: range, seconds: float, shrink_found: bool) -> list[list[str]]:
-    """One row per strategy, the strategies taking turns at each base seed."""
+             seeds: range, seconds: float, shrink_found: bool
+             ) -> tuple[list[list[str]], list[str]]:
+    """One row per strategy, the strategies taking turns at each base seed; and the rows over
+    twice the first's median CPU (`over_twice`)."""
     tried: dict[str, list[Timed]] = {name: [] for name in hunts}
     for base in seeds:
         for name, hunt_one in hunts.items():
             started = time.process_time()
             found, effort = hunt_one(system, variant, config, base, seconds)
             tried[name].append((found, time.process_time() - started, effort))
-    return [_row(system, variant, config, name, runs, shrink_found)
-            for name, runs in tried.items()]
+    return ([_row(system, variant, config, name, runs, shrink_found)
+             for name, runs in tried.items()], over_twice(f"{system.name}:{variant}", tried))
+
+
+def median_cpu(hunts: list[Timed]) -> float:
+    """The median CPU time to the bug, a hunt that missed it counting as endless."""
+    return statistics.median(cpu if found is not None else float("inf")
+                             for found, cpu, _ in hunts)
+
+
+def over_twice(bug: str, tried: dict[str, list[Timed]]) -> list[str]:
+    """`BUG STRATEGY RATIO` for each strategy whose median CPU to the bug is over twice the
+    first strategy's (issue #19's target for the Hypothesis strategy against the walk)."""
+    (_, first), *others = tried.items()
+    reference = median_cpu(first)
+    slow = []
+    for name, hunts in others:
+        median = median_cpu(hunts)
+        if median > 2 * reference:
+            ratio = "not found" if median == float("inf") else f"{median / reference:.1f}x"
+            slow.append(f"`{bug}` {name} {ratio}")
+    return slow
 
 
 def _row(system: System, variant: str, config: Config, name: str, hunts: list[Timed],
@@ -130,25 +170,35 @@ def _seconds(values: list[float]) -> str:
 
 
 def system_section(system: System, variants: list[str] | None, config_name: str, seeds: range,
-                   seconds: float, names: tuple[str, ...], shrink_found: bool) -> None:
+                   seconds: float, names: tuple[str, ...], shrink_found: bool,
+                   control: int | None = None) -> None:
     """The section of `system`'s seeded bugs (`variants` of them, or all)."""
     config = system.config(config_name if config_name in system.configs else "default")
-    rows = []
+    rows: list[list[str]] = []
+    slow: list[str] = []
+    compared = 0  # rows set against the first strategy's
     for variant in variants or [v.name for v in system.variants.values() if v.seeded]:
-        for row in bug_rows(system, variant, config, strategies(system, config, names), seeds,
-                            seconds, shrink_found):
+        hunts = strategies(system, config, names, control, seeds.start)
+        bug, over = bug_rows(system, variant, config, hunts, seeds, seconds, shrink_found)
+        for row in bug:
             rows.append(row)
             print(*row, sep="\t", flush=True)
+        slow += over
+        compared += len(bug) - 1
     chosen = "" if names == STRATEGIES else f" --strategies {','.join(names)}"
+    against = "" if control is None else f" --control-base-seed {control}"
     targets = " ".join(f"{system.name}:{v}" for v in variants) if variants else system.name
     command = f"python benchmarks/bench_strategies.py --seeds {len(seeds)}" \
               f"{f' --base-seed {seeds.start}' if seeds.start else ''} --seconds {seconds:g} " \
-              f"--config {config_name}{chosen}{'' if shrink_found else ' --no-shrink'} " \
-              f"--skip-search {targets}"
-    title = f"Strategies: {targets}" + (f" ({', '.join(names)})" if chosen else "")
+              f"--config {config_name}{chosen}{against}" \
+              f"{'' if shrink_found else ' --no-shrink'} --skip-search {targets}"
+    which = ", ".join(names) + ("" if control is None else f"; again from base {control}")
+    title = f"Strategies: {targets}" + (f" ({which})" if chosen or against else "")
     write_section(title, command, markdown_table(
         ["bug", "config", "strategy", "found", "median CPU", "worst", "median effort",
-         "mean effort", "CPU per effort", "shrunk trace", "invariant"], rows))
+         "mean effort", "CPU per effort", "shrunk trace", "invariant"], rows) +
+        f"\n\nMedian CPU over twice the first strategy's ({names[0]}) for the same bug: "
+        f"{len(slow)} of {compared} rows{': ' if slow else ''}{'; '.join(slow)}.")
 
 
 # --- the exhaustive search's own figures ------------------------------------------------------
@@ -286,6 +336,9 @@ def main() -> None:
     parser.add_argument("--no-shrink", action="store_true",
                         help="leave out the shrunk trace (shrinking a long run costs more "
                              "than hunting it)")
+    parser.add_argument("--control-base-seed", type=int, default=None,
+                        help="each strategy also hunts from this base seed + k * 100,000, a "
+                             "row of its own: the same strategy against itself")
     parser.add_argument("--skip-bugs", action="store_true")
     parser.add_argument("--skip-search", action="store_true",
                         help="leave out the Paxos model and the reductions")
@@ -294,7 +347,8 @@ def main() -> None:
         seeds = range(args.base_seed, args.base_seed + args.seeds * SEED_STRIDE, SEED_STRIDE)
         for system, variants in bugs_named(args.targets):
             system_section(system, variants, args.config, seeds, args.seconds,
-                           tuple(args.strategies.split(",")), not args.no_shrink)
+                           tuple(args.strategies.split(",")), not args.no_shrink,
+                           args.control_base_seed)
     if args.skip_search:
         return
     command = "python benchmarks/bench_strategies.py --skip-bugs"

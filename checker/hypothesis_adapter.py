@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import random
 import time
 from collections.abc import Iterator
@@ -28,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings, target
-from hypothesis import seed as seeded
 from hypothesis import strategies as st
 from hypothesis.database import (
     DirectoryBasedExampleDatabase,
@@ -138,9 +138,9 @@ class Violated(StopSearch):
     whole run of many bugs found at once. The hunt saves the failure to the database as
     Hypothesis would (`save_failure`) and stops."""
 
-    def __init__(self, run: RunResult) -> None:
+    def __init__(self, run: RunResult, decisions: tuple[int, bytes]) -> None:
         super().__init__()
-        self.run = run
+        self.run, self.decisions = run, decisions
 
 
 class LeaderWatch:
@@ -252,44 +252,80 @@ def hypothesis_hunt(system: System, variant: str, config: Config | ConfigMix, se
     read first (a failure it holds is replayed before anything new) and keeps what is
     found. Of Hypothesis's phases, no targeting (see the module's docstring) and no
     shrinking (the hunt shrinks with ddmin)."""
-    tried = [0]
-    mix = ConfigMix.of(config)
     examples = database_for(database)
-    key = database_key(system, variant, mix)
-
-    @settings(max_examples=budget.runs or 200, deadline=None, print_blob=False,
-              database=examples, phases=(Phase.explicit, Phase.reuse, Phase.generate),
-              suppress_health_check=list(HealthCheck))
-    @seeded(seed)
-    @given(_runs_within(system, variant, mix, budget.seconds, time.perf_counter()))
-    def search(drawn: tuple[tuple[int, bytes], RunResult]) -> None:
-        decisions, run = drawn
-        tried[0] += 1
-        if run.violated:
-            save_failure(examples, key, decisions)
-            raise Violated(run)
-
-    # Hypothesis would otherwise key the examples by a digest of `search`'s source, read
-    # and tokenized again at every hunt, the same in every hunt
-    search._hypothesis_internal_database_key = key
+    search = _search_for(system, variant, ConfigMix.of(config))
+    search.start(budget.seconds)
+    # what `@seed` and `@settings` would set, read by Hypothesis when the test is called
+    search.test._hypothesis_internal_use_seed = seed
+    search.test._hypothesis_internal_use_settings = settings(
+        max_examples=budget.runs or 200, deadline=None, print_blob=False, database=examples,
+        phases=(Phase.explicit, Phase.reuse, Phase.generate),
+        suppress_health_check=list(HealthCheck))
     try:
-        with _no_local_constants(), watchdog.guard():
-            search()
+        with _no_local_constants(), _untrimmed_tracebacks(), watchdog.guard():
+            search.test()
     except Violated as violated:
-        return violated.run, tried[0]
+        save_failure(examples, search.key, violated.decisions)
+        return violated.run, search.tried
     except OutOfTime:
         pass
-    return None, tried[0]
+    return None, search.tried
+
+
+class _Search:
+    """The Hypothesis test of one variant's hunts on one mix of configurations, made once
+    and called by each hunt of them in turn (`_search_for`): `@given` inspects and wraps the
+    test anew each time it is applied, and Hypothesis validates a new strategy, about 0.2 ms
+    a hunt, a run's worth for bugs found at once. A hunt hands it its seconds (`start`), its
+    seed and its settings; it counts the examples tried. So one hunt of a variant runs at a
+    time in a process, as a process runs its hunts, one after another."""
+
+    def __init__(self, system: System, variant: str, mix: ConfigMix) -> None:
+        self.system, self.mix = system, mix
+        self.seconds: float | None = None
+        self.started = 0.0
+        self.tried = 0
+
+        @given(_runs_within(system, variant, mix, self))
+        def search(drawn: tuple[tuple[int, bytes], RunResult]) -> None:
+            decisions, run = drawn
+            self.tried += 1
+            if run.violated:
+                raise Violated(run, decisions)
+
+        # Hypothesis would otherwise key the examples by a digest of `search`'s source, the
+        # same in every hunt
+        self.key = database_key(system, variant, mix)
+        search._hypothesis_internal_database_key = self.key
+        self.test = search
+
+    def start(self, seconds: float | None) -> None:
+        self.seconds, self.started, self.tried = seconds, time.perf_counter(), 0
+
+    def out_of_time(self) -> bool:
+        return self.seconds is not None and time.perf_counter() - self.started > self.seconds
+
+
+_SEARCHES: dict[bytes, _Search] = {}  # by their database key: one per variant and mix
+
+
+def _search_for(system: System, variant: str, mix: ConfigMix) -> _Search:
+    """The search of `variant` on `mix`, made at its first hunt in this process (another
+    system or mix under the same names replaces it)."""
+    search = _SEARCHES.get(database_key(system, variant, mix))
+    if search is None or search.system is not system or search.mix != mix:
+        search = _Search(system, variant, mix)
+        _SEARCHES[search.key] = search
+    return search
 
 
 @st.composite
 def _runs_within(draw: st.DrawFn, system: System, variant: str, mix: ConfigMix,
-                 seconds: float | None, started: float
-                 ) -> tuple[tuple[int, bytes], RunResult]:
-    """A hunt's runs, each with the decisions it was drawn from, until `seconds` from
-    `started` are spent. (Module-level: Hypothesis reads a composite's source when it is
-    defined, a millisecond.)"""
-    if seconds is not None and time.perf_counter() - started > seconds:
+                 search: _Search) -> tuple[tuple[int, bytes], RunResult]:
+    """A hunt's runs, each with the decisions it was drawn from, until the hunt's seconds
+    are spent. (Module-level: Hypothesis reads a composite's source when it is defined, a
+    millisecond.)"""
+    if search.out_of_time():
         raise OutOfTime
     decisions = draw_decisions(draw)
     return decisions, run_drawn(system, variant, mix, *decisions)
@@ -301,6 +337,28 @@ def save_failure(examples: ExampleDatabase | None, key: bytes,
     drawn, in its own format, which its reuse phase replays first next time."""
     if examples is not None:
         examples.save(key, choices_to_bytes(decisions))
+
+
+@contextlib.contextmanager
+def _untrimmed_tracebacks() -> Iterator[None]:
+    """Hypothesis trims its own frames off the traceback of whatever leaves the test, the
+    hunt's interrupts too: about 0.45 ms a hunt (the whole traceback extracted, a source file
+    looked up for each frame), more than a whole run of a bug found at once. The hunt
+    catches its interrupts and shows no traceback, so it turns the trimming off, with the
+    switch Hypothesis reads whenever it would trim (an error of the system's own then shows
+    Hypothesis's frames too)."""
+    previous = os.environ.get(NO_TRIM)
+    os.environ[NO_TRIM] = "1"
+    try:
+        yield
+    finally:
+        if previous is None:
+            del os.environ[NO_TRIM]
+        else:
+            os.environ[NO_TRIM] = previous
+
+
+NO_TRIM = "HYPOTHESIS_NO_TRACEBACK_TRIM"
 
 
 @contextlib.contextmanager

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 
 import attrs
@@ -135,3 +136,42 @@ def test_hit_rate_counts_violating_runs_each_way() -> None:
     assert walk_hits(COUNTER, "forgetful", config, 20) > 0
     assert drawn_hits(COUNTER, "forgetful", config, 20) > 0
     assert hypothesis_hits(COUNTER, "forgetful", config, 20)[0] > 0
+
+
+def test_a_hunt_does_not_depend_on_the_hunts_before_it_in_the_process() -> None:
+    """Each variant's search is made once and reused: a hunt finds what it finds whether the
+    search is new or has run other hunts (other seeds, budgets, databases) before."""
+    config = COUNTER.config("default")
+    hypothesis_adapter._SEARCHES.clear()
+    first = hypothesis_hunt(COUNTER, "forgetful", config, 3, Budget(runs=300))
+    hypothesis_hunt(COUNTER, "forgetful", config, 8, Budget(runs=5),
+                    database=InMemoryExampleDatabase())
+    hypothesis_hunt(COUNTER, "forgetful", config, 0, Budget(runs=10_000, seconds=0))
+    again = hypothesis_hunt(COUNTER, "forgetful", config, 3, Budget(runs=300))
+    assert first[0] is not None and again[0] is not None
+    assert (again[1], again[0].seed, again[0].choices) == \
+        (first[1], first[0].seed, first[0].choices)
+
+
+def test_a_search_is_not_reused_for_another_configuration_of_the_same_name() -> None:
+    config = COUNTER.config("default")
+    other = attrs.evolve(config, clients=config.clients + 1)
+    for hunted in (config, other, config):
+        found, _ = hypothesis_hunt(COUNTER, "forgetful", hunted, 3, Budget(runs=300))
+        assert found is not None and found.config == hunted
+
+
+def test_the_hunt_leaves_hypothesiss_traceback_trimming_as_it_found_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hunt turns trimming off while it runs (its interrupts need no trimmed traceback)
+    and puts the switch back after, whether or not it was set."""
+    seen = []
+    real = hypothesis_adapter.run_drawn
+    monkeypatch.setattr(hypothesis_adapter, "run_drawn", lambda *args: seen.append(
+        os.environ.get(hypothesis_adapter.NO_TRIM)) or real(*args))
+    monkeypatch.delenv(hypothesis_adapter.NO_TRIM, raising=False)
+    hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 3, Budget(runs=300))
+    assert hypothesis_adapter.NO_TRIM not in os.environ and set(seen) == {"1"}
+    monkeypatch.setenv(hypothesis_adapter.NO_TRIM, "yes")
+    hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 3, Budget(runs=300))
+    assert os.environ[hypothesis_adapter.NO_TRIM] == "yes"

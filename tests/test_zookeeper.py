@@ -38,6 +38,7 @@ from implementations.zookeeper.zab import (
     UNCOUNTED,
     Ack,
     AckEpoch,
+    Commit,
     Disconnect,
     FollowerInfo,
     NewEpoch,
@@ -573,6 +574,79 @@ def test_ensemble_kept_at_rest_wants_the_leader_it_settled_on_until_the_end() ->
     follower.epoch = epoch
     sim.nodes[leader].role = LOOKING
     assert "0 leaders: []" in checks.ensemble_kept_at_rest.check(sim)
+
+
+def test_new_epoch_from_its_leader_wants_the_sender_leading_that_epoch() -> None:
+    """z1 leads and chooses epoch 1 with z2: its NEWEPOCH passes, and so does a duplicate of
+    it once z1 gave the bid up (a copy, not a send). A NEWEPOCH sent by a looking peer, or of
+    an epoch other than the one its sender leads, does not."""
+    sim = fresh()
+    leader, ctx = sim.nodes["z1"], sim.contexts["z1"]
+    leader.lead(ctx)
+    leader.on_follower_info(ctx, "z2", 0)  # a quorum: NEWEPOCH(1) to z2
+    assert checks.new_epoch_from_its_leader.check(sim) is None
+    sent = next(e for e in sim.network.in_flight.values() if e.msg == NewEpoch(1))
+    leader.on_follower_info(ctx, "z3", 2)  # z3 promised epoch 2: z1 gives way, sends none
+    assert leader.role == LOOKING and checks.new_epoch_from_its_leader.check(sim) is None
+    sim.execute(("duplicate", *sent.key))
+    assert checks.new_epoch_from_its_leader.check(sim) is None
+    sim = fresh()  # every peer looking
+    sim.contexts["z2"].send("z3", NewEpoch(1))
+    assert checks.new_epoch_from_its_leader.check(sim) == (
+        "z2 sent NEWEPOCH(1) to z3 at t=0, though it is looking: only the leader of an epoch "
+        "proposes it")
+    sim = fresh()
+    leader, ctx = sim.nodes["z1"], sim.contexts["z1"]
+    leader.lead(ctx)
+    leader.on_follower_info(ctx, "z2", 0)
+    ctx.send("z3", NewEpoch(2))
+    assert "though it leads epoch 1" in checks.new_epoch_from_its_leader.check(sim)
+
+
+class Muted:
+    """A node's context that loses what it sends of one message type."""
+
+    def __init__(self, ctx: Context, kind: type) -> None:
+        self.ctx, self.kind = ctx, kind
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.ctx, name)
+
+    def send(self, dst: str, msg: object) -> None:
+        if not isinstance(msg, self.kind):
+            self.ctx.send(dst, msg)
+
+
+class NewLeaderOnRetry(ZooKeeperServer):
+    """Slow: a leader that synchronises sends its quorum no NEWLEADER; each follower's
+    ACKEPOCH, repeated every RETRY, brings it (the leader answers a late ACKEPOCH with it)."""
+
+    def on_ack_epoch(self, ctx: Context, src: str, position: tuple) -> None:
+        super().on_ack_epoch(Muted(ctx, NewLeader) if self.phase == DISCOVERY else ctx, src,
+                             position)
+
+
+class DeliversOnHeartbeat(ZooKeeperServer):
+    """Slow: a follower ignores COMMIT and delivers on the leader's next heartbeat, which
+    carries how far it committed."""
+
+    def on_leader_message(self, ctx: Context, src: str, msg: object) -> None:
+        if not isinstance(msg, Commit):
+            super().on_leader_message(ctx, src, msg)
+
+
+@pytest.mark.parametrize("server, invariant", [
+    (NewLeaderOnRetry, "synchronised-by-messages"),
+    (DeliversOnHeartbeat, "settled-commit-by-messages"),
+], ids=["newleader-on-retry", "delivers-on-heartbeat"])
+def test_an_ending_that_waits_for_timers_is_reported(server, invariant) -> None:
+    """Only slower, and correct otherwise: what no other check tells from a correct server."""
+    system = with_server(server)
+    found = next(r for r in (execute(system, "mutant", DEFAULT, seed,
+                                     RandomWalk(seed, DEFAULT.max_pause)) for seed in range(20))
+                 if r.verdict.violated)
+    assert found.verdict.invariant == invariant, found.verdict
+    assert "it waited for a timer" in found.verdict.explanation
 
 
 def test_lock_holder_writes_wants_each_holder_to_write_after_the_ending_began() -> None:

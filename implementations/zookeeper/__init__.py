@@ -16,6 +16,8 @@ reads must never go back in time); and, in the run's ending, a fresh client that
 to sync and read /x through every server in turn, then stands by while each lock holder takes
 the lock and writes, then takes the lock itself; then the run rests (`checks.REST`): no
 faults, no operations, the ensemble keeping its leader and every session in use or expired.
+In the whole ending, where messages take no time, synchronisation and commits must not wait
+for a timer (`synchronised-by-messages`, `settled-commit-by-messages`).
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ SYSTEM = System(
             "nodes, one-shot watches, and the lock recipe fenced by the lock node's czxid",
     build=build,
     invariants=(checks.one_leader_per_epoch, checks.one_count_per_epoch,
+                checks.new_epoch_from_its_leader,
                 checks.epoch_promises_kept, checks.committed_prefix,
                 checks.logs_from_leader, checks.committed_durable, checks.committed_survives,
                 checks.ephemerals_owned, checks.monotone_tokens,
@@ -127,7 +130,8 @@ SYSTEM = System(
                 checks.recovery_bounded, checks.progress_at_quiescence,
                 checks.lock_released, checks.lock_holder_writes, checks.session_kept_alive,
                 checks.closed_sessions_stay_closed, checks.failed_writes_void,
-                checks.ensemble_kept_at_rest, checks.sessions_settle),
+                checks.ensemble_kept_at_rest, checks.synchronised_by_messages,
+                checks.settled_commit_by_messages, checks.sessions_settle),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=8, max_steps=1500,
                           max_pause=6000, faults=FAULTS, quiesce_horizon=ENDING, rest=checks.REST),

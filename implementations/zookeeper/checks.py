@@ -10,6 +10,7 @@ transaction delivered at an index) and the servers' disks as a crash would leave
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Iterator
 
 import attrs
@@ -38,13 +39,16 @@ from implementations.zookeeper.server import (
 )
 from implementations.zookeeper.zab import (
     BROADCAST,
+    FOLLOWING,
     LEADING,
     RETRY,
+    SYNC,
     SYNC_LIMIT,
     TICK,
     UNCOUNTED,
     Ack,
     AckEpoch,
+    NewEpoch,
     Txn,
     Zxid,
 )
@@ -251,6 +255,42 @@ def one_count_per_epoch(sim: Simulation) -> str | None:
     its quorum, could both synchronise it (`one-leader-per-epoch`); this sees the double count
     itself, judged from the ACKEPOCHs delivered, whether or not either leader got a quorum."""
     return sim.invariant_state("zookeeper-epoch-counts", EpochCounts).update(sim).problem
+
+
+class Sends:
+    """What `new-epoch-from-its-leader` has seen: how many messages had been sent when it
+    last looked, and the first violation."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+        self.problem: str | None = None
+
+
+@state_invariant("new-epoch-from-its-leader")
+def new_epoch_from_its_leader(sim: Simulation) -> str | None:
+    """Zab's discovery: a peer proposes a new epoch only as the leader it was elected to be.
+    Every NEWEPOCH(e) a peer sends, it sends leading, with e the epoch it leads: a looking
+    peer or a follower never proposes an epoch (a leader that gave its bid up is looking, and
+    its followers will not take an epoch from a peer they do not follow), and a leader never
+    proposes another epoch than its own. Judged after each step from the messages sent in it
+    (the newest in flight: a step only adds messages after the one it takes) and each
+    sender's role and epoch then, read as data. A duplicate is the network's copy of a
+    message sent earlier, not a send."""
+    seen = sim.invariant_state("zookeeper-sends", Sends)
+    fresh, seen.sent = sim.network.sent - seen.sent, sim.network.sent
+    if seen.problem or not fresh or sim.trace and sim.trace[-1].event[0] == "duplicate":
+        return seen.problem
+    for envelope in itertools.islice(reversed(sim.network.in_flight.values()), fresh):
+        if isinstance(envelope.msg, NewEpoch):
+            sender = sim.nodes[envelope.src]
+            if sender.role != LEADING or sender.epoch != envelope.msg.epoch:
+                led = f"leads epoch {sender.epoch}" if sender.role == LEADING \
+                    else f"is {sender.role}"
+                seen.problem = (f"{envelope.src} sent NEWEPOCH({envelope.msg.epoch}) to "
+                                f"{envelope.dst} at t={sim.time}, though it {led}: only the "
+                                f"leader of an epoch proposes it")
+                break
+    return seen.problem
 
 
 @state_invariant("committed-prefix")
@@ -624,6 +664,130 @@ def ensemble_kept_at_rest(sim: Simulation) -> str | None:
     what = _ensemble_problem(sim) or f"{now[0]} leads epoch {now[1]}"
     return (f"the ensemble had settled at rest under {leader} in epoch {epoch} at t={since}, "
             f"but at t={sim.time} {what}, with no fault and no request")
+
+
+# --- the settled ending: driven by messages ----------------------------------------------------
+
+
+class Pace:
+    """What `synchronised-by-messages` and `settled-commit-by-messages` have read of the
+    ending: whether a timer fired in it yet, and what they expect done by the end of the
+    current tick: the epochs whose leaders must establish them ((leader, epoch) -> when
+    synchronised) and the transactions every server must deliver (index -> (leader, epoch,
+    when proposed, the servers yet to deliver it))."""
+
+    def __init__(self) -> None:
+        self.read = 0  # trace steps read
+        self.facts = 0  # ghost facts read
+        self.timed = False  # a timer fired in the ending: nothing sent before is in flight
+        self.now = 0
+        self.establish: dict[tuple[str, int], int] = {}
+        self.deliver: dict[int, tuple[str, int, int, set[str]]] = {}
+        self.problems: dict[str, str] = {}
+
+    def update(self, sim: Simulation) -> Pace:
+        """Judge what the ticks before this one left undone, then read this step (once: both
+        checks ask after every step)."""
+        if sim.phase != "quiesce":  # nothing to judge before the ending
+            self.read, self.facts = len(sim.trace), len(sim.ghost)
+            return self
+        if self.read == len(sim.trace):
+            return self
+        if sim.time > self.now:
+            self.judge_tick()
+            self.now = sim.time
+        self.timed = self.timed or any(step.event[0] == "fire" for step in sim.trace[self.read:])
+        self.read = len(sim.trace)
+        for kind, _, peer, fact in sim.ghost[self.facts:]:
+            self.on_fact(sim, kind, peer, fact)
+        self.facts = len(sim.ghost)
+        if self.establish or self.deliver:
+            self.forget_given_up(sim)
+        return self
+
+    def on_fact(self, sim: Simulation, kind: str, peer: str, fact: dict) -> None:
+        if kind == "commit":
+            self.deliver.get(fact["index"], (None, 0, 0, set()))[3].discard(peer)
+        elif kind == "established":
+            self.establish.pop((peer, fact["epoch"]), None)
+        elif kind == "synchronise" and _quorum_waits(sim, peer, fact["epoch"]):
+            self.establish[peer, fact["epoch"]] = sim.time
+        elif kind == "propose" and self.timed and _settled_before(sim, peer, fact["index"]):
+            self.deliver[fact["index"]] = (peer, fact["epoch"], sim.time,
+                                           set(ghosts(sim).ensemble))
+
+    def forget_given_up(self, sim: Simulation) -> None:
+        """A leader that gave its epoch up within the tick owes nothing more of it."""
+        def leads(leader: str, epoch: int) -> bool:
+            node = sim.nodes[leader]
+            return node is not None and node.role == LEADING and node.epoch == epoch
+        self.establish = {key: t for key, t in self.establish.items() if leads(*key)}
+        self.deliver = {index: due for index, due in self.deliver.items() if leads(*due[:2])}
+
+    def judge_tick(self) -> None:
+        for (leader, epoch), when in sorted(self.establish.items()):
+            self.problems.setdefault(
+                "synchronised-by-messages",
+                f"{leader} synchronised epoch {epoch} at t={when}, in the ending, with a quorum "
+                f"of its followers waiting for its NEWLEADER, but had not established it when "
+                f"the tick ended: it waited for a timer")
+        for index, (leader, epoch, when, missing) in sorted(self.deliver.items()):
+            if missing:
+                self.problems.setdefault(
+                    "settled-commit-by-messages",
+                    f"{leader} proposed index {index} of epoch {epoch} at t={when} to a settled "
+                    f"ensemble, but {', '.join(sorted(missing))} had not delivered it when the "
+                    f"tick ended: it waited for a timer")
+        self.establish, self.deliver = {}, {}
+
+
+def _quorum_waits(sim: Simulation, leader: str, epoch: int) -> bool:
+    """Whether, with `leader`, a quorum of peers waits for its NEWLEADER of `epoch`: each
+    follows it in the synchronisation of that epoch and was counted in it (its ACKEPOCH with
+    its current epoch was delivered to `leader`, as `one-count-per-epoch` reads the trace)."""
+    counted = sim.invariant_state("zookeeper-epoch-counts", EpochCounts).update(sim).counted
+    waiting = [peer for peer, node in servers(sim)
+               if counted.get((peer, epoch), (None,))[0] == leader and node.role == FOLLOWING
+               and node.leader == leader and node.phase == SYNC and node.epoch == epoch]
+    return len(waiting) + 1 >= len(ghosts(sim).ensemble) // 2 + 1
+
+
+def _settled_before(sim: Simulation, leader: str, index: int) -> bool:
+    """Whether the ensemble was settled under `leader` when it proposed `index`: converged
+    (`_ensemble_problem`), and every follower holding the leader's log before that index and
+    counted by it among the followers it sends proposals to."""
+    node = sim.nodes[leader]
+    if _converged_on(sim) != (leader, node.epoch):
+        return False
+    before = node.log[:index]
+    return all(server.log == before and peer in node.synced
+               for peer, server in servers(sim) if peer != leader)
+
+
+@state_invariant("synchronised-by-messages")
+def synchronised_by_messages(sim: Simulation) -> str | None:
+    """In the ending (everything healed and restarted, no pause, no fault: messages take no
+    time), a leader that synchronises an epoch while a quorum, with itself, of its counted
+    followers wait for its NEWLEADER establishes the epoch within that tick, or gives it up:
+    NEWLEADER, the followers' fsync and ACK are messages, and nothing but a timer takes a
+    follower out of that wait. The followers' retry timers only repeat what was lost; a
+    leader that leaves synchronisation to them waits a RETRY, which no other check tells
+    from a correct one."""
+    return sim.invariant_state("zookeeper-pace", Pace).update(sim).problems.get(
+        "synchronised-by-messages")
+
+
+@state_invariant("settled-commit-by-messages")
+def settled_commit_by_messages(sim: Simulation) -> str | None:
+    """In the ending, once a timer has fired (so nothing sent before the ending is still in
+    flight: a follower's old FOLLOWERINFO arriving late would make the leader synchronise it
+    again), a transaction a leader proposes to a settled ensemble (every server in its
+    broadcast, holding its whole log, counted by it) is delivered by every server within
+    that tick: PROPOSAL, ACK, COMMIT are messages, which take no time there. The leader's
+    heartbeat, a TICK later, only repeats the committed count for a follower that missed a
+    COMMIT; nothing is lost in the ending."""
+    return sim.invariant_state("zookeeper-pace", Pace).update(sim).problems.get(
+        "settled-commit-by-messages")
 
 
 class Showings:
