@@ -179,9 +179,10 @@ def runs(system: System, variant: str = "correct", config: str | Config | Config
     unacknowledged operations and clock skew to `target()`, for Hypothesis's statistics:
     what the runs reached, not a search aimed at more, for an example mutated from the best
     one is an unrelated run (`run_seed`), and watching who leads costs at every step.
-    (Hypothesis begins with its simplest example whatever its seed: a hunt's first run is
-    always the same one. The run's seed is not offset by the hunt's, so that what an example
-    database holds replays in any hunt.)"""
+    (Hypothesis begins with its simplest example whatever its seed: a test's first run is
+    always the same one, where a hunt's is the walk's first from its seed, `_Search.in_hunt`.
+    The run's seed is not offset by the test's, so that what an example database holds
+    replays in any test.)"""
     mix = ConfigMix.of(system.config(config) if isinstance(config, str) else config)
     return _drawn_runs(system, variant, mix, aimed)
 
@@ -210,6 +211,16 @@ def run_seed(seed: int, drawn: bytes) -> int:
     near-repeats. Mixed, every example is a run of its own, and the same example still
     replays the same run."""
     return seed ^ int.from_bytes(hashlib.blake2b(drawn, digest_size=4).digest(), "big")
+
+
+SIMPLEST = (0, bytes(DRAWN_BYTES))  # Hypothesis's simplest draw of `draw_decisions`
+
+
+def _walk_from(seed: int) -> tuple[int, bytes]:
+    """Decisions whose run is the random walk's from `seed` (`random.Random(seed)`, its
+    configuration the mix's for `seed`): all-zero bytes leave the seeded generator as it is,
+    and the drawn seed undoes their digest (`run_seed`)."""
+    return run_seed(seed, SIMPLEST[1]), SIMPLEST[1]
 
 
 def run_drawn(system: System, variant: str, mix: ConfigMix, seed: int, drawn: bytes,
@@ -254,7 +265,7 @@ def hypothesis_hunt(system: System, variant: str, config: Config | ConfigMix, se
     shrinking (the hunt shrinks with ddmin)."""
     examples = database_for(database)
     search = _search_for(system, variant, ConfigMix.of(config))
-    search.start(budget.seconds)
+    search.start(budget.seconds, seed)
     # what `@seed` and `@settings` would set, read by Hypothesis when the test is called
     search.test._hypothesis_internal_use_seed = seed
     search.test._hypothesis_internal_use_settings = settings(
@@ -285,6 +296,7 @@ class _Search:
         self.seconds: float | None = None
         self.started = 0.0
         self.tried = 0
+        self.first = SIMPLEST
 
         @given(_runs_within(system, variant, mix, self))
         def search(drawn: tuple[tuple[int, bytes], RunResult]) -> None:
@@ -299,8 +311,17 @@ class _Search:
         search._hypothesis_internal_database_key = self.key
         self.test = search
 
-    def start(self, seconds: float | None) -> None:
+    def start(self, seconds: float | None, seed: int) -> None:
         self.seconds, self.started, self.tried = seconds, time.perf_counter(), 0
+        self.first = _walk_from(seed) if 0 <= seed <= MOST_SEED else SIMPLEST
+
+    def in_hunt(self, decisions: tuple[int, bytes]) -> tuple[int, bytes]:
+        """The decisions an example stands for in this hunt. Hypothesis's first example is
+        its simplest (seed 0, all-zero bytes) whatever its seed, so every hunt would spend
+        its first run on one and the same run; it stands instead for the walk's first run
+        from the hunt's seed (`_walk_from`), the same run the random walk's hunt begins with,
+        and is saved as such if it fails: a replay gives that run in any hunt."""
+        return self.first if decisions == SIMPLEST else decisions
 
     def out_of_time(self) -> bool:
         return self.seconds is not None and time.perf_counter() - self.started > self.seconds
@@ -327,7 +348,7 @@ def _runs_within(draw: st.DrawFn, system: System, variant: str, mix: ConfigMix,
     millisecond.)"""
     if search.out_of_time():
         raise OutOfTime
-    decisions = draw_decisions(draw)
+    decisions = search.in_hunt(draw_decisions(draw))
     return decisions, run_drawn(system, variant, mix, *decisions)
 
 

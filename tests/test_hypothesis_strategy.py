@@ -19,6 +19,8 @@ from checker.hypothesis_adapter import (
     run_drawn,
     runs,
 )
+from checker.run import execute
+from checker.strategies import RandomWalk
 from tests.toys import COUNTER
 
 
@@ -65,12 +67,41 @@ def test_the_failing_run_is_not_run_again_to_report_it(monkeypatch: pytest.Monke
     monkeypatch.setattr(hypothesis_adapter, "execute",
                         lambda *args: executed.append(args[3]) or real(*args))
     database = InMemoryExampleDatabase()
-    found, tried = hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 3,
+    found, tried = hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 4,
                                    Budget(runs=300), database=database)
     assert found is not None and found.violated and len(executed) == tried > 1
     again, tried_again = hypothesis_hunt(COUNTER, "forgetful", COUNTER.config("default"), 8,
                                          Budget(runs=300), database=database)
     assert tried_again == 1 and again.choices == found.choices
+
+
+def test_a_hunts_first_run_is_the_walks_first_run_from_its_seed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hypothesis's first example is its simplest whatever the seed; in a hunt it stands for
+    the walk's first run from the hunt's seed, so hunts from two seeds begin with two runs."""
+    config = COUNTER.config("default")
+    seen = []
+    real = hypothesis_adapter.run_drawn
+    monkeypatch.setattr(hypothesis_adapter, "run_drawn",
+                        lambda *args: seen.append(real(*args)) or seen[-1])
+    for seed in (3, 8):
+        seen.clear()
+        hypothesis_hunt(COUNTER, "correct", config, seed, Budget(runs=1))
+        walk = execute(COUNTER, "correct", config, seed, RandomWalk(seed, config.max_pause))
+        assert [(run.seed, run.sim.trace) for run in seen] == [(seed, walk.sim.trace)]
+
+
+def test_a_failure_at_a_hunts_first_run_replays_in_any_hunt() -> None:
+    config = COUNTER.config("default")
+    seed = next(seed for seed in range(100) if execute(
+        COUNTER, "forgetful", config, seed, RandomWalk(seed, config.max_pause)).violated)
+    database = InMemoryExampleDatabase()
+    found, tried = hypothesis_hunt(COUNTER, "forgetful", config, seed, Budget(runs=300),
+                                   database=database)
+    assert tried == 1 and found.seed == seed
+    again, tried_again = hypothesis_hunt(COUNTER, "forgetful", config, seed + 1,
+                                         Budget(runs=300), database=database)
+    assert tried_again == 1 and (again.seed, again.choices) == (seed, found.choices)
 
 
 def test_a_hunt_over_a_mix_runs_every_configuration() -> None:

@@ -48,7 +48,7 @@ def test_an_unreadable_entry_is_forgotten(tmp_path: Path) -> None:
 
 
 def test_the_hypothesis_strategy_replays_its_database_first(tmp_path: Path) -> None:
-    first, tried = hypothesis_hunt(COUNTER, "forgetful", CONFIG, 3, Budget(runs=300),
+    first, tried = hypothesis_hunt(COUNTER, "forgetful", CONFIG, 4, Budget(runs=300),
                                    tmp_path / "hyp")
     assert first is not None and tried > 1
     again, tried_again = hypothesis_hunt(COUNTER, "forgetful", CONFIG, 77, Budget(runs=300),
