@@ -867,6 +867,7 @@ one_lease_holder, reads_within_lease = sso_checks.lease_checks(sso.LEASE, cell_r
 master_kept_at_rest = sso_checks.master_kept_at_rest(sso.LEASE, cell_replicas)
 chosen_on_majority = sso_checks.chosen_on_majority(cell_replicas)
 promises_kept = sso_checks.promises_kept(cell_replicas)
+backs_one_candidate = sso_checks.backs_one_candidate(sso.CANDIDACY, cell_replicas)
 progress = sso_checks.progress()
 
 
@@ -1121,7 +1122,7 @@ SYSTEM = System(
                 chosen_on_majority, promises_kept, no_stale_write, cache_coherent,
                 session_outlives_lease, client_lease_conservative, writes_acked_by_master,
                 linearizable_files, progress, lock_holder_writes, rereads_cached,
-                master_kept_at_rest),
+                master_kept_at_rest, backs_one_candidate),
     configs={
         "default": Config("default", servers=3, clients=2, ops_per_client=12, max_steps=1500,
                           epsilon=50, max_pause=2500, faults=FAULTS,

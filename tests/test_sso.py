@@ -10,6 +10,7 @@ import attrs
 import pytest
 
 import implementations
+from checker import registry
 from checker.hunt import Budget, hunt
 from checker.run import execute, new_simulation
 from checker.sim import Simulation, Step
@@ -691,6 +692,30 @@ def test_a_replica_that_backs_nobody_duels() -> None:
     verdict = outcome.violation.verdict
     assert verdict.invariant == "backs-one-candidate", verdict
     assert hunt(system, "correct", DEFAULT, budget=Budget(runs=20), seed=0).violation is None
+
+
+@pytest.mark.parametrize("name, replica, outsider", [
+    ("chubby", "n2", "fs"), ("borg", "bm2", "sched"), ("mesa", "vdb2", "committer"),
+    ("photon", "r2", "j1"), ("spanner", "b2", None)])
+def test_cells_built_on_sso_hold_their_replicas_to_one_candidate(
+        name: str, replica: str, outsider: str | None) -> None:
+    """The systems whose cells are SSO's replicas, elected by its rules, register
+    `backs-one-candidate` with SSO's candidacy over their cell's replicas, and no other node."""
+    system = registry.lookup(name)
+    check = next(i.check for i in system.invariants if i.name == "backs-one-candidate")
+    sim = new_simulation(system, "correct", system.config("default"), 0)
+    for node in filter(None, (outsider, replica)):
+        note(sim, 10, node, "promised", candidate="x", ballot=Ballot(1, "x"))
+    assert check(sim) is None
+    if outsider is not None:  # not a replica of the cell: not judged
+        note(sim, 9 + CANDIDACY, outsider, "promised", candidate=outsider,
+             ballot=Ballot(2, outsider))
+        assert check(sim) is None
+    note(sim, 9 + CANDIDACY, replica, "promised", candidate=replica, ballot=Ballot(2, replica))
+    assert check(sim) == (
+        f"{replica} promised itself (ballot 2.{replica}) at t={9 + CANDIDACY}, "
+        f"{CANDIDACY - 1} ticks of its clock after it promised x (t=10), which it backs for "
+        f"{CANDIDACY}")
 
 
 def steady_cell_loses_a_round(system_name: str, seed: int) -> tuple[Simulation, int]:

@@ -165,12 +165,12 @@ SYSTEM = System(
             "marked down, a scheduler on a cached copy of the cell, priority bands with "
             "preemption, quota, allocs, resource reclamation; z3 judges what stays pending",
     build=build,
-    invariants=(one_value_per_slot, checks.replicas_match_model, checks.one_incarnation_per_task,
-                checks.no_prod_overcommit, checks.evicts_non_prod_first,
-                checks.preemption_only_lower_band, checks.quota_respected,
-                checks.kills_answered_as_decided, checks.spread_when_feasible,
-                checks.policy_when_spread, checks.pending_truly_unplaceable,
-                checks.progress_at_quiescence),
+    invariants=(one_value_per_slot, checks.backs_one_candidate, checks.replicas_match_model,
+                checks.one_incarnation_per_task, checks.no_prod_overcommit,
+                checks.evicts_non_prod_first, checks.preemption_only_lower_band,
+                checks.quota_respected, checks.kills_answered_as_decided,
+                checks.spread_when_feasible, checks.policy_when_spread,
+                checks.pending_truly_unplaceable, checks.progress_at_quiescence),
     configs={
         "default": config("default"),
         # one Borgmaster replica, one user, two machines: small enough to explore

@@ -9,13 +9,14 @@ The facts:
   and replay them into the model, keeping the model as it was before each slot;
 - what each Borglet runs, with its usage (`running`), and what it evicts (`evicted`);
 - what each scheduling pass decided, on which version of the cell (`pass`);
-- each Paxos replica's learned slots (`chosen`).
+- each Paxos replica's learned slots (`chosen`) and the candidates it promised (`promised`).
 
-State invariants, after every step: SSO's `one-value-per-slot` for the Borgmaster's log,
-`replicas-match-model`, `one-incarnation-per-task`, `no-prod-overcommit`,
-`evicts-non-prod-first`, `preemption-only-lower-band`, `quota-respected`,
-`kills-answered-as-decided`, `spread-when-feasible`, `policy-when-spread`. History
-invariants, at the end: `progress-at-quiescence`, then `pending-truly-unplaceable` (z3).
+State invariants, after every step: SSO's `one-value-per-slot` for the Borgmaster's log and
+SSO's `backs-one-candidate` for its elections, `replicas-match-model`,
+`one-incarnation-per-task`, `no-prod-overcommit`, `evicts-non-prod-first`,
+`preemption-only-lower-band`, `quota-respected`, `kills-answered-as-decided`,
+`spread-when-feasible`, `policy-when-spread`. History invariants, at the end:
+`progress-at-quiescence`, then `pending-truly-unplaceable` (z3).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations import sso, sso_checks
 from implementations.borg.cell import Deployment
 from implementations.borg.messages import Job
 from invariants.history import INVOKE, OK, Operation
@@ -64,6 +66,11 @@ PREEMPTION, QUOTA, KILLS, SPREAD, POLICY, PENDING, PROGRESS = (
 def deployment(sim: Simulation) -> Deployment:
     """The cell as the operator set it up (every client carries it; clients never crash)."""
     return sim.nodes[sim.clients[0]].deployment
+
+
+def borgmaster_replicas(sim: Simulation) -> list[str]:
+    """The Borgmaster's Paxos cell, as the operator set it up."""
+    return list(deployment(sim).replicas)
 
 
 def job_spec(job: Job) -> JobSpec:
@@ -313,6 +320,10 @@ def facts(sim: Simulation) -> Facts:
 
 
 # --- state invariants -------------------------------------------------------------------------
+
+
+# The Borgmaster's replicas are SSO's, elected by its rules: one candidate at a time.
+backs_one_candidate = sso_checks.backs_one_candidate(sso.CANDIDACY, borgmaster_replicas)
 
 
 @state_invariant(REPLICAS)

@@ -130,7 +130,7 @@ SYSTEM = System(
     summary="versioned batch updates to aggregate tables: a Paxos versions database, a "
             "stateless committer committing on a quorum of instances, delta compaction",
     build=build,
-    invariants=(one_value_per_slot, checks.versions_in_order,
+    invariants=(one_value_per_slot, checks.backs_one_candidate, checks.versions_in_order,
                 checks.compaction_preserves_answers, checks.committed_on_quorum,
                 checks.answers_at_committed_versions, checks.compaction_keeps_up,
                 checks.compaction_when_due, checks.commits_reach_instances,

@@ -10,7 +10,8 @@ versions database gave version n.
 State invariants, after every step: `versions-in-order`, `compaction-preserves-answers`,
 `committed-on-quorum`, `answers-at-committed-versions`, `compaction-keeps-up`,
 `compaction-when-due`, `commits-reach-instances`, `quiet-at-rest` (and SSO's
-`one-value-per-slot` for the versions database's Paxos log).
+`one-value-per-slot` for the versions database's Paxos log and `backs-one-candidate` for its
+elections, from the candidates its replicas noted they promised).
 History invariants, at the end: `answers-match-model`, `batches-exactly-once`,
 `settled-commit-by-messages`, `progress-at-quiescence`.
 """
@@ -46,6 +47,15 @@ def deployment(sim: Simulation) -> Deployment:
     """The deployment as the operator configured it (every client carries it; clients never
     crash)."""
     return sim.nodes[sim.clients[0]].deployment
+
+
+def versions_database_replicas(sim: Simulation) -> list[str]:
+    """The versions database's Paxos cell, as the operator set it up."""
+    return list(deployment(sim).vdb)
+
+
+# The versions database's replicas are SSO's, elected by its rules: one candidate at a time.
+backs_one_candidate = sso_checks.backs_one_candidate(sso.CANDIDACY, versions_database_replicas)
 
 
 class Facts:
@@ -470,7 +480,7 @@ def versions_database_serves(sim: Simulation) -> bool:
     replicas noted as they asked and granted (SSO's reading of those notes): it answers the
     committer at once. Until then a committer asking it keeps being refused and asks again,
     as it must (a replica restarted in the ending grants no lease for a lease's time)."""
-    return bool(sso_checks.leases_at(sim, list(deployment(sim).vdb), sso.LEASE, sim.time))
+    return bool(sso_checks.leases_at(sim, versions_database_replicas(sim), sso.LEASE, sim.time))
 
 
 @state_invariant("quiet-at-rest")

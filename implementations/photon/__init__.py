@@ -115,6 +115,7 @@ SYSTEM = System(
             "dispatchers, joiners, event stores, and an IdRegistry on Paxos with tokens",
     build=build,
     invariants=(checks.no_duplicate_join, checks.registered_once, one_value_per_slot,
+                checks.backs_one_candidate,
                 checks.registry_replicas_agree, checks.joined_promptly,
                 checks.retried_after_backoff,
                 checks.joined_exactly_once,

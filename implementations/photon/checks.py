@@ -1,5 +1,6 @@
 """The invariants. They read what the frontends were told (the history), what joiners were
-told by the registry (ghost notes), the chosen values Paxos learners noted, and the durable
+told by the registry (ghost notes), the chosen values Paxos learners noted, the candidates
+the registry replicas noted they promised (SSO's `backs-one-candidate`), and the durable
 contents of the output logs, of the registry replicas' logs and, at the end, of the
 dispatchers' click logs and the joiners' lists of registrations, and judge them against the
 model (`models/photon.py`); once the faults are over, `joined-promptly` also reads the
@@ -24,7 +25,7 @@ import attrs
 from checker.recovery import calm
 from checker.sim import Simulation
 from checker.system import history_invariant, judged_on_change, state_invariant
-from implementations import paxos_core
+from implementations import paxos_core, sso, sso_checks
 from implementations.paxos_core import FOLLOWER, MASTER
 from implementations.photon.messages import Join, NotYet
 from implementations.photon.pipeline import (
@@ -58,6 +59,11 @@ def output_logs(sim: Simulation) -> tuple[str, ...]:
 
 def replicas(sim: Simulation) -> tuple[str, ...]:
     return _named(tuple(sim.servers), "r")
+
+
+# The IdRegistry's replicas are SSO's, elected by its rules: one candidate at a time.
+backs_one_candidate = sso_checks.backs_one_candidate(sso.CANDIDACY,
+                                                     lambda sim: list(replicas(sim)))
 
 
 def dispatchers(sim: Simulation) -> tuple[str, ...]:

@@ -192,6 +192,7 @@ SYSTEM = System(
             "two-phase commit and commit wait on TrueTime; snapshot reads at safe time",
     build=build,
     invariants=(checks.disjoint_leases, checks.atomic_commit, checks.replicas_agree,
+                checks.backs_one_candidate,
                 checks.commits_above_safe_time, checks.repeatable_snapshot_reads,
                 checks.reads_at_timestamp, checks.held_reads_served,
                 checks.prepared_locks_compatible, checks.external_consistency,

@@ -1,15 +1,17 @@
 """Spanner's invariants: disjoint leader leases, two-phase commit deciding once, replicas
-that agree slot by slot, commits above each replica's safe time, external consistency,
+that agree slot by slot and back one candidate at a time in their group's elections (SSO's
+`backs-one-candidate`), commits above each replica's safe time, external consistency,
 serializability, snapshot reads that any replica would repeat, transactions that read the
 versions at their timestamps, held reads served once safe time allows, prepared transactions
 whose locks never conflict, commit timestamps against true time, answers that match their
 requests, and progress at quiescence and after the ending's rest (every prepared transaction
 resolved, every coordinator's decision logged, lease renewals paced).
 
-None calls the implementation: they read the ghost record (leases and lease requests, log
-slots learned, records applied, commit timestamps chosen and the reads they cover, snapshot
-reads held and served, restarts), the trace (when a coordinator received a transaction, when
-a group was told to abort one), the clients' history and the engine's clocks."""
+None calls the implementation: they read the ghost record (leases and lease requests,
+candidates promised, log slots learned, records applied, commit timestamps chosen and the
+reads they cover, snapshot reads held and served, restarts), the trace (when a coordinator
+received a transaction, when a group was told to abort one), the clients' history and the
+engine's clocks."""
 
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import attrs
 
 from checker.sim import Simulation
 from checker.system import history_invariant, state_invariant
+from implementations import sso, sso_checks
 from implementations.spanner.group import RENEW
 from implementations.spanner.messages import Abort, Begin, PrepareRecord
 from invariants.external import check_external_consistency, timed_txns
@@ -114,6 +117,16 @@ class _Logs:
     def __init__(self) -> None:
         self.read = 0
         self.slots: dict[tuple[str, int], tuple[str, Any]] = {}  # (group, slot) -> first
+
+
+def every_group_replica(sim: Simulation) -> list[str]:
+    """Every group's replicas: Spanner's servers are all group replicas."""
+    return sim.servers
+
+
+# Each group is SSO's cell, elected by its rules: one candidate at a time. A replica promises
+# only candidates of its own group, so one list of every group's replicas serves them all.
+backs_one_candidate = sso_checks.backs_one_candidate(sso.CANDIDACY, every_group_replica)
 
 
 def group_of(replica: str) -> str:
