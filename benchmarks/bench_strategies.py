@@ -256,7 +256,7 @@ def throughput_rows() -> list[list[str]]:
     for variant, depth, ends, most in cases:
         started = time.process_time()
         result = explore(sso, variant, small, max_depth=depth, faults={}, max_states=most,
-                         end_every_state=ends == "every")
+                         ends=ends)
         elapsed = time.process_time() - started
         rows.append([f"sso:{variant}", str(depth or "none"), ends, result.verdict.status,
                      str(len(result.choices)) if result.violated else "-",
@@ -276,7 +276,7 @@ def stateless_rows() -> list[list[str]]:
     for depth in (3, 4, 5):
         edges: defaultdict[bytes | None, list[bytes]] = defaultdict(list)
         result = explore(sso, "correct", sso.config("small"), max_depth=depth, faults={},
-                         sleep_sets=False, end_every_state=False,
+                         sleep_sets=False, ends="leaves",
                          on_transition=lambda parent, child, edges=edges:
                          edges[parent].append(child))
         paths = _paths(edges, depth)

@@ -18,11 +18,11 @@ changes -- code, strings, frozen values, the trace so far -- shared rather than 
 `_aside` and `_Shared`); a copy done with is emptied, so that reference counting frees it
 (see `_discard`). A node's text is encoded once per distinct state and storage, found again
 by their pickle (see `_NodeTexts`), and only for the nodes an event touched. A state's events
-are listed when it is expanded, and a state the search will likely not get to expand is not
-copied at all (see `_Item`). State invariants are checked in every state.
-Every state (or only those where the workload is done or that lie at the depth bound) is also
-run to its end on a copy -- quiescence, then the history invariants -- exactly as a replayed
-run would end there.
+are listed when it is expanded, and a state reached breadth-first is not copied until then
+(see `_Item`). State invariants are checked in every state.
+Every state (or only the leaves: where the workload is done and at the depth bound; or only
+where it is done) is also run to its end on a copy -- quiescence, then the history
+invariants -- exactly as a replayed run would end there.
 
 Reductions, each optional:
 - sleep sets (Godefroid, 1996): two events commute when they touch disjoint parts of the state
@@ -715,10 +715,10 @@ class _Item:
     """A state waiting to be expanded: all its events awake (`todo` None), or only those of
     `todo`, for a path that reached it with fewer events asleep (`sleep`). Its events are
     listed when it is expanded: a search cut short by a bound leaves much of its frontier
-    unexpanded. For the same reason a state that the search will likely not get to expand
-    (see `_Search._likely_expanded`) is not copied: its item holds the snapshot of the state
-    it was reached from, and the `event` that led to it, which the search runs again if it
-    gets there after all."""
+    unexpanded. For the same reason, and for memory, a state reached breadth-first is not
+    copied (see `_Search._copied_when_reached`): its item holds the snapshot of the state it
+    was reached from, and the `event` that led to it, which the search runs again when it
+    gets there."""
 
     fp: bytes
     snapshot: _Snapshot  # of this state, or of the one `event` leads from
@@ -729,6 +729,9 @@ class _Item:
     event: tuple | None = None
 
 
+ENDS = ("every", "leaves", "done")  # which states `explore` runs to their end
+
+
 class _Stop(Exception):
     """The search is over: a violation, or a limit."""
 
@@ -736,7 +739,7 @@ class _Stop(Exception):
 def explore(system: System, variant: str, config: Config, seed: int = 0, *,
             order: str = "bfs", max_depth: int | None = 12, faults: dict[str, int] | None = None,
             max_states: int | None = 200_000, seconds: float | None = None,
-            sleep_sets: bool = True, symmetry: bool = True, end_every_state: bool = True,
+            sleep_sets: bool = True, symmetry: bool = True, ends: str = "every",
             islands: list[tuple[str, ...]] | None = None,
             progress: Callable[[Progress], None] | None = None,
             progress_every: float = 1.0,
@@ -745,17 +748,21 @@ def explore(system: System, variant: str, config: Config, seed: int = 0, *,
     events (None: no bound) and `faults` (most of each kind, never more than the config's
     budget; None: the config's budget), checking every invariant; stop at the first violation.
 
-    Every state is also run to its end (quiescence, then the history invariants), so that
-    breadth-first order finds a shortest counterexample to those too; with `end_every_state`
-    False, only the states where the workload is done and those at the depth bound are.
+    `ends` says which states are also run to their end (quiescence, then the history
+    invariants): "every" one, so that breadth-first order finds a shortest counterexample to
+    those too; only the "leaves", where the workload is done or nothing can happen and at the
+    depth bound; or only those "done" (not those at the bound, whose state invariants are still
+    checked: what reaches deepest when the endings would take most of the time).
     `progress` is called every `progress_every` seconds, and once at the end;
     `on_transition(parent, child)` with the fingerprints of every transition taken (parent None
     for the start), for measuring the state graph."""
     if order not in ("bfs", "dfs"):
         raise ValueError(f"order must be 'bfs' or 'dfs', not {order!r}")
+    if ends not in ENDS:
+        raise ValueError(f"ends must be one of {', '.join(map(repr, ENDS))}, not {ends!r}")
     search = _Search(system, variant, config, seed, depth_first=order == "dfs",
                      max_depth=max_depth, max_states=max_states, seconds=seconds,
-                     sleep_sets=sleep_sets, end_every_state=end_every_state,
+                     sleep_sets=sleep_sets, ends=ends,
                      islands=islands, progress=progress,
                      progress_every=progress_every, on_transition=on_transition,
                      namer=_Namer(config.params.get("symmetric", []) if symmetry else [],
@@ -806,7 +813,7 @@ class _Search:
     max_states: int | None
     seconds: float | None
     sleep_sets: bool
-    end_every_state: bool
+    ends: str  # one of ENDS
     islands: list[tuple[str, ...]] | None
     progress: Callable[[Progress], None] | None
     progress_every: float
@@ -958,35 +965,33 @@ class _Search:
         self.seen[fp] = seen
         seen.ends = _workload_done(sim) or not any(sim.enabled(kind) for kind in KINDS)
         if self._expandable(seen):
-            if origin is not None and not self._likely_expanded():
+            if origin is not None and not self._copied_when_reached():
                 item = _Item(fp, origin[0], canon, renames, event=origin[1])
             else:
                 item = _Item(fp, _Snapshot.of(sim, self.root.shared), canon, renames)
             self.frontier.append(item)
         else:
             self.cut_by_depth |= not seen.ends
-        if self.end_every_state or not self._expandable(seen):
+        if self._runs_to_end(seen):
             self._run_to_end(sim, fp)  # the live copy: the frontier keeps a snapshot
         if self.max_states is not None and len(self.seen) >= self.max_states:
             self.stopped_by = "max_states"
             raise _Stop
 
-    def _likely_expanded(self) -> bool:
-        """Whether a state reached now is likely to be expanded before `max_states` or
-        `seconds` stops the search, as far as the search so far tells: breadth-first, the
-        frontier goes first, each of its states bringing as many new states and taking as
-        long to expand as the states expanded so far did on average. A search that stops
-        inside a level (by a bound other than depth) leaves most of the next level, which it
-        reached, unexpanded; copying those states took over a fifth of its time. Depth-first, the
-        state is next."""
-        if self.depth_first or not self.expanded:
-            return True
-        ahead = len(self.frontier) / self.expanded  # the frontier, in expansions so far
-        if self.max_states is not None and \
-                len(self.seen) * (1 + ahead) >= self.max_states:
-            return False
-        elapsed = time.perf_counter() - self.started
-        return self.seconds is None or elapsed * (1 + ahead) < self.seconds
+    def _copied_when_reached(self) -> bool:
+        """Whether a state reached from a kept snapshot is copied at once. Depth-first, it is
+        next. Breadth-first, a level waits whole in the frontier: copies of SSO's states at
+        depth 7 came to 11-30 kB each (the copy keeps its messages and trace), 7 GB for a
+        level, while an item holding the snapshot its siblings share and the event costs the
+        event's run once more when it is expanded (4% of a search to depth 7), and nothing
+        at all for the states a bound leaves unexpanded, most of a level that a search stops
+        in (copying those took over a fifth of its time)."""
+        return self.depth_first
+
+    def _runs_to_end(self, seen: _Seen) -> bool:
+        if self.ends == "leaves":
+            return not self._expandable(seen)
+        return self.ends == "every" or seen.ends
 
     def _expandable(self, seen: _Seen) -> bool:
         return not seen.ends and (self.max_depth is None or seen.depth < self.max_depth)

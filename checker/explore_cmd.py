@@ -16,7 +16,7 @@ import click
 
 from checker import registry
 from checker.badinput import BadInput
-from checker.explore import ExploreResult, Progress, explore
+from checker.explore import ENDS, ExploreResult, Progress, explore
 from checker.hunt import write_counterexample
 from checker.run import execute
 from checker.strategies import Replay
@@ -38,12 +38,13 @@ from checker.system import Config, System
               help="Most seconds per variant.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="The seed of the nodes' own random draws and of the workload.")
-@click.option("--ends", type=click.Choice(("every", "leaves")), default="every",
-              show_default=True,
+@click.option("--ends", type=click.Choice(ENDS), default="every", show_default=True,
               help="Which states are run to their end (quiescence, then the history "
                    "invariants): every state, so that counterexamples to history invariants "
-                   "are shortest too; or only those where the workload is done or the depth "
-                   "bound is reached, several times faster, with the same state invariants.")
+                   "are shortest too; the leaves, where the workload is done or the depth "
+                   "bound is reached, several times faster, with the same state invariants; "
+                   "or only those where the workload is done, which reaches deepest (the "
+                   "states at the bound are checked, not run on).")
 @click.option("--no-sleep-sets", is_flag=True, help="Explore every order of commuting events.")
 @click.option("--no-symmetry", is_flag=True, help="Do not merge interchangeable nodes.")
 @click.option("--report-dir", type=click.Path(file_okay=False, path_type=Path),
@@ -72,7 +73,7 @@ def explore_command(targets: tuple[str, ...], config_name: str, order: str, dept
         result = explore(system, variant, config, seed, order=order, max_depth=depth or None,
                          faults=bounds, max_states=max_states, seconds=seconds,
                          sleep_sets=not no_sleep_sets, symmetry=not no_symmetry,
-                         end_every_state=ends == "every",
+                         ends=ends,
                          progress=None if quiet else _progress_line(label))
         click.echo(f"{label}: {result.describe()}")
         if result.violated:

@@ -48,7 +48,7 @@ def replayed(system, variant, config, seed, choices):
 def test_bfs_finds_the_lost_update_at_its_known_depth_and_the_trace_replays() -> None:
     config = REGISTER.config("small")
     result = explore(REGISTER, "blind", config, seed=3, faults=NO_FAULTS, max_depth=None,
-                     end_every_state=False)
+                     ends="leaves")
     assert result.violated and result.verdict.invariant == "no-lost-update"
     assert len(result.choices) == 8  # both clients' invoke, Get, Value, Put
     assert [e[0] for e in result.choices].count("invoke") == 2
@@ -80,7 +80,7 @@ def test_ending_every_state_finds_the_shortest_prefix_whose_ending_fails() -> No
 
 def test_with_faults_the_shortest_trace_duplicates_a_put() -> None:
     config = REGISTER.config("small")
-    result = explore(REGISTER, "blind", config, max_depth=None, end_every_state=False)
+    result = explore(REGISTER, "blind", config, max_depth=None, ends="leaves")
     assert len(result.choices) == 6
     assert [e[0] for e in result.choices].count("duplicate") == 1
     assert replayed(REGISTER, "blind", config, 0, result.choices).verdict.invariant == \
@@ -90,7 +90,7 @@ def test_with_faults_the_shortest_trace_duplicates_a_put() -> None:
 def test_a_correct_system_is_explored_completely_with_pinned_counts() -> None:
     config = REGISTER.config("small")
     full, reduced = (explore(REGISTER, "correct", config, max_depth=None, sleep_sets=sleep,
-                             faults={"duplicate": 1}, end_every_state=False)
+                             faults={"duplicate": 1}, ends="leaves")
                      for sleep in (False, True))
     for result in (full, reduced):
         assert result.complete and result.verdict.ok and result.stopped_by is None
@@ -163,8 +163,24 @@ def test_history_invariants_are_checked_at_the_end_of_the_shortest_run() -> None
     assert replayed(COUNTER, "forgetful", config, 2, result.choices).verdict.invariant == \
         "acked-puts-durable"
     leaves_only = explore(COUNTER, "forgetful", config, seed=2, max_depth=5,
-                          end_every_state=False)
+                          ends="leaves")
     assert leaves_only.violated and len(leaves_only.choices) == 5  # padded to the bound
+
+
+def test_ending_only_done_states_checks_the_same_states_and_misses_history_bugs_at_the_bound(
+        ) -> None:
+    """With ends="done" a state cut by the depth bound is checked, not run on: the search
+    keeps the same states and transitions as with ends="leaves", ends none of the counter's
+    (its workload is not done within the bound), and so cannot see a history bug there."""
+    config = COUNTER.config("default")
+    leaves = explore(COUNTER, "correct", config, max_depth=6, ends="leaves")
+    done = explore(COUNTER, "correct", config, max_depth=6, ends="done")
+    assert (done.states, done.transitions) == (leaves.states, leaves.transitions)
+    assert leaves.ended > 0 and done.ended == 0 and done.verdict.status == "unknown"
+    missed = explore(COUNTER, "forgetful", config, seed=2, max_depth=5, ends="done")
+    assert not missed.violated and missed.stopped_by == "depth"
+    with pytest.raises(ValueError, match="ends must be one of"):
+        explore(COUNTER, "correct", config, ends="some")
 
 
 def test_dfs_counterexamples_replay() -> None:
@@ -445,38 +461,38 @@ def test_states_left_uncopied_are_made_again_exactly(monkeypatch: pytest.MonkeyP
                                                       system_name: str, variant: str,
                                                       faults: dict[str, int],
                                                       depth: int) -> None:
-    """A state the search does not expect to expand is kept as the state it was reached
-    from and the event (see `_Search._likely_expanded`); expanded after all, it is made again
-    by running the event once more. With every state so kept, the search takes the same
-    transitions, in the same order, to the same verdict."""
+    """Breadth-first, a state is kept as the state it was reached from and the event (see
+    `_Search._copied_when_reached`); expanded, it is made again by running the event once
+    more. The search takes the same transitions, in the same order, to the same verdict as
+    with every state copied when reached."""
     system = registry.lookup(system_name)
     config = system.config("small") if "small" in system.configs else system.config("default")
 
     def search() -> tuple[Any, list]:
         taken: list = []
         result = explore(system, variant, config, max_depth=depth, faults=faults,
-                         max_states=2_000, end_every_state=False,
+                         max_states=2_000, ends="leaves",
                          on_transition=lambda parent, child: taken.append((parent, child)))
         return result, taken
 
-    copied, copied_taken = search()
-    monkeypatch.setattr(_Search, "_likely_expanded", lambda self: False)
     made_again, made_again_taken = search()
+    monkeypatch.setattr(_Search, "_copied_when_reached", lambda self: True)
+    copied, copied_taken = search()
     assert made_again_taken == copied_taken and len(copied_taken) > 50
     assert (made_again.verdict, made_again.choices, made_again.states) == \
         (copied.verdict, copied.choices, copied.states)
 
 
-def test_a_search_cut_by_max_states_copies_only_the_states_it_may_expand(
+def test_a_breadth_first_search_copies_only_the_states_it_expands(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Breadth-first, the states of the level a search stops in are mostly left unexpanded:
-    it keeps no copy of those it does not expect to get to (one for each, before)."""
+    it keeps no copy of those (one for each, before)."""
     system = registry.lookup("sso")
     copies = []
     snapshot_of = _Snapshot.of.__func__
     monkeypatch.setattr(_Snapshot, "of", classmethod(
         lambda cls, sim, shared=None: copies.append(sim) or snapshot_of(cls, sim, shared)))
     result = explore(system, "correct", system.config("small"), max_depth=None, faults={},
-                     max_states=3_000, end_every_state=False)
+                     max_states=3_000, ends="leaves")
     assert result.states == 3_000 and result.frontier > result.states / 2
     assert len(copies) < result.states / 2
