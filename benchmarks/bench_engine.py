@@ -10,7 +10,9 @@ With `--baseline DIR` (another checkout, such as a `git worktree` of an older co
 system is also measured with DIR's engine, in a subprocess, alternating with this one for
 `--rounds` rounds, both running the same walks (as many as this engine runs in S seconds: the
 cost of a run's checks varies with its seed); the table gives the median rate of each and
-their ratio.
+their ratio; and the same walks again with only the invariants the baseline's system has (by
+name; those renamed or merged since are left out too): how much faster this engine and these
+systems run the baseline's checks, the invariants added since taking no part.
 
 With `--breakdown`, walks from seed 0 on (S seconds of each system, in wall-clock time) are
 timed by part instead: the strategy's decisions, the state invariants (after every step), the
@@ -81,20 +83,35 @@ def baseline_rate(checkout: Path, system: str, config: str, runs: int) -> float:
     return events / elapsed
 
 
+def baseline_invariants(checkout: Path, system: str) -> set[str]:
+    """The names of the invariants another checkout's `system` has."""
+    env = {**os.environ, _ENGINE_VARIABLE: str(checkout)}
+    output = subprocess.run([sys.executable, __file__, "--only", system, "--invariant-names"],
+                            env=env, check=True, capture_output=True, text=True)
+    return set(json.loads(output.stdout.splitlines()[-1]))
+
+
 def compare(system: System, config_name: str, seconds: float, checkout: Path,
             rounds: int) -> list[str]:
-    """A row of the comparison: the median rates of the baseline and of this engine, each
-    running the same walks (as many as this engine runs in `seconds`), alternated."""
+    """A row of the comparison: the median rates of the baseline, of this engine, and of this
+    engine with only the baseline's invariants, each running the same walks (as many as this
+    engine runs in `seconds`), alternated."""
     config = config_of(system, config_name)
     runs, _, _ = event_rate(system, "correct", config, seconds)
-    before, after = [], []
+    named = baseline_invariants(checkout, system.name)
+    theirs = attrs.evolve(system, invariants=tuple(invariant for invariant in system.invariants
+                                                   if invariant.name in named))
+    before, after, same = [], [], []
     for _ in range(rounds):
         before.append(baseline_rate(checkout, system.name, config_name, runs))
-        _, events, elapsed = event_rate(system, "correct", config, seconds, runs)
-        after.append(events / elapsed)
-    old, new = statistics.median(before), statistics.median(after)
+        for rates, checked in ((after, system), (same, theirs)):
+            _, events, elapsed = event_rate(checked, "correct", config, seconds, runs)
+            rates.append(events / elapsed)
+    old, new, like = (statistics.median(rates) for rates in (before, after, same))
+    states = [sum(i.kind == "state" for i in s.invariants) for s in (theirs, system)]
     return [system.name, f"{config.servers} servers, {config.clients} clients", str(runs),
-            f"{old:,.0f}", f"{new:,.0f}", f"{new / old:.2f}x"]
+            f"{old:,.0f}", f"{new:,.0f}", f"{new / old:.2f}x", "{} of {}".format(*states),
+            f"{like:,.0f}", f"{like / old:.2f}x"]
 
 
 PARTS = ("strategy", "state", "history")  # what `--breakdown` times; the rest is the engine's
@@ -172,10 +189,15 @@ def main() -> None:
     parser.add_argument("--runs", type=int, help="run this many walks, whatever the time")
     parser.add_argument("--json", action="store_true",
                         help="print [runs, events, seconds] of the one system; write nothing")
+    parser.add_argument("--invariant-names", action="store_true",
+                        help="print the one system's invariant names as JSON; write nothing")
     parser.add_argument("--breakdown", action="store_true",
                         help="time the strategy, the invariants and the rest, by share")
     args = parser.parse_args()
     chosen = [s for s in systems().values() if args.only in (None, s.name)]
+    if args.invariant_names:
+        print(json.dumps([invariant.name for invariant in chosen[0].invariants]))
+        return
     if args.json:
         system = chosen[0]
         print(json.dumps(event_rate(system, "correct", config_of(system, args.config),
@@ -200,7 +222,8 @@ def main() -> None:
                           markdown_table(header, rows))
         return
     if args.baseline:
-        header = ["system", "config", "runs", "baseline events/s", "events/s", "speed-up"]
+        header = ["system", "config", "runs", "baseline events/s", "events/s", "speed-up",
+                  "baseline's state invariants", "events/s with them alone", "speed-up"]
         command += f" --baseline {args.baseline} --rounds {args.rounds}"
     else:
         header = ["system", "config", "runs", "events", "events/s"]
