@@ -824,6 +824,7 @@ class _Search:
     root: _Snapshot = attrs.field(init=False)  # the state after start
     partitions: list[tuple[Key, tuple]] = attrs.field(init=False)  # the islands, by key
     seen: dict[bytes, _Seen] = attrs.Factory(dict)
+    kept: dict = attrs.Factory(dict)  # see `_kept`
     frontier: deque[_Item] = attrs.Factory(deque)
     transitions: int = 0
     ended: int = 0  # states run to their end
@@ -944,20 +945,26 @@ class _Search:
         fp, renames = self.namer.fingerprint(canon, sim)
         if self.on_transition is not None:
             self.on_transition(parent, fp)
-        asleep = _to_canonical(sleep, renames)
+        asleep = self._kept(_to_canonical(sleep, renames))
         self.deepest = max(self.deepest, depth)
         seen = self.seen.get(fp)
         if seen is None:
-            seen = _Seen(parent, event, depth, asleep, False)
+            seen = _Seen(parent, self._kept(event), depth, asleep, False)
             self._first_visit(sim, canon, fp, renames, seen,
                               None if origin is None else (origin, event))
         elif depth < seen.depth:
             self._shorter_path(seen, fp, depth, asleep)
         elif seen.expanded and not seen.sleep <= asleep:
             self._fewer_asleep(seen, fp, asleep)
-        else:
-            seen.sleep &= asleep  # an expansion still to come sees what all paths agree on
+        else:  # an expansion still to come sees what all paths agree on
+            seen.sleep = self._kept(seen.sleep & asleep)
         return seen
+
+    def _kept(self, value: Any) -> Any:
+        """One object for all equal events and sleep sets that states keep: millions of states
+        hold a few thousand distinct ones (SSO small to depth 6: 64,400 states, 84 events,
+        5,977 sleep sets, each set some 330 bytes)."""
+        return self.kept.setdefault(value, value)
 
     def _first_visit(self, sim: Simulation, canon: _Canon, fp: bytes,
                      renames: tuple[Rename, ...], seen: _Seen,
@@ -1002,7 +1009,7 @@ class _Search:
         The state kept, and its path, stay the first ones, so that paths stay replayable."""
         waiting = self._expandable(seen) and not seen.expanded  # its expansion will see this
         seen.depth = depth
-        seen.sleep &= asleep
+        seen.sleep = self._kept(seen.sleep & asleep)
         if self._expandable(seen) and not waiting:
             self.frontier.append(self._rebuilt(fp, None, frozenset()))
 
@@ -1010,7 +1017,7 @@ class _Search:
         """Another path reached an expanded state with fewer events asleep: explore those now
         awake (Godefroid's sleep sets with state matching)."""
         awake = seen.sleep - asleep
-        seen.sleep &= asleep
+        seen.sleep = self._kept(seen.sleep & asleep)
         self.frontier.append(self._rebuilt(fp, awake, asleep))
 
     def _rebuilt(self, fp: bytes, todo: frozenset | None, sleep: frozenset) -> _Item:

@@ -496,3 +496,18 @@ def test_a_breadth_first_search_copies_only_the_states_it_expands(
                      max_states=3_000, ends="leaves")
     assert result.states == 3_000 and result.frontier > result.states / 2
     assert len(copies) < result.states / 2
+
+
+def test_the_states_share_one_object_for_each_distinct_event_and_sleep_set(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    searches: list[_Search] = []
+    run = _Search.run
+    monkeypatch.setattr(_Search, "run", lambda self, faults: searches.append(self) or
+                        run(self, faults))
+    system = registry.lookup("sso")
+    explore(system, "correct", system.config("small"), max_depth=4, faults={}, ends="done")
+    [search] = searches
+    kept = list(search.seen.values())
+    for field in ("event", "sleep"):
+        values = [getattr(seen, field) for seen in kept]
+        assert len({id(value) for value in values}) == len(set(values)) < len(values) / 5
