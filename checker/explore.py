@@ -830,7 +830,6 @@ class _Search:
     ended: int = 0  # states run to their end
     undecided: int = 0  # ... whose history invariants could not be decided
     slept: int = 0
-    expanded: int = 0  # states expanded
     deepest: int = 0
     cut_by_depth: bool = False
     stopped_by: str | None = None
@@ -881,7 +880,6 @@ class _Search:
     def _expand(self, item: _Item) -> None:
         seen = self.seen[item.fp]
         seen.expanded = True
-        self.expanded += 1
         parent, snapshot = self._live(item)
         choices = self._choices(parent, item.canon)
         if item.todo is None:  # all that is awake on every path so far
