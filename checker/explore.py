@@ -693,8 +693,9 @@ class ExploreResult:
             "stopped at the first violation" if self.violated else \
             f"incomplete ({self.stopped_by})"
         return (f"{self.verdict.status} {self.verdict.invariant}: {self.states} states, "
-                f"{self.transitions} transitions, depth {self.depth}, frontier {self.frontier}, "
-                f"{extent}, {self.elapsed:.2f}s")
+                f"{self.transitions} transitions ({self.slept} left asleep), {self.ended} run "
+                f"to their end, depth {self.depth}, frontier {self.frontier}, {extent}, "
+                f"{self.elapsed:.2f}s")
 
 
 # --- the search ---------------------------------------------------------------------------------
