@@ -16,3 +16,4 @@ def test_sleep_sets_keep_the_states_and_cut_the_transitions() -> None:
     assert int(first["transitions"].replace(",", "")) < int(second["transitions"].replace(",", ""))
     assert int(first["asleep"].replace(",", "")) > 0
     assert second["asleep"] == "0" and first["verdict"] == "unknown"  # cut by the depth bound
+    assert first["ended"] == second["ended"] == "0"  # no workload is done within 4 events
