@@ -956,8 +956,12 @@ class _Search:
         elif seen.expanded and not seen.sleep <= asleep:
             self._fewer_asleep(seen, fp, asleep)
         else:  # an expansion still to come sees what all paths agree on
-            seen.sleep = self._kept(seen.sleep & asleep)
+            self._narrow_sleep(seen, asleep)
         return seen
+
+    def _narrow_sleep(self, seen: _Seen, asleep: frozenset) -> None:
+        """Keep asleep in the state only what is asleep on this path too."""
+        seen.sleep = self._kept(seen.sleep & asleep)
 
     def _kept(self, value: Any) -> Any:
         """One object for all equal events and sleep sets that states keep: millions of states
@@ -990,9 +994,9 @@ class _Search:
         to 11 kB each at depth 6 and 27 kB at depth 7 (a copy keeps its messages and trace),
         some 13 GB for depth 7's 490,000 states, while an item holding the snapshot its
         siblings share and the event costs the event's run once more when it is expanded (4%
-        of a search to depth 7), and nothing
-        at all for the states a bound leaves unexpanded, most of a level that a search stops
-        in (copying those took over a fifth of its time)."""
+        of a search to depth 7), and nothing at all for the states a bound leaves unexpanded,
+        most of a level that a search stops in (copying those took over a fifth of its
+        time)."""
         return self.depth_first
 
     def _runs_to_end(self, seen: _Seen) -> bool:
@@ -1008,7 +1012,7 @@ class _Search:
         The state kept, and its path, stay the first ones, so that paths stay replayable."""
         waiting = self._expandable(seen) and not seen.expanded  # its expansion will see this
         seen.depth = depth
-        seen.sleep = self._kept(seen.sleep & asleep)
+        self._narrow_sleep(seen, asleep)
         if self._expandable(seen) and not waiting:
             self.frontier.append(self._rebuilt(fp, None, frozenset()))
 
@@ -1016,7 +1020,7 @@ class _Search:
         """Another path reached an expanded state with fewer events asleep: explore those now
         awake (Godefroid's sleep sets with state matching)."""
         awake = seen.sleep - asleep
-        seen.sleep = self._kept(seen.sleep & asleep)
+        self._narrow_sleep(seen, asleep)
         self.frontier.append(self._rebuilt(fp, awake, asleep))
 
     def _rebuilt(self, fp: bytes, todo: frozenset | None, sleep: frozenset) -> _Item:
